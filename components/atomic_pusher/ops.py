@@ -42,7 +42,9 @@ def atomic_push(saved_model_dir: str, model_dir: str, version: int | None = None
     version = next_version(model_dir) if version is None else version
     final = os.path.join(model_dir, str(version))
     if os.path.exists(final):
-        raise FileExistsError(f"{final}: version already exists; refusing to overwrite a served model")
+        raise FileExistsError(
+            f"{final}: version already exists; refusing to overwrite a served model"
+        )
     staging = os.path.join(model_dir, f".staging-{version}-{uuid.uuid4().hex[:8]}")
     try:
         shutil.copytree(saved_model_dir, staging)

@@ -1,0 +1,207 @@
+"""Image-level data checks that TFX's ExampleValidator does not make.
+
+Pure functions over per-example summaries; no TFX, no Beam. Each finding is an
+`Issue`; the executor turns them into TFMD Anomalies protos.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+from collections.abc import Iterable, Mapping, Sequence
+
+ERROR = "ERROR"
+WARNING = "WARNING"
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageRecord:
+    """What the checks need to know about one example (no pixels)."""
+
+    label_name: str
+    height: int
+    width: int
+    channels: int
+    sha256: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Issue:
+    """One finding: `kind` is a stable machine name, `feature` the tf.Example key."""
+
+    kind: str
+    feature: str
+    severity: str
+    split: str
+    description: str
+
+
+@dataclasses.dataclass(frozen=True)
+class CheckConfig:
+    """Thresholds of the image checks."""
+
+    max_class_imbalance: float = 3.0
+    """Largest over smallest class count within a split above which it is an error."""
+    max_side_ratio: float = 16.0
+    """Largest over smallest image side (across the split) above which it is a warning."""
+    min_examples_per_class: int = 1
+    """A class with fewer examples than this in a split is an error."""
+
+
+def class_balance(split: str, records: Sequence[ImageRecord], cfg: CheckConfig) -> list[Issue]:
+    """Flags imbalance between classes and classes below the minimum count."""
+    counts = collections.Counter(r.label_name for r in records)
+    issues: list[Issue] = []
+    if not counts:
+        return [
+            Issue("empty_split", "label_name", ERROR, split, f"split {split!r} has no examples")
+        ]
+    small = sorted(n for n, c in counts.items() if c < cfg.min_examples_per_class)
+    if small:
+        issues.append(
+            Issue(
+                "too_few_examples",
+                "label_name",
+                ERROR,
+                split,
+                f"classes with fewer than {cfg.min_examples_per_class} examples: {small}",
+            )
+        )
+    most, least = max(counts.values()), min(counts.values())
+    if least and most / least > cfg.max_class_imbalance:
+        big = max(counts, key=counts.get)
+        tiny = min(counts, key=counts.get)
+        issues.append(
+            Issue(
+                "class_imbalance",
+                "label_name",
+                ERROR,
+                split,
+                f"class {big!r} has {most} examples and {tiny!r} has {least} "
+                f"(ratio {most / least:.1f} > {cfg.max_class_imbalance})",
+            )
+        )
+    return issues
+
+
+def missing_classes(splits: Mapping[str, Sequence[ImageRecord]]) -> list[Issue]:
+    """Flags classes seen in some split but absent from another."""
+    names = {s: {r.label_name for r in recs} for s, recs in splits.items()}
+    every = set().union(*names.values()) if names else set()
+    issues = []
+    for split, present in sorted(names.items()):
+        absent = sorted(every - present)
+        if absent:
+            issues.append(
+                Issue(
+                    "missing_class",
+                    "label_name",
+                    ERROR,
+                    split,
+                    f"split {split!r} has no examples of {absent}",
+                )
+            )
+    return issues
+
+
+def size_and_channel_spread(
+    split: str, records: Sequence[ImageRecord], cfg: CheckConfig
+) -> list[Issue]:
+    """Warns when image sizes vary wildly or channel counts are mixed."""
+    if not records:
+        return []
+    issues = []
+    sides = [s for r in records for s in (r.height, r.width)]
+    ratio = max(sides) / max(1, min(sides))
+    if ratio > cfg.max_side_ratio:
+        issues.append(
+            Issue(
+                "size_spread",
+                "height",
+                WARNING,
+                split,
+                f"image sides range from {min(sides)} to {max(sides)} px "
+                f"(ratio {ratio:.1f} > {cfg.max_side_ratio})",
+            )
+        )
+    channels = collections.Counter(r.channels for r in records)
+    if len(channels) > 1:
+        mix = ", ".join(f"{c} channel(s): {n}" for c, n in sorted(channels.items()))
+        issues.append(
+            Issue("channel_mix", "channels", WARNING, split, f"mixed channel counts ({mix})")
+        )
+    return issues
+
+
+def duplicates(split: str, records: Sequence[ImageRecord]) -> list[Issue]:
+    """Duplicates within a split; the same bytes under two labels is an error."""
+    by_hash: dict[str, set[str]] = collections.defaultdict(set)
+    counts = collections.Counter()
+    for r in records:
+        by_hash[r.sha256].add(r.label_name)
+        counts[r.sha256] += 1
+    issues = []
+    dup = [h for h, c in counts.items() if c > 1]
+    if dup:
+        extra = sum(counts[h] - 1 for h in dup)
+        issues.append(
+            Issue(
+                "duplicate_images",
+                "sha256",
+                WARNING,
+                split,
+                f"{len(dup)} images occur more than once ({extra} extra copies), "
+                f"e.g. sha256 {sorted(dup)[0][:12]}",
+            )
+        )
+    conflict = sorted(h for h, labels in by_hash.items() if len(labels) > 1)
+    if conflict:
+        issues.append(
+            Issue(
+                "conflicting_labels",
+                "sha256",
+                ERROR,
+                split,
+                f"{len(conflict)} identical images carry different labels, e.g. sha256 "
+                f"{conflict[0][:12]} labelled {sorted(by_hash[conflict[0]])}",
+            )
+        )
+    return issues
+
+
+def leakage(
+    splits: Mapping[str, Sequence[ImageRecord]],
+    train: str = "train",
+    evals: Iterable[str] = ("eval",),
+) -> list[Issue]:
+    """The same image (by sha256) in the training split and an evaluation split."""
+    if train not in splits:
+        return []
+    train_hashes = {r.sha256 for r in splits[train]}
+    issues = []
+    for split in evals:
+        shared = sorted({r.sha256 for r in splits.get(split, ())} & train_hashes)
+        if shared:
+            issues.append(
+                Issue(
+                    "train_eval_leak",
+                    "sha256",
+                    ERROR,
+                    split,
+                    f"{len(shared)} images of split {split!r} also occur in {train!r}, "
+                    f"e.g. sha256 {shared[0][:12]}",
+                )
+            )
+    return issues
+
+
+def run_checks(splits: Mapping[str, Sequence[ImageRecord]], cfg: CheckConfig) -> list[Issue]:
+    """All image checks over every split."""
+    issues: list[Issue] = []
+    for split, records in sorted(splits.items()):
+        issues += class_balance(split, records, cfg)
+        issues += size_and_channel_spread(split, records, cfg)
+        issues += duplicates(split, records)
+    issues += missing_classes(splits)
+    issues += leakage(splits, evals=[s for s in splits if s != "train"])
+    return issues

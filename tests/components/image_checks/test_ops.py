@@ -1,0 +1,59 @@
+from components.image_checks import ops
+
+CFG = ops.CheckConfig(max_class_imbalance=3.0, max_side_ratio=4.0)
+
+
+def rec(label, sha, h=32, w=32, c=3):
+    return ops.ImageRecord(label_name=label, height=h, width=w, channels=c, sha256=sha)
+
+
+def kinds(issues):
+    return sorted((i.split, i.kind, i.severity) for i in issues)
+
+
+def test_clean_balanced_data_has_no_issues():
+    splits = {
+        "train": [rec("a", "1"), rec("a", "2"), rec("b", "3"), rec("b", "4")],
+        "eval": [rec("a", "5"), rec("b", "6")],
+    }
+    assert ops.run_checks(splits, CFG) == []
+
+
+def test_imbalance_above_ratio_is_an_error_naming_both_classes():
+    train = [rec("big", str(i)) for i in range(7)] + [rec("small", "x"), rec("small", "y")]
+    (issue,) = ops.class_balance("train", train, CFG)
+    assert issue.kind == "class_imbalance" and issue.severity == ops.ERROR
+    assert "'big' has 7" in issue.description and "'small' has 2" in issue.description
+    assert ops.class_balance("train", train[:6] + train[7:], CFG) == []  # 6/2 = 3.0 is allowed
+
+
+def test_class_missing_from_eval_is_reported():
+    splits = {"train": [rec("a", "1"), rec("b", "2")], "eval": [rec("a", "3")]}
+    assert kinds(ops.missing_classes(splits)) == [("eval", "missing_class", ops.ERROR)]
+
+
+def test_size_spread_and_channel_mix_are_warnings():
+    records = [rec("a", "1", h=10, w=10, c=1), rec("a", "2", h=50, w=60, c=3)]
+    assert kinds(ops.size_and_channel_spread("train", records, CFG)) == [
+        ("train", "channel_mix", ops.WARNING),
+        ("train", "size_spread", ops.WARNING),
+    ]
+
+
+def test_duplicates_warn_and_conflicting_labels_error():
+    records = [rec("a", "h1"), rec("a", "h1"), rec("a", "h2"), rec("b", "h2")]
+    assert kinds(ops.duplicates("train", records)) == [
+        ("train", "conflicting_labels", ops.ERROR),
+        ("train", "duplicate_images", ops.WARNING),
+    ]
+
+
+def test_same_image_in_train_and_eval_is_leakage():
+    splits = {"train": [rec("a", "same"), rec("b", "t")], "eval": [rec("a", "same"), rec("b", "e")]}
+    (issue,) = ops.leakage(splits, evals=["eval"])
+    assert issue.kind == "train_eval_leak" and issue.split == "eval"
+    assert "1 images" in issue.description
+
+
+def test_empty_split_is_an_error():
+    assert kinds(ops.class_balance("eval", [], CFG)) == [("eval", "empty_split", ops.ERROR)]
