@@ -1,0 +1,187 @@
+"""Beam transforms of ImageExampleGen: inputs of one split pattern -> checked tf.Examples.
+
+Bad inputs leave through a tagged side output and are written, with the
+count of inputs seen, to a staging folder the executor reads after the run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import apache_beam as beam
+import tensorflow as tf
+
+from components.image_example_gen import ops, report, sources
+from models.cnn import features
+
+QUARANTINE_TAG = "quarantine"
+SEEN_PREFIX = "seen-"
+BAD_PREFIX = "bad-"
+COUNTS_PREFIX = "examples-"
+
+
+@dataclasses.dataclass(frozen=True)
+class IngestConfig:
+    """Everything the Beam stages need, built by the executor from exec_properties."""
+
+    input_base: str
+    input_format: str
+    vocab: tuple[str, ...]
+    fixed_labels: tuple[str, ...]
+    limits: ops.ImageLimits
+    staging_dir: str
+
+
+def pattern_key(pattern: str) -> str:
+    """Short stable file-name key for an input pattern."""
+    return hashlib.sha1(pattern.encode("utf-8")).hexdigest()[:12]
+
+
+def _read_file(input_base: str, rel_path: str) -> bytes:
+    path = os.path.join(input_base, rel_path)
+    if not tf.io.gfile.exists(path):
+        raise ops.ImageRejected(ops.MISSING, "file does not exist")
+    try:
+        with tf.io.gfile.GFile(path, "rb") as f:
+            return f.read()
+    except (tf.errors.OpError, OSError) as e:
+        raise ops.ImageRejected(ops.UNREADABLE, str(e)[:200]) from e
+
+
+def tfrecord_items(rel_path: str, input_base: str) -> Iterator[sources.SourceItem]:
+    """Records of one TFRecord file; a damaged file ends with one CORRUPT item."""
+    index = 0
+    try:
+        for record in sources.read_tfrecord(os.path.join(input_base, rel_path)):
+            yield sources.SourceItem(path=f"{rel_path}#{index}", payload=record)
+            index += 1
+    except tf.errors.DataLossError as e:
+        yield sources.SourceItem(
+            path=f"{rel_path}#{index}",
+            rejected=(ops.CORRUPT, f"TFRecord damaged after {index} records: {e.message[:150]}"),
+        )
+
+
+class CheckAndBuildExample(beam.DoFn):
+    """Decode-checks one input; emits a tf.Example or a tagged quarantine record."""
+
+    def __init__(self, config: IngestConfig, input_pattern: str):
+        self._config = config
+        self._pattern = input_pattern
+        self._ids: dict[str, int] = {}
+
+    def setup(self) -> None:
+        self._ids = {name: i for i, name in enumerate(self._config.vocab)}
+
+    def process(self, item: sources.SourceItem) -> Iterator[Any]:
+        label_name = item.label_name
+        try:
+            if item.rejected:
+                raise ops.ImageRejected(*item.rejected)
+            if item.payload is None:
+                data = _read_file(self._config.input_base, item.path)
+            else:
+                data, label_name = sources.parse_record(item.payload, self._config.fixed_labels)
+            if not label_name:
+                raise ops.ImageRejected(ops.BAD_RECORD, "empty label")
+            if label_name not in self._ids:
+                raise ops.ImageRejected(
+                    ops.UNKNOWN_LABEL,
+                    f"{label_name!r} is not in labels {list(self._config.vocab)}",
+                )
+            info = ops.check_image(data, self._config.limits)
+        except ops.ImageRejected as e:
+            yield beam.pvalue.TaggedOutput(
+                QUARANTINE_TAG,
+                report.quarantine_record(item.path, e.reason, e.detail, label_name, self._pattern),
+            )
+            return
+        yield ops.build_example(data, info, self._ids[label_name], label_name)
+
+
+def list_items(config: IngestConfig, files: Sequence[str], input_format: str) -> list:
+    """SourceItems for folder and CSV inputs (TFRecords are expanded in Beam)."""
+    if input_format == sources.FOLDERS:
+        return sources.folder_items(files)
+    if input_format == sources.CSV:
+        return [item for f in files for item in sources.read_manifest(config.input_base, f)]
+    raise ValueError(f"list_items does not handle input_format={input_format!r}")
+
+
+def _write_jsonl(pcoll: beam.PCollection, prefix: str, label: str) -> None:
+    _ = (
+        pcoll
+        | f"{label}ToJson" >> beam.Map(lambda r: json.dumps(r, sort_keys=True))
+        | f"Write{label}" >> beam.io.WriteToText(prefix, file_name_suffix=".jsonl")
+    )
+
+
+@beam.ptransform_fn
+@beam.typehints.with_input_types(beam.Pipeline)
+@beam.typehints.with_output_types(tf.train.Example)
+def ImagesToExample(  # noqa: N802 (Beam PTransform naming)
+    pipeline: beam.Pipeline, config: IngestConfig, split_pattern: str
+) -> beam.PCollection:
+    """Reads the inputs matching `split_pattern`, decode-checks them, builds tf.Examples."""
+    files = sources.list_files(config.input_base, split_pattern)
+    if not files:
+        raise ValueError(
+            f"ImageExampleGen: no files match {split_pattern!r} under input_base "
+            f"{config.input_base}; a class-per-folder tree needs a pattern like '*/*'"
+        )
+    input_format = sources.resolve_input_format(config.input_format, files)
+    if input_format == sources.TFRECORD:
+        items = (
+            pipeline
+            | "ListTFRecordFiles" >> beam.Create(files)
+            | "ReadRecords" >> beam.FlatMap(tfrecord_items, config.input_base)
+        )
+    else:
+        items = pipeline | "ListInputs" >> beam.Create(list_items(config, files, input_format))
+
+    checked = items | "DecodeCheck" >> beam.ParDo(
+        CheckAndBuildExample(config, split_pattern)
+    ).with_outputs(QUARANTINE_TAG, main="examples")
+
+    key = pattern_key(split_pattern)
+    _ = (
+        items
+        | "CountSeen" >> beam.combiners.Count.Globally()
+        | "SeenToJson"
+        >> beam.Map(lambda n: json.dumps({"input_pattern": split_pattern, "seen": n}))
+        | "WriteSeen"
+        >> beam.io.WriteToText(
+            os.path.join(config.staging_dir, SEEN_PREFIX + key),
+            file_name_suffix=".json",
+            num_shards=1,
+            shard_name_template="",
+        )
+    )
+    _write_jsonl(
+        checked[QUARANTINE_TAG], os.path.join(config.staging_dir, BAD_PREFIX + key), "Quarantine"
+    )
+    return checked.examples
+
+
+def _label_name(example: tf.train.Example) -> str:
+    return example.features.feature[features.LABEL_NAME_KEY].bytes_list.value[0].decode("utf-8")
+
+
+@beam.ptransform_fn
+def CountExamples(  # noqa: N802 (Beam PTransform naming)
+    examples: beam.PCollection, staging_dir: str, split_name: str
+) -> beam.pvalue.PDone:
+    """Writes {split, label_name, count} lines for one output split."""
+    counts = (
+        examples
+        | "LabelName" >> beam.Map(_label_name)
+        | "PerLabel" >> beam.combiners.Count.PerElement()
+        | "AsDict"
+        >> beam.Map(lambda kv: {"split": split_name, "label_name": kv[0], "count": kv[1]})
+    )
+    _write_jsonl(counts, os.path.join(staging_dir, COUNTS_PREFIX + split_name), "Counts")

@@ -1,0 +1,171 @@
+"""The image-classification pipeline definition (same for local and Kubeflow)."""
+
+from __future__ import annotations
+
+import tensorflow_model_analysis as tfma
+from tfx import v1 as tfx
+
+from components.atomic_pusher.component import create_pusher
+from components.image_checks.component import ImageChecks
+from components.image_checks.ops import CheckConfig
+from components.image_example_gen.component import ImageExampleGen
+from models.cnn import features
+from pipeline.image_config import ImagePipelineConfig, detect_input_pattern
+
+TRAINER_RUN_FN = "models.cnn.trainer.run_fn"
+PREPROCESSING_FN = "models.cnn.preprocessing.preprocessing_fn"
+
+
+def create_eval_config(min_accuracy: float, max_accuracy_drop: float) -> tfma.EvalConfig:
+    """TFMA config: overall and per-class accuracy, value and change thresholds."""
+    accuracy_threshold = tfma.MetricThreshold(
+        value_threshold=tfma.GenericValueThreshold(lower_bound={"value": min_accuracy}),
+        change_threshold=tfma.GenericChangeThreshold(
+            direction=tfma.MetricDirection.HIGHER_IS_BETTER,
+            absolute={"value": -max_accuracy_drop},
+        ),
+    )
+    return tfma.EvalConfig(
+        model_specs=[
+            tfma.ModelSpec(
+                signature_name=features.EXAMPLES_SIGNATURE,
+                label_key=features.LABEL_KEY,
+                prediction_key=features.OUTPUT_PROBABILITIES,
+            )
+        ],
+        # The overall slice carries the thresholds; the label_name slice gives
+        # per-class accuracy (= recall of that class).
+        slicing_specs=[
+            tfma.SlicingSpec(),
+            tfma.SlicingSpec(feature_keys=[features.LABEL_NAME_KEY]),
+        ],
+        metrics_specs=[
+            tfma.MetricsSpec(
+                metrics=[
+                    tfma.MetricConfig(class_name="ExampleCount"),
+                    tfma.MetricConfig(
+                        class_name="SparseCategoricalAccuracy", threshold=accuracy_threshold
+                    ),
+                ]
+            )
+        ],
+    )
+
+
+def example_gen_configs(config: ImagePipelineConfig) -> dict:
+    """input/output/range configs for ImageExampleGen."""
+    pattern = config.input_pattern or detect_input_pattern(config.data_dir)
+    eval_buckets = max(1, round(100 * config.eval_fraction))
+    kwargs = {
+        "input_config": tfx.proto.Input(
+            splits=[tfx.proto.Input.Split(name="single_split", pattern=pattern)]
+        ),
+        "output_config": tfx.proto.Output(
+            split_config=tfx.proto.SplitConfig(
+                splits=[
+                    tfx.proto.SplitConfig.Split(name="train", hash_buckets=100 - eval_buckets),
+                    tfx.proto.SplitConfig.Split(name="eval", hash_buckets=eval_buckets),
+                ],
+                # Identical images always land in the same split (no leakage).
+                partition_feature_name=features.SHA256_KEY,
+            )
+        ),
+    }
+    if config.span is not None:
+        if "{SPAN}" not in pattern:
+            raise ValueError(
+                f"span={config.span} given but the input pattern {pattern!r} has no {{SPAN}}"
+            )
+        kwargs["range_config"] = tfx.proto.RangeConfig(
+            static_range=tfx.proto.StaticRange(
+                start_span_number=config.span, end_span_number=config.span
+            )
+        )
+    return kwargs
+
+
+def create_image_pipeline(
+    config: ImagePipelineConfig,
+    beam_pipeline_args: list[str] | None = None,
+    metadata_connection_config=None,
+) -> tfx.dsl.Pipeline:
+    """Wires ImageExampleGen → validation → Transform → Trainer → Evaluator → Pusher."""
+    example_gen = ImageExampleGen(
+        input_base=config.data_dir,
+        input_format=config.input_format,
+        max_bad_fraction=config.max_bad_fraction,
+        **example_gen_configs(config),
+    )
+    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
+    if config.schema_path:
+        schema_gen = tfx.components.ImportSchemaGen(schema_file=config.schema_path)
+    else:
+        schema_gen = tfx.components.SchemaGen(
+            statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True
+        )
+    example_validator = tfx.components.ExampleValidator(
+        statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
+    )
+    image_checks = ImageChecks(
+        examples=example_gen.outputs["examples"],
+        anomalies=example_validator.outputs["anomalies"],
+        config=CheckConfig(max_class_imbalance=config.max_class_imbalance),
+        halt_on_anomalies=config.halt_on_anomalies,
+    )
+    transform = tfx.components.Transform(
+        examples=example_gen.outputs["examples"],
+        schema=schema_gen.outputs["schema"],
+        preprocessing_fn=PREPROCESSING_FN,
+        # Decoded images are many times larger than encoded ones: the Trainer
+        # applies the transform graph in its input pipeline instead.
+        materialize=False,
+        disable_statistics=True,
+        custom_config={"image_size": config.image_size},
+    )
+    # Validation gates training: nothing downstream runs if the checks halt.
+    transform.add_upstream_node(image_checks)
+    trainer = tfx.components.Trainer(
+        run_fn=TRAINER_RUN_FN,
+        examples=example_gen.outputs["examples"],
+        transform_graph=transform.outputs["transform_graph"],
+        schema=schema_gen.outputs["schema"],
+        train_args=tfx.proto.TrainArgs(),
+        eval_args=tfx.proto.EvalArgs(),
+        custom_config=config.trainer_config(),
+    )
+    model_resolver = tfx.dsl.Resolver(
+        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+    ).with_id("latest_blessed_model_resolver")
+    evaluator = tfx.components.Evaluator(
+        examples=example_gen.outputs["examples"],
+        model=trainer.outputs["model"],
+        baseline_model=model_resolver.outputs["model"],
+        eval_config=create_eval_config(config.min_accuracy, config.max_accuracy_drop),
+    )
+    pusher = create_pusher(
+        model=trainer.outputs["model"],
+        model_blessing=evaluator.outputs["blessing"],
+        serving_base=config.resolved_serving_base,
+        model_name=config.model_name,
+    )
+    return tfx.dsl.Pipeline(
+        pipeline_name=config.pipeline_name,
+        pipeline_root=config.resolved_pipeline_root,
+        components=[
+            example_gen,
+            statistics_gen,
+            schema_gen,
+            example_validator,
+            image_checks,
+            transform,
+            trainer,
+            model_resolver,
+            evaluator,
+            pusher,
+        ],
+        enable_cache=config.enable_cache,
+        metadata_connection_config=metadata_connection_config,
+        beam_pipeline_args=beam_pipeline_args or [],
+    )

@@ -1,0 +1,90 @@
+"""End to end on the embedded default: LocalDagRunner, SQLite MLMD, DirectRunner."""
+
+import glob
+import os
+import shutil
+
+import ml_metadata as mlmd
+import numpy as np
+import pytest
+import tensorflow as tf
+from ml_metadata.proto import metadata_store_pb2
+
+from models.cnn import features
+from pipeline import demo_data
+from pipeline.image_config import ImagePipelineConfig
+from pipeline.local import run_image_pipeline
+from pipeline.runner import metadata_path
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+
+def _versions(model_dir):
+    return sorted(int(v) for v in os.listdir(model_dir) if v.isdigit())
+
+
+def _executions_by_state(pipeline_root):
+    cfg = metadata_store_pb2.ConnectionConfig()
+    cfg.sqlite.filename_uri = metadata_path(pipeline_root)
+    store = mlmd.MetadataStore(cfg)
+    states = [e.last_known_state for e in store.get_executions()]
+    return {s: states.count(s) for s in set(states)}
+
+
+@pytest.fixture(scope="module")
+def spans(tmp_path_factory):
+    root = tmp_path_factory.mktemp("shapes")
+    demo_data.make_shapes(str(root / "all"), per_class=40, seed=3, spans=2)
+    data = root / "data"
+    data.mkdir()
+    shutil.move(str(root / "all" / "span-1"), str(data / "span-1"))
+    return data, root / "all" / "span-2"
+
+
+def test_pipeline_pushes_a_servable_model_caches_and_retrains_on_new_span(spans, tmp_path):
+    data, later_span = spans
+    config = ImagePipelineConfig(
+        data_dir=str(data), home=str(tmp_path), epochs=8, min_accuracy=0.5, max_accuracy_drop=0.5
+    )
+    summary = run_image_pipeline(config)
+    model_dir = os.path.join(config.resolved_serving_base, config.model_name)
+
+    # 1) Blessed and pushed atomically to <base>/<model>/<version>/.
+    assert summary.blessed and summary.pushed
+    (version,) = _versions(model_dir)
+    assert summary.pushed_path == os.path.join(model_dir, str(version))
+    assert sorted(os.listdir(model_dir)) == [str(version)]  # no staging left behind
+    assert summary.metrics["sparse_categorical_accuracy"] >= 0.5
+    assert len(summary.per_class) == 5
+    assert (
+        summary.ingest["files_seen"]
+        == summary.ingest["examples_written"] + summary.ingest["quarantined"]
+    )
+
+    # 2) The pushed SavedModel answers serving_default with raw encoded bytes.
+    loaded = tf.saved_model.load(summary.pushed_path)
+    serve = loaded.signatures["serving_default"]
+    files = sorted(glob.glob(str(data / "span-1" / "*" / "*")))[::7]
+    out = serve(**{features.SERVING_INPUT_KEY: tf.constant([open(f, "rb").read() for f in files])})
+    truth = np.array([os.path.basename(os.path.dirname(f)) for f in files])
+    names = out[features.OUTPUT_LABEL_NAMES].numpy().astype(str)
+    probs = out[features.OUTPUT_PROBABILITIES].numpy()
+    assert probs.shape == (len(files), 5)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-4)
+    assert set(names) <= set(truth)
+    assert (names == truth).mean() >= 0.5
+
+    # 3) Unchanged inputs: every component is served from cache; nothing new pushed.
+    run_image_pipeline(config)
+    states = _executions_by_state(config.resolved_pipeline_root)
+    assert states.get(metadata_store_pb2.Execution.CACHED, 0) >= 8
+    assert _versions(model_dir) == [version]
+
+    # 4) A new span trains again and is evaluated against the blessed model.
+    shutil.copytree(later_span, data / "span-2")
+    summary2 = run_image_pipeline(config)
+    assert summary2.evaluation_uri != summary.evaluation_uri
+    if summary2.blessed:
+        assert len(_versions(model_dir)) == 2 and _versions(model_dir)[0] == version
+    else:
+        assert _versions(model_dir) == [version]

@@ -1,0 +1,90 @@
+import os
+
+import pytest
+
+from kubeflow.compile import compile_pipeline, load_pipeline_spec
+from pipeline.image_config import ImagePipelineConfig, detect_input_pattern
+from pipeline.image_pipeline import create_eval_config, create_image_pipeline
+
+EXPECTED_IDS = [
+    "ImageExampleGen",
+    "StatisticsGen",
+    "SchemaGen",
+    "ExampleValidator",
+    "ImageChecks",
+    "Transform",
+    "Trainer",
+    "latest_blessed_model_resolver",
+    "Evaluator",
+    "Pusher",
+]
+
+
+@pytest.fixture
+def class_folders(tmp_path):
+    for name in ("cat", "dog"):
+        (tmp_path / "data" / name).mkdir(parents=True)
+    return str(tmp_path / "data")
+
+
+def test_pipeline_has_every_component_in_order(class_folders, tmp_path):
+    config = ImagePipelineConfig(data_dir=class_folders, home=str(tmp_path))
+    pipeline = create_image_pipeline(config)
+    ids = [c.id for c in pipeline.components]
+    assert sorted(ids) == sorted(EXPECTED_IDS)
+    assert ids[0] == "ImageExampleGen" and ids[-1] == "Pusher"
+    assert pipeline.pipeline_info.pipeline_root == os.path.join(
+        str(tmp_path), "tfx", "image-classifier"
+    )
+    transform = next(c for c in pipeline.components if c.id == "Transform")
+    assert "ImageChecks" in {n.id for n in transform.upstream_nodes}  # validation gates training
+    assert transform.exec_properties["force_tf_compat_v1"] == 0
+    assert not transform.exec_properties["materialize"]
+
+
+def test_curated_schema_replaces_schema_gen(class_folders, tmp_path):
+    schema = tmp_path / "schema.pbtxt"
+    schema.write_text("")
+    config = ImagePipelineConfig(
+        data_dir=class_folders, home=str(tmp_path), schema_path=str(schema)
+    )
+    ids = [c.id for c in create_image_pipeline(config).components]
+    assert "ImportSchemaGen" in ids and "SchemaGen" not in ids
+
+
+def test_input_pattern_detection(tmp_path):
+    (tmp_path / "a" / "cat").mkdir(parents=True)
+    assert detect_input_pattern(str(tmp_path / "a")) == "*/*"
+    (tmp_path / "b" / "span-1" / "cat").mkdir(parents=True)
+    assert detect_input_pattern(str(tmp_path / "b")) == "span-{SPAN}/*/*"
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "manifest.csv").write_text("path,label\n")
+    assert detect_input_pattern(str(tmp_path / "c")) == "*.csv"
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "x.txt").write_text("")
+    with pytest.raises(ValueError, match="class sub-folders"):
+        detect_input_pattern(str(tmp_path / "d"))
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        detect_input_pattern(str(tmp_path / "missing"))
+
+
+def test_eval_config_gates_on_value_and_change():
+    cfg = create_eval_config(min_accuracy=0.9, max_accuracy_drop=0.02)
+    (metric,) = [
+        m for m in cfg.metrics_specs[0].metrics if m.class_name == "SparseCategoricalAccuracy"
+    ]
+    assert metric.threshold.value_threshold.lower_bound.value == 0.9
+    assert metric.threshold.change_threshold.absolute.value == -0.02
+    assert cfg.model_specs[0].signature_name == "serving_examples"
+
+
+def test_kubeflow_v2_compile_parses_as_pipeline_spec(tmp_path):
+    out = tmp_path / "image.json"
+    compile_pipeline(
+        "image", output_file=str(out), pipeline_root=str(tmp_path / "root"), image="img:1"
+    )
+    spec = load_pipeline_spec(str(out))
+    assert spec.pipeline_info.name == "image-classifier"
+    tasks = set(spec.root.dag.tasks)
+    assert {"ImageExampleGen", "Trainer", "Evaluator", "Pusher", "ImageChecks"} <= tasks
+    assert '"image": "img:1"' in out.read_text()  # every executor runs the project image
