@@ -14,7 +14,8 @@ setuptools.setup(
         include=["pipeline*", "components*", "models*", "serving*", "kubeflow*"]
     ),
     package_data={
-        "": ["*.pbtxt", "*.yaml", "*.config", "Dockerfile"],
+        "": ["*.pbtxt", "*.config", "Dockerfile"],
+        "serving": ["k8s/*.yaml"],
     },
     # Exact pins live in requirements.lock (installed by bin/setup-venv);
     # these are the direct dependencies, loosely bounded for pip users.

@@ -1,0 +1,256 @@
+"""`vrl serve`, `vrl predict` and `vrl act`.
+
+TensorFlow is imported inside the handlers only, so building the parser (and
+`vrl --help`) stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+
+DEFAULT_HOST = "127.0.0.1"
+GRPC_PORT = 8500
+REST_PORT = 8501
+
+
+def add_parsers(subparsers: argparse._SubParsersAction) -> None:
+    """Registers `serve`, `predict` and `act`; each sets `func=handler(args) -> int`."""
+    serve = subparsers.add_parser(
+        "serve",
+        help="serve pushed models over TF Serving's gRPC and REST APIs",
+        description="Local TF-Serving-compatible server for a model base path or model config file.",
+    )
+    source = serve.add_argument_group("models")
+    source.add_argument("--model-base", help="TF Serving base path: <base>/<model>/<version>/")
+    source.add_argument("--model-config", help="TF Serving text-proto model_config_list file")
+    serve.add_argument("--grpc-port", type=int, default=GRPC_PORT, help="0 picks a free port")
+    serve.add_argument("--rest-port", type=int, default=REST_PORT, help="0 picks a free port")
+    serve.add_argument("--host", default=DEFAULT_HOST, help="interface to bind (default loopback)")
+    serve.add_argument("--poll-seconds", type=float, default=2.0, help="base path poll interval")
+    serve.add_argument(
+        "--max-request-mb", type=float, default=16.0, help="largest request accepted"
+    )
+    serve.add_argument("--tf-intra-op-threads", type=int, default=0, help="0: TensorFlow default")
+    serve.add_argument("--tf-inter-op-threads", type=int, default=0, help="0: TensorFlow default")
+    batching = serve.add_argument_group("server-side batching")
+    batching.add_argument("--batching", action="store_true", help="merge concurrent requests")
+    batching.add_argument("--max-batch-size", type=int, default=32)
+    batching.add_argument("--batch-timeout-ms", type=float, default=2.0)
+    batching.add_argument("--batch-threads", type=int, default=2)
+    deploy = serve.add_argument_group("production (real tensorflow/serving)")
+    deploy.add_argument(
+        "--write-config",
+        metavar="FILE",
+        help="write a TF Serving models.config for --model-base, print a docker run line, exit",
+    )
+    deploy.add_argument(
+        "--container-base", default="/models", help="model base inside the container"
+    )
+    deploy.add_argument("--num-versions", type=int, default=1, help="latest N versions to serve")
+    serve.set_defaults(func=serve_command)
+
+    predict = subparsers.add_parser("predict", help="classify images with a served CNN")
+    _client_args(predict)
+    predict.add_argument("--top-k", type=int, default=3)
+    predict.add_argument("--labels", help="label vocabulary file (one class name per line)")
+    predict.add_argument("images", nargs="+", metavar="IMAGE")
+    predict.set_defaults(func=predict_command)
+
+    act = subparsers.add_parser("act", help="ask a served policy for its action")
+    _client_args(act)
+    act.add_argument(
+        "--obs",
+        required=True,
+        help="comma-separated observation, e.g. 0.1,0.2,0,0 (use --obs=-1,... for a leading minus)",
+    )
+    act.set_defaults(func=act_command)
+
+
+def _client_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True, help="served model name")
+    parser.add_argument("--server", help="host:port (default 127.0.0.1:8500, or :8501 with --rest)")
+    parser.add_argument("--rest", action="store_true", help="use the REST API instead of gRPC")
+    parser.add_argument("--version", type=int, help="model version (default: latest)")
+    parser.add_argument("--signature", default="serving_default")
+    parser.add_argument("--timeout", type=float, default=30.0)
+
+
+def serve_command(args: argparse.Namespace) -> int:
+    """Runs the server until SIGINT/SIGTERM (or writes a production config)."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    if args.write_config:
+        if not args.model_base:
+            print("error: --write-config needs --model-base", file=sys.stderr)
+            return 2
+        from serving import deploy
+
+        names = deploy.write_models_config(
+            args.model_base, args.write_config, args.container_base, args.num_versions
+        )
+        print(f"wrote {args.write_config} for models {', '.join(names)}")
+        try:
+            print(deploy.docker_run_command(args.model_base, args.write_config))
+        except ValueError as e:
+            print(f"(no docker line: {e})")
+        return 0
+    if not (args.model_base or args.model_config):
+        print("error: pass --model-base DIR or --model-config FILE", file=sys.stderr)
+        return 2
+    from serving.batching import BatchingOptions
+    from serving.server import start_server
+
+    batching = None
+    if args.batching:
+        batching = BatchingOptions(
+            args.max_batch_size, args.batch_timeout_ms / 1000.0, args.batch_threads
+        )
+    handle = start_server(
+        model_base=args.model_base,
+        model_config=args.model_config,
+        grpc_port=args.grpc_port,
+        rest_port=args.rest_port,
+        host=args.host,
+        poll_seconds=args.poll_seconds,
+        batching=batching,
+        max_request_bytes=int(args.max_request_mb * 1024 * 1024),
+        intra_op_threads=args.tf_intra_op_threads,
+        inter_op_threads=args.tf_inter_op_threads,
+    )
+
+    def _stop(signum: int, frame: object) -> None:
+        # stop() joins threads; run it off the signal handler.
+        threading.Thread(target=handle.stop, daemon=True).start()
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    print(
+        f"serving {handle.core.registry.available()}: gRPC {args.host}:{handle.grpc_port}, "
+        f"REST http://{args.host}:{handle.rest_port} (Ctrl-C stops)",
+        flush=True,
+    )
+    handle.wait()
+    return 0
+
+
+def _target(args: argparse.Namespace) -> str:
+    return args.server or f"{DEFAULT_HOST}:{REST_PORT if args.rest else GRPC_PORT}"
+
+
+def _call(args: argparse.Namespace, grpc_fn, rest_fn):
+    """Runs a client call; returns (result, None) or (None, exit code) after printing the error."""
+    import grpc
+
+    from serving.client import GrpcClient, RestClient, RestError
+
+    try:
+        if args.rest:
+            client = RestClient(_target(args), timeout=args.timeout)
+            try:
+                return rest_fn(client), None
+            finally:
+                client.close()
+        with GrpcClient(_target(args), timeout=args.timeout) as client:
+            return grpc_fn(client), None
+    except grpc.RpcError as e:
+        print(f"error: {e.code().name}: {e.details()}", file=sys.stderr)
+    except (RestError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+    return None, 1
+
+
+def predict_command(args: argparse.Namespace) -> int:
+    """Prints the top-k labels and probabilities of each image."""
+    import numpy as np
+
+    from serving.client import top_k
+
+    images = []
+    for path in args.images:
+        try:
+            with open(path, "rb") as f:
+                images.append(f.read())
+        except OSError as e:
+            print(f"error: cannot read image {path}: {e}", file=sys.stderr)
+            return 2
+    labels = None
+    if args.labels:
+        with open(args.labels, encoding="utf-8") as f:
+            labels = [line.strip() for line in f if line.strip()]
+    kwargs = {"version": args.version, "signature_name": args.signature}
+    rest_kwargs = {"version": args.version}
+
+    def via_rest(client):
+        body = {"signature_name": args.signature, "instances": _b64_instances(images)}
+        rows = client.predict(args.model, body, **rest_kwargs)["predictions"]
+        return (
+            np.array([r["probabilities"] for r in rows]),
+            [r["label_names"] for r in rows],
+        )
+
+    def via_grpc(client):
+        out = client.predict_images(args.model, images, **kwargs)
+        names = [n.decode("utf-8", "replace") for n in out["label_names"]]
+        return out["probabilities"], names
+
+    result, code = _call(args, via_grpc, via_rest)
+    if result is None:
+        return code
+    probabilities, top_names = result
+    for path, row, name in zip(args.images, probabilities, top_names, strict=True):
+        ranked = top_k(row, args.top_k, labels)
+        if labels is None:  # the model names its top class; others are shown by id
+            ranked[0] = (name, ranked[0][1])
+        print(path)
+        for label, p in ranked:
+            print(f"  {label:<20} {p:.4f}")
+    return 0
+
+
+def _b64_instances(images: list[bytes]) -> list[dict]:
+    import base64
+
+    return [{"b64": base64.b64encode(b).decode("ascii")} for b in images]
+
+
+def act_command(args: argparse.Namespace) -> int:
+    """Prints the policy's action (and Q-values) for one observation."""
+    try:
+        obs = [float(x) for x in args.obs.split(",") if x.strip()]
+    except ValueError:
+        print(f"error: --obs {args.obs!r}: expected comma-separated numbers", file=sys.stderr)
+        return 2
+
+    def via_grpc(client):
+        out = client.act(args.model, [obs], version=args.version, signature_name=args.signature)
+        return {k: v[0].tolist() for k, v in out.items()}
+
+    def via_rest(client):
+        body = {"signature_name": args.signature, "instances": [obs]}
+        row = client.predict(args.model, body, version=args.version)["predictions"][0]
+        return row if isinstance(row, dict) else {"action": row}
+
+    result, code = _call(args, via_grpc, via_rest)
+    if result is None:
+        return code
+    print(f"action: {result['action']}")
+    if "q_values" in result:
+        print("q_values: " + ", ".join(f"{q:.4f}" for q in result["q_values"]))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Standalone entry (`python -m serving.cli ...`); `vrl` wires the same parsers."""
+    parser = argparse.ArgumentParser(prog="vrl")
+    add_parsers(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,137 @@
+"""What both front ends (gRPC, REST) call: lookups, predict, classify, regress."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+
+import numpy as np
+import tensorflow as tf
+
+from serving.batching import Batcher, BatchingOptions
+from serving.errors import ServingError, invalid
+from serving.metrics import Metrics
+from serving.registry import ModelRegistry
+from serving.servable import (
+    CLASSIFY_METHOD,
+    DEFAULT_SIGNATURE,
+    REGRESS_METHOD,
+    LoadedVersion,
+    check_output_filter,
+    filter_outputs,
+)
+
+
+class ServingCore:
+    """Registry + optional batcher + metrics."""
+
+    def __init__(self, registry: ModelRegistry, batching: BatchingOptions | None = None) -> None:
+        self.registry = registry
+        self.metrics = Metrics()
+        self.batcher = Batcher(batching) if batching else None
+
+    def stop(self) -> None:
+        """Stops the watcher and the batcher."""
+        self.registry.stop()
+        if self.batcher is not None:
+            self.batcher.stop()
+
+    def metrics_text(self) -> str:
+        """Prometheus text: request metrics plus batching counters when batching is on."""
+        text = self.metrics.render()
+        if self.batcher is not None:
+            batches, requests = self.batcher.batches_run, self.batcher.requests_batched
+            text += (
+                "# TYPE :tensorflow:serving:batching:batch_count counter\n"
+                f":tensorflow:serving:batching:batch_count {batches}\n"
+                "# TYPE :tensorflow:serving:batching:batched_request_count counter\n"
+                f":tensorflow:serving:batching:batched_request_count {requests}\n"
+            )
+        return text
+
+    @contextlib.contextmanager
+    def measure(self, model: str, api: str, entrypoint: str) -> Iterator[dict]:
+        """Records count and latency; the body sets info["version"] once resolved."""
+        info = {"version": ""}
+        start = time.perf_counter()
+        status = "OK"
+        try:
+            yield info
+        except ServingError as e:
+            status = e.code.name
+            raise
+        finally:
+            self.metrics.record(
+                model, info["version"], api, entrypoint, status, time.perf_counter() - start
+            )
+
+    def predict(
+        self,
+        servable: LoadedVersion,
+        signature_name: str,
+        inputs: dict[str, np.ndarray],
+        output_filter: list[str] | tuple[str, ...] = (),
+    ) -> dict[str, np.ndarray]:
+        """Checks and runs one Predict on a resolved version."""
+        signature_name = signature_name or DEFAULT_SIGNATURE
+        check_output_filter(servable.signature(signature_name), output_filter)
+        prepared = servable.prepare(signature_name, inputs)
+        if self.batcher is not None:
+            outputs = self.batcher.execute(servable, signature_name, prepared)
+        else:
+            outputs = servable.execute(signature_name, prepared)
+        return filter_outputs(outputs, output_filter)
+
+    def classify(
+        self, servable: LoadedVersion, signature_name: str, examples: list[bytes]
+    ) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """Runs a classify signature; returns (classes [N,K] or None, scores [N,K] or None)."""
+        sig = servable.examples_signature(signature_name, CLASSIFY_METHOD)
+        outputs = self._run_examples(servable, signature_name, sig, examples)
+        classes, scores = outputs.get("classes"), outputs.get("scores")
+        if classes is None and scores is None:
+            raise invalid("classification signature has neither 'classes' nor 'scores' output")
+        for name, value in (("classes", classes), ("scores", scores)):
+            if value is not None and (value.ndim != 2 or value.shape[0] != len(examples)):
+                raise invalid(
+                    f"Expected {name} output of shape [batch, num_classes], got {value.shape}"
+                )
+        return classes, scores
+
+    def regress(
+        self, servable: LoadedVersion, signature_name: str, examples: list[bytes]
+    ) -> np.ndarray:
+        """Runs a regress signature; returns one float per example."""
+        sig = servable.examples_signature(signature_name, REGRESS_METHOD)
+        outputs = self._run_examples(servable, signature_name, sig, examples)
+        if "outputs" not in outputs:
+            raise invalid("regression signature has no 'outputs' output")
+        values = outputs["outputs"].reshape(len(examples), -1)
+        if values.shape[1] != 1:
+            raise invalid(f"Expected one regression value per example, got shape {values.shape}")
+        return values[:, 0]
+
+    def _run_examples(self, servable, signature_name, sig, examples: list[bytes]):
+        if not examples:
+            raise invalid("Input is empty: send at least one example")
+        if set(sig.inputs) != {"inputs"}:
+            raise invalid(f"Expected one input named 'inputs', signature has {sorted(sig.inputs)}")
+        return servable.execute(signature_name, {"inputs": np.array(examples, dtype=object)})
+
+
+def merge_examples(request_input) -> list[bytes]:
+    """Serialized tf.Examples from a tensorflow.serving Input (with context merged in)."""
+    kind = request_input.WhichOneof("kind")
+    if kind == "example_list":
+        return [e.SerializeToString() for e in request_input.example_list.examples]
+    if kind == "example_list_with_context":
+        lst = request_input.example_list_with_context
+        merged = []
+        for example in lst.examples:
+            full = tf.train.Example()
+            full.CopyFrom(lst.context)
+            full.MergeFrom(example)
+            merged.append(full.SerializeToString())
+        return merged
+    raise invalid("Input must set example_list or example_list_with_context")

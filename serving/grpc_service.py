@@ -1,0 +1,180 @@
+"""gRPC front end: tensorflow.serving PredictionService and ModelService servicers."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import grpc
+import numpy as np
+import tensorflow as tf
+from tensorflow_serving.apis import (
+    classification_pb2,
+    get_model_metadata_pb2,
+    get_model_status_pb2,
+    model_management_pb2,
+    model_service_pb2_grpc,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+    regression_pb2,
+)
+
+from serving.core import ServingCore, merge_examples
+from serving.errors import ServingError, invalid
+from serving.model_config import specs_from_proto
+from serving.servable import DEFAULT_SIGNATURE, LoadedVersion
+
+log = logging.getLogger(__name__)
+
+_STATE = get_model_status_pb2.ModelVersionStatus.State
+
+
+def to_ndarray(alias: str, proto) -> np.ndarray:
+    """TensorProto -> numpy, with a clear error for malformed tensors."""
+    try:
+        return tf.make_ndarray(proto)
+    except (TypeError, ValueError) as e:
+        raise invalid(f"input '{alias}': malformed TensorProto: {e}") from e
+
+
+def _call(core: ServingCore, context, model: str, api: str, body: Callable[[dict], Any]):
+    """Runs a handler, recording metrics and turning errors into gRPC statuses."""
+    try:
+        with core.measure(model, api, "GRPC") as info:
+            return body(info)
+    except ServingError as e:
+        context.abort(e.code, e.message)
+    except Exception as e:  # noqa: BLE001 - the server must answer, never crash
+        log.exception("%s on model %s failed", api, model)
+        context.abort(grpc.StatusCode.INTERNAL, f"{type(e).__name__}: {e}")
+
+
+def _resolve(core: ServingCore, spec, info: dict) -> LoadedVersion:
+    version = spec.version.value if spec.HasField("version") else None
+    servable = core.registry.resolve(spec.name, version, spec.version_label or None)
+    info["version"] = str(servable.version)
+    return servable
+
+
+def _fill_spec(out_spec, servable: LoadedVersion, signature_name: str) -> None:
+    out_spec.name = servable.name
+    out_spec.version.value = servable.version
+    out_spec.signature_name = signature_name
+
+
+class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
+    """Predict, Classify, Regress and GetModelMetadata."""
+
+    def __init__(self, core: ServingCore) -> None:
+        self.core = core
+
+    def Predict(self, request, context):  # noqa: N802 - gRPC method name
+        def body(info):
+            servable = _resolve(self.core, request.model_spec, info)
+            signature = request.model_spec.signature_name or DEFAULT_SIGNATURE
+            inputs = {k: to_ndarray(k, v) for k, v in request.inputs.items()}
+            outputs = self.core.predict(servable, signature, inputs, list(request.output_filter))
+            response = predict_pb2.PredictResponse()
+            _fill_spec(response.model_spec, servable, signature)
+            for name, value in outputs.items():
+                response.outputs[name].CopyFrom(tf.make_tensor_proto(value))
+            return response
+
+        return _call(self.core, context, request.model_spec.name, "predict", body)
+
+    def GetModelMetadata(self, request, context):  # noqa: N802
+        def body(info):
+            if not request.metadata_field:
+                raise invalid("GetModelMetadataRequest must specify at least one metadata_field")
+            for field in request.metadata_field:
+                if field != "signature_def":
+                    raise invalid(f"Metadata field {field} is not supported")
+            servable = _resolve(self.core, request.model_spec, info)
+            response = get_model_metadata_pb2.GetModelMetadataResponse()
+            _fill_spec(response.model_spec, servable, "")
+            response.metadata["signature_def"].Pack(signature_def_map(servable))
+            return response
+
+        return _call(self.core, context, request.model_spec.name, "metadata", body)
+
+    def Classify(self, request, context):  # noqa: N802
+        def body(info):
+            servable = _resolve(self.core, request.model_spec, info)
+            signature = request.model_spec.signature_name or DEFAULT_SIGNATURE
+            examples = merge_examples(request.input)
+            classes, scores = self.core.classify(servable, signature, examples)
+            response = classification_pb2.ClassificationResponse()
+            _fill_spec(response.model_spec, servable, signature)
+            num_classes = (classes if classes is not None else scores).shape[1]
+            for i in range(len(examples)):
+                result = response.result.classifications.add()
+                for j in range(num_classes):
+                    cls = result.classes.add()
+                    if classes is not None:
+                        cls.label = _text(classes[i, j])
+                    if scores is not None:
+                        cls.score = float(scores[i, j])
+            return response
+
+        return _call(self.core, context, request.model_spec.name, "classify", body)
+
+    def Regress(self, request, context):  # noqa: N802
+        def body(info):
+            servable = _resolve(self.core, request.model_spec, info)
+            signature = request.model_spec.signature_name or DEFAULT_SIGNATURE
+            values = self.core.regress(servable, signature, merge_examples(request.input))
+            response = regression_pb2.RegressionResponse()
+            _fill_spec(response.model_spec, servable, signature)
+            for value in values:
+                response.result.regressions.add().value = float(value)
+            return response
+
+        return _call(self.core, context, request.model_spec.name, "regress", body)
+
+
+class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
+    """GetModelStatus and HandleReloadConfigRequest."""
+
+    def __init__(self, core: ServingCore) -> None:
+        self.core = core
+
+    def GetModelStatus(self, request, context):  # noqa: N802
+        def body(info):
+            spec = request.model_spec
+            version = spec.version.value if spec.HasField("version") else None
+            response = get_model_status_pb2.GetModelStatusResponse()
+            for status in self.core.registry.status(spec.name, version, spec.version_label):
+                out = response.model_version_status.add()
+                out.version = status.version
+                out.state = _STATE.Value(status.state)
+                out.status.error_code = 2 if status.error else 0  # UNKNOWN / OK
+                out.status.error_message = status.error
+            return response
+
+        return _call(self.core, context, request.model_spec.name, "status", body)
+
+    def HandleReloadConfigRequest(self, request, context):  # noqa: N802
+        def body(info):
+            try:
+                specs = specs_from_proto(request.config)
+            except ValueError as e:
+                raise invalid(str(e)) from e
+            self.core.registry.reload(specs)
+            response = model_management_pb2.ReloadConfigResponse()
+            response.status.error_code = 0
+            return response
+
+        return _call(self.core, context, "", "reload", body)
+
+
+def signature_def_map(servable: LoadedVersion) -> get_model_metadata_pb2.SignatureDefMap:
+    """All SignatureDefs of a version, as GetModelMetadata returns them."""
+    sdm = get_model_metadata_pb2.SignatureDefMap()
+    for key, sig in servable.signature_defs.items():
+        sdm.signature_def[key].CopyFrom(sig)
+    return sdm
+
+
+def _text(value) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)

@@ -1,0 +1,138 @@
+"""Which models to serve and which of their versions: TF Serving's model config.
+
+Models come either from a model base path (every sub-folder is a model, latest
+version served) or from a TF Serving text-proto `model_config_list` file with
+per-model version policy (latest N, all, specific) and version labels.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+from google.protobuf import text_format
+
+_DEFAULT_NUM_VERSIONS = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+    """One served model."""
+
+    name: str
+    """Model name clients use in requests."""
+    base_path: str
+    """Folder holding numeric version sub-folders."""
+    policy: str = "latest"
+    """Version policy: "latest", "all" or "specific"."""
+    num_versions: int = _DEFAULT_NUM_VERSIONS
+    """How many of the newest versions "latest" keeps."""
+    versions: tuple[int, ...] = ()
+    """Versions "specific" keeps."""
+    labels: tuple[tuple[str, int], ...] = ()
+    """Version labels (label, version), e.g. ("stable", 3)."""
+
+    def select(self, available: list[int]) -> set[int]:
+        """Versions this policy serves out of the `available` ones on disk."""
+        if self.policy == "all":
+            return set(available)
+        if self.policy == "specific":
+            return set(available) & set(self.versions)
+        return set(sorted(available)[-self.num_versions :])
+
+    def label_version(self, label: str) -> int | None:
+        """Version a label points to, or None if the label is unknown."""
+        return dict(self.labels).get(label)
+
+
+def list_versions(base_path: str) -> list[int]:
+    """Numeric version folders under `base_path` that hold a SavedModel.
+
+    Hidden or non-numeric folders (a push's staging folder) are ignored, as TF
+    Serving does.
+    """
+    try:
+        names = os.listdir(base_path)
+    except FileNotFoundError:
+        return []
+    versions = []
+    for name in names:
+        if not name.isdigit():
+            continue
+        folder = os.path.join(base_path, name)
+        if os.path.isfile(os.path.join(folder, "saved_model.pb")) or os.path.isfile(
+            os.path.join(folder, "saved_model.pbtxt")
+        ):
+            versions.append(int(name))
+    return sorted(versions)
+
+
+def specs_from_base(model_base: str, num_versions: int = _DEFAULT_NUM_VERSIONS) -> list[ModelSpec]:
+    """One spec per model folder under `model_base` (hidden folders skipped)."""
+    if not os.path.isdir(model_base):
+        raise FileNotFoundError(
+            f"{model_base}: model base path does not exist; expected <base>/<model>/<version>/"
+        )
+    specs = []
+    for name in sorted(os.listdir(model_base)):
+        path = os.path.join(model_base, name)
+        if name.startswith(".") or not os.path.isdir(path):
+            continue
+        specs.append(ModelSpec(name=name, base_path=path, num_versions=num_versions))
+    return specs
+
+
+def specs_from_proto(config, relative_to: str = ".") -> list[ModelSpec]:
+    """Specs from a `ModelServerConfig` proto (only `model_config_list` is supported)."""
+    if config.WhichOneof("config") != "model_config_list":
+        raise ValueError(
+            "model server config: only model_config_list is supported, "
+            f"got {config.WhichOneof('config')!r}"
+        )
+    specs = []
+    seen = set()
+    for model in config.model_config_list.config:
+        if not model.name or not model.base_path:
+            raise ValueError(f"model config entry {model!r}: both name and base_path are required")
+        if model.name in seen:
+            raise ValueError(f"model config: model {model.name!r} is listed twice")
+        seen.add(model.name)
+        if model.model_platform and model.model_platform != "tensorflow":
+            raise ValueError(
+                f"model config {model.name!r}: model_platform {model.model_platform!r} "
+                "is not supported; expected 'tensorflow'"
+            )
+        policy = model.model_version_policy
+        choice = policy.WhichOneof("policy_choice") or "latest"
+        num = policy.latest.num_versions if choice == "latest" else _DEFAULT_NUM_VERSIONS
+        specs.append(
+            ModelSpec(
+                name=model.name,
+                base_path=os.path.join(relative_to, model.base_path),
+                policy=choice,
+                num_versions=max(num, 1),
+                versions=tuple(policy.specific.versions),
+                labels=tuple(sorted(model.version_labels.items())),
+            )
+        )
+    return specs
+
+
+def parse_config_text(text: str, relative_to: str = "."):
+    """Parses text-proto ModelServerConfig; returns (proto, specs)."""
+    from tensorflow_serving.config import model_server_config_pb2
+
+    config = model_server_config_pb2.ModelServerConfig()
+    text_format.Parse(text, config)
+    return config, specs_from_proto(config, relative_to)
+
+
+def load_config_file(path: str) -> list[ModelSpec]:
+    """Reads a TF Serving model config file; relative base paths resolve against its folder."""
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    try:
+        _, specs = parse_config_text(text, relative_to=os.path.dirname(os.path.abspath(path)))
+    except text_format.ParseError as e:
+        raise ValueError(f"{path}: not a text-proto ModelServerConfig: {e}") from e
+    return specs

@@ -1,0 +1,211 @@
+"""Loaded models and versions, kept in step with the model base by a watcher thread.
+
+A new version is loaded completely before it is published; a dropped version
+is only removed from the lookup table, so requests already holding it finish
+on it (Python keeps the object alive until the last reference goes).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+from collections.abc import Callable
+
+from serving.errors import invalid, not_found
+from serving.model_config import ModelSpec, list_versions, specs_from_base
+from serving.servable import LoadedVersion
+
+log = logging.getLogger(__name__)
+
+Loader = Callable[[str, int, str], LoadedVersion]
+
+
+@dataclasses.dataclass
+class VersionStatus:
+    """State of one version as GetModelStatus reports it."""
+
+    version: int
+    state: str  # START, LOADING, AVAILABLE, UNLOADING, END
+    error: str = ""
+
+
+@dataclasses.dataclass
+class _Model:
+    spec: ModelSpec
+    versions: dict[int, LoadedVersion] = dataclasses.field(default_factory=dict)
+    status: dict[int, VersionStatus] = dataclasses.field(default_factory=dict)
+    failed: set[int] = dataclasses.field(default_factory=set)
+
+
+class ModelRegistry:
+    """Which versions of which models are served; thread-safe lookups."""
+
+    def __init__(
+        self,
+        specs: list[ModelSpec],
+        model_base: str | None = None,
+        poll_seconds: float = 2.0,
+        loader: Loader = LoadedVersion,
+    ) -> None:
+        self._lock = threading.Lock()
+        self._refresh_lock = threading.Lock()
+        self._models: dict[str, _Model] = {s.name: _Model(s) for s in specs}
+        self._model_base = model_base
+        self._poll_seconds = poll_seconds
+        self._loader = loader
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # Watching -----------------------------------------------------------
+
+    def start(self) -> None:
+        """Loads what is on disk now, then keeps polling in a daemon thread."""
+        self.refresh()
+        self._thread = threading.Thread(target=self._watch, name="model-watcher", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stops the watcher thread."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self._poll_seconds):
+            try:
+                self.refresh()
+            except OSError as e:  # a base path vanishing must not kill the watcher
+                log.warning("model watcher: %s", e)
+
+    def reload(self, specs: list[ModelSpec]) -> None:
+        """Replaces the served model list (HandleReloadConfigRequest) and syncs now."""
+        with self._refresh_lock:
+            with self._lock:
+                kept = {n: m for n, m in self._models.items() if n in {s.name for s in specs}}
+                for spec in specs:
+                    model = kept.get(spec.name)
+                    if model is None:
+                        kept[spec.name] = _Model(spec)
+                    else:
+                        model.spec = spec
+                        model.failed.clear()
+                self._models = kept
+                self._model_base = None
+            self._sync_all()
+
+    def refresh(self) -> None:
+        """One poll: discover models (base mode), load new versions, unload dropped ones."""
+        with self._refresh_lock:
+            if self._model_base is not None:
+                for spec in specs_from_base(self._model_base):
+                    with self._lock:
+                        self._models.setdefault(spec.name, _Model(spec))
+            self._sync_all()
+
+    def _sync_all(self) -> None:
+        with self._lock:
+            models = list(self._models.values())
+        for model in models:
+            self._sync(model)
+
+    def _sync(self, model: _Model) -> None:
+        spec = model.spec
+        wanted = spec.select(list_versions(spec.base_path))
+        for version in sorted(wanted - set(model.versions) - model.failed):
+            path = f"{spec.base_path}/{version}"
+            with self._lock:
+                model.status[version] = VersionStatus(version, "LOADING")
+            log.info("loading %s version %d from %s", spec.name, version, path)
+            try:
+                loaded = self._loader(spec.name, version, path)
+            except Exception as e:  # noqa: BLE001 - any load failure is reported in the status
+                log.error("failed to load %s version %d: %s", spec.name, version, e)
+                with self._lock:
+                    model.failed.add(version)
+                    model.status[version] = VersionStatus(
+                        version, "END", f"{type(e).__name__}: {e}"
+                    )
+                continue
+            with self._lock:
+                model.versions[version] = loaded
+                model.status[version] = VersionStatus(version, "AVAILABLE")
+            log.info("serving %s version %d", spec.name, version)
+        if not wanted & set(model.versions):
+            # Availability first (TF Serving's AvailabilityPreservingPolicy): while none of
+            # the wanted versions loaded, keep serving what is there.
+            return
+        for version in sorted(set(model.versions) - wanted):
+            with self._lock:
+                del model.versions[version]
+                model.status[version] = VersionStatus(version, "END")
+            log.info("unloaded %s version %d", spec.name, version)
+
+    # Lookups --------------------------------------------------------------
+
+    def model_names(self) -> list[str]:
+        """Names of configured models."""
+        with self._lock:
+            return sorted(self._models)
+
+    def _model(self, name: str, what: str) -> _Model:
+        model = self._models.get(name)
+        if model is None:
+            raise not_found(
+                f"Servable not found for request: {what}; served models: {sorted(self._models)}"
+            )
+        return model
+
+    def resolve(
+        self, name: str, version: int | None = None, label: str | None = None
+    ) -> LoadedVersion:
+        """The loaded version a request asks for (latest when neither version nor label)."""
+        with self._lock:
+            if version is not None:
+                model = self._model(name, f"Specific({name}, {version})")
+            elif label:
+                model = self._model(name, f"Labeled({name}, {label})")
+                version = model.spec.label_version(label)
+                if version is None:
+                    labels = [lbl for lbl, _ in model.spec.labels]
+                    raise invalid(
+                        f"Unrecognized servable version label: {label} for model {name}; "
+                        f"known labels: {labels}"
+                    )
+            else:
+                model = self._model(name, f"Latest({name})")
+                if not model.versions:
+                    raise not_found(
+                        f"Servable not found for request: Latest({name}); no version is loaded"
+                    )
+                return model.versions[max(model.versions)]
+            loaded = model.versions.get(version)
+            if loaded is None:
+                raise not_found(
+                    f"Servable not found for request: Specific({name}, {version}); "
+                    f"available versions: {sorted(model.versions)}"
+                )
+            return loaded
+
+    def status(
+        self, name: str, version: int | None = None, label: str | None = None
+    ) -> list[VersionStatus]:
+        """Version states of a model (GetModelStatus), newest first."""
+        with self._lock:
+            model = self._models.get(name)
+            if model is None or not model.status:
+                raise not_found(f"Could not find any versions of model {name}")
+            if label:
+                version = model.spec.label_version(label)
+                if version is None:
+                    raise invalid(f"Unrecognized servable version label: {label}")
+            if version is not None:
+                if version not in model.status:
+                    raise not_found(f"Could not find version {version} of model {name}")
+                return [model.status[version]]
+            return [model.status[v] for v in sorted(model.status, reverse=True)]
+
+    def available(self) -> dict[str, list[int]]:
+        """Loaded versions per model."""
+        with self._lock:
+            return {n: sorted(m.versions) for n, m in self._models.items()}

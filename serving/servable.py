@@ -1,0 +1,189 @@
+"""One loaded model version: its SignatureDefs, input checks and execution."""
+
+from __future__ import annotations
+
+import importlib
+import os
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+from google.protobuf import text_format
+from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
+
+from serving.errors import ServingError, failed_precondition, invalid
+
+DEFAULT_SIGNATURE = "serving_default"
+CLASSIFY_METHOD = "tensorflow/serving/classify"
+REGRESS_METHOD = "tensorflow/serving/regress"
+INIT_OP_SIGNATURE = "__saved_model_init_op"
+
+
+def read_signature_defs(path: str) -> dict[str, meta_graph_pb2.SignatureDef]:
+    """SignatureDefs of the serving meta graph in the SavedModel at `path`."""
+    saved = saved_model_pb2.SavedModel()
+    pb = os.path.join(path, "saved_model.pb")
+    if os.path.isfile(pb):
+        with open(pb, "rb") as f:
+            saved.ParseFromString(f.read())
+    else:
+        with open(os.path.join(path, "saved_model.pbtxt"), encoding="utf-8") as f:
+            text_format.Parse(f.read(), saved)
+    for meta_graph in saved.meta_graphs:
+        if "serve" in meta_graph.meta_info_def.tags:
+            return dict(meta_graph.signature_def)
+    raise ValueError(f"{path}: SavedModel has no meta graph tagged 'serve'")
+
+
+# Libraries whose import registers TypeSpecs that SavedModels may reference (a TF-Agents
+# PolicySaver export stores tfp distribution specs in its function signatures).
+_TYPE_SPEC_MODULES = ("tensorflow_probability",)
+
+
+def _load(path: str):
+    """tf.saved_model.load, importing TypeSpec-registering libraries on demand."""
+    try:
+        return tf.saved_model.load(path, tags=["serve"])
+    except ValueError as e:
+        if "has not been registered" not in str(e):
+            raise
+        for module in _TYPE_SPEC_MODULES:
+            importlib.import_module(module)
+        return tf.saved_model.load(path, tags=["serve"])
+
+
+def _dims(info: meta_graph_pb2.TensorInfo) -> list[int] | None:
+    if info.tensor_shape.unknown_rank:
+        return None
+    return [d.size for d in info.tensor_shape.dim]
+
+
+def _dtype(info: meta_graph_pb2.TensorInfo) -> tf.dtypes.DType:
+    return tf.dtypes.as_dtype(info.dtype)
+
+
+class LoadedVersion:
+    """A SavedModel version loaded with `tf.saved_model.load`, ready to serve."""
+
+    def __init__(self, name: str, version: int, path: str) -> None:
+        self.name = name
+        self.version = version
+        self.path = path
+        self.signature_defs = read_signature_defs(path)
+        self._module = _load(path)
+        self._functions = dict(self._module.signatures)
+
+    def signature(self, signature_name: str) -> meta_graph_pb2.SignatureDef:
+        """The SignatureDef called `signature_name` ("" means serving_default)."""
+        key = signature_name or DEFAULT_SIGNATURE
+        if key not in self._functions or key not in self.signature_defs:
+            known = sorted(k for k in self._functions if k != INIT_OP_SIGNATURE)
+            raise failed_precondition(
+                f'Serving signature key "{key}" not found in model {self.name} version '
+                f"{self.version}; available signatures: {known}"
+            )
+        return self.signature_defs[key]
+
+    def input_dtype(self, signature_name: str, alias: str) -> tf.dtypes.DType | None:
+        """Declared dtype of an input, or None if the signature has no such input."""
+        info = self.signature(signature_name).inputs.get(alias)
+        return None if info is None else _dtype(info)
+
+    def prepare(self, signature_name: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Checks request inputs against the signature: names, dtypes, shapes, batch."""
+        sig = self.signature(signature_name)
+        expected = sorted(sig.inputs)
+        for alias in inputs:
+            if alias not in sig.inputs:
+                raise invalid(
+                    f"input tensor alias not found in signature: {alias}. "
+                    f"Inputs expected to be in the set {{{', '.join(expected)}}}."
+                )
+        missing = sorted(set(expected) - set(inputs))
+        if missing:
+            raise invalid(
+                f"Request inputs do not match required inputs for signature "
+                f"'{signature_name or DEFAULT_SIGNATURE}': missing {missing}, expected {expected}."
+            )
+        prepared = {}
+        for alias, value in inputs.items():
+            info = sig.inputs[alias]
+            want = _dtype(info)
+            got = tf.dtypes.as_dtype(value.dtype) if value.dtype != object else tf.string
+            if got != want:
+                raise invalid(f"Expects arg[{alias}] to be {want.name} but {got.name} is provided")
+            dims = _dims(info)
+            if dims is not None:
+                shape_ok = len(dims) == value.ndim and all(
+                    d < 0 or d == s for d, s in zip(dims, value.shape, strict=False)
+                )
+                if not shape_ok:
+                    raise invalid(
+                        f"input '{alias}' has shape {list(value.shape)}, expected "
+                        f"{['?' if d < 0 else d for d in dims]} (? = any size)"
+                    )
+                if dims and dims[0] < 0 and value.shape[0] == 0:
+                    raise invalid(f"input '{alias}' is an empty batch; send at least one row")
+            prepared[alias] = value
+        return prepared
+
+    def execute(self, signature_name: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Runs a signature on prepared inputs; returns every output as numpy."""
+        key = signature_name or DEFAULT_SIGNATURE
+        sig = self.signature(key)
+        tensors = {k: tf.constant(v, dtype=_dtype(sig.inputs[k])) for k, v in inputs.items()}
+        try:
+            outputs = self._functions[key](**tensors)
+        except (tf.errors.InvalidArgumentError, tf.errors.OutOfRangeError) as e:
+            raise invalid(f"model {self.name} version {self.version}: {e.message}") from e
+        except tf.errors.OpError as e:
+            raise ServingError(
+                _grpc_code(e), f"model {self.name} version {self.version}: {e.message}"
+            ) from e
+        return {k: v.numpy() for k, v in outputs.items()}
+
+    def run(
+        self,
+        signature_name: str,
+        inputs: dict[str, np.ndarray],
+        output_filter: list[str] | tuple[str, ...] = (),
+    ) -> dict[str, np.ndarray]:
+        """prepare + execute + output filter."""
+        check_output_filter(self.signature(signature_name), output_filter)
+        outputs = self.execute(signature_name, self.prepare(signature_name, inputs))
+        return filter_outputs(outputs, output_filter)
+
+    def examples_signature(self, signature_name: str, method: str) -> meta_graph_pb2.SignatureDef:
+        """A Classify/Regress signature, checked the way TF Serving checks it."""
+        sig = self.signature(signature_name)
+        if sig.method_name != method:
+            raise invalid(
+                f"Expected {'classification' if method == CLASSIFY_METHOD else 'regression'} "
+                f"signature method_name to be {method}. Was: {sig.method_name}"
+            )
+        return sig
+
+
+def check_output_filter(sig: meta_graph_pb2.SignatureDef, output_filter: Any) -> None:
+    """Every filtered name must be an output of the signature."""
+    for name in output_filter:
+        if name not in sig.outputs:
+            raise invalid(
+                f"output tensor alias not found in signature: {name}. Outputs expected to "
+                f"be in the set {{{', '.join(sorted(sig.outputs))}}}."
+            )
+
+
+def filter_outputs(outputs: dict[str, np.ndarray], output_filter: Any) -> dict[str, np.ndarray]:
+    """Keeps only the filtered outputs (all when the filter is empty)."""
+    if not output_filter:
+        return outputs
+    return {k: outputs[k] for k in output_filter}
+
+
+def _grpc_code(error: tf.errors.OpError):
+    """gRPC status code with the same number as TensorFlow's error code."""
+    import grpc
+
+    by_number = {code.value[0]: code for code in grpc.StatusCode}
+    return by_number.get(error.error_code, grpc.StatusCode.INTERNAL)

@@ -1,0 +1,168 @@
+"""Starting and stopping the local TF-Serving-compatible server (gRPC + REST)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from concurrent import futures
+
+import grpc
+from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
+
+from serving.batching import BatchingOptions
+from serving.core import ServingCore
+from serving.grpc_service import ModelServicer, PredictionServicer
+from serving.model_config import load_config_file, specs_from_base
+from serving.registry import ModelRegistry
+from serving.rest import RestServer
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_REQUEST_BYTES = 16 * 1024 * 1024
+
+
+class ServerHandle:
+    """A running server: its bound ports, `stop()` and readiness waits."""
+
+    def __init__(self, core: ServingCore, grpc_server, grpc_port, rest_server, rest_port) -> None:
+        self.core = core
+        self.grpc_port: int | None = grpc_port
+        self.rest_port: int | None = rest_port
+        self._grpc_server = grpc_server
+        self._rest_server = rest_server
+        self._stopped = threading.Event()
+        self._done = threading.Event()
+
+    def wait_until_available(
+        self, model_name: str, timeout: float = 60.0, version: int | None = None
+    ) -> int:
+        """Blocks until `model_name` (or that version) is served; returns the latest version."""
+        deadline = time.monotonic() + timeout
+        while True:
+            versions = self.core.registry.available().get(model_name, [])
+            if versions and (version is None or version in versions):
+                return max(versions)
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"model {model_name!r}{'' if version is None else f' version {version}'} "
+                    f"not available after {timeout:.0f} s; served: {self.core.registry.available()}"
+                )
+            time.sleep(0.05)
+
+    def stop(self, grace: float = 1.0) -> None:
+        """Stops accepting requests, lets in-flight ones finish for `grace` s, stops threads."""
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
+        if self._grpc_server is not None:
+            self._grpc_server.stop(grace).wait()
+        if self._rest_server is not None:
+            self._rest_server.shutdown()
+            self._rest_server.server_close()
+        self.core.stop()
+        self._done.set()
+        log.info("server stopped")
+
+    def wait(self) -> None:
+        """Blocks until `stop()` (called from a signal handler or another thread) has finished."""
+        while not self._done.wait(0.5):
+            pass
+
+
+def _set_tf_threads(intra: int, inter: int) -> None:
+    import tensorflow as tf
+
+    try:
+        if intra:
+            tf.config.threading.set_intra_op_parallelism_threads(intra)
+        if inter:
+            tf.config.threading.set_inter_op_parallelism_threads(inter)
+    except RuntimeError as e:  # TensorFlow already initialized in this process
+        log.warning("TensorFlow thread pools already set up; ignoring thread settings: %s", e)
+
+
+def _address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def start_server(
+    model_base: str | None = None,
+    model_config: str | None = None,
+    grpc_port: int | None = 8500,
+    rest_port: int | None = 8501,
+    host: str = "127.0.0.1",
+    poll_seconds: float = 2.0,
+    batching: BatchingOptions | None = None,
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
+    grpc_workers: int = 32,
+    intra_op_threads: int = 0,
+    inter_op_threads: int = 0,
+) -> ServerHandle:
+    """Loads the models and starts serving; returns once both ports are bound.
+
+    Args:
+      model_base: serve every model folder under this TF Serving base path.
+      model_config: or a text-proto ModelServerConfig file (wins over model_base).
+      grpc_port, rest_port: 0 picks a free port, None disables that front end.
+      host: interface to bind (loopback by default).
+      poll_seconds: how often the base path is checked for new versions.
+      batching: server-side batching options (None: no batching).
+      max_request_bytes: largest gRPC message / REST body accepted.
+      grpc_workers: gRPC handler threads (bounds concurrent requests).
+      intra_op_threads, inter_op_threads: TensorFlow thread pools, like TF Serving's
+        --tensorflow_intra_op_parallelism / --tensorflow_inter_op_parallelism
+        (0: TensorFlow's default; only effective before TensorFlow first runs an op).
+    """
+    _set_tf_threads(intra_op_threads, inter_op_threads)
+    if model_config:
+        registry = ModelRegistry(load_config_file(model_config), poll_seconds=poll_seconds)
+    elif model_base:
+        registry = ModelRegistry(
+            specs_from_base(model_base), model_base=model_base, poll_seconds=poll_seconds
+        )
+    else:
+        raise ValueError("start_server: pass model_base or model_config")
+    registry.start()
+    core = ServingCore(registry, batching)
+
+    grpc_server = bound_grpc = None
+    if grpc_port is not None:
+        grpc_server = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=grpc_workers, thread_name_prefix="grpc"),
+            options=[
+                ("grpc.max_receive_message_length", max_request_bytes),
+                ("grpc.max_send_message_length", -1),
+                ("grpc.so_reuseport", 0),
+            ],
+        )
+        prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
+            PredictionServicer(core), grpc_server
+        )
+        model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(core), grpc_server)
+        bound_grpc = grpc_server.add_insecure_port(_address(host, grpc_port))
+        if not bound_grpc:
+            core.stop()
+            raise OSError(f"could not bind gRPC to {_address(host, grpc_port)}")
+        grpc_server.start()
+
+    rest_server = bound_rest = None
+    if rest_port is not None:
+        try:
+            rest_server = RestServer((host, rest_port), core, max_request_bytes)
+        except OSError:
+            if grpc_server is not None:
+                grpc_server.stop(0)
+            core.stop()
+            raise
+        bound_rest = rest_server.server_address[1]
+        threading.Thread(target=rest_server.serve_forever, name="rest", daemon=True).start()
+
+    log.info(
+        "serving %s on %s (gRPC %s, REST %s)",
+        registry.available(),
+        host,
+        bound_grpc,
+        bound_rest,
+    )
+    return ServerHandle(core, grpc_server, bound_grpc, rest_server, bound_rest)

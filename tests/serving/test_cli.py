@@ -1,0 +1,170 @@
+"""`vrl serve / predict / act` and the production config generator."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import yaml
+from tensorflow_serving.config import model_server_config_pb2
+
+from serving import cli, deploy
+from serving.client import RestClient
+from serving.model_config import parse_config_text
+
+
+def _parse(argv):
+    parser = argparse.ArgumentParser(prog="vrl")
+    cli.add_parsers(parser.add_subparsers(dest="command", required=True))
+    return parser.parse_args(argv)
+
+
+def test_add_parsers_registers_commands_with_handlers():
+    args = _parse(["serve", "--model-base", "m", "--batching", "--grpc-port", "0"])
+    assert args.func is cli.serve_command and args.batching and args.grpc_port == 0
+    assert args.host == "127.0.0.1" and args.rest_port == 8501 and args.poll_seconds == 2.0
+    assert _parse(["predict", "--model", "cnn", "a.png", "b.png"]).images == ["a.png", "b.png"]
+    assert _parse(["act", "--model", "policy", "--obs", "0,1"]).func is cli.act_command
+
+
+def test_cli_module_does_not_import_tensorflow():
+    code = "import sys, serving.cli; assert 'tensorflow' not in sys.modules, 'tensorflow imported'"
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_predict_prints_top_k_over_grpc_and_rest(server, helpers, tmp_path, capsys):
+    image = tmp_path / "img.png"
+    image.write_bytes(helpers.png_bytes())
+    labels = tmp_path / "labels.txt"
+    labels.write_text("\n".join(helpers.LABELS))
+    target = f"127.0.0.1:{server.grpc_port}"
+    assert (
+        cli.predict_command(_parse(["predict", "--model", "cnn", "--server", target, str(image)]))
+        == 0
+    )
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == str(image) and len(lines) == 4
+    assert lines[1].split()[0] == "cat" and float(lines[1].split()[1]) > 0.9
+    rest = f"127.0.0.1:{server.rest_port}"
+    argv = ["predict", "--model", "cnn", "--rest", "--server", rest, "--top-k", "2"]
+    assert cli.predict_command(_parse(argv + ["--labels", str(labels), str(image)])) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines[1:]] == ["cat", lines[2].split()[0]]
+    assert lines[2].split()[0] in ("dog", "bird")
+
+
+def test_act_prints_action_and_q_values(server, capsys):
+    argv = [
+        "act",
+        "--model",
+        "policy",
+        "--obs",
+        "1,0,0,0",
+        "--server",
+        f"127.0.0.1:{server.grpc_port}",
+    ]
+    assert cli.act_command(_parse(argv)) == 0
+    assert capsys.readouterr().out.splitlines() == ["action: 0", "q_values: 1.0000, -1.0000"]
+    argv = [
+        "act",
+        "--model",
+        "policy",
+        "--obs=-1,-1,0,0",
+        "--rest",
+        "--server",
+        f"127.0.0.1:{server.rest_port}",
+    ]
+    assert cli.act_command(_parse(argv)) == 0
+    assert capsys.readouterr().out.splitlines()[0] == "action: 1"
+
+
+def test_client_errors_exit_nonzero_with_message(server, capsys):
+    argv = [
+        "act",
+        "--model",
+        "nope",
+        "--obs",
+        "1,0,0,0",
+        "--server",
+        f"127.0.0.1:{server.grpc_port}",
+    ]
+    assert cli.act_command(_parse(argv)) == 1
+    assert "error: NOT_FOUND" in capsys.readouterr().err
+    assert cli.act_command(_parse(["act", "--model", "p", "--obs", "x,y"])) == 2
+
+
+def test_write_config_generates_tf_serving_models_config(model_base, capsys):
+    out = os.path.join(model_base, "models.config")
+    assert (
+        cli.serve_command(_parse(["serve", "--model-base", model_base, "--write-config", out])) == 0
+    )
+    printed = capsys.readouterr().out
+    assert "docker run" in printed and "--model_config_file=/models/models.config" in printed
+    with open(out) as f:
+        _, specs = parse_config_text(f.read())
+    assert [(s.name, s.base_path, s.policy, s.num_versions) for s in specs] == [
+        ("cnn", "/models/cnn", "latest", 1),
+        ("policy", "/models/policy", "latest", 1),
+    ]
+
+
+def test_k8s_manifests_wire_ports_probe_and_config():
+    docs = {}
+    for name in ("deployment.yaml", "service.yaml", "configmap.yaml"):
+        with open(os.path.join(deploy.K8S_DIR, name)) as f:
+            doc = yaml.safe_load(f)
+        docs[doc["kind"]] = doc
+    container = docs["Deployment"]["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"].startswith("tensorflow/serving")
+    assert {p["name"]: p["containerPort"] for p in container["ports"]} == {
+        "grpc": 8500,
+        "rest": 8501,
+    }
+    assert container["readinessProbe"]["httpGet"]["path"].startswith("/v1/models/")
+    assert {m["mountPath"] for m in container["volumeMounts"]} == {"/models", "/config"}
+    assert {p["name"]: p["port"] for p in docs["Service"]["spec"]["ports"]} == {
+        "grpc": 8500,
+        "rest": 8501,
+    }
+    config, specs = parse_config_text(docs["ConfigMap"]["data"]["models.config"])
+    assert isinstance(config, model_server_config_pb2.ModelServerConfig)
+    assert specs and all(s.base_path.startswith("/models/") for s in specs)
+
+
+def test_serve_command_runs_until_sigterm(model_base):
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "serving.cli", "serve", "--model-base", model_base,
+         "--grpc-port", "0", "--rest-port", "0", "--poll-seconds", "0.5"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )  # fmt: skip
+    try:
+        line = proc.stdout.readline()  # printed once the ports are bound and models loaded
+        assert line.startswith("serving {'cnn': [1], 'policy': [1]}"), line
+        rest_url = line.split("REST ")[1].split()[0]
+        client = RestClient(rest_url)
+        assert client.status("policy")["model_version_status"][0]["state"] == "AVAILABLE"
+        client.close()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            time.sleep(0.1)
+
+
+def test_demo_queries_pushed_cnn_and_policy_over_grpc(model_base, helpers):
+    from serving.demo import query_pushed_models
+
+    answers = query_pushed_models(
+        model_base, "cnn", helpers.png_bytes(), "policy", [1.0, 0.0, 0.0, 0.0], timeout=60
+    )
+    assert answers.cnn_version == 1 and answers.policy_version == 1
+    assert answers.top_labels[0][0] == "cat" and answers.top_labels[0][1] > 0.9
+    assert len(answers.top_labels) == 3
+    assert answers.action == 0 and answers.q_values == [1.0, -1.0]
