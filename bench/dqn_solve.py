@@ -1,0 +1,130 @@
+"""Steps and training seconds to solve CartPole-v1 with the default DqnConfig.
+
+Protocol (the issue's): the greedy policy is evaluated every 2,500 env steps
+on 20 episodes of a separate eval env; "solved" is the first evaluation with
+mean return >= 475. Training seconds exclude evaluation time (and include
+tf.function tracing); process CPU seconds are printed too, as they move
+less than wall time when other jobs share the cores. Seeds 0, 1, 2; medians are compared with reference
+points measured with the same protocol on a comparable 2-core CPU machine,
+and with an in-run baseline: the SB3-zoo hyperparameters as one-step DQN on
+the same TF-Agents code (`--no-baseline` skips it).
+
+Usage: TF_USE_LEGACY_KERAS=1 python bench/dqn_solve.py [--seeds 0 1 2] [--budget 100000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import os
+import statistics
+import tempfile
+
+from models.dqn.config import DqnConfig
+from models.dqn.train import train
+
+ENV_ID = "CartPole-v1"
+THRESHOLD = 475.0
+REFERENCES = {
+    # name: (median steps to solve, median training seconds to solve)
+    "SB3 DQN, rl-zoo params": (27_500, 22.8),
+    "CleanRL dqn.py defaults": (220_000, 40.5),
+}
+SB3_ZOO_AS_DQN = dataclasses.replace(DqnConfig(), double_dqn=False, n_step=1)
+BASELINE_NAME = "SB3-zoo params, 1-step DQN (in-run baseline)"
+
+
+def run_seeds(
+    name: str, config: DqnConfig, seeds: list[int], budget: int, progress: bool
+) -> list[dict]:
+    """Trains one run per seed; returns steps/seconds to solve and throughput."""
+    rows = []
+    for seed in seeds:
+        with tempfile.TemporaryDirectory() as run_dir:
+            result = train(
+                ENV_ID, config, seed, budget, run_dir, threshold=THRESHOLD, progress=progress
+            )
+        solved = next((h for h in result.history if h["mean_return"] >= THRESHOLD), None)
+        row = {
+            "config": name,
+            "seed": seed,
+            "steps": solved["env_step"] if solved else None,
+            "seconds": solved["train_seconds"] if solved else None,
+            "cpu_seconds": solved["train_cpu_seconds"] if solved else None,
+            "steps_per_s": result.steps_per_second,
+            "eval_s": result.eval_seconds,
+        }
+        rows.append(row)
+        print(
+            f"  {name} seed {seed}: solved at {row['steps']} steps, {_fmt(row['seconds'])} s "
+            f"training ({_fmt(row['cpu_seconds'])} CPU s), {row['steps_per_s']:.0f} env steps/s, "
+            f"eval {row['eval_s']:.1f} s (excluded), load avg {os.getloadavg()[0]:.1f}",
+            flush=True,
+        )
+    return rows
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def _median(values: list) -> float | None:
+    return statistics.median(values) if all(v is not None for v in values) else None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--budget", type=int, default=100_000, help="max env steps per seed")
+    parser.add_argument(
+        "--no-baseline", action="store_true", help="skip the in-run one-step DQN baseline"
+    )
+    parser.add_argument("--quiet", action="store_true", help="no tqdm bar per run")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+
+    default_name = "default DqnConfig (DDQN, 3-step)"
+    runs = {default_name: DqnConfig()}
+    if not args.no_baseline:
+        runs[BASELINE_NAME] = SB3_ZOO_AS_DQN
+    medians = {}
+    for name, config in runs.items():
+        rows = run_seeds(name, config, args.seeds, args.budget, not args.quiet)
+        medians[name] = (
+            _median([r["steps"] for r in rows]),
+            _median([r["seconds"] for r in rows]),
+            _median([r["cpu_seconds"] for r in rows]),
+            statistics.median(r["steps_per_s"] for r in rows),
+        )
+
+    print(
+        f"\n{ENV_ID}: env steps and training seconds until the greedy mean return >= "
+        f"{THRESHOLD:g} (20 episodes every 2,500 steps); medians over seeds {args.seeds}; "
+        f"{os.cpu_count()} CPUs"
+    )
+    print(f"{'run':48s} {'steps':>8s} {'seconds':>8s} {'CPU s':>7s} {'steps/s':>8s}")
+    for name, (steps, seconds, cpu, rate) in medians.items():
+        print(
+            f"{name:48s} {_fmt(steps) if steps is None else steps:>8} {_fmt(seconds):>8} "
+            f"{_fmt(cpu):>7} {rate:8.0f}"
+        )
+    for name, (steps, seconds) in REFERENCES.items():
+        print(f"{name + ' (reference)':48s} {steps:>8} {seconds:>8} {'':>7} {'':>8}")
+    ours_steps, ours_seconds = medians[default_name][:2]
+    if ours_steps is None:
+        return
+    compared = dict(REFERENCES)
+    if BASELINE_NAME in medians and medians[BASELINE_NAME][0] is not None:
+        compared["in-run baseline"] = medians[BASELINE_NAME][:2]
+    for name, (steps, seconds) in compared.items():
+        print(
+            f"ratio default / {name}: steps {ours_steps / steps:.2f}x, "
+            f"seconds {ours_seconds / seconds:.2f}x"
+        )
+
+
+if __name__ == "__main__":
+    main()

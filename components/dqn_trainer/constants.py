@@ -1,0 +1,16 @@
+"""Key names of DqnTrainer's parameters and outputs (one place)."""
+
+# Parameters.
+ENV_ID_KEY = "env_id"
+NUM_ENV_STEPS_KEY = "num_env_steps"
+CONFIG_JSON_KEY = "config_json"
+SEED_KEY = "seed"
+CHECKPOINT_BASE_KEY = "checkpoint_base"
+
+# Outputs.
+MODEL_KEY = "model"  # standard Model; SavedModel under Format-Serving/
+MODEL_RUN_KEY = "model_run"  # standard ModelRun; TensorBoard logs
+
+# Files written at the root of the Model artifact beside Format-Serving/.
+EVAL_HISTORY_FILE = "eval_history.json"
+TRAINING_SUMMARY_FILE = "training_summary.json"

@@ -1,0 +1,125 @@
+"""`vrl run rl`: train, evaluate and push a DQN policy with the local runner.
+
+Registered on the `vrl run` subcommands by `add_parser`; TensorFlow and TFX
+are imported only when the command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+DEFAULT_HOME = "./runs"
+
+
+def add_parser(run_subparsers: argparse._SubParsersAction) -> None:
+    """Registers `rl` on the `vrl run` subparsers; sets `func=handler`."""
+    parser = run_subparsers.add_parser(
+        "rl",
+        help="train a DQN policy on a gymnasium env, evaluate it and push it if blessed",
+        description=__doc__,
+    )
+    parser.add_argument(
+        "--env", default="CartPole-v1", help="gymnasium id (discrete actions, vector observation)"
+    )
+    parser.add_argument(
+        "--home",
+        default=DEFAULT_HOME,
+        help="working folder; pipeline root is <home>/tfx/<pipeline>",
+    )
+    parser.add_argument(
+        "--serving-base", default=None, help="TF Serving base path (default <home>/serving)"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="training seed")
+    parser.add_argument(
+        "--steps", type=int, default=None, help="env-step budget (default: the config's)"
+    )
+    parser.add_argument(
+        "--preset",
+        default=None,
+        help="named DQN preset (an env id in models/dqn/config.PRESETS; default: the env's own)",
+    )
+    parser.add_argument("--eval-episodes", type=int, default=20, help="PolicyEvaluator episodes")
+    parser.add_argument(
+        "--threshold", type=float, default=None, help="blessing threshold (default: env's)"
+    )
+    parser.add_argument(
+        "--pipeline-name",
+        default="",
+        help="TFX pipeline name (default vrl-rl-<env>, e.g. vrl-rl-cartpole-v1)",
+    )
+    parser.add_argument("--no-cache", action="store_true", help="disable TFX caching")
+    parser.set_defaults(func=handler)
+
+
+def handler(args: argparse.Namespace) -> int:
+    """Builds the config, runs the pipeline locally, prints the push result."""
+    from models.dqn.config import PRESETS, preset
+    from pipeline.rl_pipeline import (
+        RlPipelineConfig,
+        create_rl_pipeline,
+        default_pipeline_name,
+        local_metadata_config,
+    )
+    from pipeline.runner import run_local
+
+    if args.preset is not None and args.preset not in PRESETS:
+        print(f"vrl run rl: unknown --preset {args.preset!r}; choose one of {sorted(PRESETS)}")
+        return 2
+    home = os.path.abspath(args.home)
+    overrides = {}
+    if args.steps is not None:
+        overrides["num_env_steps"] = args.steps
+    pipeline_name = args.pipeline_name or default_pipeline_name(args.env)
+    config = RlPipelineConfig(
+        pipeline_root=os.path.join(home, "tfx", pipeline_name),
+        serving_base=os.path.abspath(args.serving_base or os.path.join(home, "serving")),
+        pipeline_name=pipeline_name,
+        env_id=args.env,
+        seed=args.seed,
+        dqn_config=preset(args.preset or args.env),
+        eval_episodes=args.eval_episodes,
+        threshold=args.threshold,
+        enable_cache=not args.no_cache,
+        **overrides,
+    )
+    print(f"vrl run rl: {config.env_id}, {config.num_env_steps} env steps, seed {config.seed}")
+    print(f"  pipeline root {config.pipeline_root}")
+    run_local(create_rl_pipeline(config, metadata_connection_config=local_metadata_config(config)))
+    return report(config)
+
+
+def report(config) -> int:
+    """Prints the newest evaluation and push of this pipeline.
+
+    Returns 0 when the push matches the blessing (pushed if blessed, nothing
+    pushed if not), 1 when no evaluation was found or a blessed policy was not
+    pushed.
+    """
+    from tfx.orchestration import metadata
+    from tfx.types import standard_artifacts
+
+    from pipeline.runner import metadata_path
+
+    connection = metadata.sqlite_metadata_connection_config(metadata_path(config.pipeline_root))
+    with metadata.Metadata(connection) as store:
+        blessings = store.store.get_artifacts_by_type(standard_artifacts.ModelBlessing.TYPE_NAME)
+        pushes = store.store.get_artifacts_by_type(standard_artifacts.PushedModel.TYPE_NAME)
+    if not blessings:
+        print("vrl run rl: no PolicyEvaluator result found")
+        return 1
+    blessing = max(blessings, key=lambda a: a.id)
+    props = blessing.custom_properties
+    mean = props["mean_return"].double_value
+    std = props["std_return"].double_value
+    blessed = props["blessed"].int_value == 1
+    print(
+        f"  eval return {mean:.1f} +- {std:.1f} over {config.eval_episodes} episodes; blessed: {blessed}"
+    )
+    push = max(pushes, key=lambda a: a.id) if pushes else None
+    if push is None or push.custom_properties["pushed"].int_value != 1:
+        print(f"  not pushed (serving base {config.serving_base}/{config.model_name})")
+        return 1 if blessed else 0
+    destination = push.custom_properties["pushed_destination"].string_value
+    print(f"  pushed policy to {destination}")
+    return 0

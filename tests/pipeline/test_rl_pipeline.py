@@ -1,0 +1,145 @@
+"""RL pipeline: construction, Kubeflow V2 compile, CLI wiring, one local run."""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from models.dqn.config import DqnConfig
+from pipeline.rl_pipeline import (
+    EVALUATOR_ID,
+    PUSHER_ID,
+    RESOLVER_ID,
+    TRAINER_ID,
+    RlPipelineConfig,
+    create_rl_pipeline,
+    default_model_name,
+    local_metadata_config,
+)
+
+TINY = DqnConfig(
+    hidden_units=(32,),
+    replay_capacity=2_000,
+    learning_starts=100,
+    train_freq=50,
+    gradient_steps=10,
+    target_update_period=20,
+    epsilon_decay_steps=200,
+    eval_interval=200,
+    eval_episodes=3,
+)
+
+
+def _config(tmp_path, **overrides) -> RlPipelineConfig:
+    return RlPipelineConfig(
+        pipeline_root=str(tmp_path / "tfx" / "vrl-rl-cartpole-v1"),
+        serving_base=str(tmp_path / "serving"),
+        **overrides,
+    )
+
+
+def test_model_name_is_derived_from_the_env_id(tmp_path):
+    assert default_model_name("CartPole-v1") == "dqn_cartpole_v1"
+    assert _config(tmp_path, env_id="MountainCar-v0").model_name == "dqn_mountaincar_v0"
+    assert _config(tmp_path, model_name="custom").model_name == "custom"
+    assert _config(tmp_path).pipeline_name == "vrl-rl-cartpole-v1"
+    assert _config(tmp_path, env_id="Acrobot-v1").pipeline_name == "vrl-rl-acrobot-v1"
+
+
+def test_pipeline_name_must_be_kubeflow_legal(tmp_path):
+    with pytest.raises(ValueError, match="pipeline_name 'vrl_rl'"):
+        _config(tmp_path, pipeline_name="vrl_rl")
+
+
+def test_pipeline_wires_trainer_resolver_evaluator_pusher(tmp_path):
+    config = _config(tmp_path)
+    pipeline = create_rl_pipeline(config, metadata_connection_config=local_metadata_config(config))
+    assert [c.id for c in pipeline.components] == [TRAINER_ID, RESOLVER_ID, EVALUATOR_ID, PUSHER_ID]
+    evaluator = pipeline.components[2]
+    assert evaluator.inputs["baseline_model"].producer_component_id == RESOLVER_ID
+    assert pipeline.components[3].inputs["model_blessing"].producer_component_id == EVALUATOR_ID
+    assert pipeline.enable_cache
+    assert pipeline.metadata_connection_config.sqlite.filename_uri.endswith("metadata.sqlite")
+
+
+def test_same_pipeline_compiles_for_kubeflow_v2_to_a_valid_pipeline_spec(tmp_path):
+    from google.protobuf import json_format
+    from kfp.pipeline_spec import pipeline_spec_pb2
+    from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner as kfv2
+
+    config = _config(tmp_path)
+    os.makedirs(config.pipeline_root)
+    runner = kfv2.KubeflowV2DagRunner(
+        config=kfv2.KubeflowV2DagRunnerConfig(default_image="vrl:test"),
+        output_dir=str(tmp_path),
+        output_filename="rl.json",
+    )
+    runner.run(create_rl_pipeline(config))
+
+    job = json.loads((tmp_path / "rl.json").read_text())
+    spec = json_format.ParseDict(
+        job["pipelineSpec"], pipeline_spec_pb2.PipelineSpec(), ignore_unknown_fields=True
+    )
+    assert spec.pipeline_info.name == "vrl-rl-cartpole-v1"
+    assert {TRAINER_ID, EVALUATOR_ID, PUSHER_ID} <= set(spec.root.dag.tasks)
+
+
+def test_cli_module_registers_rl_without_importing_tensorflow():
+    code = (
+        "import argparse, sys; from pipeline import rl_cli; p = argparse.ArgumentParser();"
+        "rl_cli.add_parser(p.add_subparsers()); a = p.parse_args(['rl', '--steps', '10']);"
+        "assert a.func is rl_cli.handler and a.env == 'CartPole-v1' and a.steps == 10;"
+        "assert 'tensorflow' not in sys.modules, 'tensorflow imported'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def _versions(config: RlPipelineConfig) -> list[str]:
+    folder = os.path.join(config.serving_base, config.model_name)
+    return sorted(os.listdir(folder)) if os.path.isdir(folder) else []
+
+
+@pytest.mark.e2e
+@pytest.mark.slow
+def test_local_run_exports_the_policy_and_pushes_only_when_blessed(tmp_path, capsys):
+    from pipeline.rl_cli import report
+    from pipeline.runner import run_local
+
+    # Threshold far above CartPole's 500 maximum: evaluated, never blessed.
+    strict = _config(tmp_path, num_env_steps=400, dqn_config=TINY, eval_episodes=3, threshold=1e9)
+    run_local(create_rl_pipeline(strict, metadata_connection_config=local_metadata_config(strict)))
+    assert _versions(strict) == []
+    model_dirs = [d for d, _, files in os.walk(strict.pipeline_root) if "saved_model.pb" in files]
+    assert any(d.endswith("Format-Serving") for d in model_dirs)
+    assert report(strict) == 0
+    assert "blessed: False" in capsys.readouterr().out
+
+    # Same trainer (cached); a threshold any policy meets: blessed and pushed.
+    lenient = _config(tmp_path, num_env_steps=400, dqn_config=TINY, eval_episodes=3, threshold=-1.0)
+    run_local(
+        create_rl_pipeline(lenient, metadata_connection_config=local_metadata_config(lenient))
+    )
+    versions = _versions(lenient)
+    assert len(versions) == 1
+    assert os.path.isfile(
+        os.path.join(lenient.serving_base, lenient.model_name, versions[0], "saved_model.pb")
+    )
+    assert report(lenient) == 0
+    out = capsys.readouterr().out
+    assert (
+        "blessed: True" in out
+        and f"pushed policy to {os.path.join(lenient.serving_base, lenient.model_name)}" in out
+    )
+
+
+def test_cli_rejects_an_unknown_preset(capsys):
+    from pipeline import rl_cli
+
+    parser = argparse.ArgumentParser()
+    rl_cli.add_parser(parser.add_subparsers())
+    args = parser.parse_args(["rl", "--preset", "NoSuchEnv-v0"])
+    assert args.func(args) == 2
+    assert "unknown --preset" in capsys.readouterr().out
