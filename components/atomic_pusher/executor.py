@@ -48,8 +48,13 @@ class Executor(tfx_pusher_executor.Executor):
                 "AtomicPusher supports push_destination.filesystem only, got "
                 f"{destination.WhichOneof('destination')!r}"
             )
-        serving_path = ops.atomic_push(model_path, destination.filesystem.base_directory)
+        model_dir = destination.filesystem.base_directory
+        serving_path = ops.latest_identical_version(model_path, model_dir)
+        if serving_path:
+            logging.info("Model identical to the served %s; not pushed again.", serving_path)
+        else:
+            serving_path = ops.atomic_push(model_path, model_dir)
+            logging.info("Model pushed atomically to %s", serving_path)
         version = os.path.basename(serving_path)
-        logging.info("Model pushed atomically to %s", serving_path)
         io_utils.copy_dir(model_path, model_push.uri)
         self._MarkPushed(model_push, pushed_destination=serving_path, pushed_version=version)

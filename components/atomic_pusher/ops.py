@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import time
@@ -54,6 +55,33 @@ def atomic_push(saved_model_dir: str, model_dir: str, version: int | None = None
         if os.path.exists(staging):
             shutil.rmtree(staging, ignore_errors=True)
     return final
+
+
+def tree_digest(path: str) -> str:
+    """sha256 over every file's relative path and bytes (order-independent of the walk)."""
+    digest = hashlib.sha256()
+    files = sorted(
+        os.path.relpath(os.path.join(d, f), path) for d, _, fs in os.walk(path) for f in fs
+    )
+    for rel in files:
+        digest.update(rel.encode() + b"\0")
+        with open(os.path.join(path, rel), "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+def latest_identical_version(saved_model_dir: str, model_dir: str) -> str | None:
+    """The newest served version if it holds exactly the same files, else None.
+
+    A re-run whose Evaluator blesses the model already in production (it is
+    now its own baseline) must not push it again as a new version.
+    """
+    versions = sorted((int(n) for n in _listdir(model_dir) if n.isdigit()), reverse=True)
+    if not versions:
+        return None
+    latest = os.path.join(model_dir, str(versions[0]))
+    return latest if tree_digest(latest) == tree_digest(saved_model_dir) else None
 
 
 def _listdir(path: str) -> list[str]:

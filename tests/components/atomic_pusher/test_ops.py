@@ -55,3 +55,14 @@ def test_refuses_to_overwrite_existing_version(tmp_path):
     (base / "5").mkdir(parents=True)
     with pytest.raises(FileExistsError, match="already exists"):
         ops.atomic_push(_saved_model(tmp_path), str(base), version=5)
+
+
+def test_identical_model_is_recognised_as_already_served(tmp_path):
+    base = str(tmp_path / "clf")
+    src = _saved_model(tmp_path)
+    assert ops.latest_identical_version(src, base) is None
+    first = ops.atomic_push(src, base, version=1)
+    assert ops.latest_identical_version(src, base) == first
+    with open(os.path.join(src, "variables", "variables.index"), "wb") as f:
+        f.write(b"retrained")
+    assert ops.latest_identical_version(src, base) is None  # changed weights: push again
