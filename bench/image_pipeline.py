@@ -60,14 +60,9 @@ def component_windows(pipeline_root: str) -> list[tuple[str, float, float]]:
     store = mlmd.MetadataStore(cfg)
     rows = []
     for ex in store.get_executions():
-        name = ex.properties["component_id"].string_value if "component_id" in ex.properties else ""
-        name = (
-            name
-            or ex.custom_properties.get("component_id", metadata_store_pb2.Value()).string_value
-        )
         rows.append(
             (
-                name or str(ex.type_id),
+                ex.type.rsplit(".", 1)[-1],
                 ex.create_time_since_epoch / 1e3,
                 ex.last_update_time_since_epoch / 1e3,
             )

@@ -14,7 +14,14 @@ from pipeline.runner import local_beam_args, metadata_path, run_local
 _PROJECT_DIRS = tuple(
     f"{os.sep}{d}{os.sep}" for d in ("components", "models", "pipeline", "serving")
 )
-_NOISY = ("direct_running_mode", "is not supported by TFX", "non-supported Python version")
+_NOISY = (
+    "direct_running_mode",
+    "is not supported by TFX",
+    "non-supported Python version",
+    "is deprecated and will be removed",
+    "is not a valid tf.function parameter name",
+    "property_predicate is not supported",
+)
 
 
 class _ProgressFilter(py_logging.Filter):
@@ -35,8 +42,14 @@ class _ProgressFilter(py_logging.Filter):
 
 def show_progress() -> None:
     """Shows TFX component start/finish lines and this project's own INFO logs."""
+    import warnings
+
     from absl import logging
 
+    # Library deprecation chatter (google-api-core on Python 3.10, tf-keras
+    # initializer seeding) says nothing about this run.
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", message="The initializer .* is unseeded")
     logging.set_verbosity(logging.INFO)
     handlers = [logging.get_absl_handler(), *py_logging.getLogger().handlers]
     if not py_logging.getLogger().handlers:

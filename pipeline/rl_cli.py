@@ -55,6 +55,7 @@ def add_parser(run_subparsers: argparse._SubParsersAction) -> None:
 def handler(args: argparse.Namespace) -> int:
     """Builds the config, runs the pipeline locally, prints the push result."""
     from models.dqn.config import PRESETS, preset
+    from pipeline.local import show_progress
     from pipeline.rl_pipeline import (
         RlPipelineConfig,
         create_rl_pipeline,
@@ -85,6 +86,7 @@ def handler(args: argparse.Namespace) -> int:
     )
     print(f"vrl run rl: {config.env_id}, {config.num_env_steps} env steps, seed {config.seed}")
     print(f"  pipeline root {config.pipeline_root}")
+    show_progress()
     run_local(create_rl_pipeline(config, metadata_connection_config=local_metadata_config(config)))
     return report(config)
 
