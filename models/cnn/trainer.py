@@ -1,0 +1,232 @@
+"""TFX Trainer entry point for the CNN: `run_fn`, referenced as "models.cnn.trainer.run_fn".
+
+Steps: read hyperparameters (`TrainerConfig`), build the input pipeline over
+the raw examples and the Transform graph, run the sanity checks, fit with
+early stopping / checkpoints / TensorBoard, export the SavedModel with both
+serving signatures, and write a training report into `model_run_dir`.
+
+Epochs or steps: by default each epoch is one full pass over the training
+split (`fn_args.train_steps` is None when TrainArgs has no num_steps), for
+`epochs` epochs. If TrainArgs sets num_steps, training runs `epochs` epochs
+of ceil(num_steps / epochs) steps each on a repeated dataset (num_steps
+rounded up to a multiple of `epochs`; early stopping may end it sooner). `fn_args.eval_steps` None evaluates the whole eval split.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import math
+import os
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import tensorflow as tf
+import tensorflow_transform as tft
+import tf_keras
+from absl import logging
+from tfx import v1 as tfx
+
+from models.cnn import data, model, report, runtime, sanity, signatures
+from models.cnn.config import TrainerConfig
+from models.cnn.preprocessing import IMAGE_XF_KEY
+
+SANITY_SAMPLE = 256  # records decoded for the sanity checks
+
+
+@contextlib.contextmanager
+def _timed(seconds: dict[str, float], phase: str) -> Iterator[None]:
+    """Records and logs the wall time of one phase of run_fn."""
+    start = time.perf_counter()
+    yield
+    seconds[phase] = round(time.perf_counter() - start, 2)
+    logging.info("CNN trainer: %s took %.1fs", phase, seconds[phase])
+
+
+def image_shape(tf_transform_output: tft.TFTransformOutput, image_size: int | None) -> tuple:
+    """(S, S, 3) of the transformed image, checked against the config's image_size."""
+    spec = tf_transform_output.transformed_feature_spec().get(IMAGE_XF_KEY)
+    if spec is None or len(spec.shape) != 3:
+        raise ValueError(
+            f"transform graph must output {IMAGE_XF_KEY!r} with a fixed [S, S, 3] shape; got {spec}"
+        )
+    shape = tuple(int(d) for d in spec.shape)
+    if image_size is not None and shape[:2] != (image_size, image_size):
+        raise ValueError(
+            f"Trainer custom_config image_size={image_size} but the transform graph outputs "
+            f"{shape}; pass the same image_size to Transform and Trainer"
+        )
+    return shape
+
+
+def count_records(file_patterns: list[str]) -> int:
+    """Number of records in gzip TFRecord files (no parsing)."""
+    files = data.list_files(file_patterns)
+    ds = tf.data.TFRecordDataset(files, compression_type="GZIP")
+    return int(ds.reduce(tf.constant(0, tf.int64), lambda n, _: n + 1).numpy())
+
+
+def run_sanity_checks(
+    fn_args: tfx.components.FnArgs,
+    tf_transform_output: tft.TFTransformOutput,
+    net: tf_keras.Model,
+    build_compiled: Callable[[], tf_keras.Model],
+    num_classes: int,
+    config: TrainerConfig,
+) -> dict[str, Any]:
+    """Init loss on a sample of real examples, then overfit one balanced small batch."""
+    sample = data.transformed_dataset(
+        fn_args.train_files, tf_transform_output, max_records=SANITY_SAMPLE
+    )
+    images, labels = data.take_arrays(sample, SANITY_SAMPLE)
+    init = sanity.check_init_loss(net, images, labels, num_classes)
+    picked = sanity.pick_balanced(labels, config.sanity_batch)
+    overfit = sanity.check_overfit_batch(
+        build_compiled, images[picked], labels[picked], max_steps=config.sanity_steps
+    )
+    return {
+        "init_loss": init.loss,
+        "init_loss_expected": init.expected,
+        "overfit_steps": overfit.steps,
+    }
+
+
+def make_callbacks(
+    fn_args: tfx.components.FnArgs, config: TrainerConfig, has_eval: bool, examples: int | None
+) -> tuple[list[tf_keras.callbacks.Callback], tf_keras.callbacks.EarlyStopping]:
+    """Early stopping (best weights restored), checkpoints, TensorBoard, progress lines."""
+    monitor = "val_loss" if has_eval else "loss"
+    early = tf_keras.callbacks.EarlyStopping(
+        monitor=monitor, patience=config.patience, restore_best_weights=True
+    )
+    checkpoints = tf_keras.callbacks.ModelCheckpoint(
+        os.path.join(fn_args.model_run_dir, "checkpoints", "best"),
+        monitor=monitor,
+        save_best_only=True,
+        save_weights_only=True,
+    )
+    tensorboard = tf_keras.callbacks.TensorBoard(
+        log_dir=fn_args.model_run_dir, update_freq="epoch", profile_batch=0
+    )
+    progress = report.EpochProgressLogger(config.epochs, examples)
+    return [early, checkpoints, tensorboard, progress], early
+
+
+# TFX entry point: the Trainer component calls this function by name.
+def run_fn(fn_args: tfx.components.FnArgs) -> None:
+    """Trains the CNN and exports a SavedModel to `fn_args.serving_model_dir`.
+
+    custom_config keys: see `models.cnn.config.TrainerConfig`.
+    """
+    config = TrainerConfig.from_custom_config(fn_args.custom_config)
+    runtime.skip_autograph_for_tf_keras()
+    logging.info("CNN trainer config: %s", config)
+    tf_keras.utils.set_random_seed(config.seed)
+    tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
+    input_shape = image_shape(tf_transform_output, config.image_size)
+    label_names = data.read_label_vocab(data.find_label_vocab(fn_args.train_files))
+    num_classes = len(label_names)
+    strategy, mixed = runtime.choose_strategy()
+    logging.info(
+        "%d classes, input %s, %d replica(s), mixed precision %s",
+        num_classes,
+        input_shape,
+        strategy.num_replicas_in_sync,
+        mixed,
+    )
+
+    train_examples = count_records(fn_args.train_files)
+    if fn_args.train_steps:
+        steps_per_epoch = math.ceil(fn_args.train_steps / config.epochs)
+    else:
+        steps_per_epoch = math.ceil(train_examples / config.batch_size)
+    decay_steps = steps_per_epoch * config.epochs
+    has_eval = bool(fn_args.eval_files)
+    train_ds = data.training_dataset(
+        fn_args.train_files,
+        tf_transform_output,
+        config.batch_size,
+        repeat=bool(fn_args.train_steps),
+        seed=config.seed,
+        cache=config.cache,
+    )
+    eval_ds = (
+        data.training_dataset(
+            fn_args.eval_files, tf_transform_output, config.batch_size, shuffle=False
+        )
+        if has_eval
+        else None
+    )
+
+    def build_compiled(schedule: str = config.schedule) -> tf_keras.Model:
+        with strategy.scope():
+            net = model.build_model(
+                input_shape,
+                num_classes,
+                arch=config.arch,
+                filters=config.filters,
+                dropout=config.dropout,
+                mixed_precision=mixed,
+            )
+            return model.compile_model(
+                net,
+                optimizer=config.optimizer,
+                learning_rate=config.learning_rate,
+                schedule=schedule,
+                decay_steps=decay_steps,
+                mixed_precision=mixed,
+            )
+
+    net = build_compiled()
+    summary: dict[str, Any] = {
+        "config": dict(vars(config)),
+        "num_classes": num_classes,
+        "train_examples": train_examples,
+    }
+    seconds: dict[str, float] = {}
+    summary["seconds"] = seconds
+    if config.sanity_checks:
+        with _timed(seconds, "sanity_checks"):
+            summary["sanity"] = run_sanity_checks(
+                fn_args,
+                tf_transform_output,
+                net,
+                functools.partial(build_compiled, schedule="constant"),
+                num_classes,
+                config,
+            )
+        tf_keras.utils.set_random_seed(config.seed)
+
+    callbacks, early = make_callbacks(
+        fn_args, config, has_eval, steps_per_epoch * config.batch_size
+    )
+    with _timed(seconds, "fit"):
+        history = net.fit(
+            train_ds,
+            validation_data=eval_ds,
+            epochs=config.epochs,
+            steps_per_epoch=steps_per_epoch if fn_args.train_steps else None,
+            validation_steps=fn_args.eval_steps,
+            callbacks=callbacks,
+            verbose=0,
+        ).history
+
+    best = early.best_epoch
+    summary.update(
+        epochs_run=len(history.get("loss", [])),
+        optimizer_steps=int(net.optimizer.iterations.numpy()),
+        best_epoch=best + 1,
+        train_accuracy=float(history["accuracy"][best]),
+        train_loss=float(history["loss"][best]),
+    )
+    if eval_ds is not None:
+        metrics = net.evaluate(eval_ds, steps=fn_args.eval_steps, return_dict=True, verbose=0)
+        summary.update(eval_accuracy=float(metrics["accuracy"]), eval_loss=float(metrics["loss"]))
+    logging.info("CNN training done: %s", {k: v for k, v in summary.items() if k != "config"})
+
+    with _timed(seconds, "export"):
+        signatures.export_serving_model(
+            net, tf_transform_output, label_names, fn_args.serving_model_dir
+        )
+    report.write_report(fn_args.model_run_dir, history, summary)

@@ -1,0 +1,84 @@
+"""Model factories and compile options."""
+
+import math
+
+import numpy as np
+import pytest
+
+from models.cnn import model
+
+
+@pytest.mark.parametrize("arch", model.ARCHITECTURES)
+def test_build_model_maps_images_to_probability_rows_for_both_architectures(arch):
+    net = model.build_model((16, 16, 3), 5, arch=arch, filters=(8, 16))
+    x = np.random.default_rng(0).random((4, 16, 16, 3), dtype=np.float32)
+
+    probs = net(x, training=False).numpy()
+
+    assert net.input_shape == (None, 16, 16, 3)
+    assert probs.shape == (4, 5)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+
+
+@pytest.mark.parametrize("arch", model.ARCHITECTURES)
+def test_loss_at_init_is_close_to_ln_num_classes(arch):
+    net = model.compile_model(model.build_model((16, 16, 3), 10, arch=arch, filters=(8, 16)))
+    rng = np.random.default_rng(1)
+    x = rng.random((32, 16, 16, 3), dtype=np.float32)
+    y = rng.integers(0, 10, size=32)
+
+    loss = net.evaluate(x, y, verbose=0, return_dict=True)["loss"]
+
+    assert loss == pytest.approx(math.log(10), abs=0.05)
+
+
+def test_mixed_precision_model_keeps_float32_softmax():
+    net = model.build_model((8, 8, 3), 3, filters=(4,), mixed_precision=True)
+
+    assert net.get_layer("block0_conv0").compute_dtype == "float16"
+    assert net.output.dtype == "float32"
+
+
+@pytest.mark.parametrize("name", model.OPTIMIZERS)
+def test_compile_model_builds_each_optimizer_with_cosine_schedule(name):
+    net = model.compile_model(
+        model.build_model((8, 8, 3), 3, filters=(4,)), optimizer=name, decay_steps=100
+    )
+
+    lr_config = net.optimizer.get_config()["learning_rate"]
+    assert lr_config["class_name"] == "CosineDecay"
+    assert lr_config["config"]["decay_steps"] == 100
+
+
+def test_cosine_schedule_decays_from_peak_to_alpha_floor():
+    schedule = model.learning_rate_schedule(0.1, "cosine", decay_steps=10)
+
+    assert float(schedule(0)) == pytest.approx(0.1)
+    assert float(schedule(5)) == pytest.approx(0.1 * (0.01 + 0.99 * 0.5), rel=1e-4)
+    assert float(schedule(10)) == pytest.approx(0.1 * 0.01, rel=1e-4)
+    assert model.learning_rate_schedule(0.1, "constant", decay_steps=10) == 0.1
+
+
+def test_sgd_uses_nesterov_momentum():
+    opt = model.make_optimizer("sgd", 0.05, schedule="constant")
+
+    assert opt.nesterov and opt.momentum == pytest.approx(0.9)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"arch": "vgg"}, "arch"),
+        ({"num_classes": 1}, "num_classes"),
+        ({"filters": ()}, "filters"),
+    ],
+)
+def test_build_model_rejects_bad_arguments_by_name(kwargs, match):
+    args = {"input_shape": (8, 8, 3), "num_classes": 3, **kwargs}
+    with pytest.raises(ValueError, match=match):
+        model.build_model(**args)
+
+
+def test_make_optimizer_rejects_unknown_optimizer():
+    with pytest.raises(ValueError, match="optimizer must be one of"):
+        model.make_optimizer("adagrad")

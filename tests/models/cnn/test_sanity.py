@@ -1,0 +1,96 @@
+"""Karpathy-recipe sanity checks: init loss ~ ln(K) and overfitting one batch."""
+
+import math
+
+import numpy as np
+import pytest
+import tf_keras
+
+from models.cnn import model, sanity
+
+
+def _batch(n: int = 16, k: int = 4, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return rng.random((n, 8, 8, 3), dtype=np.float32), np.arange(n) % k
+
+
+def _small_model(learning_rate: float) -> tf_keras.Model:
+    tf_keras.utils.set_random_seed(0)
+    net = model.build_model((8, 8, 3), 4, filters=(8,), dropout=0.0)
+    return model.compile_model(net, "adam", learning_rate, schedule="constant")
+
+
+def test_mean_cross_entropy_matches_hand_computed_value():
+    probs = np.array([[0.5, 0.5], [0.9, 0.1]])
+
+    loss = sanity.mean_cross_entropy(probs, np.array([0, 1]))
+
+    assert loss == pytest.approx(-(math.log(0.5) + math.log(0.1)) / 2)
+
+
+def test_init_loss_check_passes_for_fresh_model():
+    x, y = _batch()
+
+    result = sanity.check_init_loss(_small_model(1e-3), x, y, num_classes=4)
+
+    assert result.expected == pytest.approx(math.log(4))
+    assert abs(result.loss - math.log(4)) < 0.05
+
+
+def test_init_loss_check_fails_clearly_for_confident_wrong_initialisation():
+    x, y = _batch()
+    net = tf_keras.Sequential(
+        [
+            tf_keras.layers.Flatten(input_shape=(8, 8, 3)),
+            tf_keras.layers.Dense(
+                4,
+                kernel_initializer="zeros",
+                bias_initializer=tf_keras.initializers.Constant([20.0, 0.0, 0.0, 0.0]),
+                activation="softmax",
+            ),
+        ]
+    )
+
+    with pytest.raises(sanity.SanityCheckError, match=r"loss at initialisation .* ln\(4\)"):
+        sanity.check_init_loss(net, x, y, num_classes=4)
+
+
+def test_init_loss_check_rejects_labels_outside_vocabulary():
+    x, _ = _batch()
+
+    with pytest.raises(sanity.SanityCheckError, match=r"labels must lie in \[0, 4\)"):
+        sanity.check_init_loss(_small_model(1e-3), x, np.full(16, 7), num_classes=4)
+
+
+def test_overfit_check_memorises_a_learnable_batch():
+    x, y = _batch()
+
+    result = sanity.check_overfit_batch(lambda: _small_model(1e-2), x, y, max_steps=150)
+
+    assert result.accuracy == 1.0
+    assert result.loss <= 0.1 * result.initial_loss
+    assert result.steps <= 150
+
+
+def test_overfit_check_fails_clearly_when_learning_rate_is_zero():
+    x, y = _batch()
+
+    with pytest.raises(sanity.SanityCheckError, match="could not overfit one batch of 16"):
+        sanity.check_overfit_batch(lambda: _small_model(0.0), x, y, max_steps=20)
+
+
+def test_overfit_check_fails_when_identical_images_carry_different_labels():
+    x, y = _batch()
+    x[:] = x[0]  # one image, four labels: at most 25% is reachable
+
+    with pytest.raises(sanity.SanityCheckError, match=r"training accuracy 0\.\d+"):
+        sanity.check_overfit_batch(lambda: _small_model(1e-2), x, y, max_steps=40)
+
+
+def test_pick_balanced_takes_classes_round_robin():
+    labels = np.array([0, 0, 0, 0, 1, 1, 2])
+
+    picked = sanity.pick_balanced(labels, 5)
+
+    assert sorted(labels[picked].tolist()) == [0, 0, 1, 1, 2]
+    assert len(set(picked.tolist())) == 5

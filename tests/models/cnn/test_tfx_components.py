@@ -1,0 +1,82 @@
+"""The model code inside TFX's own components: SchemaGen-inferred schema, Transform
+(materialize=False, preprocessing_fn by name) and Trainer (run_fn by name)."""
+
+import glob
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from tfx import v1 as tfx
+
+from models.cnn import features, testing
+
+
+@pytest.mark.slow
+def test_transform_and_trainer_components_export_a_model_serving_both_signatures(
+    tmp_path, examples_uri, colour_items
+):
+    examples = tfx.dsl.Importer(
+        source_uri=examples_uri,
+        artifact_type=tfx.types.standard_artifacts.Examples,
+        properties={"split_names": '["train", "eval"]'},
+    ).with_id("import_examples")
+    statistics = tfx.components.StatisticsGen(examples=examples.outputs["result"])
+    schema = tfx.components.SchemaGen(
+        statistics=statistics.outputs["statistics"], infer_feature_shape=True
+    )
+    transform = tfx.components.Transform(
+        examples=examples.outputs["result"],
+        schema=schema.outputs["schema"],
+        preprocessing_fn="models.cnn.preprocessing.preprocessing_fn",
+        materialize=False,
+        custom_config={"image_size": 16},
+        disable_statistics=True,
+    )
+    trainer = tfx.components.Trainer(
+        run_fn="models.cnn.trainer.run_fn",
+        examples=examples.outputs["result"],
+        transform_graph=transform.outputs["transform_graph"],
+        schema=schema.outputs["schema"],
+        custom_config={
+            "epochs": 8,
+            "batch_size": 16,
+            "filters": [8, 16],
+            "learning_rate": 3e-3,
+            "image_size": 16,
+        },
+    )
+    root = str(tmp_path / "pipeline_root")
+    pipeline = tfx.dsl.Pipeline(
+        pipeline_name="cnn_components",
+        pipeline_root=root,
+        components=[examples, statistics, schema, transform, trainer],
+        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
+            str(tmp_path / "metadata.sqlite")
+        ),
+        beam_pipeline_args=["--direct_running_mode=in_memory", "--direct_num_workers=1"],
+    )
+
+    tfx.orchestration.LocalDagRunner().run(pipeline)
+
+    (serving_dir,) = glob.glob(os.path.join(root, "Trainer", "model", "*", "Format-Serving"))
+    loaded = tf.saved_model.load(serving_dir)
+    eval_items = colour_items[45:]
+    labels = np.array([label for _, label in eval_items])
+    serialized = [
+        testing.make_example(b, label, testing.COLOUR_CLASSES[label]).SerializeToString()
+        for b, label in eval_items
+    ]
+    from_bytes = loaded.signatures["serving_default"](
+        **{features.SERVING_INPUT_KEY: tf.constant([b for b, _ in eval_items])}
+    )
+    from_examples = loaded.signatures[features.EXAMPLES_SIGNATURE](
+        **{features.EXAMPLES_INPUT_KEY: tf.constant(serialized)}
+    )
+    assert (from_bytes[features.OUTPUT_CLASS_IDS].numpy() == labels).mean() > 0.8
+    np.testing.assert_array_equal(
+        from_examples[features.OUTPUT_CLASS_IDS].numpy(),
+        from_bytes[features.OUTPUT_CLASS_IDS].numpy(),
+    )
+    names = from_bytes[features.OUTPUT_LABEL_NAMES].numpy()
+    assert set(names.tolist()) <= {n.encode() for n in testing.COLOUR_CLASSES}

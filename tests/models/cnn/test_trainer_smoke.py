@@ -1,0 +1,155 @@
+"""Smoke training: run_fn on a tiny Examples artifact, then serve the exported SavedModel."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from tfx import v1 as tfx
+
+from models.cnn import features, report, sanity, testing, trainer
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, examples_uri, transform_dir):
+    out = tmp_path_factory.mktemp("trainer")
+    fn_args = tfx.components.FnArgs(
+        train_files=[os.path.join(examples_uri, "Split-train", "*")],
+        eval_files=[os.path.join(examples_uri, "Split-eval", "*")],
+        transform_output=transform_dir,
+        serving_model_dir=str(out / "serving_model_dir"),
+        model_run_dir=str(out / "model_run_dir"),
+        train_steps=None,
+        eval_steps=None,
+        custom_config={
+            "epochs": 10,
+            "batch_size": 16,
+            "filters": [8, 16],
+            "learning_rate": 3e-3,
+            "image_size": 16,
+            "seed": 1,
+        },
+    )
+    trainer.run_fn(fn_args)
+    return fn_args
+
+
+@pytest.mark.slow
+def test_serving_default_answers_raw_image_bytes_with_label_names(trained, colour_items):
+    loaded = tf.saved_model.load(trained.serving_model_dir)
+    eval_items = colour_items[45:]
+
+    out = loaded.signatures["serving_default"](
+        **{features.SERVING_INPUT_KEY: tf.constant([b for b, _ in eval_items])}
+    )
+
+    probs = out[features.OUTPUT_PROBABILITIES].numpy()
+    class_ids = out[features.OUTPUT_CLASS_IDS].numpy()
+    names = [n.decode() for n in out[features.OUTPUT_LABEL_NAMES].numpy()]
+    labels = np.array([label for _, label in eval_items])
+    assert probs.shape == (15, 3) and probs.dtype == np.float32
+    assert class_ids.dtype == np.int64
+    np.testing.assert_array_equal(class_ids, probs.argmax(axis=1))
+    assert names == [testing.COLOUR_CLASSES[i] for i in class_ids]
+    assert (class_ids == labels).mean() > 0.8  # chance is 1/3
+
+
+@pytest.mark.slow
+def test_serving_examples_matches_serving_default_on_the_same_images(trained, colour_items):
+    loaded = tf.saved_model.load(trained.serving_model_dir)
+    eval_items = colour_items[45:]
+    serialized = [
+        testing.make_example(b, label, testing.COLOUR_CLASSES[label]).SerializeToString()
+        for b, label in eval_items
+    ]
+
+    from_examples = loaded.signatures[features.EXAMPLES_SIGNATURE](
+        **{features.EXAMPLES_INPUT_KEY: tf.constant(serialized)}
+    )
+    from_bytes = loaded.signatures["serving_default"](
+        **{features.SERVING_INPUT_KEY: tf.constant([b for b, _ in eval_items])}
+    )
+
+    np.testing.assert_allclose(
+        from_examples[features.OUTPUT_PROBABILITIES].numpy(),
+        from_bytes[features.OUTPUT_PROBABILITIES].numpy(),
+        atol=1e-6,
+    )
+    labels = np.array([label for _, label in eval_items])
+    assert (from_examples[features.OUTPUT_CLASS_IDS].numpy() == labels).mean() > 0.8
+
+
+@pytest.mark.slow
+def test_run_fn_writes_report_curve_checkpoints_and_tensorboard_logs(trained):
+    run_dir = trained.model_run_dir
+    with open(os.path.join(run_dir, report.REPORT_JSON)) as f:
+        summary = json.load(f)["summary"]
+
+    assert summary["num_classes"] == 3 and summary["train_examples"] == 45
+    assert summary["eval_accuracy"] > 0.8
+    assert 0.0 <= summary["train_accuracy"] <= 1.0
+    assert summary["sanity"]["overfit_steps"] >= 1
+    assert os.path.getsize(os.path.join(run_dir, report.LOSS_CURVE_PNG)) > 1000
+    assert tf.train.latest_checkpoint(os.path.join(run_dir, "checkpoints")) is not None
+    assert any(name.startswith("train") for name in os.listdir(run_dir))  # TensorBoard
+
+
+def _fn_args(tmp_path, examples_uri, transform_dir, **overrides) -> tfx.components.FnArgs:
+    args = {
+        "train_files": [os.path.join(examples_uri, "Split-train", "*")],
+        "eval_files": [os.path.join(examples_uri, "Split-eval", "*")],
+        "transform_output": transform_dir,
+        "serving_model_dir": str(tmp_path / "serving_model_dir"),
+        "model_run_dir": str(tmp_path / "model_run_dir"),
+        **overrides,
+    }
+    return tfx.components.FnArgs(**args)
+
+
+@pytest.mark.slow
+def test_run_fn_with_train_steps_spreads_them_over_epochs_rounding_up(
+    tmp_path, examples_uri, transform_dir
+):
+    fn_args = _fn_args(
+        tmp_path,
+        examples_uri,
+        transform_dir,
+        train_steps=7,
+        eval_steps=1,
+        custom_config={
+            "epochs": 2,
+            "batch_size": 8,
+            "filters": [8],
+            "arch": "resnet",
+            "optimizer": "sgd",
+            "learning_rate": 0.01,
+            "sanity_checks": False,
+        },
+    )
+
+    trainer.run_fn(fn_args)
+
+    with open(os.path.join(fn_args.model_run_dir, report.REPORT_JSON)) as f:
+        result = json.load(f)
+    assert result["summary"]["epochs_run"] == 2
+    assert result["summary"]["optimizer_steps"] == 8  # ceil(7 / 2) per epoch
+    assert "sanity" not in result["summary"]
+    loaded = tf.saved_model.load(fn_args.serving_model_dir)
+    assert set(loaded.signatures) == {"serving_default", features.EXAMPLES_SIGNATURE}
+
+
+@pytest.mark.slow
+def test_run_fn_fails_fast_when_the_model_cannot_overfit_one_batch(
+    tmp_path, examples_uri, transform_dir
+):
+    fn_args = _fn_args(
+        tmp_path,
+        examples_uri,
+        transform_dir,
+        custom_config={"learning_rate": 0.0, "filters": [8], "sanity_steps": 5},
+    )
+
+    with pytest.raises(sanity.SanityCheckError, match="could not overfit one batch"):
+        trainer.run_fn(fn_args)
+    assert not os.path.exists(fn_args.serving_model_dir)
