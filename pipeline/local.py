@@ -57,9 +57,11 @@ def show_progress() -> None:
             level=py_logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S"
         )
         handlers += py_logging.getLogger().handlers
+    formatter = py_logging.Formatter("%(asctime)s %(message)s", datefmt="%H:%M:%S")
     for handler in handlers:
         if not any(isinstance(f, _ProgressFilter) for f in handler.filters):
             handler.addFilter(_ProgressFilter())
+            handler.setFormatter(formatter)
 
 
 def run_image_pipeline(

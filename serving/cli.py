@@ -191,20 +191,30 @@ def predict_command(args: argparse.Namespace) -> int:
         return (
             np.array([r["probabilities"] for r in rows]),
             [r["label_names"] for r in rows],
+            [r.get("classes") for r in rows],
         )
 
     def via_grpc(client):
         out = client.predict_images(args.model, images, **kwargs)
         names = [n.decode("utf-8", "replace") for n in out["label_names"]]
-        return out["probabilities"], names
+        classes = out.get("classes")
+        if classes is None:
+            return out["probabilities"], names, [None] * len(names)
+        return (
+            out["probabilities"],
+            names,
+            [[c.decode("utf-8", "replace") for c in row] for row in classes],
+        )
 
     result, code = _call(args, via_grpc, via_rest)
     if result is None:
         return code
-    probabilities, top_names = result
-    for path, row, name in zip(args.images, probabilities, top_names, strict=True):
-        ranked = top_k(row, args.top_k, labels)
-        if labels is None:  # the model names its top class; others are shown by id
+    probabilities, top_names, all_names = result
+    for path, row, name, classes in zip(
+        args.images, probabilities, top_names, all_names, strict=True
+    ):
+        ranked = top_k(row, args.top_k, labels or classes)
+        if labels is None and classes is None:  # only the top class is named by the model
             ranked[0] = (name, ranked[0][1])
         print(path)
         for label, p in ranked:

@@ -115,7 +115,7 @@ class Executor(base_executor.BaseExecutor):
             os.makedirs(split_dir, exist_ok=True)
             writer_utils.write_anomalies(
                 os.path.join(split_dir, SCHEMA_DIFF_FILE),
-                to_anomalies_proto([i for i in issues if i.split == split]),
+                to_anomalies_proto([i for i in issues if i.split in (split, ops.ALL_SPLITS)]),
             )
         upstream = []
         if input_dict.get(keys.ANOMALIES):

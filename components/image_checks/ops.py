@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 ERROR = "ERROR"
 WARNING = "WARNING"
+ALL_SPLITS = "all"  # the split name used for dataset-wide findings
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,7 +50,11 @@ class CheckConfig:
 
 
 def class_balance(split: str, records: Sequence[ImageRecord], cfg: CheckConfig) -> list[Issue]:
-    """Flags imbalance between classes and classes below the minimum count."""
+    """Flags imbalance between classes and classes below the minimum count.
+
+    Call it on the whole dataset (split "all"): the eval split is a hash
+    sample of it, so its own class ratios are mostly sampling noise.
+    """
     counts = collections.Counter(r.label_name for r in records)
     issues: list[Issue] = []
     if not counts:
@@ -198,8 +203,13 @@ def leakage(
 def run_checks(splits: Mapping[str, Sequence[ImageRecord]], cfg: CheckConfig) -> list[Issue]:
     """All image checks over every split."""
     issues: list[Issue] = []
+    everything = [r for records in splits.values() for r in records]
+    issues += class_balance(ALL_SPLITS, everything, cfg)
     for split, records in sorted(splits.items()):
-        issues += class_balance(split, records, cfg)
+        if not records:
+            issues.append(
+                Issue("empty_split", "label_name", ERROR, split, f"split {split!r} has no examples")
+            )
         issues += size_and_channel_spread(split, records, cfg)
         issues += duplicates(split, records)
     issues += missing_classes(splits)

@@ -37,6 +37,9 @@ EXAMPLES_INPUT_KEY = "examples"
 OUTPUT_PROBABILITIES = "probabilities"
 OUTPUT_CLASS_IDS = "class_ids"
 OUTPUT_LABEL_NAMES = "label_names"
+# Every class name, index-aligned with the probabilities ([N, K]; TF Serving's
+# classification convention), so clients can name the top-k without the vocabulary.
+OUTPUT_CLASSES = "classes"
 
 
 def transformed_name(key: str) -> str:

@@ -32,6 +32,9 @@ def _outputs(probabilities: tf.Tensor, label_names: tf.Tensor) -> dict[str, tf.T
         features.OUTPUT_PROBABILITIES: probabilities,
         features.OUTPUT_CLASS_IDS: class_ids,
         features.OUTPUT_LABEL_NAMES: tf.gather(label_names, class_ids),
+        features.OUTPUT_CLASSES: tf.broadcast_to(
+            label_names[tf.newaxis, :], tf.shape(probabilities)
+        ),
     }
 
 

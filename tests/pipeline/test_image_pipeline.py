@@ -39,7 +39,8 @@ def test_pipeline_has_every_component_in_order(class_folders, tmp_path):
     transform = next(c for c in pipeline.components if c.id == "Transform")
     assert "ImageChecks" in {n.id for n in transform.upstream_nodes}  # validation gates training
     assert transform.exec_properties["force_tf_compat_v1"] == 0
-    assert not transform.exec_properties["materialize"]
+    assert "transformed_examples" not in transform.outputs  # materialize=False
+    assert transform.exec_properties["disable_statistics"] == 1
 
 
 def test_curated_schema_replaces_schema_gen(class_folders, tmp_path):

@@ -57,3 +57,12 @@ def test_same_image_in_train_and_eval_is_leakage():
 
 def test_empty_split_is_an_error():
     assert kinds(ops.class_balance("eval", [], CFG)) == [("eval", "empty_split", ops.ERROR)]
+
+
+def test_imbalance_is_judged_on_the_whole_dataset_not_a_noisy_eval_sample():
+    train = [rec(c, f"{c}{i}") for c in "ab" for i in range(8)]
+    evals = [rec("a", "e1"), rec("a", "e2"), rec("a", "e3"), rec("a", "e4"), rec("b", "e5")]
+    assert ops.run_checks({"train": train, "eval": evals}, CFG) == []  # 12 vs 9 overall
+    skewed = train + [rec("a", f"x{i}") for i in range(30)]
+    (issue,) = ops.run_checks({"train": skewed, "eval": evals}, CFG)
+    assert (issue.split, issue.kind) == (ops.ALL_SPLITS, "class_imbalance")
