@@ -181,6 +181,32 @@ def _cmd_compile(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_submit_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("submit", help="submit a compiled spec to Kubeflow Pipelines")
+    p.add_argument("package", help="JSON written by `vrl compile`")
+    p.add_argument("--host", required=True, help="Kubeflow Pipelines API endpoint")
+    p.add_argument("--experiment", default="vision-rl-pipeline")
+    p.add_argument("--run-name", default=None)
+    p.add_argument("--cron", default=None, help="recurring run, 6 fields: '0 0 3 * * *'")
+    p.add_argument("--namespace", default=None)
+    p.set_defaults(func=_cmd_submit)
+
+
+def _cmd_submit(args: argparse.Namespace) -> int:
+    from kubeflow.submit import submit
+
+    result = submit(
+        args.package,
+        host=args.host,
+        experiment=args.experiment,
+        run_name=args.run_name,
+        cron=args.cron,
+        namespace=args.namespace,
+    )
+    print(f"created {result.kind} {result.id} in experiment {result.experiment}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full `vrl` argument parser (cheap to build: no TF imports)."""
     parser = argparse.ArgumentParser(
@@ -200,6 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     serving_cli.add_parsers(sub)
     _add_compile_parser(sub)
+    _add_submit_parser(sub)
     from pipeline import demo
 
     demo.add_parser(sub)

@@ -27,6 +27,7 @@ def test_every_documented_command_is_registered(capsys):
         ["predict", "--model", "m", "img.png"],
         ["act", "--model", "m", "--obs", "0,0,0,0"],
         ["compile", "image", "--out", "x.json", "--pipeline-root", "r"],
+        ["submit", "x.json", "--host", "http://localhost:8080", "--cron", "0 0 3 * * *"],
         ["demo"],
     ):
         assert callable(parser.parse_args(argv).func), argv
