@@ -31,16 +31,16 @@ class RssSampler(threading.Thread):
 
         self._proc = psutil.Process()
         self._period = period
-        self._stop = threading.Event()
+        self._halt = threading.Event()
         self.samples: list[tuple[float, int]] = []
 
     def run(self) -> None:
-        while not self._stop.is_set():
+        while not self._halt.is_set():
             self.samples.append((time.time(), self._proc.memory_info().rss))
             time.sleep(self._period)
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
         self.join()
 
     def peak(self, start: float, end: float) -> int:
