@@ -43,9 +43,10 @@ class RssSampler(threading.Thread):
         self._halt.set()
         self.join()
 
-    def peak(self, start: float, end: float) -> int:
+    def peak(self, start: float, end: float) -> int | None:
+        """Highest RSS sampled in [start, end]; None if the window fell between samples."""
         inside = [rss for t, rss in self.samples if start <= t <= end]
-        return max(inside) if inside else 0
+        return max(inside) if inside else None
 
 
 def component_windows(pipeline_root: str) -> list[tuple[str, float, float]]:
@@ -98,8 +99,10 @@ def main() -> None:
     print(f"\nimage pipeline on shapes ({args.per_class}/class), 2-core CPU, in-memory Beam")
     print(f"{'component':<34}{'wall s':>9}{'peak RSS MiB':>15}")
     for name, t0, t1 in component_windows(config.resolved_pipeline_root):
-        print(f"{name:<34}{t1 - t0:>9.1f}{sampler.peak(t0, t1) / 2**20:>15.0f}")
-    print(f"{'(RSS before run)':<34}{'':>9}{base_rss / 2**20:>15.0f}")
+        peak = sampler.peak(t0, t1)
+        shown = f"{peak / 2**20:.0f}" if peak is not None else "-"
+        print(f"{name:<34}{t1 - t0:>9.1f}{shown:>15}")
+    print(f"{'(RSS before run, before TF import)':<34}{'':>9}{base_rss / 2**20:>15.0f}")
     print(f"{'whole pipeline':<34}{total:>9.1f}{max(r for _, r in sampler.samples) / 2**20:>15.0f}")
     print(f"eval accuracy: {summary.metrics.get('sparse_categorical_accuracy')}")
 
