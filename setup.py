@@ -16,6 +16,7 @@ setuptools.setup(
     package_data={
         "": ["*.pbtxt", "*.config", "Dockerfile"],
         "serving": ["k8s/*.yaml"],
+        "pipeline": ["schemas/*.pbtxt"],
     },
     # Exact pins live in requirements.lock (installed by bin/setup-venv);
     # these are the direct dependencies, loosely bounded for pip users.

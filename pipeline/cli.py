@@ -64,7 +64,13 @@ def _add_image_parser(run_sub: argparse._SubParsersAction) -> None:
     p.add_argument("--span", type=int, default=None, help="span to process (default: latest)")
     p.add_argument("--eval-fraction", type=float, default=d.eval_fraction)
     p.add_argument("--max-bad-fraction", type=float, default=d.max_bad_fraction)
-    p.add_argument("--schema", dest="schema_path", default=None, help="curated schema .pbtxt")
+    schema = p.add_mutually_exclusive_group()
+    schema.add_argument("--schema", dest="schema_path", default=None, help="curated schema .pbtxt")
+    schema.add_argument(
+        "--curated-schema",
+        action="store_true",
+        help="validate against the schema shipped in pipeline/schemas/ instead of SchemaGen's",
+    )
     p.add_argument("--no-halt-on-anomalies", dest="halt_on_anomalies", action="store_false")
     p.add_argument("--max-class-imbalance", type=float, default=d.max_class_imbalance)
     p.add_argument("--image-size", type=int, default=d.image_size)
@@ -88,6 +94,14 @@ def _add_image_parser(run_sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_run_image)
 
 
+def _schema_path(args: argparse.Namespace) -> str | None:
+    from pipeline.image_config import CURATED_SCHEMA
+
+    if getattr(args, "curated_schema", False):
+        return CURATED_SCHEMA
+    return os.path.abspath(args.schema_path) if args.schema_path else None
+
+
 def image_config_from_args(args: argparse.Namespace):
     """Builds the frozen pipeline config from parsed arguments."""
     from pipeline.image_config import ImagePipelineConfig
@@ -103,7 +117,7 @@ def image_config_from_args(args: argparse.Namespace):
         span=args.span,
         eval_fraction=args.eval_fraction,
         max_bad_fraction=args.max_bad_fraction,
-        schema_path=os.path.abspath(args.schema_path) if args.schema_path else None,
+        schema_path=_schema_path(args),
         halt_on_anomalies=args.halt_on_anomalies,
         max_class_imbalance=args.max_class_imbalance,
         image_size=args.image_size,

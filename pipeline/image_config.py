@@ -5,6 +5,9 @@ from __future__ import annotations
 import dataclasses
 import os
 
+# The curated schema shipped with the package (see the file's header).
+CURATED_SCHEMA = os.path.join(os.path.dirname(__file__), "schemas", "image_examples.pbtxt")
+
 
 @dataclasses.dataclass(frozen=True)
 class ImagePipelineConfig:
