@@ -19,6 +19,7 @@ _NOISY = (
     "is not supported by TFX",
     "non-supported Python version",
     "is deprecated and will be removed",
+    "single_deterministic_pass",
     "is not a valid tf.function parameter name",
     "property_predicate is not supported",
 )
@@ -51,7 +52,11 @@ def show_progress() -> None:
     warnings.filterwarnings("ignore", category=FutureWarning)
     warnings.filterwarnings("ignore", message="The initializer .* is unseeded")
     logging.set_verbosity(logging.INFO)
-    handlers = [logging.get_absl_handler(), *py_logging.getLogger().handlers]
+    handlers = [
+        logging.get_absl_handler(),
+        *py_logging.getLogger().handlers,
+        *py_logging.getLogger("tensorflow").handlers,
+    ]
     if not py_logging.getLogger().handlers:
         py_logging.basicConfig(
             level=py_logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S"
