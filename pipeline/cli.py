@@ -11,6 +11,7 @@ import argparse
 import os
 import sys
 import time
+import warnings
 
 
 def _add_data_parsers(sub: argparse._SubParsersAction) -> None:
@@ -252,6 +253,9 @@ def main(argv: list[str] | None = None) -> int:
     # tf-agents 0.19 on TF 2.16 needs Keras 2; must be set before TF is imported.
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # google-api-core warns on every import that Python 3.10 is past its
+    # support window; TFX 1.16 requires 3.10, so the warning is not actionable.
+    warnings.filterwarnings("ignore", category=FutureWarning, module="google")
     args = build_parser().parse_args(argv)
     start = time.time()
     try:
