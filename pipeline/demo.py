@@ -54,19 +54,48 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         from pipeline.rl_pipeline import default_model_name
 
         policy_model = default_model_name(args.env)
-    _step("4/4 serving: local TF-Serving-compatible server")
-    from serving.server import start_server
+    _step("4/4 serving: local TF-Serving-compatible server, queried over gRPC")
+    from serving.demo import query_pushed_models
 
-    server = start_server(serving_base, grpc_port=0, rest_port=0)
-    try:
-        server.wait_until_available(IMAGE_MODEL, timeout=120)
-        target = f"127.0.0.1:{server.grpc_port}"
-        print(f"serving {serving_base} on gRPC {target}, REST 127.0.0.1:{server.rest_port}")
-        image = sorted(glob.glob(os.path.join(data, "*", "*")))[0]
-        vrl("predict", "--model", IMAGE_MODEL, "--server", target, image)
-        if policy_model and os.path.isdir(os.path.join(serving_base, policy_model)):
-            server.wait_until_available(policy_model, timeout=120)
-            vrl("act", "--model", policy_model, "--server", target, "--obs", "0.02,0.1,-0.03,-0.2")
-    finally:
-        server.stop()
+    image = sorted(glob.glob(os.path.join(data, "*", "*")))[0]
+    with open(image, "rb") as f:
+        image_bytes = f.read()
+    served_policy = (
+        policy_model
+        if policy_model and os.path.isdir(os.path.join(serving_base, policy_model))
+        else None
+    )
+    observation = _first_observation(args.env) if served_policy else []
+    answers = query_pushed_models(
+        serving_base, IMAGE_MODEL, image_bytes, served_policy, observation
+    )
+    print(f"server on {answers.grpc_target} serving {serving_base}")
+    print(f"Predict {IMAGE_MODEL} v{answers.cnn_version} <- {os.path.relpath(image, data)}")
+    for label, p in answers.top_labels:
+        print(f"  {label:<12} {p:.4f}")
+    if served_policy:
+        q = ", ".join(f"{v:.2f}" for v in answers.q_values)
+        print(f"Predict {served_policy} v{answers.policy_version} <- observation {observation}")
+        print(f"  action {answers.action} (q_values {q})")
+    print(
+        f"\nTry it yourself: vrl serve --model-base {serving_base}\n"
+        f"  then: vrl predict --model {IMAGE_MODEL} IMAGE..."
+        + (
+            f"  /  vrl act --model {served_policy} --obs={','.join(map(str, observation))}"
+            if served_policy
+            else ""
+        )
+    )
     return 0
+
+
+def _first_observation(env_id: str) -> list[float]:
+    """A real observation of the environment: its first state after reset(seed=0)."""
+    import gymnasium
+
+    env = gymnasium.make(env_id)
+    try:
+        observation, _ = env.reset(seed=0)
+    finally:
+        env.close()
+    return [round(float(v), 4) for v in observation]
