@@ -153,6 +153,12 @@ def print_image_summary(config, summary) -> None:
             f"ingested: {ing.get('examples_written')} examples, "
             f"{ing.get('quarantined')} quarantined of {ing.get('files_seen')} files"
         )
+    issues = summary.data_issues
+    if issues:
+        kinds = ", ".join(f"{i['severity'].lower()} {i['kind']} [{i['split']}]" for i in issues)
+        print(f"data checks: {len(issues)} finding(s): {kinds}")
+    else:
+        print("data checks: no findings")
     acc = summary.metrics.get("sparse_categorical_accuracy")
     if acc is not None:
         print(

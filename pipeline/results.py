@@ -6,6 +6,8 @@ import dataclasses
 import json
 import os
 
+from components.image_checks.keys import REPORT_FILE as IMAGE_CHECKS_REPORT
+
 
 @dataclasses.dataclass
 class RunSummary:
@@ -17,6 +19,7 @@ class RunSummary:
     metrics: dict[str, float] = dataclasses.field(default_factory=dict)
     per_class: dict[str, float] = dataclasses.field(default_factory=dict)
     ingest: dict | None = None
+    data_issues: list[dict] = dataclasses.field(default_factory=list)
     evaluation_uri: str | None = None
 
 
@@ -86,6 +89,15 @@ def summarize(pipeline_root: str, ingest_report_name: str = "ingest_report.json"
         summary.metrics, summary.per_class = read_eval_metrics(evaluation.uri)
     from components.image_example_gen.spec import QuarantineReport
 
+    checks = [
+        a
+        for a in store.get_artifacts_by_type("ExampleAnomalies")
+        if a.state == a.LIVE and os.path.exists(os.path.join(a.uri, IMAGE_CHECKS_REPORT))
+    ]
+    if checks:
+        newest = max(checks, key=lambda a: (a.create_time_since_epoch, a.id))
+        with open(os.path.join(newest.uri, IMAGE_CHECKS_REPORT)) as f:
+            summary.data_issues = json.load(f).get("issues", [])
     quarantine = latest_artifact(store, QuarantineReport.TYPE_NAME)
     if quarantine is not None:
         report = os.path.join(quarantine.uri, ingest_report_name)

@@ -19,7 +19,7 @@ from components.image_checks import keys, ops
 from models.cnn import features
 
 SCHEMA_DIFF_FILE = "SchemaDiff.pb"  # same file name ExampleValidator writes
-REPORT_FILE = "image_checks.json"
+REPORT_FILE = keys.REPORT_FILE
 
 
 class ImageCheckFailure(RuntimeError):

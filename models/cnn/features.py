@@ -10,7 +10,7 @@ LABEL_KEY = "label"  # int64: index into the label vocabulary
 LABEL_NAME_KEY = "label_name"  # bytes: the class name
 HEIGHT_KEY = "height"  # int64: decoded height in pixels
 WIDTH_KEY = "width"  # int64: decoded width in pixels
-CHANNELS_KEY = "channels"  # int64: channels of the file as stored (1, 3, 4)
+CHANNELS_KEY = "channels"  # int64: channels of the file as stored (1 gray, 2 gray+alpha, 3, 4)
 FORMAT_KEY = "format"  # bytes: lower-case format name, e.g. b"png", b"jpeg"
 SHA256_KEY = "sha256"  # bytes: hex sha256 of the encoded bytes
 
