@@ -141,7 +141,11 @@ def _cmd_run_image(args: argparse.Namespace) -> int:
 
     summary = run_image_pipeline(config, extra_beam_args=args.beam_arg)
     print_image_summary(config, summary)
-    return 0 if summary.pushed or summary.blessed is not None else 1
+    # 0 when the gate worked either way (blessed and pushed, or not blessed and
+    # not pushed); 1 when nothing was evaluated or a blessed model was not pushed.
+    if summary.blessed is None or (summary.blessed and not summary.pushed):
+        return 1
+    return 0
 
 
 def print_image_summary(config, summary) -> None:
@@ -269,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except (FileNotFoundError, ValueError) as e:
+    except (OSError, ValueError) as e:
         print(f"vrl: error: {e}", file=sys.stderr)
         return 2
     if args.command in ("run", "demo"):

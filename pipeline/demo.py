@@ -47,6 +47,11 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         vrl("data", args.dataset, "--out", data)
     _step("2/4 image pipeline")
     vrl("run", "image", "--data", data, "--home", home)
+    if not _has_versions(os.path.join(serving_base, IMAGE_MODEL)):
+        raise SystemExit(
+            f"the image model was not blessed, so nothing was pushed to {serving_base}; "
+            "see the evaluation above"
+        )
     policy_model = None
     if not args.skip_rl:
         _step(f"3/4 RL pipeline: {args.env}")
@@ -62,7 +67,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         image_bytes = f.read()
     served_policy = (
         policy_model
-        if policy_model and os.path.isdir(os.path.join(serving_base, policy_model))
+        if policy_model and _has_versions(os.path.join(serving_base, policy_model))
         else None
     )
     observation = _first_observation(args.env) if served_policy else []
@@ -99,3 +104,8 @@ def _first_observation(env_id: str) -> list[float]:
     finally:
         env.close()
     return [round(float(v), 4) for v in observation]
+
+
+def _has_versions(model_dir: str) -> bool:
+    """Whether a TF Serving model folder holds at least one numeric version."""
+    return os.path.isdir(model_dir) and any(n.isdigit() for n in os.listdir(model_dir))

@@ -7,9 +7,13 @@ the command line stays fast.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
 import os
+import shutil
+import tempfile
+from collections.abc import Iterator
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -132,6 +136,30 @@ def _write_shape_tree(root: str, per_class: int, seed: int, span: int) -> dict[s
     return formats
 
 
+@contextlib.contextmanager
+def _complete_or_absent(out_dir: str) -> Iterator[str]:
+    """Yields a staging folder that becomes `out_dir` only once fully written.
+
+    An interrupted run leaves no half dataset at `out_dir` (the demo reuses an
+    existing one), and an existing dataset is never mixed with a new one.
+    """
+    if os.path.exists(out_dir) and os.listdir(out_dir):
+        raise FileExistsError(
+            f"{out_dir} already exists and is not empty; choose a new --out or delete it"
+        )
+    parent = os.path.dirname(os.path.abspath(out_dir))
+    os.makedirs(parent, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=".partial-", dir=parent)
+    try:
+        yield staging
+        if os.path.exists(out_dir):
+            os.rmdir(out_dir)  # empty (checked above)
+        os.rename(staging, out_dir)
+    finally:
+        if os.path.exists(staging):
+            shutil.rmtree(staging, ignore_errors=True)
+
+
 def make_shapes(out_dir: str, per_class: int = 300, seed: int = 0, spans: int = 1) -> dict:
     """Writes a synthetic shapes dataset, one folder per class.
 
@@ -151,10 +179,11 @@ def make_shapes(out_dir: str, per_class: int = 300, seed: int = 0, spans: int = 
     if spans < 1:
         raise ValueError(f"spans must be >= 1, got {spans}")
     formats = {"png": 0, "jpeg": 0}
-    for span in range(1, spans + 1):
-        root = out_dir if spans == 1 else os.path.join(out_dir, f"span-{span}")
-        for fmt, n in _write_shape_tree(root, per_class, seed, span).items():
-            formats[fmt] += n
+    with _complete_or_absent(out_dir) as staging:
+        for span in range(1, spans + 1):
+            root = staging if spans == 1 else os.path.join(staging, f"span-{span}")
+            for fmt, n in _write_shape_tree(root, per_class, seed, span).items():
+                formats[fmt] += n
     return {
         "path": out_dir,
         "classes": list(SHAPE_CLASSES),
@@ -176,18 +205,19 @@ def make_digits(out_dir: str, size: int = 32) -> dict:
 
     digits = load_digits()
     counts: dict[str, int] = {}
-    for index, (pixels, target) in enumerate(zip(digits.images, digits.target, strict=True)):
-        label = str(int(target))
-        class_dir = os.path.join(out_dir, label)
-        os.makedirs(class_dir, exist_ok=True)
-        gray = np.round(pixels * (255.0 / 16.0)).astype(np.uint8)
-        buf = io.BytesIO()
-        img = Image.fromarray(gray, "L")
-        if size != img.width:
-            img = img.resize((size, size), Image.BILINEAR)
-        img.save(buf, format="PNG")
-        _write(os.path.join(class_dir, f"digit_{index:04d}.png"), buf.getvalue())
-        counts[label] = counts.get(label, 0) + 1
+    with _complete_or_absent(out_dir) as staging:
+        for index, (pixels, target) in enumerate(zip(digits.images, digits.target, strict=True)):
+            label = str(int(target))
+            class_dir = os.path.join(staging, label)
+            os.makedirs(class_dir, exist_ok=True)
+            gray = np.round(pixels * (255.0 / 16.0)).astype(np.uint8)
+            buf = io.BytesIO()
+            img = Image.fromarray(gray, "L")
+            if size != img.width:
+                img = img.resize((size, size), Image.BILINEAR)
+            img.save(buf, format="PNG")
+            _write(os.path.join(class_dir, f"digit_{index:04d}.png"), buf.getvalue())
+            counts[label] = counts.get(label, 0) + 1
     return {
         "path": out_dir,
         "classes": sorted(counts, key=int),

@@ -40,7 +40,8 @@ class ImagePipelineConfig:
     halt_on_anomalies: bool = True
     """Stop before Transform when ExampleValidator or the image checks report errors."""
     max_class_imbalance: float = 3.0
-    """Largest/smallest class count per split above which the image checks report an error."""
+    """Largest/smallest class count across the whole dataset above which the image checks
+    report an error (the eval split alone is a noisy hash sample)."""
     image_size: int = 32
     """Side in pixels images are resized to inside the graph (training and serving)."""
     # Trainer hyperparameters: None means the trainer's own default
@@ -67,8 +68,15 @@ class ImagePipelineConfig:
     """Reuse results of components whose inputs did not change."""
 
     def __post_init__(self) -> None:
-        if not 0.0 < self.eval_fraction < 1.0:
-            raise ValueError(f"eval_fraction must be in (0, 1), got {self.eval_fraction}")
+        if not 0.01 <= self.eval_fraction <= 0.99:
+            raise ValueError(
+                f"eval_fraction must be in [0.01, 0.99] (splits use 100 hash buckets), "
+                f"got {self.eval_fraction}"
+            )
+        if self.input_format not in ("auto", "folders", "csv", "tfrecord"):
+            raise ValueError(
+                f"input_format must be 'auto', 'folders', 'csv' or 'tfrecord', got {self.input_format!r}"
+            )
         if not 0.0 <= self.max_bad_fraction <= 1.0:
             raise ValueError(f"max_bad_fraction must be in [0, 1], got {self.max_bad_fraction}")
         if self.arch not in (None, "convnet", "resnet"):
@@ -104,31 +112,48 @@ class ImagePipelineConfig:
         return config
 
 
-def detect_input_pattern(data_dir: str) -> str:
+def detect_input_pattern(data_dir: str, input_format: str = "auto") -> str:
     """Chooses the input glob for a data folder.
 
-    `span-N/` subfolders mean spans (`span-{SPAN}/...`); a `*.csv` at the top
-    means a manifest; `*.tfrecord*` files mean TFRecords; otherwise a
-    class-per-folder tree (`*/*`).
+    `span-N/` subfolders mean spans (`span-{SPAN}/...`). Within a span (or the
+    folder), `input_format` decides; with 'auto', a `*.csv` at the top means a
+    manifest, TFRecord files (`*.tfrecord*`, `*.gz`) mean TFRecords, and class
+    sub-folders mean a class-per-folder tree (`*/*`).
     """
     if not os.path.isdir(data_dir):
         raise FileNotFoundError(f"{data_dir}: data folder does not exist")
     names = sorted(os.listdir(data_dir))
-    if any(n.startswith("span-") and os.path.isdir(os.path.join(data_dir, n)) for n in names):
-        sample = next(n for n in names if n.startswith("span-"))
-        return "span-{SPAN}/" + _pattern_in(os.path.join(data_dir, sample))
-    return _pattern_in(data_dir)
+    spans = [n for n in names if n.startswith("span-") and os.path.isdir(os.path.join(data_dir, n))]
+    if spans:
+        return "span-{SPAN}/" + _pattern_in(os.path.join(data_dir, spans[0]), input_format)
+    return _pattern_in(data_dir, input_format)
 
 
-def _pattern_in(folder: str) -> str:
+def _pattern_in(folder: str, input_format: str) -> str:
     names = sorted(os.listdir(folder))
-    if any(n.endswith(".csv") for n in names):
+    csvs = [n for n in names if n.lower().endswith(".csv")]
+    records = [n for n in names if ".tfrecord" in n.lower() or n.lower().endswith(".gz")]
+    has_dirs = any(os.path.isdir(os.path.join(folder, n)) for n in names)
+    if input_format == "csv" or (input_format == "auto" and csvs):
+        if not csvs:
+            raise ValueError(f"{folder}: --format csv but no *.csv manifest (path,label) found")
+        if len(csvs) == 1 and not csvs[0].endswith(".csv"):
+            return csvs[0]  # e.g. LABELS.CSV: globs are case-sensitive
         return "*.csv"
-    if any(".tfrecord" in n for n in names):
-        return "*.tfrecord*"
-    if not any(os.path.isdir(os.path.join(folder, n)) for n in names):
+    if input_format == "tfrecord" or (input_format == "auto" and records and not has_dirs):
+        if not records:
+            raise ValueError(f"{folder}: --format tfrecord but no *.tfrecord* or *.gz files found")
+        return "*" if len(set(_suffix(n) for n in records)) > 1 else "*" + _suffix(records[0])
+    if not has_dirs:
         raise ValueError(
             f"{folder}: expected class sub-folders (class-per-folder), a *.csv manifest "
-            "(path,label) or *.tfrecord files; found none"
+            "(path,label) or TFRecord files; found none"
         )
     return "*/*"
+
+
+def _suffix(name: str) -> str:
+    """'part-0.tfrecord.gz' -> '.tfrecord.gz'; 'x.gz' -> '.gz'."""
+    low = name.lower()
+    i = low.find(".tfrecord")
+    return name[i:] if i >= 0 else name[name.rfind(".") :]

@@ -54,7 +54,7 @@ def create_eval_config(min_accuracy: float, max_accuracy_drop: float) -> tfma.Ev
 
 def example_gen_configs(config: ImagePipelineConfig) -> dict:
     """input/output/range configs for ImageExampleGen."""
-    pattern = config.input_pattern or detect_input_pattern(config.data_dir)
+    pattern = config.input_pattern or detect_input_pattern(config.data_dir, config.input_format)
     eval_buckets = max(1, round(100 * config.eval_fraction))
     kwargs = {
         "input_config": tfx.proto.Input(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import threading
 from collections.abc import Callable
 
@@ -35,7 +36,21 @@ class _Model:
     spec: ModelSpec
     versions: dict[int, LoadedVersion] = dataclasses.field(default_factory=dict)
     status: dict[int, VersionStatus] = dataclasses.field(default_factory=dict)
-    failed: set[int] = dataclasses.field(default_factory=set)
+    failed: dict[int, float] = dataclasses.field(default_factory=dict)
+    """Versions that failed to load -> newest mtime in their folder at the time;
+    a version is retried once its files change (e.g. a non-atomic copy finished)."""
+
+
+def _folder_stamp(path: str) -> float:
+    """Newest modification time of any file or folder under `path`."""
+    newest = 0.0
+    for dirpath, _, filenames in os.walk(path):
+        for name in [dirpath, *(os.path.join(dirpath, f) for f in filenames)]:
+            try:
+                newest = max(newest, os.stat(name).st_mtime)
+            except FileNotFoundError:
+                continue
+    return newest
 
 
 class ModelRegistry:
@@ -85,7 +100,9 @@ class ModelRegistry:
                 kept = {n: m for n, m in self._models.items() if n in {s.name for s in specs}}
                 for spec in specs:
                     model = kept.get(spec.name)
-                    if model is None:
+                    if model is None or model.spec.base_path != spec.base_path:
+                        # A new base path means new SavedModels, even under the
+                        # same version numbers.
                         kept[spec.name] = _Model(spec)
                     else:
                         model.spec = spec
@@ -112,8 +129,11 @@ class ModelRegistry:
     def _sync(self, model: _Model) -> None:
         spec = model.spec
         wanted = spec.select(list_versions(spec.base_path))
-        for version in sorted(wanted - set(model.versions) - model.failed):
+        for version in sorted(wanted - set(model.versions)):
             path = f"{spec.base_path}/{version}"
+            stamp = _folder_stamp(path)
+            if model.failed.get(version) == stamp:
+                continue  # failed before and unchanged since: do not retry every poll
             with self._lock:
                 model.status[version] = VersionStatus(version, "LOADING")
             log.info("loading %s version %d from %s", spec.name, version, path)
@@ -122,7 +142,7 @@ class ModelRegistry:
             except Exception as e:  # noqa: BLE001 - any load failure is reported in the status
                 log.error("failed to load %s version %d: %s", spec.name, version, e)
                 with self._lock:
-                    model.failed.add(version)
+                    model.failed[version] = stamp
                     model.status[version] = VersionStatus(
                         version, "END", f"{type(e).__name__}: {e}"
                     )

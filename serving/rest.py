@@ -94,6 +94,9 @@ class RestHandler(BaseHTTPRequestHandler):
                 return
             match = _MODEL_URL.match(path)
             if match is None:
+                if method == "POST":
+                    # The body is left unread: it must not be parsed as the next request.
+                    self.close_connection = True
                 if path.startswith("/v1/"):
                     raise invalid(f"Malformed request: {method} {path}")
                 raise ServingError(grpc.StatusCode.NOT_FOUND, f"Not found: {method} {path}")
@@ -113,6 +116,9 @@ class RestHandler(BaseHTTPRequestHandler):
         except ValueError as e:
             self.close_connection = True
             raise invalid("Content-Length header is not an integer") from e
+        if length < 0:
+            self.close_connection = True
+            raise invalid(f"Content-Length must be >= 0, got {length}")
         if length > self.server.max_body_bytes:
             self.close_connection = True  # the body is left unread
             raise ServingError(

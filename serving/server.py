@@ -140,21 +140,31 @@ def start_server(
             PredictionServicer(core), grpc_server
         )
         model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(core), grpc_server)
-        bound_grpc = grpc_server.add_insecure_port(_address(host, grpc_port))
+        try:
+            # grpcio returns 0 on older releases and raises RuntimeError on newer ones.
+            bound_grpc = grpc_server.add_insecure_port(_address(host, grpc_port))
+        except RuntimeError:
+            bound_grpc = 0
         if not bound_grpc:
             core.stop()
-            raise OSError(f"could not bind gRPC to {_address(host, grpc_port)}")
+            raise OSError(
+                f"could not bind gRPC to {_address(host, grpc_port)} (port in use?); "
+                "choose another --grpc-port"
+            )
         grpc_server.start()
 
     rest_server = bound_rest = None
     if rest_port is not None:
         try:
             rest_server = RestServer((host, rest_port), core, max_request_bytes)
-        except OSError:
+        except OSError as e:
             if grpc_server is not None:
                 grpc_server.stop(0)
             core.stop()
-            raise
+            raise OSError(
+                f"could not bind REST to {host}:{rest_port} ({e.strerror}); "
+                "choose another --rest-port"
+            ) from e
         bound_rest = rest_server.server_address[1]
         threading.Thread(target=rest_server.serve_forever, name="rest", daemon=True).start()
 

@@ -22,8 +22,9 @@ SCHEMA_DIFF_FILE = "SchemaDiff.pb"  # same file name ExampleValidator writes
 REPORT_FILE = keys.REPORT_FILE
 
 
-class ImageCheckFailure(RuntimeError):
-    """Raised when anomalies were found and the pipeline is set to halt on them."""
+class ImageCheckFailure(ValueError):
+    """Raised when anomalies were found and the pipeline is set to halt on them
+    (a ValueError: the input data is what is wrong)."""
 
 
 def read_split(split_dir: str) -> list[ops.ImageRecord]:

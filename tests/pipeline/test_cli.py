@@ -55,7 +55,7 @@ def test_image_flags_reach_the_frozen_config():
 def test_bad_config_value_is_a_clear_error(capsys):
     code = cli.main(["run", "image", "--data", "d", "--eval-fraction", "1.5"])
     assert code == 2
-    assert "eval_fraction must be in (0, 1)" in capsys.readouterr().err
+    assert "eval_fraction must be in [0.01, 0.99]" in capsys.readouterr().err
 
 
 def test_unknown_command_exits_with_usage():

@@ -6,6 +6,7 @@ import hashlib
 import os
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from pipeline import demo_data
@@ -88,3 +89,22 @@ def test_digits_are_1797_grayscale_pngs_in_ten_folders(tmp_path):
         assert (img.format, img.mode, img.size) == ("PNG", "L", (32, 32))
         pixels = np.asarray(img)
     assert pixels.max() > 200 and pixels.min() < 30  # scaled from 0..16 to 0..255
+
+
+def test_existing_dataset_is_never_mixed_with_a_new_one(tmp_path):
+    out = tmp_path / "shapes"
+    demo_data.make_shapes(str(out), per_class=2)
+    before = sorted(p.name for p in out.rglob("*"))
+    with pytest.raises(FileExistsError, match="already exists and is not empty"):
+        demo_data.make_shapes(str(out), per_class=3)
+    assert sorted(p.name for p in out.rglob("*")) == before
+
+
+def test_interrupted_write_leaves_no_dataset_behind(tmp_path, monkeypatch):
+    def boom(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(demo_data, "_write_shape_tree", boom)
+    with pytest.raises(KeyboardInterrupt):
+        demo_data.make_shapes(str(tmp_path / "shapes"), per_class=2)
+    assert list(tmp_path.iterdir()) == []

@@ -89,3 +89,26 @@ def test_kubeflow_v2_compile_parses_as_pipeline_spec(tmp_path):
     tasks = set(spec.root.dag.tasks)
     assert {"ImageExampleGen", "Trainer", "Evaluator", "Pusher", "ImageChecks"} <= tasks
     assert '"image": "img:1"' in out.read_text()  # every executor runs the project image
+
+
+def test_input_format_overrides_detection_and_gz_records_are_found(tmp_path):
+    folder = tmp_path / "mixed"
+    (folder / "cat").mkdir(parents=True)
+    (folder / "notes.csv").write_text("not a manifest")
+    assert detect_input_pattern(str(folder), "auto") == "*.csv"
+    assert detect_input_pattern(str(folder), "folders") == "*/*"
+    records = tmp_path / "records"
+    records.mkdir()
+    (records / "part-0.gz").write_bytes(b"")
+    assert detect_input_pattern(str(records)) == "*.gz"
+    with pytest.raises(ValueError, match="--format csv but no"):
+        detect_input_pattern(str(records), "csv")
+    (tmp_path / "upper").mkdir()
+    (tmp_path / "upper" / "LABELS.CSV").write_text("path,label\n")
+    assert detect_input_pattern(str(tmp_path / "upper")) == "LABELS.CSV"
+
+
+@pytest.mark.parametrize("fraction", [0.0, 0.004, 0.996, 1.0])
+def test_eval_fraction_outside_the_hash_bucket_range_is_refused(fraction):
+    with pytest.raises(ValueError, match=r"eval_fraction must be in \[0.01, 0.99\]"):
+        ImagePipelineConfig(data_dir="d", eval_fraction=fraction)

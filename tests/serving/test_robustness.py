@@ -1,0 +1,73 @@
+"""Connection hygiene, bind errors and retrying a version that failed to load."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import time
+
+import pytest
+
+from serving.server import start_server
+
+
+def _raw_http(port: int, payload: bytes, timeout: float = 5.0) -> bytes:
+    """Sends raw bytes, returns everything the server answers before closing."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(payload)
+        chunks = []
+        try:
+            while chunk := sock.recv(65536):
+                chunks.append(chunk)
+        except TimeoutError:
+            pass
+    return b"".join(chunks)
+
+
+def test_rejected_post_body_is_never_parsed_as_a_second_request(server):
+    smuggled = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+    request = (
+        b"POST /v1/models/cnn/versions/abc:predict HTTP/1.1\r\nHost: x\r\n"
+        + f"Content-Length: {len(smuggled)}\r\n\r\n".encode()
+        + smuggled
+    )
+    answer = _raw_http(server.rest_port, request)
+    assert answer.count(b"HTTP/1.") == 1 and b" 400 " in answer.split(b"\r\n", 1)[0]
+
+
+def test_negative_content_length_is_rejected_at_once(server):
+    request = b"POST /v1/models/cnn:predict HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n"
+    start = time.monotonic()
+    answer = _raw_http(server.rest_port, request, timeout=10.0)
+    assert time.monotonic() - start < 5.0
+    assert b" 400 " in answer.split(b"\r\n", 1)[0] and b"Content-Length must be >= 0" in answer
+
+
+def test_busy_ports_give_a_clear_error_naming_the_port(server, model_base):
+    with pytest.raises(OSError, match=rf"gRPC to 127.0.0.1:{server.grpc_port}.*--grpc-port"):
+        start_server(model_base, grpc_port=server.grpc_port, rest_port=None)
+    with pytest.raises(OSError, match=rf"REST to 127.0.0.1:{server.rest_port}.*--rest-port"):
+        start_server(model_base, grpc_port=None, rest_port=server.rest_port)
+
+
+def test_version_that_failed_to_load_is_retried_once_its_files_change(tmp_path, exported):
+    model_dir = tmp_path / "base" / "cnn"
+    half = model_dir / "3"
+    half.mkdir(parents=True)
+    # A non-atomic copy caught half-way: saved_model.pb present, variables missing.
+    shutil.copy(os.path.join(exported["cnn_v1"], "saved_model.pb"), half / "saved_model.pb")
+    handle = start_server(str(tmp_path / "base"), grpc_port=None, rest_port=0, poll_seconds=0.3)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            states = {s.version: s.state for s in handle.core.registry.status("cnn")}
+            if states.get(3) == "END":
+                break
+            time.sleep(0.1)
+        assert states.get(3) == "END"
+        shutil.rmtree(half)
+        shutil.copytree(exported["cnn_v1"], half)  # the copy completes
+        assert handle.wait_until_available("cnn", timeout=30) == 3
+    finally:
+        handle.stop()
