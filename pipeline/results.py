@@ -23,7 +23,8 @@ class RunSummary:
     evaluation_uri: str | None = None
 
 
-def _store(metadata_path: str):
+def open_store(metadata_path: str):
+    """Read-only ML Metadata store over a local SQLite file."""
     import ml_metadata as mlmd
     from ml_metadata.proto import metadata_store_pb2
 
@@ -39,7 +40,8 @@ def latest_artifact(store, type_name: str):
     return max(arts, key=lambda a: (a.create_time_since_epoch, a.id)) if arts else None
 
 
-def _prop(artifact, name: str):
+def custom_property(artifact, name: str):
+    """An artifact's custom property value, or None if it has none."""
     if name not in artifact.custom_properties:
         return None
     value = artifact.custom_properties[name]
@@ -74,15 +76,15 @@ def summarize(pipeline_root: str, ingest_report_name: str = "ingest_report.json"
     path = metadata_path(pipeline_root)
     if not os.path.exists(path):
         raise FileNotFoundError(f"{path}: no ML Metadata store; has the pipeline run?")
-    store = _store(path)
+    store = open_store(path)
     summary = RunSummary()
     pushed = latest_artifact(store, "PushedModel")
     if pushed is not None:
-        summary.pushed = bool(_prop(pushed, "pushed"))
-        summary.pushed_path = _prop(pushed, "pushed_destination") or None
+        summary.pushed = bool(custom_property(pushed, "pushed"))
+        summary.pushed_path = custom_property(pushed, "pushed_destination") or None
     blessing = latest_artifact(store, "ModelBlessing")
     if blessing is not None:
-        summary.blessed = bool(_prop(blessing, "blessed"))
+        summary.blessed = bool(custom_property(blessing, "blessed"))
     evaluation = latest_artifact(store, "ModelEvaluation")
     if evaluation is not None:
         summary.evaluation_uri = evaluation.uri

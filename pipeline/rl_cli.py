@@ -98,30 +98,23 @@ def report(config) -> int:
     pushed if not), 1 when no evaluation was found or a blessed policy was not
     pushed.
     """
-    from tfx.orchestration import metadata
-    from tfx.types import standard_artifacts
-
+    from pipeline.results import custom_property, latest_artifact, open_store
     from pipeline.runner import metadata_path
 
-    connection = metadata.sqlite_metadata_connection_config(metadata_path(config.pipeline_root))
-    with metadata.Metadata(connection) as store:
-        blessings = store.store.get_artifacts_by_type(standard_artifacts.ModelBlessing.TYPE_NAME)
-        pushes = store.store.get_artifacts_by_type(standard_artifacts.PushedModel.TYPE_NAME)
-    if not blessings:
+    store = open_store(metadata_path(config.pipeline_root))
+    blessing = latest_artifact(store, "ModelBlessing")
+    if blessing is None:
         print("vrl run rl: no PolicyEvaluator result found")
         return 1
-    blessing = max(blessings, key=lambda a: a.id)
-    props = blessing.custom_properties
-    mean = props["mean_return"].double_value
-    std = props["std_return"].double_value
-    blessed = props["blessed"].int_value == 1
+    mean = custom_property(blessing, "mean_return")
+    std = custom_property(blessing, "std_return")
+    blessed = custom_property(blessing, "blessed") == 1
     print(
         f"  eval return {mean:.1f} +- {std:.1f} over {config.eval_episodes} episodes; blessed: {blessed}"
     )
-    push = max(pushes, key=lambda a: a.id) if pushes else None
-    if push is None or push.custom_properties["pushed"].int_value != 1:
+    push = latest_artifact(store, "PushedModel")
+    if push is None or custom_property(push, "pushed") != 1:
         print(f"  not pushed (serving base {config.serving_base}/{config.model_name})")
         return 1 if blessed else 0
-    destination = push.custom_properties["pushed_destination"].string_value
-    print(f"  pushed policy to {destination}")
+    print(f"  pushed policy to {custom_property(push, 'pushed_destination')}")
     return 0
