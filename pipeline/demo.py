@@ -107,5 +107,7 @@ def _first_observation(env_id: str) -> list[float]:
 
 
 def _has_versions(model_dir: str) -> bool:
-    """Whether a TF Serving model folder holds at least one numeric version."""
-    return os.path.isdir(model_dir) and any(n.isdigit() for n in os.listdir(model_dir))
+    """Whether a TF Serving model folder holds at least one servable version."""
+    from serving.model_config import list_versions
+
+    return bool(list_versions(model_dir))
