@@ -51,14 +51,10 @@ class RssSampler(threading.Thread):
 
 def component_windows(pipeline_root: str) -> list[tuple[str, float, float]]:
     """(component id, start s, end s) of each execution, in run order."""
-    import ml_metadata as mlmd
-    from ml_metadata.proto import metadata_store_pb2
-
+    from pipeline.results import open_store
     from pipeline.runner import metadata_path
 
-    cfg = metadata_store_pb2.ConnectionConfig()
-    cfg.sqlite.filename_uri = metadata_path(pipeline_root)
-    store = mlmd.MetadataStore(cfg)
+    store = open_store(metadata_path(pipeline_root))
     rows = []
     for ex in store.get_executions():
         rows.append(

@@ -9,7 +9,7 @@ import time
 
 from pipeline.image_config import ImagePipelineConfig
 from pipeline.results import RunSummary, summarize
-from pipeline.runner import local_beam_args, metadata_path, run_local
+from pipeline.runner import local_beam_args, local_metadata_config, run_local
 
 _PROJECT_DIRS = tuple(
     f"{os.sep}{d}{os.sep}" for d in ("components", "models", "pipeline", "serving")
@@ -73,17 +73,13 @@ def run_image_pipeline(
     config: ImagePipelineConfig, extra_beam_args: list[str] | None = None
 ) -> RunSummary:
     """Runs the image pipeline locally and returns what it produced."""
-    from tfx import v1 as tfx
-
     from pipeline.image_pipeline import create_image_pipeline
 
     os.makedirs(config.resolved_pipeline_root, exist_ok=True)
     pipeline = create_image_pipeline(
         config,
         beam_pipeline_args=local_beam_args() + list(extra_beam_args or []),
-        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
-            metadata_path(config.resolved_pipeline_root)
-        ),
+        metadata_connection_config=local_metadata_config(config.resolved_pipeline_root),
     )
     show_progress()
     start = time.time()

@@ -85,13 +85,9 @@ class RlPipelineConfig:
 
 def local_metadata_config(config: RlPipelineConfig):
     """SQLite ML Metadata beside the pipeline root, for LocalDagRunner."""
-    from tfx import v1 as tfx
+    from pipeline.runner import local_metadata_config as sqlite_config
 
-    from pipeline.runner import metadata_path
-
-    return tfx.orchestration.metadata.sqlite_metadata_connection_config(
-        metadata_path(config.pipeline_root)
-    )
+    return sqlite_config(config.pipeline_root)
 
 
 def create_rl_pipeline(

@@ -12,6 +12,15 @@ def metadata_path(pipeline_root: str) -> str:
     return os.path.join(pipeline_root, "metadata.sqlite")
 
 
+def local_metadata_config(pipeline_root: str):
+    """SQLite ML Metadata connection config beside the pipeline outputs."""
+    from tfx import v1 as tfx
+
+    return tfx.orchestration.metadata.sqlite_metadata_connection_config(
+        metadata_path(pipeline_root)
+    )
+
+
 def local_beam_args(direct_num_workers: int = 1) -> list[str]:
     """Beam DirectRunner args for one machine.
 

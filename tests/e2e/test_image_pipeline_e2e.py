@@ -4,7 +4,6 @@ import glob
 import os
 import shutil
 
-import ml_metadata as mlmd
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -14,6 +13,7 @@ from models.cnn import features
 from pipeline import demo_data
 from pipeline.image_config import ImagePipelineConfig
 from pipeline.local import run_image_pipeline
+from pipeline.results import open_store
 from pipeline.runner import metadata_path
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -25,9 +25,7 @@ def _versions(model_dir):
 
 def _latest_states(pipeline_root):
     """Component type (short name) -> state of its newest execution."""
-    cfg = metadata_store_pb2.ConnectionConfig()
-    cfg.sqlite.filename_uri = metadata_path(pipeline_root)
-    store = mlmd.MetadataStore(cfg)
+    store = open_store(metadata_path(pipeline_root))
     latest = {}
     for e in sorted(store.get_executions(), key=lambda e: e.id):
         latest[e.type.rsplit(".", 1)[-1]] = e.last_known_state

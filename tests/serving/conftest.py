@@ -8,15 +8,14 @@ linear. Both are written with tf.saved_model.save, like the real exports.
 from __future__ import annotations
 
 import os
-import shutil
 import types
-import uuid
 
 import numpy as np
 import pytest
 import tensorflow as tf
 from tensorflow.core.protobuf import saved_model_pb2
 
+from components.atomic_pusher.ops import atomic_push
 from models.cnn import features
 from serving.server import start_server
 
@@ -135,13 +134,8 @@ def save_policy(path: str) -> str:
 
 
 def push(src: str, model_dir: str, version: int) -> str:
-    """Atomic push as the pipeline's pusher does it: copy to a hidden folder, then rename."""
-    os.makedirs(model_dir, exist_ok=True)
-    staging = os.path.join(model_dir, f".staging-{version}-{uuid.uuid4().hex[:8]}")
-    shutil.copytree(src, staging)
-    final = os.path.join(model_dir, str(version))
-    os.rename(staging, final)
-    return final
+    """Atomic push with the pipeline's own pusher code: stage in a hidden folder, then rename."""
+    return atomic_push(src, model_dir, version=version)
 
 
 def png_bytes(seed: int = 0, size: int = 16) -> bytes:
