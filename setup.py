@@ -11,7 +11,7 @@ setuptools.setup(
     ),
     python_requires=">=3.10,<3.11",
     packages=setuptools.find_packages(
-        include=["pipeline*", "components*", "models*", "serving*", "kubeflow*"]
+        include=["pipeline*", "components*", "models*", "serving*", "kubeflow*", "vrl*"]
     ),
     package_data={
         "": ["*.pbtxt", "*.config", "Dockerfile"],
@@ -31,5 +31,5 @@ setuptools.setup(
         "matplotlib",
         "tqdm",
     ],
-    entry_points={"console_scripts": ["vrl=pipeline.cli:main"]},
+    entry_points={"console_scripts": ["vrl=vrl.cli:main"]},
 )

@@ -51,8 +51,8 @@ class RssSampler(threading.Thread):
 
 def component_windows(pipeline_root: str) -> list[tuple[str, float, float]]:
     """(component id, start s, end s) of each execution, in run order."""
-    from pipeline.results import open_store
-    from pipeline.runner import metadata_path
+    from vrl.results import open_store
+    from vrl.runner import metadata_path
 
     store = open_store(metadata_path(pipeline_root))
     rows = []
@@ -75,9 +75,9 @@ def main() -> None:
 
     import psutil
 
-    from pipeline import demo_data
     from pipeline.image_config import ImagePipelineConfig
-    from pipeline.local import run_image_pipeline
+    from vrl import demo_data
+    from vrl.local import run_image_pipeline
 
     home = args.home or tempfile.mkdtemp(prefix="vrl-bench-")
     data = os.path.join(home, "data")

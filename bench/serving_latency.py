@@ -1,6 +1,6 @@
 """Serving latency and throughput: gRPC and REST vs an in-process call of the same SavedModel.
 
-Starts `python -m serving.cli serve` in a subprocess on loopback (once without and
+Starts `python -m vrl.serve serve` in a subprocess on loopback (once without and
 once with server-side batching), sends single-image Predict requests at
 concurrency 1, 8 and 32 (one client thread and one connection per concurrent
 client, gRPC and REST alike), and prints p50/p99 latency and throughput next to the
@@ -149,7 +149,7 @@ def start_server(
     model_base: str, batching: bool, extra_args: list[str] = ()
 ) -> tuple[subprocess.Popen, str, str]:
     """`vrl serve` in a subprocess on free loopback ports; returns (process, gRPC target, REST URL)."""
-    cmd = [sys.executable, "-m", "serving.cli", "serve", "--model-base", model_base]
+    cmd = [sys.executable, "-m", "vrl.serve", "serve", "--model-base", model_base]
     cmd += ["--grpc-port", "0", "--rest-port", "0", *extra_args]
     if batching:
         cmd += ["--batching", "--max-batch-size", "32", "--batch-timeout-ms", "2"]

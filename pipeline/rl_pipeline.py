@@ -83,13 +83,6 @@ class RlPipelineConfig:
         return cls(env_id=env_id, **overrides)
 
 
-def local_metadata_config(config: RlPipelineConfig):
-    """SQLite ML Metadata beside the pipeline root, for LocalDagRunner."""
-    from pipeline.runner import local_metadata_config as sqlite_config
-
-    return sqlite_config(config.pipeline_root)
-
-
 def create_rl_pipeline(
     config: RlPipelineConfig,
     beam_pipeline_args: list[str] | None = None,
@@ -98,7 +91,7 @@ def create_rl_pipeline(
     """Wires DqnTrainer -> Resolver(LatestBlessedModelStrategy) -> PolicyEvaluator
     -> Pusher into a `tfx.dsl.Pipeline`.
 
-    The local runner passes `local_metadata_config(config)`; the Kubeflow
+    The local runner passes `vrl.runner.local_metadata_config(root)`; the Kubeflow
     compiler passes none (the cluster supplies ML Metadata). No component
     uses Beam; `beam_pipeline_args` is accepted so both pipelines are called
     the same way.

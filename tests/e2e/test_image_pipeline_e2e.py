@@ -10,11 +10,11 @@ import tensorflow as tf
 from ml_metadata.proto import metadata_store_pb2
 
 from models.cnn import features
-from pipeline import demo_data
 from pipeline.image_config import ImagePipelineConfig
-from pipeline.local import run_image_pipeline
-from pipeline.results import open_store
-from pipeline.runner import metadata_path
+from vrl import demo_data
+from vrl.local import run_image_pipeline
+from vrl.results import open_store
+from vrl.runner import metadata_path
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

@@ -4,8 +4,8 @@ from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import schema_pb2
 
 from models.cnn import features
-from pipeline import cli
 from pipeline.image_config import CURATED_SCHEMA
+from vrl import cli
 
 
 def _load():

@@ -17,8 +17,8 @@ from pipeline.rl_pipeline import (
     RlPipelineConfig,
     create_rl_pipeline,
     default_model_name,
-    local_metadata_config,
 )
+from vrl.runner import local_metadata_config
 
 TINY = DqnConfig(
     hidden_units=(32,),
@@ -56,7 +56,9 @@ def test_pipeline_name_must_be_kubeflow_legal(tmp_path):
 
 def test_pipeline_wires_trainer_resolver_evaluator_pusher(tmp_path):
     config = _config(tmp_path)
-    pipeline = create_rl_pipeline(config, metadata_connection_config=local_metadata_config(config))
+    pipeline = create_rl_pipeline(
+        config, metadata_connection_config=local_metadata_config(config.pipeline_root)
+    )
     assert [c.id for c in pipeline.components] == [TRAINER_ID, RESOLVER_ID, EVALUATOR_ID, PUSHER_ID]
     evaluator = pipeline.components[2]
     assert evaluator.inputs["baseline_model"].producer_component_id == RESOLVER_ID
@@ -89,7 +91,7 @@ def test_same_pipeline_compiles_for_kubeflow_v2_to_a_valid_pipeline_spec(tmp_pat
 
 def test_cli_module_registers_rl_without_importing_tensorflow():
     code = (
-        "import argparse, sys; from pipeline import rl_cli; p = argparse.ArgumentParser();"
+        "import argparse, sys; from vrl import rl as rl_cli; p = argparse.ArgumentParser();"
         "rl_cli.add_parser(p.add_subparsers()); a = p.parse_args(['rl', '--steps', '10']);"
         "assert a.func is rl_cli.handler and a.env == 'CartPole-v1' and a.steps == 10;"
         "assert 'tensorflow' not in sys.modules, 'tensorflow imported'"
@@ -105,12 +107,16 @@ def _versions(config: RlPipelineConfig) -> list[str]:
 @pytest.mark.e2e
 @pytest.mark.slow
 def test_local_run_exports_the_policy_and_pushes_only_when_blessed(tmp_path, capsys):
-    from pipeline.rl_cli import report
-    from pipeline.runner import run_local
+    from vrl.rl import report
+    from vrl.runner import run_local
 
     # Threshold far above CartPole's 500 maximum: evaluated, never blessed.
     strict = _config(tmp_path, num_env_steps=400, dqn_config=TINY, eval_episodes=3, threshold=1e9)
-    run_local(create_rl_pipeline(strict, metadata_connection_config=local_metadata_config(strict)))
+    run_local(
+        create_rl_pipeline(
+            strict, metadata_connection_config=local_metadata_config(strict.pipeline_root)
+        )
+    )
     assert _versions(strict) == []
     model_dirs = [d for d, _, files in os.walk(strict.pipeline_root) if "saved_model.pb" in files]
     assert any(d.endswith("Format-Serving") for d in model_dirs)
@@ -120,7 +126,9 @@ def test_local_run_exports_the_policy_and_pushes_only_when_blessed(tmp_path, cap
     # Same trainer (cached); a threshold any policy meets: blessed and pushed.
     lenient = _config(tmp_path, num_env_steps=400, dqn_config=TINY, eval_episodes=3, threshold=-1.0)
     run_local(
-        create_rl_pipeline(lenient, metadata_connection_config=local_metadata_config(lenient))
+        create_rl_pipeline(
+            lenient, metadata_connection_config=local_metadata_config(lenient.pipeline_root)
+        )
     )
     versions = _versions(lenient)
     assert len(versions) == 1
@@ -136,7 +144,7 @@ def test_local_run_exports_the_policy_and_pushes_only_when_blessed(tmp_path, cap
 
 
 def test_cli_rejects_an_unknown_preset(capsys):
-    from pipeline import rl_cli
+    from vrl import rl as rl_cli
 
     parser = argparse.ArgumentParser()
     rl_cli.add_parser(parser.add_subparsers())

@@ -44,7 +44,7 @@ def policy_base(tmp_path_factory, helpers) -> str:
 @pytest.mark.slow
 def test_policy_saver_export_served_from_fresh_process(policy_base):
     proc = subprocess.Popen(
-        [sys.executable, "-m", "serving.cli", "serve", "--model-base", policy_base,
+        [sys.executable, "-m", "vrl.serve", "serve", "--model-base", policy_base,
          "--grpc-port", "0", "--rest-port", "0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,

@@ -24,7 +24,7 @@ from components.image_example_gen import (
     spec,
 )
 from models.cnn import features
-from pipeline import demo_data
+from vrl import demo_data
 
 
 def test_component_is_a_file_based_example_gen_with_a_quarantine_output():

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipeline import demo_data
+from vrl import demo_data
 
 
 def _digest_tree(root: str) -> dict[str, str]:

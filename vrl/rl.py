@@ -55,14 +55,13 @@ def add_parser(run_subparsers: argparse._SubParsersAction) -> None:
 def handler(args: argparse.Namespace) -> int:
     """Builds the config, runs the pipeline locally, prints the push result."""
     from models.dqn.config import PRESETS, preset
-    from pipeline.local import show_progress
     from pipeline.rl_pipeline import (
         RlPipelineConfig,
         create_rl_pipeline,
         default_pipeline_name,
-        local_metadata_config,
     )
-    from pipeline.runner import run_local
+    from vrl.local import show_progress
+    from vrl.runner import local_metadata_config, run_local
 
     if args.preset is not None and args.preset not in PRESETS:
         print(f"vrl run rl: unknown --preset {args.preset!r}; choose one of {sorted(PRESETS)}")
@@ -87,7 +86,11 @@ def handler(args: argparse.Namespace) -> int:
     print(f"vrl run rl: {config.env_id}, {config.num_env_steps} env steps, seed {config.seed}")
     print(f"  pipeline root {config.pipeline_root}")
     show_progress()
-    run_local(create_rl_pipeline(config, metadata_connection_config=local_metadata_config(config)))
+    run_local(
+        create_rl_pipeline(
+            config, metadata_connection_config=local_metadata_config(config.pipeline_root)
+        )
+    )
     return report(config)
 
 
@@ -98,8 +101,8 @@ def report(config) -> int:
     pushed if not), 1 when no evaluation was found or a blessed policy was not
     pushed.
     """
-    from pipeline.results import custom_property, latest_artifact, open_store
-    from pipeline.runner import metadata_path
+    from vrl.results import custom_property, latest_artifact, open_store
+    from vrl.runner import metadata_path
 
     store = open_store(metadata_path(config.pipeline_root))
     blessing = latest_artifact(store, "ModelBlessing")

@@ -29,7 +29,7 @@ def _add_data_parsers(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_data_shapes(args: argparse.Namespace) -> int:
-    from pipeline import demo_data
+    from vrl import demo_data
 
     summary = demo_data.make_shapes(
         args.out, per_class=args.per_class, seed=args.seed, spans=args.spans
@@ -39,7 +39,7 @@ def _cmd_data_shapes(args: argparse.Namespace) -> int:
 
 
 def _cmd_data_digits(args: argparse.Namespace) -> int:
-    from pipeline import demo_data
+    from vrl import demo_data
 
     print(f"wrote {demo_data.make_digits(args.out)}")
     return 0
@@ -137,7 +137,7 @@ def image_config_from_args(args: argparse.Namespace):
 
 def _cmd_run_image(args: argparse.Namespace) -> int:
     config = image_config_from_args(args)
-    from pipeline.local import run_image_pipeline
+    from vrl.local import run_image_pipeline
 
     summary = run_image_pipeline(config, extra_beam_args=args.beam_arg)
     print_image_summary(config, summary)
@@ -244,15 +244,15 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run a pipeline locally (LocalDagRunner, SQLite MLMD)")
     run_sub = run.add_subparsers(dest="pipeline", required=True)
     _add_image_parser(run_sub)
-    from pipeline import rl_cli
+    from vrl import rl as rl_cli
 
     rl_cli.add_parser(run_sub)
-    from serving import cli as serving_cli
+    from vrl import serve as serving_cli
 
     serving_cli.add_parsers(sub)
     _add_compile_parser(sub)
     _add_submit_parser(sub)
-    from pipeline import demo
+    from vrl import demo
 
     demo.add_parser(sub)
     return parser

@@ -12,9 +12,10 @@ import time
 import yaml
 from tensorflow_serving.config import model_server_config_pb2
 
-from serving import cli, deploy
+from serving import deploy
 from serving.client import RestClient
 from serving.model_config import parse_config_text
+from vrl import serve as cli
 
 
 def _parse(argv):
@@ -32,7 +33,7 @@ def test_add_parsers_registers_commands_with_handlers():
 
 
 def test_cli_module_does_not_import_tensorflow():
-    code = "import sys, serving.cli; assert 'tensorflow' not in sys.modules, 'tensorflow imported'"
+    code = "import sys, vrl.serve; assert 'tensorflow' not in sys.modules, 'tensorflow imported'"
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
 
 
@@ -137,7 +138,7 @@ def test_k8s_manifests_wire_ports_probe_and_config():
 
 def test_serve_command_runs_until_sigterm(model_base):
     proc = subprocess.Popen(
-        [sys.executable, "-m", "serving.cli", "serve", "--model-base", model_base,
+        [sys.executable, "-m", "vrl.serve", "serve", "--model-base", model_base,
          "--grpc-port", "0", "--rest-port", "0", "--poll-seconds", "0.5"],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,

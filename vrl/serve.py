@@ -255,7 +255,7 @@ def act_command(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Standalone entry (`python -m serving.cli ...`); `vrl` wires the same parsers."""
+    """Standalone entry (`python -m vrl.serve ...`); `vrl` wires the same parsers."""
     parser = argparse.ArgumentParser(prog="vrl")
     add_parsers(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)

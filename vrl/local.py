@@ -8,8 +8,8 @@ import os
 import time
 
 from pipeline.image_config import ImagePipelineConfig
-from pipeline.results import RunSummary, summarize
-from pipeline.runner import local_beam_args, local_metadata_config, run_local
+from vrl.results import RunSummary, summarize
+from vrl.runner import local_beam_args, local_metadata_config, run_local
 
 _PROJECT_DIRS = tuple(
     f"{os.sep}{d}{os.sep}" for d in ("components", "models", "pipeline", "serving")

@@ -3,12 +3,12 @@ import sys
 
 import pytest
 
-from pipeline import cli
+from vrl import cli
 
 
 def test_help_does_not_import_tensorflow_or_tfx():
     code = (
-        "import sys; from pipeline import cli; cli.build_parser(); "
+        "import sys; from vrl import cli; cli.build_parser(); "
         "heavy = [m for m in ('tensorflow', 'tfx', 'tf_agents', 'apache_beam') if m in sys.modules]; "
         "print(','.join(heavy))"
     )

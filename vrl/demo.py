@@ -29,7 +29,7 @@ def _step(title: str) -> None:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from pipeline.cli import build_parser
+    from vrl.cli import build_parser
 
     parser = build_parser()
 

@@ -71,7 +71,7 @@ def read_eval_metrics(evaluation_uri: str) -> tuple[dict[str, float], dict[str, 
 
 def summarize(pipeline_root: str, ingest_report_name: str = "ingest_report.json") -> RunSummary:
     """Latest push, blessing, evaluation and ingest report of a pipeline."""
-    from pipeline.runner import metadata_path
+    from vrl.runner import metadata_path
 
     path = metadata_path(pipeline_root)
     if not os.path.exists(path):
