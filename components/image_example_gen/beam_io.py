@@ -2,6 +2,10 @@
 
 Bad inputs leave through a tagged side output and are written, with the
 count of inputs seen, to a staging folder the executor reads after the run.
+Staging files are written with `tf.io.gfile` (so any filesystem TensorFlow
+knows, ram:// included), one file per aggregate under a fixed name, so a
+retried bundle rewrites the same file. The quarantine records of one input
+pattern are gathered on one worker for that (a few hundred bytes each).
 """
 
 from __future__ import annotations
@@ -54,17 +58,22 @@ def _read_file(input_base: str, rel_path: str) -> bytes:
 
 
 def tfrecord_items(rel_path: str, input_base: str) -> Iterator[sources.SourceItem]:
-    """Records of one TFRecord file; a damaged file ends with one CORRUPT item."""
+    """Records of one TFRecord file; a damaged file ends with one quarantine item.
+
+    A file that fails before its first record is `not_a_tfrecord`; one that
+    fails later is `corrupt`.
+    """
     index = 0
     try:
         for record in sources.read_tfrecord(os.path.join(input_base, rel_path)):
             yield sources.SourceItem(path=f"{rel_path}#{index}", payload=record)
             index += 1
-    except tf.errors.DataLossError as e:
-        yield sources.SourceItem(
-            path=f"{rel_path}#{index}",
-            rejected=(ops.CORRUPT, f"TFRecord damaged after {index} records: {e.message[:150]}"),
-        )
+    except tf.errors.OpError as e:
+        if index == 0:
+            rejected = (ops.NOT_A_TFRECORD, sources.not_a_tfrecord_detail(e))
+        else:
+            rejected = (ops.CORRUPT, f"TFRecord damaged after {index} records: {e.message[:150]}")
+        yield sources.SourceItem(path=f"{rel_path}#{index}", rejected=rejected)
 
 
 class CheckAndBuildExample(beam.DoFn):
@@ -113,11 +122,17 @@ def list_items(config: IngestConfig, files: Sequence[str], input_format: str) ->
     raise ValueError(f"list_items does not handle input_format={input_format!r}")
 
 
-def _write_jsonl(pcoll: beam.PCollection, prefix: str, label: str) -> None:
+def write_json_lines(rows: Sequence[Any], path: str) -> None:
+    """One JSON document per line, written through tf.io.gfile."""
+    with tf.io.gfile.GFile(path, "w") as f:
+        f.write("".join(json.dumps(row, sort_keys=True) + "\n" for row in rows))
+
+
+def _write_jsonl(pcoll: beam.PCollection, path: str, label: str) -> None:
     _ = (
         pcoll
-        | f"{label}ToJson" >> beam.Map(lambda r: json.dumps(r, sort_keys=True))
-        | f"Write{label}" >> beam.io.WriteToText(prefix, file_name_suffix=".jsonl")
+        | f"{label}ToList" >> beam.combiners.ToList()
+        | f"Write{label}" >> beam.Map(write_json_lines, path)
     )
 
 
@@ -135,35 +150,34 @@ def ImagesToExample(  # noqa: N802 (Beam PTransform naming)
             f"{config.input_base}; a class-per-folder tree needs a pattern like '*/*'"
         )
     input_format = sources.resolve_input_format(config.input_format, files)
+    files, bad_names = sources.split_by_name(files)
     if input_format == sources.TFRECORD:
-        items = (
+        records = (
             pipeline
             | "ListTFRecordFiles" >> beam.Create(files)
             | "ReadRecords" >> beam.FlatMap(tfrecord_items, config.input_base)
         )
+        badly_named = pipeline | "ListUndecodableNames" >> beam.Create(bad_names)
+        items = (records, badly_named) | "AllItems" >> beam.Flatten()
     else:
-        items = pipeline | "ListInputs" >> beam.Create(list_items(config, files, input_format))
+        listed = list_items(config, files, input_format) + bad_names
+        items = pipeline | "ListInputs" >> beam.Create(listed)
 
     checked = items | "DecodeCheck" >> beam.ParDo(
         CheckAndBuildExample(config, split_pattern)
     ).with_outputs(QUARANTINE_TAG, main="examples")
 
     key = pattern_key(split_pattern)
-    _ = (
+    seen = (
         items
         | "CountSeen" >> beam.combiners.Count.Globally()
-        | "SeenToJson"
-        >> beam.Map(lambda n: json.dumps({"input_pattern": split_pattern, "seen": n}))
-        | "WriteSeen"
-        >> beam.io.WriteToText(
-            os.path.join(config.staging_dir, SEEN_PREFIX + key),
-            file_name_suffix=".json",
-            num_shards=1,
-            shard_name_template="",
-        )
+        | "Seen" >> beam.Map(lambda n: {"input_pattern": split_pattern, "seen": n})
     )
+    _write_jsonl(seen, os.path.join(config.staging_dir, f"{SEEN_PREFIX}{key}.jsonl"), "Seen")
     _write_jsonl(
-        checked[QUARANTINE_TAG], os.path.join(config.staging_dir, BAD_PREFIX + key), "Quarantine"
+        checked[QUARANTINE_TAG],
+        os.path.join(config.staging_dir, f"{BAD_PREFIX}{key}.jsonl"),
+        "Quarantine",
     )
     return checked.examples
 
@@ -184,4 +198,4 @@ def CountExamples(  # noqa: N802 (Beam PTransform naming)
         | "AsDict"
         >> beam.Map(lambda kv: {"split": split_name, "label_name": kv[0], "count": kv[1]})
     )
-    _write_jsonl(counts, os.path.join(staging_dir, COUNTS_PREFIX + split_name), "Counts")
+    _write_jsonl(counts, os.path.join(staging_dir, f"{COUNTS_PREFIX}{split_name}.jsonl"), "Counts")

@@ -3,7 +3,9 @@ and TFRecords, with decode checks and a quarantine report.
 
 Spans, versions, range_config, input fingerprints (caching) and the hash split
 are TFX's own (FileBasedDriver, BaseExampleGenExecutor); this component adds the
-image checks, the `quarantine` output and `label_vocab.txt`.
+image checks, the `quarantine` output and `label_vocab.txt`. Its driver
+tolerates file names that are not UTF-8, and its executor resolves span and
+fingerprint itself when no driver ran (Kubeflow's container entrypoint).
 """
 
 from __future__ import annotations
@@ -12,14 +14,13 @@ import json
 from collections.abc import Sequence
 
 from tfx import types
-from tfx.components.example_gen import driver
 from tfx.components.example_gen import utils as example_gen_utils
 from tfx.components.example_gen.component import FileBasedExampleGen
 from tfx.dsl.components.base import base_beam_component, executor_spec
 from tfx.proto import example_gen_pb2, range_config_pb2
 from tfx.types import standard_artifacts
 
-from components.image_example_gen import ops, sources, spec
+from components.image_example_gen import inputs, ops, sources, spec
 from components.image_example_gen.executor import Executor
 from models.cnn import features
 
@@ -62,7 +63,7 @@ class ImageExampleGen(FileBasedExampleGen):
 
     SPEC_CLASS = spec.ImageExampleGenSpec
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(Executor)
-    DRIVER_CLASS = driver.FileBasedDriver
+    DRIVER_CLASS = inputs.ImageFileBasedDriver
 
     def __init__(
         self,

@@ -3,6 +3,7 @@ image inputs, a quarantine side output, a label vocabulary and an ingest report.
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 from typing import Any
@@ -11,13 +12,12 @@ import apache_beam as beam
 import tensorflow as tf
 from absl import logging
 from tfx import types
-from tfx.components.example_gen import base_example_gen_executor
-from tfx.components.example_gen import utils as example_gen_utils
+from tfx.components.example_gen import base_example_gen_executor, driver
 from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
-from components.image_example_gen import beam_io, ops, report, sources, spec
+from components.image_example_gen import beam_io, inputs, ops, report, sources, spec
 from models.cnn import features
 
 # Private exec_properties filled in by Do() for the Beam stages (TFX itself
@@ -25,6 +25,7 @@ from models.cnn import features
 _VOCAB_KEY = "_image_example_gen_vocab"
 _STAGING_KEY = "_image_example_gen_staging"
 _STAGING_DIRNAME = "_staging"
+_REFUSED_DIRNAME = "refused"
 
 
 def fixed_labels(exec_properties: dict[str, Any]) -> tuple[str, ...]:
@@ -70,22 +71,35 @@ def _ImagesToExample(  # noqa: N802 (Beam PTransform naming)
 def compute_vocabulary(
     input_base: str, input_config: example_gen_pb2.Input, input_format: str, fixed: tuple
 ) -> list[str]:
-    """Label vocabulary over all input splits: `fixed`, else sorted names found."""
-    if fixed:
-        return list(fixed)
+    """Label vocabulary over all input splits: `fixed`, else sorted names found.
+
+    Raises:
+      ValueError: no labels found; naming the inputs that are not TFRecords
+        when that is why.
+    """
     names: set[str] = set()
+    not_tfrecords: list[str] = []
     for split in input_config.splits:
         files = sources.list_files(input_base, split.pattern)
         fmt = sources.resolve_input_format(input_format, files)
-        names |= sources.split_label_names(input_base, files, fmt, fixed)
-    vocab = ops.label_vocabulary(names)
-    if not vocab:
-        patterns = [s.pattern for s in input_config.splits]
+        if fixed and fmt != sources.CSV:
+            continue  # CSV manifests are still parsed here, so a bad one fails early
+        split_names, split_bad = sources.scan_label_names(input_base, files, fmt, fixed)
+        names |= split_names
+        not_tfrecords += split_bad
+    vocab = list(fixed) if fixed else ops.label_vocabulary(names)
+    if vocab:
+        return vocab
+    patterns = [s.pattern for s in input_config.splits]
+    if not_tfrecords:
         raise ValueError(
-            f"ImageExampleGen found no labels under {input_base} for patterns {patterns}; "
-            "expected class folders ('*/*'), a 'path,label' CSV or labelled TFRecords"
+            f"ImageExampleGen found no labels under {input_base} for patterns {patterns}: "
+            f"{'; '.join(not_tfrecords[:3])}; expected TFRecord files of tf.Example"
         )
-    return vocab
+    raise ValueError(
+        f"ImageExampleGen found no labels under {input_base} for patterns {patterns}; "
+        "expected class folders ('*/*'), a 'path,label' CSV or labelled TFRecords"
+    )
 
 
 def _read_jsonl(pattern: str) -> list[dict[str, Any]]:
@@ -141,6 +155,15 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
     ) -> None:
         """Runs the Beam job, then writes the vocabulary and reports and checks the counts."""
         props = dict(exec_properties)
+        if not inputs.has_driver_properties(props):
+            # No driver ran (Kubeflow's container entrypoint): resolve {SPAN}
+            # and the fingerprint here, as TFX's FileBasedDriver does locally.
+            props = inputs.resolve_exec_properties(props)
+            logging.info(
+                "ImageExampleGen: no driver output; resolved span %s, version %s",
+                props[inputs.SPAN_KEY],
+                props[inputs.VERSION_KEY],
+            )
         input_config = example_gen_pb2.Input()
         proto_utils.json_to_proto(props[standard_component_specs.INPUT_CONFIG_KEY], input_config)
         input_base = props[standard_component_specs.INPUT_BASE_KEY]
@@ -167,20 +190,16 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
         seen, counts, bad = read_staging(staging)
         ingest = report.build_report(seen, counts, bad)
         ingest["label_vocab"] = vocab
-        ingest["span"] = props.get(example_gen_utils.SPAN_PROPERTY_NAME)
-        ingest["version"] = props.get(example_gen_utils.VERSION_PROPERTY_NAME)
+        ingest["span"] = props.get(inputs.SPAN_KEY)
+        ingest["version"] = props.get(inputs.VERSION_KEY)
+        ingest["input_fingerprint"] = props.get(inputs.FINGERPRINT_KEY)
+        quarantine_lines = "".join(json.dumps(r, sort_keys=True) + "\n" for r in bad)
+        report_text = json.dumps(ingest, indent=2, sort_keys=True)
         quarantine_path = os.path.join(quarantine.uri, spec.QUARANTINE_FILENAME)
-        _write_text(quarantine_path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in bad))
-        _write_text(
-            os.path.join(quarantine.uri, spec.INGEST_REPORT_FILENAME),
-            json.dumps(ingest, indent=2, sort_keys=True),
-        )
+        _write_text(quarantine_path, quarantine_lines)
+        _write_text(os.path.join(quarantine.uri, spec.INGEST_REPORT_FILENAME), report_text)
         tf.io.gfile.rmtree(staging)
-        for artifact in (quarantine, examples):
-            artifact.set_int_custom_property("files_seen", ingest["files_seen"])
-            artifact.set_int_custom_property("examples_written", ingest["examples_written"])
-            artifact.set_int_custom_property("quarantined", ingest["quarantined"])
-            artifact.set_float_custom_property("bad_fraction", ingest["bad_fraction"])
+        _record_properties(props, ingest, examples, quarantine)
         logging.info(
             "ImageExampleGen: %d inputs seen, %d examples written %s, %d quarantined %s",
             ingest["files_seen"],
@@ -190,9 +209,51 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
             ingest["quarantined_per_reason"],
         )
         report.check_reconciled(ingest)
-        report.check_bad_fraction(
-            ingest,
-            bad,
-            float(props.get(spec.MAX_BAD_FRACTION_KEY, spec.DEFAULT_MAX_BAD_FRACTION)),
-            quarantine_path,
+        max_bad_fraction = float(
+            props.get(spec.MAX_BAD_FRACTION_KEY, spec.DEFAULT_MAX_BAD_FRACTION)
         )
+        if report.over_limit(ingest, max_bad_fraction):
+            # TFX deletes this execution's output folders when Do fails: keep
+            # the lists beside them, where nothing removes them.
+            quarantine_path = keep_refused_lists(quarantine.uri, quarantine_lines, report_text)
+        report.check_bad_fraction(ingest, bad, max_bad_fraction, quarantine_path)
+
+
+def _record_properties(
+    props: dict[str, Any],
+    ingest: dict[str, Any],
+    examples: types.Artifact,
+    quarantine: types.Artifact,
+) -> None:
+    """Ingest counts on both outputs; span, version, fingerprint on Examples (as TFX's driver)."""
+    for artifact in (quarantine, examples):
+        artifact.set_int_custom_property("files_seen", ingest["files_seen"])
+        artifact.set_int_custom_property("examples_written", ingest["examples_written"])
+        artifact.set_int_custom_property("quarantined", ingest["quarantined"])
+        artifact.set_float_custom_property("bad_fraction", ingest["bad_fraction"])
+    # A driver passes only the properties that are set: version may be absent.
+    resolved = {**props, inputs.VERSION_KEY: props.get(inputs.VERSION_KEY)}
+    driver.update_output_artifact(resolved, examples.mlmd_artifact)
+
+
+def refused_dir(quarantine_uri: str, now: datetime.datetime | None = None) -> str:
+    """`<component folder>/refused/<execution>-<UTC time>`, beside the output folders.
+
+    Locally quarantine_uri is `<root>/<component>/quarantine/<execution id>`;
+    on Kubeflow `<root>/<run>/<task>/quarantine`. TFX removes only the
+    output URIs of a failed execution, not their parents.
+    """
+    stamp = (now or datetime.datetime.now(datetime.timezone.utc)).strftime("%Y%m%dT%H%M%SZ")
+    output_base = os.path.dirname(quarantine_uri.rstrip("/"))
+    execution = os.path.basename(quarantine_uri.rstrip("/"))
+    return os.path.join(os.path.dirname(output_base), _REFUSED_DIRNAME, f"{execution}-{stamp}")
+
+
+def keep_refused_lists(quarantine_uri: str, quarantine_lines: str, report_text: str) -> str:
+    """Writes quarantine.jsonl and ingest_report.json under refused_dir; returns the list's path."""
+    folder = refused_dir(quarantine_uri)
+    tf.io.gfile.makedirs(folder)
+    path = os.path.join(folder, spec.QUARANTINE_FILENAME)
+    _write_text(path, quarantine_lines)
+    _write_text(os.path.join(folder, spec.INGEST_REPORT_FILENAME), report_text)
+    return path

@@ -39,6 +39,9 @@ MISSING = "missing"
 UNREADABLE = "unreadable"
 BAD_RECORD = "bad_record"
 UNKNOWN_LABEL = "unknown_label"
+UNDECODABLE_NAME = "undecodable_name"  # file or folder name not UTF-8
+BAD_MANIFEST_ROW = "bad_manifest_row"  # CSV row with a wrong field count or no path
+NOT_A_TFRECORD = "not_a_tfrecord"  # a TFRecord input that fails before its first record
 REASONS = (
     EMPTY,
     NOT_AN_IMAGE,
@@ -51,6 +54,9 @@ REASONS = (
     UNREADABLE,
     BAD_RECORD,
     UNKNOWN_LABEL,
+    UNDECODABLE_NAME,
+    BAD_MANIFEST_ROW,
+    NOT_A_TFRECORD,
 )
 
 # Errors Pillow raises on broken files (it has no single base class for them).

@@ -78,6 +78,11 @@ def check_reconciled(report: Mapping[str, Any]) -> None:
         )
 
 
+def over_limit(report: Mapping[str, Any], max_bad_fraction: float) -> bool:
+    """True when the quarantined share is above max_bad_fraction."""
+    return report["files_seen"] > 0 and report["bad_fraction"] > max_bad_fraction
+
+
 def check_bad_fraction(
     report: Mapping[str, Any],
     quarantined: Sequence[Mapping[str, Any]],
@@ -87,7 +92,7 @@ def check_bad_fraction(
     """Raises TooManyBadFilesError naming up to 5 bad inputs when over the limit."""
     if report["files_seen"] == 0:
         raise TooManyBadFilesError("ImageExampleGen found no input files; check input_config")
-    if report["bad_fraction"] <= max_bad_fraction:
+    if not over_limit(report, max_bad_fraction):
         return
     named = "; ".join(
         f"{r['path']} ({r['reason']}: {r['detail']})"

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
 import dataclasses
 import io
@@ -12,7 +13,7 @@ from collections.abc import Iterator, Sequence
 import tensorflow as tf
 from google.protobuf.message import DecodeError
 
-from components.image_example_gen import ops
+from components.image_example_gen import names, ops
 from models.cnn import features
 
 AUTO = "auto"
@@ -48,10 +49,32 @@ class SourceItem:
 
 
 def list_files(input_base: str, pattern: str) -> list[str]:
-    """Sorted files (not folders) matching `input_base/pattern`, relative to input_base."""
-    matches = tf.io.gfile.glob(os.path.join(input_base, pattern))
-    files = [m for m in matches if not tf.io.gfile.isdir(m)]
+    """Sorted files (not folders) matching `input_base/pattern`, relative to input_base.
+
+    Names that are not UTF-8 come back surrogate-escaped (see `names`).
+    """
+    matches = names.glob(os.path.join(input_base, pattern))
+    files = [m for m in matches if not names.isdir(m)]
     return sorted(os.path.relpath(m, input_base) for m in files)
+
+
+def undecodable_item(rel_path: str) -> SourceItem:
+    """Quarantine item for a file whose name (or a folder's) is not UTF-8."""
+    shown = names.escaped(rel_path)
+    return SourceItem(
+        path=shown,
+        rejected=(
+            ops.UNDECODABLE_NAME,
+            f"name is not UTF-8 (bytes shown as \\xNN: {shown}); rename it to UTF-8",
+        ),
+    )
+
+
+def split_by_name(files: Sequence[str]) -> tuple[list[str], list[SourceItem]]:
+    """(files with UTF-8 names, quarantine items for the others)."""
+    good = [f for f in files if not names.is_undecodable(f)]
+    bad = [undecodable_item(f) for f in files if names.is_undecodable(f)]
+    return good, bad
 
 
 def resolve_input_format(requested: str, files: Sequence[str]) -> str:
@@ -69,9 +92,12 @@ def resolve_input_format(requested: str, files: Sequence[str]) -> str:
 
 
 def folder_items(files: Sequence[str]) -> list[SourceItem]:
-    """Label = name of the file's parent folder."""
+    """Label = name of the file's parent folder; names not UTF-8 are quarantined."""
     items = []
     for f in files:
+        if names.is_undecodable(f):
+            items.append(undecodable_item(f))
+            continue
         parent = os.path.basename(os.path.dirname(f))
         if not parent:
             raise ValueError(
@@ -81,34 +107,86 @@ def folder_items(files: Sequence[str]) -> list[SourceItem]:
     return items
 
 
+def decode_manifest(data: bytes, manifest_path: str) -> str:
+    """UTF-8 text of a manifest, with or without a byte-order mark.
+
+    Raises:
+      ValueError: naming the file, line and byte when it is not UTF-8.
+    """
+    if data.startswith(codecs.BOM_UTF8):
+        data = data[len(codecs.BOM_UTF8) :]
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise ValueError(
+            f"{manifest_path}:{line}: CSV manifest is not UTF-8 (byte 0x{data[e.start]:02x}); "
+            "save it as UTF-8 (with or without a byte-order mark)"
+        ) from e
+
+
+def _bad_row(manifest_path: str, line_no: int, detail: str) -> SourceItem:
+    return SourceItem(
+        path=f"{manifest_path}:{line_no}", rejected=(ops.BAD_MANIFEST_ROW, detail[:200])
+    )
+
+
 def parse_manifest(text: str, manifest_path: str) -> list[SourceItem]:
-    """Parses a `path,label` CSV (header required).
+    """Parses a `path,label` CSV (header required; more columns allowed).
 
     Image paths are relative to the manifest's folder (`manifest_path` is
-    relative to input_base); absolute paths are kept.
+    relative to input_base); absolute paths are kept. A row with more or fewer
+    fields than the header, or an empty path, becomes a `bad_manifest_row`
+    item named `manifest:line`.
+
+    Raises:
+      ValueError: naming the file (and line) when the header lacks `path` or
+        `label`, or the CSV itself cannot be read.
     """
-    reader = csv.DictReader(io.StringIO(text))
-    fields = [f.strip() for f in reader.fieldnames or []]
-    if "path" not in fields or "label" not in fields:
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    items: list[SourceItem] = []
+    try:
+        header = [field.strip() for field in next(reader, [])]
+        if "path" not in header or "label" not in header:
+            raise ValueError(
+                f"{manifest_path}: CSV manifest needs a header with columns 'path' and "
+                f"'label', got {header}"
+            )
+        path_col, label_col = header.index("path"), header.index("label")
+        folder = os.path.dirname(manifest_path)
+        for row in reader:
+            line_no = reader.line_num
+            if not row:
+                continue
+            if len(row) != len(header):
+                items.append(
+                    _bad_row(
+                        manifest_path,
+                        line_no,
+                        f"expected {len(header)} fields ({','.join(header)}), "
+                        f"got {len(row)}: {','.join(row)!r}",
+                    )
+                )
+                continue
+            path, label = row[path_col].strip(), row[label_col].strip()
+            if not path:
+                items.append(_bad_row(manifest_path, line_no, "empty 'path'"))
+                continue
+            path = os.path.normpath(os.path.join(folder, path))
+            items.append(SourceItem(path=path, label_name=label or None))
+    except csv.Error as e:
         raise ValueError(
-            f"{manifest_path}: CSV manifest needs a header with columns 'path' and 'label', "
-            f"got {fields}"
-        )
-    folder = os.path.dirname(manifest_path)
-    items = []
-    for line_no, row in enumerate(reader, start=2):
-        row = {(k or "").strip(): (v or "").strip() for k, v in row.items()}
-        if not row["path"]:
-            raise ValueError(f"{manifest_path}:{line_no}: empty 'path'")
-        path = os.path.normpath(os.path.join(folder, row["path"]))
-        items.append(SourceItem(path=path, label_name=row["label"] or None))
+            f"{manifest_path}:{reader.line_num}: CSV manifest cannot be parsed ({e})"
+        ) from e
     return items
 
 
 def read_manifest(input_base: str, manifest_path: str) -> list[SourceItem]:
     """Reads and parses one manifest (path relative to input_base)."""
-    with tf.io.gfile.GFile(os.path.join(input_base, manifest_path)) as f:
-        return parse_manifest(f.read(), manifest_path)
+    if names.is_undecodable(manifest_path):
+        return [undecodable_item(manifest_path)]
+    with tf.io.gfile.GFile(os.path.join(input_base, manifest_path), "rb") as f:
+        return parse_manifest(decode_manifest(f.read(), manifest_path), manifest_path)
 
 
 def tfrecord_compression(path: str) -> str:
@@ -171,31 +249,42 @@ def parse_record(serialized: bytes, fixed_labels: Sequence[str] | None = None) -
     return image[1][0], str(label_id)
 
 
-def split_label_names(
+def not_a_tfrecord_detail(error: tf.errors.OpError) -> str:
+    """Quarantine detail for a file that fails before its first record."""
+    return f"not a TFRecord file ({error.message.splitlines()[0][:150]})"
+
+
+def scan_label_names(
     input_base: str, files: Sequence[str], input_format: str, fixed: Sequence[str] | None
-) -> set[str]:
-    """Label names one input split can produce (for the vocabulary, before Beam).
+) -> tuple[set[str], list[str]]:
+    """Label names one input split can produce (for the vocabulary, before Beam),
+    and the TFRecord inputs that are not TFRecords at all (`file: detail`).
 
     TFRecords are scanned once here; records that cannot be parsed are skipped
-    (the Beam pass quarantines them).
+    (the Beam pass quarantines them). Names that are not UTF-8 are skipped too.
     """
+    files, _ = split_by_name(files)
     if input_format == FOLDERS:
-        return {item.label_name for item in folder_items(files)}
+        return {item.label_name for item in folder_items(files)}, []
     if input_format == CSV:
-        return {
+        labels = {
             item.label_name
             for f in files
             for item in read_manifest(input_base, f)
             if item.label_name
         }
-    names = set()
+        return labels, []
+    labels, not_tfrecords = set(), []
     for f in files:
+        index = 0
         try:
             for record in read_tfrecord(os.path.join(input_base, f)):
+                index += 1
                 try:
-                    names.add(parse_record(record, fixed)[1])
+                    labels.add(parse_record(record, fixed)[1])
                 except ops.ImageRejected:
                     continue
-        except tf.errors.DataLossError:
-            continue
-    return names
+        except tf.errors.OpError as e:
+            if index == 0:
+                not_tfrecords.append(f"{f}: {not_a_tfrecord_detail(e)}")
+    return labels, not_tfrecords

@@ -30,7 +30,7 @@ from vrl import demo_data
 def test_component_is_a_file_based_example_gen_with_a_quarantine_output():
     gen = ImageExampleGen(input_base="/data", max_bad_fraction=0.1, labels=["b", "a"])
     assert isinstance(gen, FileBasedExampleGen)
-    assert gen.driver_class is driver.FileBasedDriver
+    assert issubclass(gen.driver_class, driver.FileBasedDriver)
     assert set(gen.outputs) == {"examples", "quarantine"}
     assert gen.outputs["quarantine"].type is QuarantineReport
     assert QuarantineReport.TYPE_NAME == "components.QuarantineReport"

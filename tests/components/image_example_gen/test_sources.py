@@ -128,8 +128,10 @@ def test_tfrecord_input_is_decode_checked_gzip_or_not(tmp_path, imaging, compres
     assert sources.resolve_input_format(sources.AUTO, ["data.tfrecord"]) == sources.TFRECORD
     items = list(beam_io.tfrecord_items("data.tfrecord", str(tmp_path)))
     assert [i.path for i in items] == [f"data.tfrecord#{k}" for k in range(5)]
-    names = sources.split_label_names(str(tmp_path), ["data.tfrecord"], sources.TFRECORD, ())
-    assert names == {"cat", "dog", "1"}
+    names, not_tfrecords = sources.scan_label_names(
+        str(tmp_path), ["data.tfrecord"], sources.TFRECORD, ()
+    )
+    assert names == {"cat", "dog", "1"} and not_tfrecords == []
 
     examples, bad = _run_items(_config(tmp_path, ["1", "cat", "dog"]), items, "*.tfrecord")
     assert [e.features.feature[features.LABEL_KEY].int64_list.value[0] for e in examples] == [1, 0]
