@@ -14,6 +14,7 @@ import dataclasses
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 
 import numpy as np
 
@@ -46,8 +47,9 @@ class _Task:
 class Batcher:
     """Collects prepared inputs into batches and runs them on worker threads."""
 
-    def __init__(self, options: BatchingOptions) -> None:
+    def __init__(self, options: BatchingOptions, on_run: Callable[[], None] = lambda: None) -> None:
         self.options = options
+        self._on_run = on_run
         self._cond = threading.Condition()
         self._queues: OrderedDict[tuple, list[_Task]] = OrderedDict()
         self._servables: dict[tuple, tuple[LoadedVersion, str]] = {}
@@ -131,6 +133,7 @@ class Batcher:
             with self._cond:
                 self.batches_run += 1
                 self.requests_batched += len(batch)
+            self._on_run()
             try:
                 self._run(servable, signature_name, batch)
             finally:

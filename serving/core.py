@@ -24,12 +24,23 @@ from serving.servable import (
 
 
 class ServingCore:
-    """Registry + optional batcher + metrics."""
+    """Registry + optional batcher + metrics, and TF Serving's per-server switches."""
 
-    def __init__(self, registry: ModelRegistry, batching: BatchingOptions | None = None) -> None:
+    def __init__(
+        self,
+        registry: ModelRegistry,
+        batching: BatchingOptions | None = None,
+        metrics: Metrics | None = None,
+        method_name_check: bool = False,
+        tensor_content: bool = False,
+    ) -> None:
         self.registry = registry
-        self.metrics = Metrics()
-        self.batcher = Batcher(batching) if batching else None
+        self.metrics = metrics or Metrics()
+        self.batcher = Batcher(batching, self.metrics.record_batched_run) if batching else None
+        self.method_name_check = method_name_check
+        """--enable_signature_method_name_check: Classify/Regress need the method name."""
+        self.tensor_content = tensor_content
+        """--enable_serialization_as_tensor_content: gRPC outputs packed in tensor_content."""
 
     def stop(self) -> None:
         """Stops the watcher and the batcher."""
@@ -38,33 +49,24 @@ class ServingCore:
             self.batcher.stop()
 
     def metrics_text(self) -> str:
-        """Prometheus text: request metrics plus batching counters when batching is on."""
-        text = self.metrics.render()
-        if self.batcher is not None:
-            batches, requests = self.batcher.batches_run, self.batcher.requests_batched
-            text += (
-                "# TYPE :tensorflow:serving:batching:batch_count counter\n"
-                f":tensorflow:serving:batching:batch_count {batches}\n"
-                "# TYPE :tensorflow:serving:batching:batched_request_count counter\n"
-                f":tensorflow:serving:batching:batched_request_count {requests}\n"
-            )
-        return text
+        """The Prometheus page."""
+        return self.metrics.render()
 
     @contextlib.contextmanager
     def measure(self, model: str, api: str, entrypoint: str) -> Iterator[dict]:
-        """Records count and latency; the body sets info["version"] once resolved."""
+        """Records TF Serving's request count (any status) and latency (successes, in us)."""
         info = {"version": ""}
         start = time.perf_counter()
-        status = "OK"
+        status = "UNKNOWN"
         try:
             yield info
+            status = "OK"
         except ServingError as e:
             status = e.code.name
             raise
         finally:
-            self.metrics.record(
-                model, info["version"], api, entrypoint, status, time.perf_counter() - start
-            )
+            micros = (time.perf_counter() - start) * 1e6
+            self.metrics.record_request(model, api, entrypoint, status, micros)
 
     def predict(
         self,
@@ -87,7 +89,7 @@ class ServingCore:
         self, servable: LoadedVersion, signature_name: str, examples: list[bytes]
     ) -> tuple[np.ndarray | None, np.ndarray | None]:
         """Runs a classify signature; returns (classes [N,K] or None, scores [N,K] or None)."""
-        sig = servable.examples_signature(signature_name, CLASSIFY_METHOD)
+        sig = servable.examples_signature(signature_name, CLASSIFY_METHOD, self.method_name_check)
         outputs = self._run_examples(servable, signature_name, sig, examples)
         classes, scores = outputs.get("classes"), outputs.get("scores")
         if classes is None and scores is None:
@@ -103,7 +105,7 @@ class ServingCore:
         self, servable: LoadedVersion, signature_name: str, examples: list[bytes]
     ) -> np.ndarray:
         """Runs a regress signature; returns one float per example."""
-        sig = servable.examples_signature(signature_name, REGRESS_METHOD)
+        sig = servable.examples_signature(signature_name, REGRESS_METHOD, self.method_name_check)
         outputs = self._run_examples(servable, signature_name, sig, examples)
         if "outputs" not in outputs:
             raise invalid("regression signature has no 'outputs' output")

@@ -19,9 +19,7 @@ _HTTP_STATUS = {
     grpc.StatusCode.NOT_FOUND: 404,
     grpc.StatusCode.ALREADY_EXISTS: 409,
     grpc.StatusCode.PERMISSION_DENIED: 403,
-    grpc.StatusCode.RESOURCE_EXHAUSTED: 413,
-    # TF Serving's REST path reports an unknown signature as a 400 (its JSON
-    # request parser checks the signature first), so keep that behaviour.
+    grpc.StatusCode.RESOURCE_EXHAUSTED: 429,  # TOO_MANY_REQUESTS
     grpc.StatusCode.FAILED_PRECONDITION: 400,
     grpc.StatusCode.ABORTED: 409,
     grpc.StatusCode.OUT_OF_RANGE: 400,

@@ -24,6 +24,7 @@ from serving.core import ServingCore, merge_examples
 from serving.errors import ServingError, invalid
 from serving.model_config import specs_from_proto
 from serving.servable import DEFAULT_SIGNATURE, LoadedVersion
+from serving.tensors import to_tensor_proto
 
 log = logging.getLogger(__name__)
 
@@ -38,16 +39,22 @@ def to_ndarray(alias: str, proto) -> np.ndarray:
         raise invalid(f"input '{alias}': malformed TensorProto: {e}") from e
 
 
-def _call(core: ServingCore, context, model: str, api: str, body: Callable[[dict], Any]):
-    """Runs a handler, recording metrics and turning errors into gRPC statuses."""
+def _call(core: ServingCore, context, model: str, api: str | None, body: Callable[[dict], Any]):
+    """Runs a handler, turning errors into gRPC statuses.
+
+    Request count and latency are recorded for the APIs TF Serving records them for
+    (Predict, Classify, Regress; `api` None: not recorded).
+    """
     try:
+        if api is None:
+            return body({})
         with core.measure(model, api, "GRPC") as info:
             return body(info)
     except ServingError as e:
         context.abort(e.code, e.message)
-    except Exception as e:  # noqa: BLE001 - the server must answer, never crash
+    except Exception:  # noqa: BLE001 - the server must answer, never crash
         log.exception("%s on model %s failed", api, model)
-        context.abort(grpc.StatusCode.INTERNAL, f"{type(e).__name__}: {e}")
+        context.abort(grpc.StatusCode.INTERNAL, f"internal error serving model {model}")
 
 
 def _resolve(core: ServingCore, spec, info: dict) -> LoadedVersion:
@@ -77,11 +84,12 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
             outputs = self.core.predict(servable, signature, inputs, list(request.output_filter))
             response = predict_pb2.PredictResponse()
             _fill_spec(response.model_spec, servable, signature)
+            as_content = self.core.tensor_content
             for name, value in outputs.items():
-                response.outputs[name].CopyFrom(tf.make_tensor_proto(value))
+                response.outputs[name].CopyFrom(to_tensor_proto(value, as_content))
             return response
 
-        return _call(self.core, context, request.model_spec.name, "predict", body)
+        return _call(self.core, context, request.model_spec.name, "Predict", body)
 
     def GetModelMetadata(self, request, context):  # noqa: N802
         def body(info):
@@ -96,7 +104,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
             response.metadata["signature_def"].Pack(signature_def_map(servable))
             return response
 
-        return _call(self.core, context, request.model_spec.name, "metadata", body)
+        return _call(self.core, context, request.model_spec.name, None, body)
 
     def Classify(self, request, context):  # noqa: N802
         def body(info):
@@ -117,7 +125,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
                         cls.score = float(scores[i, j])
             return response
 
-        return _call(self.core, context, request.model_spec.name, "classify", body)
+        return _call(self.core, context, request.model_spec.name, "Classify", body)
 
     def Regress(self, request, context):  # noqa: N802
         def body(info):
@@ -130,7 +138,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
                 response.result.regressions.add().value = float(value)
             return response
 
-        return _call(self.core, context, request.model_spec.name, "regress", body)
+        return _call(self.core, context, request.model_spec.name, "Regress", body)
 
 
 class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
@@ -143,19 +151,19 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
         def body(info):
             spec = request.model_spec
             version = spec.version.value if spec.HasField("version") else None
-            response = get_model_status_pb2.GetModelStatusResponse()
-            for status in self.core.registry.status(spec.name, version, spec.version_label):
-                out = response.model_version_status.add()
-                out.version = status.version
-                out.state = _STATE.Value(status.state)
-                out.status.error_code = 2 if status.error else 0  # UNKNOWN / OK
-                out.status.error_message = status.error
-            return response
+            if not request.HasField("model_spec"):
+                raise invalid("Missing ModelSpec")
+            return status_response(self.core.registry.status(spec.name, version))
 
-        return _call(self.core, context, request.model_spec.name, "status", body)
+        return _call(self.core, context, request.model_spec.name, None, body)
 
     def HandleReloadConfigRequest(self, request, context):  # noqa: N802
         def body(info):
+            if request.config.WhichOneof("config") != "model_config_list":
+                raise invalid(
+                    "ServerModelConfig type not supported by HandleReloadConfigRequest. "
+                    "Only ModelConfigList is currently supported"
+                )
             try:
                 specs = specs_from_proto(request.config)
             except ValueError as e:
@@ -165,7 +173,23 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
             response.status.error_code = 0
             return response
 
-        return _call(self.core, context, "", "reload", body)
+        return _call(self.core, context, "", None, body)
+
+
+def fill_status(out: get_model_status_pb2.ModelVersionStatus, status) -> None:
+    """One ModelVersionStatus (a failed load reports UNKNOWN and its error)."""
+    out.version = status.version
+    out.state = _STATE.Value(status.state)
+    out.status.error_code = 2 if status.error else 0  # UNKNOWN / OK
+    out.status.error_message = status.error
+
+
+def status_response(statuses) -> get_model_status_pb2.GetModelStatusResponse:
+    """GetModelStatusResponse for registry statuses (gRPC and REST share it)."""
+    response = get_model_status_pb2.GetModelStatusResponse()
+    for status in statuses:
+        fill_status(response.model_version_status.add(), status)
+    return response
 
 
 def signature_def_map(servable: LoadedVersion) -> get_model_metadata_pb2.SignatureDefMap:

@@ -1,71 +1,140 @@
-"""Request counts and latency histograms in Prometheus text format.
+"""Prometheus metrics with TF Serving's names, label sets, units and buckets.
 
-Metric names follow TF Serving's (`:tensorflow:serving:request_count`,
-`:tensorflow:serving:request_latency`), labelled by model, version, API and
-entrypoint (GRPC or REST).
+Values are kept by `prometheus_client` in a registry of the server's own; the page
+is written the way TF Serving's `PrometheusExporter` writes it (metric names are
+the TensorFlow monitoring names with "/" turned into ":", counters without a
+`_total` suffix, no `_created` series, bucket bounds and sums in microseconds).
+
+  :tensorflow:serving:request_count{model_name,status}                counter
+  :tensorflow:serving:request_latency{model_name,API,entrypoint}      histogram, us
+  :tensorflow:cc:saved_model:load_attempt_count{model_path,status}    counter
+  :tensorflow:cc:saved_model:load_latency{model_path}                 counter, us
+  :tensorflow:serving:model_warmup_latency{model_path,status}         histogram, us
+  :tensorflow:serving:model_warmup_records_read{model_path,status}    counter
+  :tensorflow:serving:batching_session:wrapped_run_count              counter
 """
 
 from __future__ import annotations
 
-import bisect
-import threading
-from collections import defaultdict
+from prometheus_client import CollectorRegistry, Counter, Histogram
 
-# Seconds; the same spread TF Serving's latency histogram covers, coarser.
-LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-COUNT = ":tensorflow:serving:request_count"
-LATENCY = ":tensorflow:serving:request_latency"
+# monitoring::Buckets::Exponential(10, 1.8, 33): 10 us up to ~20 minutes.
+LATENCY_BUCKETS_US = tuple(float(f"{10 * 1.8**i:.6g}") for i in range(33))
+DEFAULT_PATH = "/monitoring/prometheus/metrics"
+
+REQUEST_COUNT = "/tensorflow/serving/request_count"
+REQUEST_LATENCY = "/tensorflow/serving/request_latency"
+LOAD_ATTEMPT_COUNT = "/tensorflow/cc/saved_model/load_attempt_count"
+LOAD_LATENCY = "/tensorflow/cc/saved_model/load_latency"
+WARMUP_LATENCY = "/tensorflow/serving/model_warmup_latency"
+WARMUP_RECORDS = "/tensorflow/serving/model_warmup_records_read"
+WRAPPED_RUNS = "/tensorflow/serving/batching_session/wrapped_run_count"
 
 
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+def prometheus_name(name: str) -> str:
+    """TF Serving's GetPrometheusMetricName: every character outside [a-zA-Z0-9_] becomes ':'."""
+    out = "".join(c if c.isalnum() or c == "_" else ":" for c in name)
+    return "_" + out if out[:1].isdigit() else out
 
 
-def _labels(pairs: tuple[tuple[str, str], ...]) -> str:
-    return "{" + ",".join(f'{k}="{_escape(v)}"' for k, v in pairs) + "}"
+def _number(value: float) -> str:
+    """absl::StrCat(double): six significant digits, integral values without a point."""
+    return f"{value:.6g}"
 
 
 class Metrics:
-    """Thread-safe counters and histograms."""
+    """The server's metrics; thread-safe (prometheus_client locks each child)."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._counts: dict[tuple, int] = defaultdict(int)
-        self._buckets: dict[tuple, list[int]] = {}
-        self._sums: dict[tuple, float] = defaultdict(float)
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self._requests = Counter(
+            prometheus_name(REQUEST_COUNT),
+            "The total number of requests.",
+            ["model_name", "status"],
+            registry=r,
+        )
+        self._latency = Histogram(
+            prometheus_name(REQUEST_LATENCY),
+            "Distribution of wall time (in microseconds) for Tensorflow Serving request.",
+            ["model_name", "API", "entrypoint"],
+            buckets=LATENCY_BUCKETS_US,
+            registry=r,
+        )
+        self._load_attempts = Counter(
+            prometheus_name(LOAD_ATTEMPT_COUNT),
+            "The number of times a SavedModel was successfully loaded.",
+            ["model_path", "status"],
+            registry=r,
+        )
+        self._load_latency = Counter(
+            prometheus_name(LOAD_LATENCY),
+            "Latency in microseconds for SavedModels that were successfully loaded.",
+            ["model_path"],
+            registry=r,
+        )
+        self._warmup_latency = Histogram(
+            prometheus_name(WARMUP_LATENCY),
+            "Distribution of wall time (in microseconds) for warming up the model.",
+            ["model_path", "status"],
+            buckets=LATENCY_BUCKETS_US,
+            registry=r,
+        )
+        self._warmup_records = Counter(
+            prometheus_name(WARMUP_RECORDS),
+            "Total number of warmup records read during model warmup.",
+            ["model_path", "status"],
+            registry=r,
+        )
+        self._wrapped_runs = Counter(
+            prometheus_name(WRAPPED_RUNS),
+            "Total count of run calls on the wrapped session",
+            registry=r,
+        )
 
-    def record(
-        self, model: str, version: str, api: str, entrypoint: str, status: str, seconds: float
+    def record_request(
+        self, model: str, api: str, entrypoint: str, status: str, micros: float
     ) -> None:
-        """Counts one request and, for successful ones, its latency."""
-        base = (("model_name", model), ("model_version", version), ("API", api))
-        with self._lock:
-            self._counts[base + (("entrypoint", entrypoint), ("status", status))] += 1
-            if status == "OK":
-                key = base + (("entrypoint", entrypoint),)
-                buckets = self._buckets.setdefault(key, [0] * (len(LATENCY_BUCKETS) + 1))
-                buckets[bisect.bisect_left(LATENCY_BUCKETS, seconds)] += 1
-                self._sums[key] += seconds
+        """Counts a request (any status); successful ones also go into the latency histogram."""
+        self._requests.labels(model, status).inc()
+        if status == "OK":
+            self._latency.labels(model, api, entrypoint).observe(micros)
+
+    def record_load(self, model_path: str, ok: bool, micros: float) -> None:
+        """One SavedModel load attempt, as TensorFlow's loader counts it."""
+        self._load_attempts.labels(model_path, "success" if ok else "fail").inc()
+        if ok:
+            self._load_latency.labels(model_path).inc(int(micros))
+
+    def record_warmup(self, model_path: str, status: str, records: int, micros: float) -> None:
+        """A warmup replay (status "OK" or the error code name)."""
+        self._warmup_latency.labels(model_path, status).observe(micros)
+        self._warmup_records.labels(model_path, status).inc(records)
+
+    def record_batched_run(self) -> None:
+        """One call on the model made by the batcher."""
+        self._wrapped_runs.inc()
 
     def render(self) -> str:
-        """Prometheus text exposition format 0.0.4."""
-        lines = [
-            f"# HELP {COUNT} Requests by model, version, API and status.",
-            f"# TYPE {COUNT} counter",
-        ]
-        with self._lock:
-            for key, n in sorted(self._counts.items()):
-                lines.append(f"{COUNT}{_labels(key)} {n}")
-            lines += [
-                f"# HELP {LATENCY} Latency of successful requests in seconds.",
-                f"# TYPE {LATENCY} histogram",
-            ]
-            for key, buckets in sorted(self._buckets.items()):
-                running = 0
-                for bound, n in zip(LATENCY_BUCKETS + (float("inf"),), buckets, strict=True):
-                    running += n
-                    le = "+Inf" if bound == float("inf") else repr(bound)
-                    lines.append(f"{LATENCY}_bucket{_labels(key + (('le', le),))} {running}")
-                lines.append(f"{LATENCY}_sum{_labels(key)} {self._sums[key]:.6f}")
-                lines.append(f"{LATENCY}_count{_labels(key)} {running}")
+        """The Prometheus page, line for line in TF Serving's format."""
+        lines: list[str] = []
+        for family in self.registry.collect():
+            samples = [s for s in family.samples if not s.name.endswith("_created")]
+            if not samples:
+                continue
+            lines.append(f"# TYPE {family.name} {family.type}")
+            for s in samples:
+                name = s.name
+                if family.type == "counter" and name.endswith("_total"):
+                    name = name[: -len("_total")]
+                labels = ",".join(
+                    f'{k}="{_escape(v if k != "le" or v == "+Inf" else _number(float(v)))}"'
+                    for k, v in s.labels.items()
+                )
+                value = _number(s.value) if name.endswith("_sum") else str(int(s.value))
+                lines.append(f"{name}{{{labels}}} {value}")
         return "\n".join(lines) + "\n"
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"')

@@ -13,7 +13,7 @@ import os
 import threading
 from collections.abc import Callable
 
-from serving.errors import invalid, not_found
+from serving.errors import failed_precondition, invalid, not_found
 from serving.model_config import ModelSpec, list_versions, specs_from_base
 from serving.servable import LoadedVersion
 
@@ -62,10 +62,15 @@ class ModelRegistry:
         model_base: str | None = None,
         poll_seconds: float = 2.0,
         loader: Loader = LoadedVersion,
+        allow_labels_for_unavailable: bool = False,
     ) -> None:
         self._lock = threading.Lock()
         self._refresh_lock = threading.Lock()
         self._models: dict[str, _Model] = {s.name: _Model(s) for s in specs}
+        self._allow_labels_for_unavailable = allow_labels_for_unavailable
+        self._labels: dict[str, dict[str, int]] = {}
+        self._retired: dict[str, dict[int, VersionStatus]] = {}
+        """States of models dropped by a reload: TF Serving's state monitor keeps them (END)."""
         self._model_base = model_base
         self._poll_seconds = poll_seconds
         self._loader = loader
@@ -75,8 +80,17 @@ class ModelRegistry:
     # Watching -----------------------------------------------------------
 
     def start(self) -> None:
-        """Loads what is on disk now, then keeps polling in a daemon thread."""
+        """Loads what is on disk now, then keeps polling in a daemon thread.
+
+        Version labels are checked first, as TF Serving does for its first config:
+        a label may only name a version that is not loaded yet when
+        `allow_labels_for_unavailable` is set.
+        """
+        with self._lock:
+            self._labels = self._checked_labels([m.spec for m in self._models.values()])
         self.refresh()
+        if self._poll_seconds <= 0:  # TF Serving: 0 polls exactly once
+            return
         self._thread = threading.Thread(target=self._watch, name="model-watcher", daemon=True)
         self._thread.start()
 
@@ -94,10 +108,26 @@ class ModelRegistry:
                 log.warning("model watcher: %s", e)
 
     def reload(self, specs: list[ModelSpec]) -> None:
-        """Replaces the served model list (HandleReloadConfigRequest) and syncs now."""
+        """Replaces the served model list (HandleReloadConfigRequest) and syncs now.
+
+        Raises FAILED_PRECONDITION (and changes nothing) when a label names a version
+        that is not available, as TF Serving's ServerCore::UpdateModelVersionLabelMap.
+        """
+        for spec in specs:
+            if not os.path.isdir(spec.base_path):
+                raise invalid(f"Could not find base path {spec.base_path} for servable {spec.name}")
         with self._refresh_lock:
             with self._lock:
-                kept = {n: m for n, m in self._models.items() if n in {s.name for s in specs}}
+                self._labels = self._checked_labels(specs)
+                names = {s.name for s in specs}
+                for name, model in self._models.items():
+                    if name not in names:
+                        self._retired[name] = {
+                            v: VersionStatus(v, "END", st.error) for v, st in model.status.items()
+                        }
+                for name in names:
+                    self._retired.pop(name, None)
+                kept = {n: m for n, m in self._models.items() if n in names}
                 for spec in specs:
                     model = kept.get(spec.name)
                     if model is None or model.spec.base_path != spec.base_path:
@@ -110,6 +140,24 @@ class ModelRegistry:
                 self._models = kept
                 self._model_base = None
             self._sync_all()
+
+    def _checked_labels(self, specs: list[ModelSpec]) -> dict[str, dict[str, int]]:
+        """Label map for `specs`; caller holds the lock."""
+        labels: dict[str, dict[str, int]] = {}
+        for spec in specs:
+            model = self._models.get(spec.name)
+            loaded = set(model.versions) if model is not None else set()
+            old = self._labels.get(spec.name, {})
+            for label, version in spec.labels:
+                unchanged_or_new = old.get(label, version) == version
+                allowed = self._allow_labels_for_unavailable and unchanged_or_new
+                if version not in loaded and not allowed:
+                    raise failed_precondition(
+                        f"Request to assign label to version {version} of model {spec.name}, "
+                        "which is not currently available for inference"
+                    )
+                labels.setdefault(spec.name, {})[label] = version
+        return labels
 
     def refresh(self) -> None:
         """One poll: discover models (base mode), load new versions, unload dropped ones."""
@@ -171,9 +219,7 @@ class ModelRegistry:
     def _model(self, name: str, what: str) -> _Model:
         model = self._models.get(name)
         if model is None:
-            raise not_found(
-                f"Servable not found for request: {what}; served models: {sorted(self._models)}"
-            )
+            raise not_found(f"Servable not found for request: {what}")
         return model
 
     def resolve(
@@ -184,46 +230,50 @@ class ModelRegistry:
             if version is not None:
                 model = self._model(name, f"Specific({name}, {version})")
             elif label:
-                model = self._model(name, f"Labeled({name}, {label})")
-                version = model.spec.label_version(label)
+                version = self._labels.get(name, {}).get(label)
                 if version is None:
-                    labels = [lbl for lbl, _ in model.spec.labels]
-                    raise invalid(
-                        f"Unrecognized servable version label: {label} for model {name}; "
-                        f"known labels: {labels}"
-                    )
+                    raise invalid(f"Unrecognized servable version label: {label}")
+                model = self._model(name, f"Specific({name}, {version})")
             else:
                 model = self._model(name, f"Latest({name})")
                 if not model.versions:
-                    raise not_found(
-                        f"Servable not found for request: Latest({name}); no version is loaded"
-                    )
+                    raise not_found(f"Servable not found for request: Latest({name})")
                 return model.versions[max(model.versions)]
             loaded = model.versions.get(version)
             if loaded is None:
-                raise not_found(
-                    f"Servable not found for request: Specific({name}, {version}); "
-                    f"available versions: {sorted(model.versions)}"
-                )
+                raise not_found(f"Servable not found for request: Specific({name}, {version})")
             return loaded
 
-    def status(
-        self, name: str, version: int | None = None, label: str | None = None
-    ) -> list[VersionStatus]:
-        """Version states of a model (GetModelStatus), newest first."""
+    def status(self, name: str, version: int | None = None) -> list[VersionStatus]:
+        """Version states of a model (GetModelStatus), newest first.
+
+        As TF Serving's GetModelStatusImpl: a version label in the request is ignored,
+        and models dropped by a reload still report their versions as END.
+        """
         with self._lock:
             model = self._models.get(name)
-            if model is None or not model.status:
-                raise not_found(f"Could not find any versions of model {name}")
-            if label:
-                version = model.spec.label_version(label)
-                if version is None:
-                    raise invalid(f"Unrecognized servable version label: {label}")
+            states = dict(self._retired.get(name, {}))
+            if model is not None:
+                states.update(model.status)
             if version is not None:
-                if version not in model.status:
+                if version not in states:
                     raise not_found(f"Could not find version {version} of model {name}")
-                return [model.status[version]]
-            return [model.status[v] for v in sorted(model.status, reverse=True)]
+                return [states[version]]
+            if not states:
+                raise not_found(f"Could not find any versions of model {name}")
+            return [states[v] for v in sorted(states, reverse=True)]
+
+    def failed_to_start(self) -> str | None:
+        """Why serving cannot start (a model with no loaded version), or None."""
+        with self._lock:
+            if not self._models:
+                return "no models to serve"
+            for name, model in sorted(self._models.items()):
+                if not model.versions:
+                    errors = [s.error for s in model.status.values() if s.error]
+                    why = errors[-1] if errors else f"no version found under {model.spec.base_path}"
+                    return f"model {name}: no loadable version ({why})"
+        return None
 
     def available(self) -> dict[str, list[int]]:
         """Loaded versions per model."""

@@ -3,25 +3,29 @@
 GET  /v1/models/{name}[/versions/{v}|/labels/{l}]            model status
 GET  /v1/models/{name}[/versions/{v}|/labels/{l}]/metadata   signature defs
 POST /v1/models/{name}[/versions/{v}|/labels/{l}]:predict    row or columnar
-GET  /monitoring/prometheus/metrics                          Prometheus text
+GET  /monitoring/prometheus/metrics (or the monitoring config's path)  Prometheus text
 GET  /healthz                                                liveness + loaded versions
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import socket
+import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import grpc
 from google.protobuf import json_format
+from tensorflow_serving.apis import model_pb2
 
+from serving import json_text
 from serving.core import ServingCore
 from serving.errors import ServingError, invalid
-from serving.grpc_service import signature_def_map
+from serving.grpc_service import signature_def_map, status_response
+from serving.json_text import float32_text
+from serving.metrics import DEFAULT_PATH
 from serving.rest_json import format_classify, format_predict, parse_examples, parse_predict
 
 log = logging.getLogger(__name__)
@@ -31,8 +35,15 @@ _MODEL_URL = re.compile(
     r"(?:/versions/(?P<version>\d+)|/labels/(?P<label>[^/:]+))?"
     r"(?P<action>/metadata|:predict|:classify|:regress)?$"
 )
-METRICS_PATH = "/monitoring/prometheus/metrics"
+METRICS_PATH = DEFAULT_PATH
 HEALTH_PATH = "/healthz"
+
+
+def _proto_json(message, preserve_names: bool = True) -> dict:
+    """A message as TF Serving's REST API prints it: fields with default values included."""
+    return json_format.MessageToDict(
+        message, including_default_value_fields=True, preserving_proto_field_name=preserve_names
+    )
 
 
 class RestServer(ThreadingHTTPServer):
@@ -42,12 +53,23 @@ class RestServer(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 128  # many clients connecting at once must not wait for SYN retries
 
-    def __init__(self, address: tuple[str, int], core: ServingCore, max_body_bytes: int) -> None:
+    def __init__(
+        self,
+        address: tuple[str, int],
+        core: ServingCore,
+        max_body_bytes: int,
+        metrics_path: str | None = METRICS_PATH,
+        num_threads: int | None = None,
+    ) -> None:
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         super().__init__(address, RestHandler)
         self.core = core
         self.max_body_bytes = max_body_bytes
+        self.metrics_path = metrics_path
+        """Where Prometheus metrics are published (None: not published)."""
+        self.slots = threading.BoundedSemaphore(num_threads) if num_threads else None
+        """--rest_api_num_threads: most requests processed at once (connections may be more)."""
 
 
 class RestHandler(BaseHTTPRequestHandler):
@@ -72,7 +94,7 @@ class RestHandler(BaseHTTPRequestHandler):
         self._handle("POST")
 
     def _send(self, status: int, payload: Any, content_type: str = "application/json") -> None:
-        body = payload if isinstance(payload, bytes) else json.dumps(payload).encode("utf-8")
+        body = payload if isinstance(payload, bytes) else json_text.dumps(payload).encode("utf-8")
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
@@ -83,9 +105,16 @@ class RestHandler(BaseHTTPRequestHandler):
         self._send(error.http_status, {"error": error.message})
 
     def _handle(self, method: str) -> None:
+        if self.server.slots is None:
+            self._process(method)
+            return
+        with self.server.slots:
+            self._process(method)
+
+    def _process(self, method: str) -> None:
         path = self.path.split("?", 1)[0]
         try:
-            if method == "GET" and path == METRICS_PATH:
+            if method == "GET" and path == self.server.metrics_path:
                 text = self.server.core.metrics_text().encode("utf-8")
                 self._send(200, text, "text/plain; version=0.0.4")
                 return
@@ -103,9 +132,11 @@ class RestHandler(BaseHTTPRequestHandler):
             self._route(method, path, match)
         except ServingError as e:
             self._error(e)
-        except Exception as e:  # noqa: BLE001 - the server must answer, never crash
+        except Exception:  # noqa: BLE001 - the server must answer, never crash
             log.exception("REST %s %s failed", method, path)
-            self._error(ServingError(grpc.StatusCode.INTERNAL, f"{type(e).__name__}: {e}"))
+            self._error(
+                ServingError(grpc.StatusCode.INTERNAL, "internal error; see the server log")
+            )
 
     def _read_body(self) -> bytes:
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
@@ -134,42 +165,20 @@ class RestHandler(BaseHTTPRequestHandler):
         version = int(match["version"]) if match["version"] else None
         label = match["label"]
         if method == "GET" and action is None:
-            with core.measure(name, "status", "REST"):
-                statuses = core.registry.status(name, version, label)
-            self._send(
-                200,
-                {
-                    "model_version_status": [
-                        {
-                            "version": str(s.version),
-                            "state": s.state,
-                            "status": {
-                                "error_code": "UNKNOWN" if s.error else "OK",
-                                "error_message": s.error,
-                            },
-                        }
-                        for s in statuses
-                    ]
-                },
-            )
+            # TF Serving's GetModelStatusImpl ignores a version label.
+            with core.measure(name, "", "REST"):
+                response = status_response(core.registry.status(name, version))
+            self._send(200, _proto_json(response, preserve_names=False))
         elif method == "GET" and action == "/metadata":
-            with core.measure(name, "metadata", "REST") as info:
+            with core.measure(name, "", "REST"):
                 servable = core.registry.resolve(name, version, label)
-                info["version"] = str(servable.version)
-                sdm = json_format.MessageToDict(
-                    signature_def_map(servable), preserving_proto_field_name=True
-                )
-            self._send(
-                200,
-                {
-                    "model_spec": {
-                        "name": name,
-                        "signature_name": "",
-                        "version": str(servable.version),
-                    },
-                    "metadata": {"signature_def": sdm},
-                },
-            )
+                spec = model_pb2.ModelSpec(name=name)
+                spec.version.value = servable.version
+                payload = {
+                    "model_spec": _proto_json(spec),
+                    "metadata": {"signature_def": _proto_json(signature_def_map(servable))},
+                }
+            self._send(200, payload)
         elif method == "POST" and action == ":predict":
             body = self._read_body()
             with core.measure(name, "predict", "REST") as info:
@@ -188,7 +197,8 @@ class RestHandler(BaseHTTPRequestHandler):
                 if api == "classify":
                     payload = format_classify(*core.classify(servable, signature, examples))
                 else:
-                    payload = {"results": core.regress(servable, signature, examples).tolist()}
+                    values = core.regress(servable, signature, examples)
+                    payload = {"results": [float32_text(v) for v in values.tolist()]}
             self._send(200, payload)
         else:
             if method == "POST":

@@ -15,6 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from serving.errors import invalid
+from serving.json_text import float32_text, float_array_to_json
 from serving.servable import DEFAULT_SIGNATURE, LoadedVersion
 
 
@@ -128,6 +129,8 @@ def _instances_to_columns(instances: Any, aliases: list[str]) -> dict[str, list]
 
 
 def _to_json(name: str, value: np.ndarray) -> Any:
+    if value.dtype in (np.float32, np.float64, np.float16):
+        return float_array_to_json(value)
     as_b64 = name.endswith("_bytes")
 
     def conv(x: Any) -> Any:
@@ -223,6 +226,6 @@ def format_classify(classes: np.ndarray | None, scores: np.ndarray | None) -> di
         row = []
         for j in range(ref.shape[1]):
             label = "" if classes is None else _to_json("label", classes[i : i + 1, j])[0]
-            row.append([label, 0.0 if scores is None else float(scores[i, j])])
+            row.append([label, float32_text(0.0 if scores is None else scores[i, j])])
         results.append(row)
     return {"results": results}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 from typing import Any
 
 import numpy as np
@@ -135,11 +136,9 @@ class LoadedVersion:
         try:
             outputs = self._functions[key](**tensors)
         except (tf.errors.InvalidArgumentError, tf.errors.OutOfRangeError) as e:
-            raise invalid(f"model {self.name} version {self.version}: {e.message}") from e
+            raise invalid(clean_tf_message(e.message)) from e
         except tf.errors.OpError as e:
-            raise ServingError(
-                _grpc_code(e), f"model {self.name} version {self.version}: {e.message}"
-            ) from e
+            raise ServingError(_grpc_code(e), clean_tf_message(e.message)) from e
         return {k: v.numpy() for k, v in outputs.items()}
 
     def run(
@@ -153,14 +152,40 @@ class LoadedVersion:
         outputs = self.execute(signature_name, self.prepare(signature_name, inputs))
         return filter_outputs(outputs, output_filter)
 
-    def examples_signature(self, signature_name: str, method: str) -> meta_graph_pb2.SignatureDef:
-        """A Classify/Regress signature, checked the way TF Serving checks it."""
-        sig = self.signature(signature_name)
-        if sig.method_name != method:
+    def examples_signature(
+        self, signature_name: str, method: str, check_method_name: bool = False
+    ) -> meta_graph_pb2.SignatureDef:
+        """A Classify/Regress signature, checked as TF Serving's classifier.cc / regressor.cc.
+
+        The method name is only checked with `check_method_name`
+        (--enable_signature_method_name_check); otherwise any signature with one input
+        `inputs` and the right outputs qualifies, as native TF2 signatures do.
+        """
+        key = signature_name or DEFAULT_SIGNATURE
+        sig = self.signature_defs.get(key)
+        if sig is None or key not in self._functions:
+            raise invalid(f"No signature was found with the name: {key}")
+        kind = "classification" if method == CLASSIFY_METHOD else "regression"
+        if check_method_name and sig.method_name != method:
             raise invalid(
-                f"Expected {'classification' if method == CLASSIFY_METHOD else 'regression'} "
-                f"signature method_name to be {method}. Was: {sig.method_name}"
+                f"Expected {kind} signature method_name to be {method}. Was: {sig.method_name}"
             )
+        if len(sig.inputs) != 1:
+            raise invalid("Expected one input Tensor.")
+        if method == CLASSIFY_METHOD:
+            if len(sig.outputs) not in (1, 2):
+                raise invalid(f"Expected one or two output Tensors, found {len(sig.outputs)}")
+        elif len(sig.outputs) != 1:
+            raise invalid("Expected one output Tensor.")
+        if "inputs" not in sig.inputs:
+            raise invalid(f"No {kind} inputs found in SignatureDef {key}: expected input 'inputs'")
+        if method == CLASSIFY_METHOD and not {"classes", "scores"} & set(sig.outputs):
+            raise invalid(
+                'Expected classification signature outputs to contain at least one of "classes" '
+                f'or "scores". Signature {key} has {sorted(sig.outputs)}'
+            )
+        if method == REGRESS_METHOD and "outputs" not in sig.outputs:
+            raise invalid(f"No regression outputs found in SignatureDef {key}: expected 'outputs'")
         return sig
 
 
@@ -179,6 +204,25 @@ def filter_outputs(outputs: dict[str, np.ndarray], output_filter: Any) -> dict[s
     if not output_filter:
         return outputs
     return {k: outputs[k] for k in output_filter}
+
+
+def clean_tf_message(message: str) -> str:
+    """A TensorFlow op error without Python stack frames and file paths.
+
+    Eager errors carry "Detected at node ... defined at (most recent call last):"
+    followed by indented `File "...", line N` frames; clients get the rest, as TF
+    Serving's C++ runtime reports it (the message and the failing node).
+    """
+    kept = []
+    for line in message.splitlines():
+        if line.startswith(" ") or line.startswith("Detected at node"):
+            continue
+        if line.strip() in ("Graph execution error:", ""):
+            continue
+        kept.append(line.strip())
+    text = " ".join(kept).replace("<stack traces unavailable>", "").strip()
+    text = re.sub(r"\s*\[Op:[^\]]*\]", "", text)
+    return text or "model execution failed"
 
 
 def _grpc_code(error: tf.errors.OpError):

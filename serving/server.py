@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from concurrent import futures
@@ -12,14 +13,18 @@ from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_p
 
 from serving.batching import BatchingOptions
 from serving.core import ServingCore
+from serving.errors import ServingError
 from serving.grpc_service import ModelServicer, PredictionServicer
-from serving.model_config import load_config_file, specs_from_base
-from serving.registry import ModelRegistry
-from serving.rest import RestServer
+from serving.metrics import Metrics
+from serving.model_config import ModelSpec, list_versions, load_config_file, specs_from_base
+from serving.registry import Loader, ModelRegistry
+from serving.rest import METRICS_PATH, RestServer
+from serving.servable import LoadedVersion
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MAX_REQUEST_BYTES = 16 * 1024 * 1024
+# TF Serving: builder.SetMaxMessageSize(std::numeric_limits<int32_t>::max()).
+DEFAULT_MAX_REQUEST_BYTES = 2**31 - 1
 
 
 class ServerHandle:
@@ -86,6 +91,93 @@ def _address(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
+def version_loader(metrics: Metrics, warmup: bool = True, warmup_iterations: int = 1) -> Loader:
+    """Loads a version, records TensorFlow's load metrics, replays its warmup file.
+
+    A version is only published (AVAILABLE) after its warmup requests ran, as in TF
+    Serving; a failing warmup fails the load.
+    """
+
+    def load(name: str, version: int, path: str) -> LoadedVersion:
+        start = time.perf_counter()
+        try:
+            loaded = LoadedVersion(name, version, path)
+        except Exception:
+            metrics.record_load(path, False, 0)
+            raise
+        metrics.record_load(path, True, (time.perf_counter() - start) * 1e6)
+        if warmup:
+            from serving import warmup as warmup_mod
+
+            start = time.perf_counter()
+            status, records = "OK", 0
+            try:
+                logs = warmup_mod.read_warmup_logs(path)
+                records = warmup_mod.replay(loaded, logs, warmup_iterations)
+            except ServingError as e:
+                status = e.code.name
+                raise RuntimeError(f"warmup of {name} version {version} failed: {e}") from e
+            finally:
+                if records or status != "OK":
+                    micros = (time.perf_counter() - start) * 1e6
+                    metrics.record_warmup(path, status, records, micros)
+            if records:
+                log.info("warmed up %s version %d with %d requests", name, version, records)
+        return loaded
+
+    return load
+
+
+def _registry(
+    model_base: str | None,
+    model_config: str | None,
+    model_name: str | None,
+    poll_seconds: float,
+    loader: Loader,
+    allow_labels: bool,
+) -> ModelRegistry:
+    common = {
+        "poll_seconds": poll_seconds,
+        "loader": loader,
+        "allow_labels_for_unavailable": allow_labels,
+    }
+    if model_config:
+        return ModelRegistry(load_config_file(model_config), **common)
+    if not model_base:
+        raise ValueError("start_server: pass model_base or model_config")
+    if model_name:  # TF Serving's single-model mode: model_base is the model's own folder
+        if not os.path.isdir(model_base):
+            raise FileNotFoundError(
+                f"Could not find base path {model_base} for servable {model_name}"
+            )
+        return ModelRegistry([ModelSpec(name=model_name, base_path=model_base)], **common)
+    versions = list_versions(model_base)
+    if versions:
+        raise ValueError(
+            f"{model_base} holds version folders {versions}: it is one model's folder, not a "
+            "base of models; serve it with --model_name NAME --model_base_path "
+            f"{model_base}, or pass its parent folder"
+        )
+    return ModelRegistry(specs_from_base(model_base), model_base=model_base, **common)
+
+
+def _watch_config_file(handle: ServerHandle, path: str, seconds: float) -> None:
+    """Re-reads the model config file every `seconds` and reloads it when it changed."""
+    with open(path, encoding="utf-8") as f:
+        last = f.read()
+    while not handle._stopped.wait(seconds):
+        try:
+            with open(path, encoding="utf-8") as f:
+                text = f.read()
+            if text == last:
+                continue
+            handle.core.registry.reload(load_config_file(path))
+            last = text
+            log.info("reloaded model config %s: serving %s", path, handle.core.registry.available())
+        except (OSError, ValueError, ServingError) as e:
+            log.error("PollFilesystemAndReloadConfig failed to ReloadConfig: %s", e)
+
+
 def start_server(
     model_base: str | None = None,
     model_config: str | None = None,
@@ -98,33 +190,59 @@ def start_server(
     grpc_workers: int = 32,
     intra_op_threads: int = 0,
     inter_op_threads: int = 0,
+    model_name: str | None = None,
+    config_poll_seconds: float = 0.0,
+    allow_labels_for_unavailable: bool = False,
+    method_name_check: bool = False,
+    tensor_content: bool = False,
+    metrics_path: str | None = METRICS_PATH,
+    warmup: bool = True,
+    warmup_iterations: int = 1,
+    rest_threads: int | None = None,
+    require_loaded: bool = False,
+    grpc_options: list[tuple[str, int | str]] = (),
 ) -> ServerHandle:
     """Loads the models and starts serving; returns once both ports are bound.
 
     Args:
-      model_base: serve every model folder under this TF Serving base path.
+      model_base: serve every model folder under this base path; with `model_name`,
+        this is that one model's folder (TF Serving's --model_base_path).
       model_config: or a text-proto ModelServerConfig file (wins over model_base).
       grpc_port, rest_port: 0 picks a free port, None disables that front end.
       host: interface to bind (loopback by default).
-      poll_seconds: how often the base path is checked for new versions.
+      poll_seconds: how often base paths are checked for new versions.
       batching: server-side batching options (None: no batching).
       max_request_bytes: largest gRPC message / REST body accepted.
       grpc_workers: gRPC handler threads (bounds concurrent requests).
       intra_op_threads, inter_op_threads: TensorFlow thread pools, like TF Serving's
         --tensorflow_intra_op_parallelism / --tensorflow_inter_op_parallelism
         (0: TensorFlow's default; only effective before TensorFlow first runs an op).
+      model_name: single-model mode (TF Serving's --model_name).
+      config_poll_seconds: re-read `model_config` this often (0: never).
+      allow_labels_for_unavailable: --allow_version_labels_for_unavailable_models.
+      method_name_check: --enable_signature_method_name_check.
+      tensor_content: --enable_serialization_as_tensor_content.
+      metrics_path: URL path of the Prometheus page (None: not published).
+      warmup, warmup_iterations: replay assets.extra/tf_serving_warmup_requests at load.
+      rest_threads: most REST requests handled at once (None: unbounded).
+      require_loaded: fail unless every model has a loaded version once started.
+      grpc_options: further gRPC server arguments (--grpc_channel_arguments).
     """
     _set_tf_threads(intra_op_threads, inter_op_threads)
-    if model_config:
-        registry = ModelRegistry(load_config_file(model_config), poll_seconds=poll_seconds)
-    elif model_base:
-        registry = ModelRegistry(
-            specs_from_base(model_base), model_base=model_base, poll_seconds=poll_seconds
-        )
-    else:
-        raise ValueError("start_server: pass model_base or model_config")
+    metrics = Metrics()
+    registry = _registry(
+        model_base,
+        model_config,
+        model_name,
+        poll_seconds,
+        version_loader(metrics, warmup, warmup_iterations),
+        allow_labels_for_unavailable,
+    )
     registry.start()
-    core = ServingCore(registry, batching)
+    core = ServingCore(registry, batching, metrics, method_name_check, tensor_content)
+    if require_loaded and (problem := registry.failed_to_start()):
+        core.stop()
+        raise RuntimeError(f"nothing to serve: {problem}")
 
     grpc_server = bound_grpc = None
     if grpc_port is not None:
@@ -134,6 +252,7 @@ def start_server(
                 ("grpc.max_receive_message_length", max_request_bytes),
                 ("grpc.max_send_message_length", -1),
                 ("grpc.so_reuseport", 0),
+                *grpc_options,
             ],
         )
         prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
@@ -149,21 +268,23 @@ def start_server(
             core.stop()
             raise OSError(
                 f"could not bind gRPC to {_address(host, grpc_port)} (port in use?); "
-                "choose another --grpc-port"
+                "choose another --grpc-port / --port"
             )
         grpc_server.start()
 
     rest_server = bound_rest = None
     if rest_port is not None:
         try:
-            rest_server = RestServer((host, rest_port), core, max_request_bytes)
+            rest_server = RestServer(
+                (host, rest_port), core, max_request_bytes, metrics_path, rest_threads
+            )
         except OSError as e:
             if grpc_server is not None:
                 grpc_server.stop(0)
             core.stop()
             raise OSError(
                 f"could not bind REST to {host}:{rest_port} ({e.strerror}); "
-                "choose another --rest-port"
+                "choose another --rest-port / --rest_api_port"
             ) from e
         bound_rest = rest_server.server_address[1]
         threading.Thread(target=rest_server.serve_forever, name="rest", daemon=True).start()
@@ -175,4 +296,12 @@ def start_server(
         bound_grpc,
         bound_rest,
     )
-    return ServerHandle(core, grpc_server, bound_grpc, rest_server, bound_rest)
+    handle = ServerHandle(core, grpc_server, bound_grpc, rest_server, bound_rest)
+    if model_config and config_poll_seconds > 0:
+        threading.Thread(
+            target=_watch_config_file,
+            args=(handle, model_config, config_poll_seconds),
+            name="config-poll",
+            daemon=True,
+        ).start()
+    return handle

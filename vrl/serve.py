@@ -12,9 +12,7 @@ import signal
 import sys
 import threading
 
-DEFAULT_HOST = "127.0.0.1"
-GRPC_PORT = 8500
-REST_PORT = 8501
+from serving.flags import DEFAULT_HOST, GRPC_PORT, REST_PORT, add_serve_arguments
 
 
 def add_parsers(subparsers: argparse._SubParsersAction) -> None:
@@ -22,45 +20,30 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     serve = subparsers.add_parser(
         "serve",
         help="serve pushed models over TF Serving's gRPC and REST APIs",
-        description="Local TF-Serving-compatible server for a model base path or model config file.",
+        description="Local TF-Serving-compatible server. Accepts tensorflow_model_server's "
+        "flags (--port, --rest_api_port, --model_name, --model_base_path, "
+        "--model_config_file, ...) as well as the project's own spellings.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    source = serve.add_argument_group("models")
-    source.add_argument("--model-base", help="TF Serving base path: <base>/<model>/<version>/")
-    source.add_argument("--model-config", help="TF Serving text-proto model_config_list file")
-    serve.add_argument("--grpc-port", type=int, default=GRPC_PORT, help="0 picks a free port")
-    serve.add_argument("--rest-port", type=int, default=REST_PORT, help="0 picks a free port")
-    serve.add_argument("--host", default=DEFAULT_HOST, help="interface to bind (default loopback)")
-    serve.add_argument("--poll-seconds", type=float, default=2.0, help="base path poll interval")
-    serve.add_argument(
-        "--max-request-mb", type=float, default=16.0, help="largest request accepted"
-    )
-    serve.add_argument("--tf-intra-op-threads", type=int, default=0, help="0: TensorFlow default")
-    serve.add_argument("--tf-inter-op-threads", type=int, default=0, help="0: TensorFlow default")
-    batching = serve.add_argument_group("server-side batching")
-    batching.add_argument("--batching", action="store_true", help="merge concurrent requests")
-    batching.add_argument("--max-batch-size", type=int, default=32)
-    batching.add_argument("--batch-timeout-ms", type=float, default=2.0)
-    batching.add_argument("--batch-threads", type=int, default=2)
-    deploy = serve.add_argument_group("production (real tensorflow/serving)")
-    deploy.add_argument(
-        "--write-config",
-        metavar="FILE",
-        help="write a TF Serving models.config for --model-base, print a docker run line, exit",
-    )
-    deploy.add_argument(
-        "--container-base", default="/models", help="model base inside the container"
-    )
-    deploy.add_argument("--num-versions", type=int, default=1, help="latest N versions to serve")
+    add_serve_arguments(serve)
     serve.set_defaults(func=serve_command)
 
-    predict = subparsers.add_parser("predict", help="classify images with a served CNN")
+    predict = subparsers.add_parser(
+        "predict",
+        help="classify images with a served CNN",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     _client_args(predict)
-    predict.add_argument("--top-k", type=int, default=3)
+    predict.add_argument("--top-k", type=int, default=3, help="labels shown per image")
     predict.add_argument("--labels", help="label vocabulary file (one class name per line)")
     predict.add_argument("images", nargs="+", metavar="IMAGE")
     predict.set_defaults(func=predict_command)
 
-    act = subparsers.add_parser("act", help="ask a served policy for its action")
+    act = subparsers.add_parser(
+        "act",
+        help="ask a served policy for its action",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     _client_args(act)
     act.add_argument(
         "--obs",
@@ -75,8 +58,8 @@ def _client_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--server", help="host:port (default 127.0.0.1:8500, or :8501 with --rest)")
     parser.add_argument("--rest", action="store_true", help="use the REST API instead of gRPC")
     parser.add_argument("--version", type=int, help="model version (default: latest)")
-    parser.add_argument("--signature", default="serving_default")
-    parser.add_argument("--timeout", type=float, default=30.0)
+    parser.add_argument("--signature", default="serving_default", help="signature to call")
+    parser.add_argument("--timeout", type=float, default=30.0, help="seconds per call")
 
 
 def serve_command(args: argparse.Namespace) -> int:
@@ -99,29 +82,14 @@ def serve_command(args: argparse.Namespace) -> int:
         except ValueError as e:
             print(f"(no docker line: {e})")
         return 0
-    if not (args.model_base or args.model_config):
-        print("error: pass --model-base DIR or --model-config FILE", file=sys.stderr)
-        return 2
-    from serving.batching import BatchingOptions
+    from serving.flags import server_kwargs
     from serving.server import start_server
 
-    batching = None
-    if args.batching:
-        batching = BatchingOptions(
-            args.max_batch_size, args.batch_timeout_ms / 1000.0, args.batch_threads
-        )
-    handle = start_server(
-        model_base=args.model_base,
-        model_config=args.model_config,
-        grpc_port=args.grpc_port,
-        rest_port=args.rest_port,
-        host=args.host,
-        poll_seconds=args.poll_seconds,
-        batching=batching,
-        max_request_bytes=int(args.max_request_mb * 1024 * 1024),
-        intra_op_threads=args.tf_intra_op_threads,
-        inter_op_threads=args.tf_inter_op_threads,
-    )
+    try:
+        handle = start_server(**server_kwargs(args))
+    except (ValueError, OSError, RuntimeError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
 
     def _stop(signum: int, frame: object) -> None:
         # stop() joins threads; run it off the signal handler.
@@ -129,9 +97,11 @@ def serve_command(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
+    grpc_at = f"{args.host}:{handle.grpc_port}" if handle.grpc_port else "off"
+    rest_at = f"http://{args.host}:{handle.rest_port}" if handle.rest_port else "off"
     print(
-        f"serving {handle.core.registry.available()}: gRPC {args.host}:{handle.grpc_port}, "
-        f"REST http://{args.host}:{handle.rest_port} (Ctrl-C stops)",
+        f"serving {handle.core.registry.available()}: gRPC {grpc_at}, REST {rest_at} "
+        "(Ctrl-C stops)",
         flush=True,
     )
     handle.wait()

@@ -99,7 +99,12 @@ def test_config_file_labels_specific_versions_and_reload(tmp_path, exported, hel
     helpers.push(exported["cnn_v2"], str(base / "cnn"), 3)  # not in the specific list
     helpers.push(exported["policy"], str(base / "policy"), 1)
     (tmp_path / "models.config").write_text(CONFIG)
-    handle = start_server(model_config=str(tmp_path / "models.config"), grpc_port=0, rest_port=0)
+    handle = start_server(
+        model_config=str(tmp_path / "models.config"),
+        grpc_port=0,
+        rest_port=0,
+        allow_labels_for_unavailable=True,  # labels name versions not loaded yet at start
+    )
     image = [helpers.png_bytes()]
     try:
         handle.wait_until_available("cnn", version=2, timeout=60)
@@ -114,7 +119,9 @@ def test_config_file_labels_specific_versions_and_reload(tmp_path, exported, hel
         )
         assert client.predict_images("cnn", image)["label_names"][0] == b"dog"  # latest served
         assert rest.predict_images("cnn", image, label="stable")[0]["label_names"] == "cat"
-        assert rest.status("cnn", label="canary")["model_version_status"][0]["version"] == "2"
+        # GetModelStatus ignores a label (TF Serving's GetModelStatusImpl): every version.
+        statuses = rest.status("cnn", label="canary")["model_version_status"]
+        assert [s["version"] for s in statuses] == ["2", "1"]
 
         # Reload to "latest 1" without labels: version 1 goes, version 3 comes.
         config = model_server_config_pb2.ModelServerConfig()
@@ -128,6 +135,8 @@ def test_config_file_labels_specific_versions_and_reload(tmp_path, exported, hel
         with pytest.raises(grpc.RpcError) as raised:
             client.act("policy", np.zeros((1, 4)))
         assert raised.value.code() == grpc.StatusCode.NOT_FOUND
+        # A model dropped by the reload keeps its state, END (TF Serving's state monitor).
+        assert rest.status("policy")["model_version_status"][0]["state"] == "END"
         client.close()
         rest.close()
     finally:

@@ -69,24 +69,22 @@ def test_predict_policy_row_format_returns_action_and_q_values(rest):
     assert predictions[1]["q_values"] == [-3.0, 3.0]
 
 
-def test_metrics_endpoint_counts_requests_per_model_and_version(rest, helpers):
+def test_metrics_endpoint_uses_tf_serving_names_labels_and_microseconds(rest, helpers):
     rest.predict_images("cnn", [helpers.png_bytes()])
     text = rest.request("GET", "/monitoring/prometheus/metrics")
     assert "# TYPE :tensorflow:serving:request_latency histogram" in text
-    lines = [
-        line for line in text.splitlines() if line.startswith(":tensorflow:serving:request_count")
-    ]
-    rest_ok = [
+    assert "# TYPE :tensorflow:serving:request_count counter" in text
+    counts = [
         line
-        for line in lines
-        if 'model_name="cnn"' in line
-        and 'model_version="1"' in line
-        and 'entrypoint="REST"' in line
-        and 'status="OK"' in line
-        and 'API="predict"' in line
+        for line in text.splitlines()
+        if line.startswith(':tensorflow:serving:request_count{model_name="cnn",status="OK"} ')
     ]
-    assert rest_ok and int(rest_ok[0].rsplit(" ", 1)[1]) >= 1
-    assert ':tensorflow:serving:request_latency_bucket{model_name="cnn"' in text
+    assert counts and int(counts[0].rsplit(" ", 1)[1]) >= 1
+    prefix = ':tensorflow:serving:request_latency_bucket{model_name="cnn",API="predict",'
+    buckets = [line for line in text.splitlines() if line.startswith(prefix)]
+    assert len(buckets) == 34  # Exponential(10, 1.8, 33) + Inf
+    assert buckets[0].startswith(prefix + 'entrypoint="REST",le="10"}')
+    assert "_created" not in text and "_total" not in text
 
 
 def test_health_endpoint_lists_loaded_versions(rest):

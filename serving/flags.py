@@ -1,0 +1,246 @@
+"""`vrl serve` flags: the project's spellings and TF Serving's own (tensorflow_model_server).
+
+TF Serving's flags keep their names and meanings (`--port 0` and `--rest_api_port 0`
+disable that API; `--enable_model_warmup=false` style booleans), so a
+tensorflow_model_server command line runs unchanged. Importing this module does
+not import TensorFlow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+DEFAULT_HOST = "127.0.0.1"
+GRPC_PORT = 8500
+REST_PORT = 8501
+_CPUS = os.cpu_count() or 1
+DEFAULT_MAX_REQUEST_MB = 2048.0  # TF Serving: int32 max bytes
+
+
+def tfs_bool(text: str) -> bool:
+    """A TF Serving boolean flag value: true/false/1/0."""
+    lowered = text.lower()
+    if lowered in ("true", "1", "yes"):
+        return True
+    if lowered in ("false", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def _bool_flag(group, name: str, default: bool, help_text: str, dest: str | None = None) -> None:
+    group.add_argument(
+        name,
+        dest=dest,
+        type=tfs_bool,
+        nargs="?",
+        const=True,
+        default=default,
+        metavar="true|false",
+        help=help_text,
+    )
+
+
+def add_serve_arguments(serve: argparse.ArgumentParser) -> None:
+    """Adds every `vrl serve` flag to `serve`."""
+    source = serve.add_argument_group("models")
+    source.add_argument(
+        "--model-base", help="base of many models: <base>/<model>/<version>/ (model = folder name)"
+    )
+    source.add_argument(
+        "--model-config", "--model_config_file", help="TF Serving text-proto ModelServerConfig"
+    )
+    source.add_argument(
+        "--model_base_path",
+        help="one model's folder <path>/<version>/, served as --model_name (TF Serving)",
+    )
+    source.add_argument("--model_name", default="default", help="name for --model_base_path")
+    source.add_argument(
+        "--model_config_file_poll_wait_seconds",
+        type=float,
+        default=0.0,
+        help="re-read the model config file this often (0: never)",
+    )
+    source.add_argument(
+        "--poll-seconds",
+        "--file_system_poll_wait_seconds",
+        type=float,
+        default=2.0,
+        help="how often model folders are polled for new versions (0: once at start)",
+    )
+    _bool_flag(
+        source,
+        "--allow_version_labels_for_unavailable_models",
+        False,
+        "allow config labels that name versions not loaded yet (new labels only)",
+    )
+
+    net = serve.add_argument_group("network")
+    net.add_argument("--grpc-port", type=int, default=GRPC_PORT, help="gRPC port; 0 picks one")
+    net.add_argument("--rest-port", type=int, default=REST_PORT, help="REST port; 0 picks one")
+    net.add_argument("--port", type=int, help="TF Serving's gRPC port (0 disables gRPC)")
+    net.add_argument("--rest_api_port", type=int, help="TF Serving's REST port (0 disables REST)")
+    net.add_argument("--host", default=DEFAULT_HOST, help="interface to bind")
+    net.add_argument(
+        "--grpc-workers", "--grpc_max_threads", type=int, default=4 * _CPUS, help="gRPC threads"
+    )
+    net.add_argument(
+        "--rest_api_num_threads",
+        type=int,
+        default=4 * _CPUS,
+        help="most REST requests processed at once",
+    )
+    net.add_argument(
+        "--max-request-mb",
+        type=float,
+        default=DEFAULT_MAX_REQUEST_MB,
+        help="largest gRPC message / REST body (TF Serving: 2 GiB); oversized REST gets 429",
+    )
+    net.add_argument(
+        "--grpc_channel_arguments",
+        default="",
+        help="comma-separated key=value gRPC server arguments, e.g. "
+        "grpc.max_receive_message_length=1048576",
+    )
+
+    behaviour = serve.add_argument_group("TF Serving behaviour")
+    _bool_flag(
+        behaviour, "--enable_model_warmup", True, "replay assets.extra/tf_serving_warmup_requests"
+    )
+    behaviour.add_argument(
+        "--num_request_iterations_for_warmup",
+        type=int,
+        default=1,
+        help="times each warmup request runs",
+    )
+    _bool_flag(
+        behaviour,
+        "--enable_signature_method_name_check",
+        False,
+        "Classify/Regress only on signatures with the classify/regress method name",
+    )
+    _bool_flag(
+        behaviour,
+        "--enable_serialization_as_tensor_content",
+        False,
+        "gRPC outputs packed in tensor_content instead of typed *_val fields",
+    )
+    behaviour.add_argument(
+        "--monitoring_config_file",
+        help="TF Serving MonitoringConfig text proto (Prometheus on/off and path); without "
+        "it metrics are at /monitoring/prometheus/metrics",
+    )
+    behaviour.add_argument(
+        "--tf-intra-op-threads",
+        "--tensorflow_intra_op_parallelism",
+        type=int,
+        default=0,
+        help="TensorFlow intra-op threads (0: TensorFlow's choice)",
+    )
+    behaviour.add_argument(
+        "--tf-inter-op-threads",
+        "--tensorflow_inter_op_parallelism",
+        type=int,
+        default=0,
+        help="TensorFlow inter-op threads (0: TensorFlow's choice)",
+    )
+
+    batching = serve.add_argument_group("server-side batching")
+    _bool_flag(batching, "--batching", False, "merge concurrent requests into one call", "batching")
+    _bool_flag(batching, "--enable_batching", False, "same as --batching", "batching")
+    batching.add_argument(
+        "--batching_parameters_file",
+        help="TF Serving BatchingParameters text proto (needs --enable_batching); "
+        "wins over the three flags below",
+    )
+    batching.add_argument(
+        "--max-batch-size", type=int, default=32, help="most rows in one batched call"
+    )
+    batching.add_argument(
+        "--batch-timeout-ms", type=float, default=2.0, help="longest wait for a batch to fill"
+    )
+    batching.add_argument(
+        "--batch-threads", type=int, default=2, help="threads running batched calls"
+    )
+
+    deploy = serve.add_argument_group("production (real tensorflow/serving); no server is started")
+    deploy.add_argument(
+        "--write-config",
+        metavar="FILE",
+        help="write a TF Serving models.config for --model-base, print a docker run line, exit",
+    )
+    deploy.add_argument(
+        "--container-base", default="/models", help="with --write-config: base in the container"
+    )
+    deploy.add_argument(
+        "--num-versions",
+        type=int,
+        default=1,
+        help="with --write-config: latest N versions the written config serves",
+    )
+
+
+def _channel_arguments(text: str) -> list[tuple[str, int | str]]:
+    """TF Serving's --grpc_channel_arguments: "k=v,k=v"; integer values become ints."""
+    out: list[tuple[str, int | str]] = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--grpc_channel_arguments: {item!r} is not key=value")
+        out.append((key, int(value) if value.lstrip("-").isdigit() else value))
+    return out
+
+
+def server_kwargs(args: argparse.Namespace) -> dict:
+    """`start_server` keyword arguments from parsed flags; ValueError names a bad flag."""
+    from serving.tfs_config import batching_options_from_file, prometheus_path_from_file
+
+    if args.model_base and args.model_base_path:
+        raise ValueError("pass --model-base (many models) or --model_base_path (one), not both")
+    if not (args.model_base or args.model_base_path or args.model_config):
+        raise ValueError("pass --model_base_path DIR, --model-base DIR or --model_config_file FILE")
+    if args.batching_parameters_file and not args.batching:
+        raise ValueError("--batching_parameters_file is set without --enable_batching")
+    batching = None
+    if args.batching:
+        if args.batching_parameters_file:
+            batching = batching_options_from_file(args.batching_parameters_file)
+        else:
+            from serving.batching import BatchingOptions
+
+            batching = BatchingOptions(
+                args.max_batch_size, args.batch_timeout_ms / 1000.0, args.batch_threads
+            )
+    grpc_port = args.grpc_port if args.port is None else (args.port or None)
+    rest_port = args.rest_port if args.rest_api_port is None else (args.rest_api_port or None)
+    if grpc_port is None and rest_port is None:
+        raise ValueError("both gRPC and REST are disabled; set --port or --rest_api_port")
+    max_bytes = min(int(args.max_request_mb * 1024 * 1024), 2**31 - 1)
+    extra = _channel_arguments(args.grpc_channel_arguments)
+    for key, value in extra:
+        if key == "grpc.max_receive_message_length" and isinstance(value, int):
+            max_bytes = value
+    return {
+        "model_base": args.model_base_path or args.model_base,
+        "model_name": args.model_name if args.model_base_path else None,
+        "model_config": args.model_config,
+        "grpc_port": grpc_port,
+        "rest_port": rest_port,
+        "host": args.host,
+        "poll_seconds": args.poll_seconds,
+        "config_poll_seconds": args.model_config_file_poll_wait_seconds,
+        "batching": batching,
+        "max_request_bytes": max_bytes,
+        "grpc_workers": args.grpc_workers,
+        "grpc_options": [kv for kv in extra if kv[0] != "grpc.max_receive_message_length"],
+        "rest_threads": args.rest_api_num_threads,
+        "intra_op_threads": args.tf_intra_op_threads,
+        "inter_op_threads": args.tf_inter_op_threads,
+        "allow_labels_for_unavailable": args.allow_version_labels_for_unavailable_models,
+        "method_name_check": args.enable_signature_method_name_check,
+        "tensor_content": args.enable_serialization_as_tensor_content,
+        "metrics_path": prometheus_path_from_file(args.monitoring_config_file),
+        "warmup": args.enable_model_warmup,
+        "warmup_iterations": args.num_request_iterations_for_warmup,
+        "require_loaded": True,
+    }

@@ -1,0 +1,85 @@
+"""numpy <-> TensorProto the way TF Serving encodes responses.
+
+TF Serving writes Predict outputs with `Tensor::AsProtoField` (typed `*_val`
+fields: `float_val`, `int64_val`, `string_val`, ...) unless it runs with
+`--enable_serialization_as_tensor_content`, which switches to
+`AsProtoTensorContent` (packed bytes in `tensor_content`; strings stay in
+`string_val`). Clients such as TF Serving's mnist_client.py read `float_val`
+directly, so the default matters.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
+
+# numpy dtype -> (DataType enum, the typed TensorProto field Tensor::AsProtoField fills)
+_TYPED = {
+    np.dtype(np.float32): (types_pb2.DT_FLOAT, "float_val"),
+    np.dtype(np.float64): (types_pb2.DT_DOUBLE, "double_val"),
+    np.dtype(np.int32): (types_pb2.DT_INT32, "int_val"),
+    np.dtype(np.int16): (types_pb2.DT_INT16, "int_val"),
+    np.dtype(np.int8): (types_pb2.DT_INT8, "int_val"),
+    np.dtype(np.uint8): (types_pb2.DT_UINT8, "int_val"),
+    np.dtype(np.uint16): (types_pb2.DT_UINT16, "int_val"),
+    np.dtype(np.int64): (types_pb2.DT_INT64, "int64_val"),
+    np.dtype(np.uint32): (types_pb2.DT_UINT32, "uint32_val"),
+    np.dtype(np.uint64): (types_pb2.DT_UINT64, "uint64_val"),
+    np.dtype(np.bool_): (types_pb2.DT_BOOL, "bool_val"),
+    np.dtype(np.float16): (types_pb2.DT_HALF, "half_val"),
+    np.dtype(np.complex64): (types_pb2.DT_COMPLEX64, "scomplex_val"),
+    np.dtype(np.complex128): (types_pb2.DT_COMPLEX128, "dcomplex_val"),
+}
+
+
+def _shape(proto: tensor_pb2.TensorProto, shape: tuple[int, ...]) -> None:
+    proto.tensor_shape.CopyFrom(
+        tensor_shape_pb2.TensorShapeProto(
+            dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=int(s)) for s in shape]
+        )
+    )
+
+
+def _is_string(array: np.ndarray) -> bool:
+    return array.dtype == object or array.dtype.kind in ("S", "U")
+
+
+def to_tensor_proto(array: np.ndarray, as_tensor_content: bool = False) -> tensor_pb2.TensorProto:
+    """One output array as TF Serving writes it (typed fields unless `as_tensor_content`)."""
+    array = np.asarray(array)
+    proto = tensor_pb2.TensorProto()
+    _shape(proto, array.shape)
+    if _is_string(array):
+        proto.dtype = types_pb2.DT_STRING
+        proto.string_val.extend(
+            v if isinstance(v, bytes) else str(v).encode("utf-8") for v in array.ravel().tolist()
+        )
+        return proto
+    if array.dtype.name == "bfloat16":
+        proto.dtype = types_pb2.DT_BFLOAT16
+        bits = array.view(np.uint16).ravel()
+        if as_tensor_content:
+            proto.tensor_content = bits.astype("<u2").tobytes()
+        else:
+            proto.half_val.extend(bits.tolist())
+        return proto
+    if array.dtype not in _TYPED:
+        raise TypeError(f"output of dtype {array.dtype} has no TensorProto encoding")
+    dtype, field = _TYPED[array.dtype]
+    proto.dtype = dtype
+    if as_tensor_content:
+        proto.tensor_content = (
+            np.ascontiguousarray(array).astype(array.dtype.newbyteorder("<"), copy=False).tobytes()
+        )
+        return proto
+    flat = array.ravel()
+    if field == "half_val":
+        values = flat.view(np.uint16).tolist()
+    elif field in ("scomplex_val", "dcomplex_val"):
+        pairs = np.empty(flat.size * 2, dtype=flat.real.dtype)
+        pairs[0::2], pairs[1::2] = flat.real, flat.imag
+        values = pairs.tolist()
+    else:
+        values = flat.tolist()
+    getattr(proto, field).extend(values)
+    return proto

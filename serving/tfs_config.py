@@ -1,0 +1,153 @@
+"""TF Serving's text-proto side files: --batching_parameters_file, --monitoring_config_file.
+
+tensorflow-serving-api does not ship `BatchingParameters` or `MonitoringConfig`, so
+their messages are declared here with the field names of TF Serving's
+session_bundle_config.proto and monitoring_config.proto, and the files are parsed
+by protobuf's own text format parser (unknown fields and bad values are errors).
+"""
+
+from __future__ import annotations
+
+import os
+
+from google.protobuf import (
+    descriptor_pb2,
+    descriptor_pool,
+    message_factory,
+    text_format,
+    wrappers_pb2,
+)
+
+from serving.batching import BatchingOptions
+from serving.metrics import DEFAULT_PATH
+
+_F = descriptor_pb2.FieldDescriptorProto
+_WRAPPERS = {
+    "Int64Value": ".google.protobuf.Int64Value",
+    "StringValue": ".google.protobuf.StringValue",
+    "BoolValue": ".google.protobuf.BoolValue",
+}
+# TF Serving's BasicBatchScheduler defaults when batching is on and no file is given.
+TFS_DEFAULT_MAX_BATCH_SIZE = 1000
+TFS_DEFAULT_TIMEOUT_MICROS = 0
+
+
+def _file() -> descriptor_pb2.FileDescriptorProto:
+    f = descriptor_pb2.FileDescriptorProto(
+        name="vrl_serving/tfs_side_configs.proto",
+        package="tensorflow.serving",
+        syntax="proto3",
+        dependency=["google/protobuf/wrappers.proto"],
+    )
+    batching = f.message_type.add(name="BatchingParameters")
+    for number, (name, wrapper) in enumerate(
+        [
+            ("max_batch_size", "Int64Value"),
+            ("batch_timeout_micros", "Int64Value"),
+            ("max_enqueued_batches", "Int64Value"),
+            ("num_batch_threads", "Int64Value"),
+            ("thread_pool_name", "StringValue"),
+        ],
+        start=1,
+    ):
+        batching.field.add(
+            name=name, number=number, type=_F.TYPE_MESSAGE, type_name=_WRAPPERS[wrapper]
+        )
+    batching.field.add(
+        name="allowed_batch_sizes", number=6, type=_F.TYPE_INT64, label=_F.LABEL_REPEATED
+    )
+    batching.field.add(name="pad_variable_length_inputs", number=7, type=_F.TYPE_BOOL)
+    batching.field.add(
+        name="enable_large_batch_splitting",
+        number=8,
+        type=_F.TYPE_MESSAGE,
+        type_name=_WRAPPERS["BoolValue"],
+    )
+    batching.field.add(
+        name="max_execution_batch_size",
+        number=9,
+        type=_F.TYPE_MESSAGE,
+        type_name=_WRAPPERS["Int64Value"],
+    )
+    prometheus = f.message_type.add(name="PrometheusConfig")
+    prometheus.field.add(name="enable", number=1, type=_F.TYPE_BOOL)
+    prometheus.field.add(name="path", number=2, type=_F.TYPE_STRING)
+    monitoring = f.message_type.add(name="MonitoringConfig")
+    monitoring.field.add(
+        name="prometheus_config",
+        number=1,
+        type=_F.TYPE_MESSAGE,
+        type_name=".tensorflow.serving.PrometheusConfig",
+    )
+    return f
+
+
+def _classes():
+    pool = descriptor_pool.DescriptorPool()
+    pool.AddSerializedFile(wrappers_pb2.DESCRIPTOR.serialized_pb)
+    pool.Add(_file())
+
+    def cls(name: str):
+        descriptor = pool.FindMessageTypeByName(f"tensorflow.serving.{name}")
+        if hasattr(message_factory, "GetMessageClass"):
+            return message_factory.GetMessageClass(descriptor)
+        return message_factory.MessageFactory(pool).GetPrototype(descriptor)
+
+    return cls("BatchingParameters"), cls("MonitoringConfig")
+
+
+BatchingParameters, MonitoringConfig = _classes()
+
+
+def _parse(path: str, message, flag: str):
+    try:
+        with open(path, encoding="utf-8") as f:
+            text_format.Parse(f.read(), message)
+    except OSError as e:
+        raise ValueError(f"--{flag} {path}: cannot read: {e.strerror}") from e
+    except text_format.ParseError as e:
+        name = message.DESCRIPTOR.name
+        raise ValueError(f"--{flag} {path}: not a text-format {name}: {e}") from e
+    return message
+
+
+def batching_options_from_file(path: str | None, num_threads: int | None = None) -> BatchingOptions:
+    """BatchingOptions from a TF Serving batching parameters file (None: TF Serving's defaults)."""
+    params = BatchingParameters()
+    if path:
+        _parse(path, params, "batching_parameters_file")
+    max_batch = (
+        params.max_batch_size.value
+        if params.HasField("max_batch_size")
+        else TFS_DEFAULT_MAX_BATCH_SIZE
+    )
+    timeout = (
+        params.batch_timeout_micros.value
+        if params.HasField("batch_timeout_micros")
+        else TFS_DEFAULT_TIMEOUT_MICROS
+    )
+    threads = (
+        params.num_batch_threads.value
+        if params.HasField("num_batch_threads")
+        else (num_threads or os.cpu_count() or 1)
+    )
+    if max_batch < 1 or timeout < 0 or threads < 1:
+        raise ValueError(
+            f"--batching_parameters_file {path}: max_batch_size and num_batch_threads must be "
+            f">= 1 and batch_timeout_micros >= 0 (got {max_batch}, {threads}, {timeout})"
+        )
+    return BatchingOptions(int(max_batch), timeout / 1e6, int(threads))
+
+
+def prometheus_path_from_file(path: str | None) -> str | None:
+    """The metrics URL path a monitoring config enables, or None when it disables them.
+
+    Without a file, `vrl serve` publishes metrics at TF Serving's default path (TF
+    Serving itself publishes none without one).
+    """
+    if not path:
+        return DEFAULT_PATH
+    config = _parse(path, MonitoringConfig(), "monitoring_config_file")
+    if not config.prometheus_config.enable:
+        return None
+    return config.prometheus_config.path or DEFAULT_PATH
