@@ -153,3 +153,17 @@ def test_refused_dir_is_beside_the_output_folders():
         executor.refused_dir("gs://b/root/run-1/ImageExampleGen/quarantine", now)
         == "gs://b/root/run-1/refused/quarantine-20260102T030405Z"
     )
+
+
+def test_local_driver_resolves_span_past_undecodable_names(bad_names_tree):
+    config = example_gen_pb2.Input(
+        splits=[example_gen_pb2.Input.Split(name="s", pattern="span-{SPAN}/*/*")]
+    )
+    props = {"input_base": str(bad_names_tree), "input_config": proto_utils.proto_to_json(config)}
+    with pytest.raises(UnicodeDecodeError):  # TFX's own driver stops here
+        example_gen_utils.calculate_splits_fingerprint_span_and_version(
+            str(bad_names_tree), config.splits
+        )
+    resolved = inputs.ImageFileBasedDriver(None).resolve_exec_properties(props, None, None)
+    assert resolved["span"] == 2 and '"span-2/*/*"' in resolved["input_config"]
+    assert "num_files:3" in resolved["input_fingerprint"]
