@@ -1,99 +1,190 @@
 """Compiles the same pipeline definitions for Kubeflow Pipelines v2.
 
 Only the runner differs from the local run: `create_image_pipeline` /
-`create_rl_pipeline` are called exactly as the local runner calls them, with
-no ML Metadata config (Kubeflow supplies its own) and Beam args for the
-cluster.
+`create_rl_pipeline` are called with the same config objects the local runner
+uses, plus pipeline-level runtime parameters. TFX's KubeflowV2DagRunner writes
+the spec; this module then fits it to the target:
+
+- `kfp` (open-source Kubeflow Pipelines v2, the default): pipeline spec schema
+  2.1 (parameters arrive in `parameterValues`), written as the YAML package
+  `kfp.Client` reads: the PipelineSpec, then a PlatformSpec document with
+  PersistentVolumeClaim mounts when asked. Executors OSS KFP cannot run
+  (`resolver`, `importer`) are refused.
+- `vertex` (Vertex AI Pipelines): TFX's PipelineJob JSON as written.
+
+On both: CPU and memory requests on every heavy task, an accelerator on the
+trainers when asked, the pipeline root as the spec's default, and caching off
+for the tasks whose cache key cannot see new data (ImageExampleGen: OSS KFP
+never runs TFX's fingerprinting driver; ServedBaseline reads the serving base).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import tempfile
 from typing import Any
 
 from absl import logging
 
+from kubeflow.cluster import ClusterConfig, resources_for
+from pipeline.params import UNCACHED_COMPONENT_IDS
+
 KFP_BEAM_ARGS = ("--direct_running_mode=multi_processing", "--direct_num_workers=0")
+# Executor kinds open-source KFP's backend runs; TFX may also emit `resolver`
+# and `importer`, which it answers with "not implemented".
+OSS_EXECUTOR_KINDS = ("container",)
+NEVER_CACHED_ON_KFP = ("ImageExampleGen", *UNCACHED_COMPONENT_IDS)
 
 
-def build_pipeline(
-    name: str,
-    pipeline_root: str,
-    data_dir: str,
-    serving_base: str,
-    beam_pipeline_args: list[str],
-    **overrides: Any,
-):
-    """The `tfx.dsl.Pipeline` for 'image' or 'rl', configured for a cluster."""
+def build_pipeline(name: str, config: Any, beam_pipeline_args: list[str]):
+    """The `tfx.dsl.Pipeline` for 'image' or 'rl' with runtime parameters."""
     if name == "image":
-        from pipeline.image_config import ImagePipelineConfig
         from pipeline.image_pipeline import create_image_pipeline
 
-        config = ImagePipelineConfig(
-            data_dir=data_dir,
-            pipeline_root=pipeline_root,
-            serving_base=serving_base,
-            # The data is not visible at compile time; the layout must be named.
-            input_pattern=overrides.pop("input_pattern", "*/*"),
-            **overrides,
+        return create_image_pipeline(
+            config, beam_pipeline_args=beam_pipeline_args, runtime_parameters=True
         )
-        return create_image_pipeline(config, beam_pipeline_args=beam_pipeline_args)
     if name == "rl":
-        from pipeline.rl_pipeline import RlPipelineConfig, create_rl_pipeline
+        from pipeline.rl_pipeline import create_rl_pipeline
 
-        config = RlPipelineConfig(
-            pipeline_root=pipeline_root, serving_base=serving_base, **overrides
+        return create_rl_pipeline(
+            config, beam_pipeline_args=beam_pipeline_args, runtime_parameters=True
         )
-        return create_rl_pipeline(config, beam_pipeline_args=beam_pipeline_args)
     raise ValueError(f"unknown pipeline {name!r}; expected 'image' or 'rl'")
 
 
 def compile_pipeline(
     name: str,
+    config: Any,
+    cluster: ClusterConfig,
     output_file: str,
-    pipeline_root: str,
-    data_dir: str = "/data/images",
-    serving_base: str = "/models",
-    image: str = "vision-rl-pipeline:latest",
     beam_pipeline_args: list[str] | None = None,
-    **overrides: Any,
 ) -> str:
-    """Writes the Kubeflow V2 pipeline spec JSON and returns its path.
+    """Writes the package for `cluster.target` and returns its path.
 
-    The Trainer's module wheel is written under `<pipeline_root>/_wheels` at
-    compile time, so the pipeline root must be writable now.
+    `config` is the pipeline's own config object (ImagePipelineConfig or
+    RlPipelineConfig), with paths as the pods see them.
     """
     from tfx import v1 as tfx
 
-    pipeline = build_pipeline(
-        name,
-        pipeline_root=pipeline_root,
-        data_dir=data_dir,
-        serving_base=serving_base,
-        beam_pipeline_args=list(beam_pipeline_args or KFP_BEAM_ARGS),
-        **overrides,
-    )
+    cluster.check_output_file(output_file)
+    pipeline = build_pipeline(name, config, list(beam_pipeline_args or KFP_BEAM_ARGS))
+    with tempfile.TemporaryDirectory() as tmp:
+        runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
+            config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(
+                default_image=cluster.image,
+                use_pipeline_spec_2_1=cluster.target == "kfp",
+            ),
+            output_dir=tmp,
+            output_filename="job.json",
+        )
+        defaults = runtime_defaults(pipeline)
+        runner.run(pipeline, parameter_values=defaults, write_out=True)
+        with open(os.path.join(tmp, "job.json")) as f:
+            job = json.load(f)
+    spec = job["pipelineSpec"]
+    fit_spec(spec, cluster, pipeline_root=pipeline.pipeline_info.pipeline_root)
+    if cluster.target == "kfp":  # kfp.Client reads defaults from the spec itself
+        for name, param in spec["root"].get("inputDefinitions", {}).get("parameters", {}).items():
+            param["defaultValue"] = defaults[name]
+            param["isOptional"] = True
     out_dir = os.path.dirname(os.path.abspath(output_file))
     os.makedirs(out_dir, exist_ok=True)
-    runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
-        config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(default_image=image),
-        output_dir=out_dir,
-        output_filename=os.path.basename(output_file),
-    )
-    runner.run(pipeline)
-    logging.info("compiled %s pipeline to %s", name, output_file)
+    if cluster.target == "vertex":
+        _write_atomic(output_file, json.dumps(job, indent=2, sort_keys=True))
+    else:
+        _write_atomic(output_file, to_kfp_package(spec, platform_spec(spec, cluster)))
+    logging.info("compiled %s pipeline for %s to %s", name, cluster.target, output_file)
     return output_file
 
 
-def load_pipeline_spec(path: str):
-    """Parses a compiled file into kfp's PipelineSpec proto (raises if invalid)."""
+def runtime_defaults(pipeline: Any) -> dict[str, Any]:
+    """Default value of every RuntimeParameter the pipeline's components use."""
+    from tfx.orchestration import data_types
+
+    out = {}
+    for component in pipeline.components:
+        for value in component.exec_properties.values():
+            if isinstance(value, data_types.RuntimeParameter):
+                out[value.name] = value.default
+    return out
+
+
+def fit_spec(spec: dict, cluster: ClusterConfig, pipeline_root: str) -> None:
+    """Resources, caching and pipeline root for the target (in place)."""
+    tasks = spec["root"]["dag"]["tasks"]
+    executors = spec["deploymentSpec"]["executors"]
+    if cluster.target == "kfp":
+        kinds = {label: next(iter(e)) for label, e in executors.items()}
+        bad = {label: kind for label, kind in kinds.items() if kind not in OSS_EXECUTOR_KINDS}
+        if bad:
+            raise ValueError(
+                f"executors open-source Kubeflow Pipelines cannot run: {bad}; "
+                "the pipelines must not contain Resolver or Importer nodes"
+            )
+    for task_name, task in tasks.items():
+        label = spec["components"][task["componentRef"]["name"]]["executorLabel"]
+        container = executors[label].get("container")
+        if container is not None:
+            resources = resources_for(task_name, cluster)
+            if resources:
+                container["resources"] = resources
+        if task_name in NEVER_CACHED_ON_KFP:
+            task["cachingOptions"] = {"enableCache": False}
+    spec["defaultPipelineRoot"] = pipeline_root
+
+
+def platform_spec(spec: dict, cluster: ClusterConfig) -> dict:
+    """kfp-kubernetes' PlatformSpec: every PVC mounted into every executor."""
+    if not cluster.pvc_mounts:
+        return {}
+    mounts = [{"constant": claim, "mountPath": path} for claim, path in cluster.pvc_mounts]
+    executors = {label: {"pvcMount": mounts} for label in spec["deploymentSpec"]["executors"]}
+    return {"platforms": {"kubernetes": {"deploymentSpec": {"executors": executors}}}}
+
+
+def to_kfp_package(spec: dict, platform: dict) -> str:
+    """The YAML package `kfp.Client` reads: PipelineSpec, then the PlatformSpec."""
+    import yaml
+
+    docs = [spec] + ([platform] if platform else [])
+    return yaml.safe_dump_all(docs, sort_keys=True)
+
+
+def _write_atomic(path: str, text: str) -> None:
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def load_package(path: str) -> tuple[Any, Any]:
+    """Parses a compiled package into kfp's (PipelineSpec, PlatformSpec) protos.
+
+    Accepts the YAML written for `kfp` and the PipelineJob JSON written for
+    `vertex`. Raises ValueError naming the file if it is not a valid spec.
+    """
+    import yaml
     from google.protobuf import json_format
     from kfp.pipeline_spec import pipeline_spec_pb2
 
-    with open(path) as f:
-        doc = json.load(f)
-    spec = doc.get("pipelineSpec", doc)
-    return json_format.ParseDict(
-        spec, pipeline_spec_pb2.PipelineSpec(), ignore_unknown_fields=False
-    )
+    try:
+        with open(path) as f:
+            docs = [d for d in yaml.safe_load_all(f) if d is not None]
+    except (OSError, yaml.YAMLError) as e:
+        raise ValueError(f"{path}: cannot read a pipeline package ({e})") from e
+    if not docs or not isinstance(docs[0], dict):
+        raise ValueError(f"{path}: empty or not a pipeline package")
+    first = docs[0].get("pipelineSpec", docs[0])
+    platform = {}
+    for doc in docs[1:]:
+        platform.update(doc)
+    try:
+        spec = json_format.ParseDict(first, pipeline_spec_pb2.PipelineSpec())
+        plat = json_format.ParseDict(platform, pipeline_spec_pb2.PlatformSpec())
+    except json_format.ParseError as e:
+        raise ValueError(f"{path}: not a Kubeflow PipelineSpec: {e}") from e
+    if not spec.root.dag.tasks:
+        raise ValueError(f"{path}: the pipeline spec has no tasks")
+    return spec, plat

@@ -1,10 +1,24 @@
-"""Submits a compiled pipeline spec to Kubeflow Pipelines: one run, or a
-recurring run (cron) for scheduled retraining."""
+"""Submits a compiled package to Kubeflow Pipelines through `kfp.Client`: one
+run, or a recurring run for scheduled retraining.
+
+Everything that can be checked locally is checked before the first request,
+so an invalid package or parameter creates nothing on the server: the package
+must parse as a PipelineSpec, every `--param` must name a pipeline parameter
+(or a key of a JSON-object parameter such as `trainer_config`), and values
+are converted to the parameter's declared type.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import json
+import re
 from typing import Any
+
+from kubeflow.compile import load_package
+
+_INTERVAL = re.compile(r"(\d+)([smhd])")
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -16,45 +30,157 @@ class Submission:
     experiment: str
 
 
+@dataclasses.dataclass(frozen=True)
+class Schedule:
+    """A recurring run's trigger; `None` fields mean a one-off run."""
+
+    cron: str | None = None
+    """6-field Kubeflow cron expression, seconds first: '0 0 3 * * *' is daily at 03:00."""
+    interval_seconds: int | None = None
+    """Run every N seconds instead of a cron expression."""
+    max_concurrency: int = 1
+    """Recurring runs allowed at once."""
+    catchup: bool = True
+    """Run the intervals missed while the schedule was paused (Kubeflow's default)."""
+
+    @classmethod
+    def from_flags(
+        cls, cron: str | None, every: str | None, max_concurrency: int = 1, catchup: bool = True
+    ) -> Schedule:
+        """Parses `--cron` / `--every 24h`; raises ValueError naming the flag."""
+        if cron is not None and len(cron.split()) != 6:
+            raise ValueError(
+                f"--cron {cron!r}: Kubeflow expects 6 fields (seconds first), e.g. '0 0 3 * * *'"
+            )
+        seconds = None
+        if every is not None:
+            m = _INTERVAL.fullmatch(every.strip())
+            if not m or int(m.group(1)) == 0:
+                raise ValueError(f"--every {every!r}: expected a duration like 30m, 24h or 7d")
+            seconds = int(m.group(1)) * _SECONDS[m.group(2)]
+        if max_concurrency < 1:
+            raise ValueError(f"--max-concurrency must be >= 1, got {max_concurrency}")
+        return cls(cron, seconds, max_concurrency, catchup)
+
+    @property
+    def recurring(self) -> bool:
+        return self.cron is not None or self.interval_seconds is not None
+
+
+def parse_params(items: list[str]) -> dict[str, str]:
+    """['epochs=5', 'data_root=gs://b/d'] -> {'epochs': '5', ...} (values typed later)."""
+    out = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise ValueError(f"--param {item!r}: expected NAME=VALUE, e.g. epochs=5")
+        out[name.strip()] = value
+    return out
+
+
+def _typed(name: str, value: str, parameter_type: str) -> Any:
+    try:
+        if parameter_type == "NUMBER_INTEGER":
+            return int(value)
+        if parameter_type == "NUMBER_DOUBLE":
+            return float(value)
+    except ValueError:
+        kind = "an integer" if parameter_type == "NUMBER_INTEGER" else "a number"
+        raise ValueError(f"--param {name}={value!r}: expected {kind}") from None
+    return value
+
+
+def resolve_params(spec, params: dict[str, str]) -> dict[str, Any]:
+    """Maps `--param` values onto the spec's pipeline parameters with their types.
+
+    A name that is not a pipeline parameter may be a key of a JSON-object
+    string parameter (`epochs` inside `trainer_config`): that parameter is
+    then sent whole, with the key updated.
+    """
+    from google.protobuf import json_format
+
+    declared = {
+        name: (json_format.MessageToDict(p).get("parameterType", "STRING"), p.default_value)
+        for name, p in spec.root.input_definitions.parameters.items()
+    }
+    resolved: dict[str, Any] = {}
+    json_objects: dict[str, dict] = {}
+    for name, (ptype, default) in declared.items():
+        if ptype == "STRING" and default.HasField("string_value"):
+            try:
+                value = json.loads(default.string_value)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(value, dict):
+                json_objects[name] = value
+    for name, value in params.items():
+        if name in declared:
+            resolved[name] = _typed(name, value, declared[name][0])
+            continue
+        holders = [p for p, obj in json_objects.items() if name in obj]
+        if not holders:
+            known = sorted(declared) + sorted({k for obj in json_objects.values() for k in obj})
+            raise ValueError(f"--param {name}: not a parameter of this pipeline; known: {known}")
+        for holder in holders:
+            obj = json.loads(resolved.get(holder, json.dumps(json_objects[holder])))
+            try:
+                obj[name] = json.loads(value)
+            except json.JSONDecodeError:
+                obj[name] = value
+            resolved[holder] = json.dumps(obj, sort_keys=True)
+    return resolved
+
+
 def submit(
     package_path: str,
     host: str,
     experiment: str = "vision-rl-pipeline",
     run_name: str | None = None,
-    cron: str | None = None,
+    params: dict[str, str] | None = None,
+    schedule: Schedule | None = None,
     namespace: str | None = None,
-    max_concurrency: int = 1,
-    client: Any = None,
 ) -> Submission:
-    """Creates a run of `package_path`, or a recurring run when `cron` is given.
+    """Creates a run of `package_path`, or a recurring run when `schedule` says so.
 
     Args:
-      package_path: JSON written by `vrl compile` (kfp PipelineSpec).
+      package_path: YAML written by `vrl compile` for the kfp target.
       host: Kubeflow Pipelines API endpoint (e.g. http://localhost:8080 via a port-forward).
-      cron: 6-field Kubeflow cron expression, e.g. "0 0 3 * * *" (daily 03:00).
-      client: a `kfp.Client`-like object (tests pass a fake); default builds one for `host`.
+      params: runtime parameters by name (strings; typed from the spec).
+      schedule: cron or interval, concurrency, catch-up; None for one run.
     """
-    if client is None:
-        import kfp
+    if not package_path.endswith((".yaml", ".yml")):
+        raise ValueError(
+            f"{package_path}: kfp.Client takes the YAML package `vrl compile --target kfp` writes"
+        )
+    spec, _ = load_package(package_path)
+    arguments = resolve_params(spec, params or {})
+    schedule = schedule or Schedule()
+    pipeline_root = spec.default_pipeline_root or None
+    name = run_name or spec.pipeline_info.name
 
-        client = kfp.Client(host=host, namespace=namespace)
-    name = run_name or experiment
-    if cron is None:
+    import kfp
+
+    client = kfp.Client(host=host, namespace=namespace)
+    if not schedule.recurring:
         result = client.create_run_from_pipeline_package(
-            package_path, run_name=name, experiment_name=experiment, namespace=namespace
+            package_path,
+            arguments=arguments,
+            run_name=name,
+            experiment_name=experiment,
+            namespace=namespace,
+            pipeline_root=pipeline_root,
         )
         return Submission("run", str(result.run_id), experiment)
-    if len(cron.split()) != 6:
-        raise ValueError(
-            f"cron {cron!r}: Kubeflow expects 6 fields (seconds first), e.g. '0 0 3 * * *'"
-        )
     experiment_id = client.create_experiment(experiment, namespace=namespace).experiment_id
     job = client.create_recurring_run(
         experiment_id=experiment_id,
         job_name=name,
-        cron_expression=cron,
-        max_concurrency=max_concurrency,
-        no_catchup=True,
+        cron_expression=schedule.cron,
+        interval_second=schedule.interval_seconds,
+        max_concurrency=schedule.max_concurrency,
+        no_catchup=not schedule.catchup,
+        params=arguments,
         pipeline_package_path=package_path,
+        pipeline_root=pipeline_root,
     )
     return Submission("recurring_run", str(job.recurring_run_id), experiment)

@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
+import json
+import posixpath
+
 import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
 
 from components.atomic_pusher.component import create_pusher
+from components.gated_evaluator.component import GatedEvaluator
 from components.image_checks.component import ImageChecks
 from components.image_checks.ops import CheckConfig
 from components.image_example_gen.component import ImageExampleGen
+from components.served_baseline.component import ServedBaseline
 from models.cnn import features
-from pipeline.image_config import ImagePipelineConfig, detect_input_pattern
+from pipeline.image_config import ImagePipelineConfig
+from pipeline.params import maybe_runtime
 
 TRAINER_RUN_FN = "models.cnn.trainer.run_fn"
 PREPROCESSING_FN = "models.cnn.preprocessing.preprocessing_fn"
+
+
+def _join(base: str, name: str) -> str:
+    """Joins a path or URI (gs://, s3://) without touching the disk."""
+    return posixpath.join(base, name)
 
 
 def create_eval_config(min_accuracy: float, max_accuracy_drop: float) -> tfma.EvalConfig:
@@ -53,8 +64,14 @@ def create_eval_config(min_accuracy: float, max_accuracy_drop: float) -> tfma.Ev
 
 
 def example_gen_configs(config: ImagePipelineConfig) -> dict:
-    """input/output/range configs for ImageExampleGen."""
-    pattern = config.input_pattern or detect_input_pattern(config.data_dir, config.input_format)
+    """input/output/range configs for ImageExampleGen (no disk reads: the
+    runner resolves `input_pattern` before wiring)."""
+    pattern = config.input_pattern
+    if not pattern:
+        raise ValueError(
+            "ImagePipelineConfig.input_pattern must be set before wiring (the local runner "
+            "detects it from the data folder; `vrl compile` takes --pattern)"
+        )
     eval_buckets = max(1, round(100 * config.eval_fraction))
     kwargs = {
         "input_config": tfx.proto.Input(
@@ -88,10 +105,18 @@ def create_image_pipeline(
     config: ImagePipelineConfig,
     beam_pipeline_args: list[str] | None = None,
     metadata_connection_config=None,
+    runtime_parameters: bool = False,
 ) -> tfx.dsl.Pipeline:
-    """Wires ImageExampleGen → validation → Transform → Trainer → Evaluator → Pusher."""
+    """Wires ImageExampleGen → validation → Transform → Trainer → Evaluator
+    (against ServedBaseline, the model in production) → Pusher.
+
+    With `runtime_parameters` (Kubeflow), data_root, trainer_config,
+    min_accuracy and max_accuracy_drop become pipeline parameters whose
+    defaults are the config's values.
+    """
+    rp = runtime_parameters
     example_gen = ImageExampleGen(
-        input_base=config.data_dir,
+        input_base=maybe_runtime("data_root", config.data_dir, str, rp),
         input_format=config.input_format,
         max_bad_fraction=config.max_bad_fraction,
         **example_gen_configs(config),
@@ -124,6 +149,9 @@ def create_image_pipeline(
     )
     # Validation gates training: nothing downstream runs if the checks halt.
     transform.add_upstream_node(image_checks)
+    trainer_config = config.trainer_config()
+    if rp:  # TFX takes a RuntimeParameter here only as the whole JSON object
+        trainer_config = maybe_runtime("trainer_config", json.dumps(trainer_config), str, rp)
     trainer = tfx.components.Trainer(
         run_fn=TRAINER_RUN_FN,
         examples=example_gen.outputs["examples"],
@@ -131,19 +159,19 @@ def create_image_pipeline(
         schema=schema_gen.outputs["schema"],
         train_args=tfx.proto.TrainArgs(),
         eval_args=tfx.proto.EvalArgs(),
-        custom_config=config.trainer_config(),
+        custom_config=trainer_config,
     )
-    model_resolver = tfx.dsl.Resolver(
-        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
-        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
-        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
-    ).with_id("latest_blessed_model_resolver")
-    evaluator = tfx.components.Evaluator(
+    baseline = ServedBaseline(
+        model_dir=_join(config.resolved_serving_base, config.model_name)
+    ).with_id("ServedBaseline")
+    evaluator = GatedEvaluator(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
-        baseline_model=model_resolver.outputs["model"],
+        baseline_model=baseline.outputs["model"],
         eval_config=create_eval_config(config.min_accuracy, config.max_accuracy_drop),
-    )
+        min_accuracy=maybe_runtime("min_accuracy", config.min_accuracy, float, rp),
+        max_accuracy_drop=maybe_runtime("max_accuracy_drop", config.max_accuracy_drop, float, rp),
+    ).with_id("Evaluator")
     pusher = create_pusher(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
@@ -161,7 +189,7 @@ def create_image_pipeline(
             image_checks,
             transform,
             trainer,
-            model_resolver,
+            baseline,
             evaluator,
             pusher,
         ],

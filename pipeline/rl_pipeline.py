@@ -1,16 +1,17 @@
 """The reinforcement-learning pipeline: DqnTrainer -> PolicyEvaluator (against
-the latest blessed policy) -> atomic Pusher."""
+ServedBaseline, the policy in production) -> atomic Pusher."""
 
 from __future__ import annotations
 
 import dataclasses
-import os
+import posixpath
 import re
 
 from models.dqn.config import DqnConfig, preset
+from pipeline.params import maybe_runtime
 
 TRAINER_ID = "DqnTrainer"
-RESOLVER_ID = "latest_blessed_policy_resolver"
+BASELINE_ID = "ServedBaseline"
 EVALUATOR_ID = "PolicyEvaluator"
 PUSHER_ID = "Pusher"
 CHECKPOINT_SUBDIR = "dqn_checkpoints"
@@ -87,9 +88,14 @@ def create_rl_pipeline(
     config: RlPipelineConfig,
     beam_pipeline_args: list[str] | None = None,
     metadata_connection_config=None,
+    runtime_parameters: bool = False,
 ):
-    """Wires DqnTrainer -> Resolver(LatestBlessedModelStrategy) -> PolicyEvaluator
-    -> Pusher into a `tfx.dsl.Pipeline`.
+    """Wires DqnTrainer -> PolicyEvaluator (against ServedBaseline) -> Pusher
+    into a `tfx.dsl.Pipeline`.
+
+    With `runtime_parameters` (Kubeflow), env_steps, dqn_config (JSON),
+    eval_episodes and max_regression become pipeline parameters defaulting to
+    the config's values.
 
     The local runner passes `vrl.runner.local_metadata_config(root)`; the Kubeflow
     compiler passes none (the cluster supplies ML Metadata). No component
@@ -101,27 +107,27 @@ def create_rl_pipeline(
     from components.atomic_pusher.component import create_pusher
     from components.dqn_trainer.component import DqnTrainer
     from components.policy_evaluator.component import PolicyEvaluator
+    from components.served_baseline.component import ServedBaseline
 
+    rp = runtime_parameters
     trainer = DqnTrainer(
         env_id=config.env_id,
-        num_env_steps=config.num_env_steps,
-        config_json=config.dqn_config.to_json(),
+        num_env_steps=maybe_runtime("env_steps", config.num_env_steps, int, rp),
+        config_json=maybe_runtime("dqn_config", config.dqn_config.to_json(), str, rp),
         seed=config.seed,
-        checkpoint_base=os.path.join(config.pipeline_root, CHECKPOINT_SUBDIR),
+        checkpoint_base=posixpath.join(config.pipeline_root, CHECKPOINT_SUBDIR),
     ).with_id(TRAINER_ID)
-    baseline = tfx.dsl.Resolver(
-        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
-        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
-        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
-    ).with_id(RESOLVER_ID)
+    baseline = ServedBaseline(
+        model_dir=posixpath.join(config.serving_base, config.model_name)
+    ).with_id(BASELINE_ID)
     evaluator = PolicyEvaluator(
         model=trainer.outputs["model"],
         baseline_model=baseline.outputs["model"],
         env_id=config.env_id,
-        num_episodes=config.eval_episodes,
+        num_episodes=maybe_runtime("eval_episodes", config.eval_episodes, int, rp),
         seed=config.eval_seed,
         threshold=config.threshold,
-        max_regression=config.max_regression,
+        max_regression=maybe_runtime("max_regression", config.max_regression, float, rp),
     ).with_id(EVALUATOR_ID)
     pusher = create_pusher(
         model=trainer.outputs["model"],

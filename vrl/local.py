@@ -3,6 +3,7 @@ Beam DirectRunner; reports progress as component lines."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging as py_logging
 import os
 import time
@@ -73,8 +74,13 @@ def run_image_pipeline(
     config: ImagePipelineConfig, extra_beam_args: list[str] | None = None
 ) -> RunSummary:
     """Runs the image pipeline locally and returns what it produced."""
+    from pipeline.image_config import detect_input_pattern
     from pipeline.image_pipeline import create_image_pipeline
 
+    if not config.input_pattern:
+        config = dataclasses.replace(
+            config, input_pattern=detect_input_pattern(config.data_dir, config.input_format)
+        )
     os.makedirs(config.resolved_pipeline_root, exist_ok=True)
     pipeline = create_image_pipeline(
         config,

@@ -12,36 +12,55 @@ import os
 DEFAULT_HOME = "./runs"
 
 
-def add_parser(run_subparsers: argparse._SubParsersAction) -> None:
-    """Registers `rl` on the `vrl run` subparsers; sets `func=handler`."""
-    parser = run_subparsers.add_parser(
-        "rl",
-        help="train a DQN policy on a gymnasium env, evaluate it and push it if blessed",
-        description=__doc__,
-    )
+def add_config_args(parser: argparse.ArgumentParser, cluster: bool = False) -> None:
+    """The RlPipelineConfig flags, shared by `vrl run rl` and `vrl compile rl`."""
+    from pipeline.rl_pipeline import RlPipelineConfig
+
+    d = RlPipelineConfig(pipeline_root="", serving_base="")
     parser.add_argument(
-        "--env", default="CartPole-v1", help="gymnasium id (discrete actions, vector observation)"
+        "--env", default=d.env_id, help="gymnasium id (discrete actions, vector observation)"
     )
-    parser.add_argument(
-        "--home",
-        default=DEFAULT_HOME,
-        help="working folder; pipeline root is <home>/tfx/<pipeline>",
-    )
-    parser.add_argument(
-        "--serving-base", default=None, help="TF Serving base path (default <home>/serving)"
-    )
-    parser.add_argument("--seed", type=int, default=0, help="training seed")
-    parser.add_argument(
-        "--steps", type=int, default=None, help="env-step budget (default: the config's)"
-    )
+    if cluster:
+        parser.add_argument(
+            "--serving-base", required=True, help="TF Serving model base as the pods see it"
+        )
+    else:
+        parser.add_argument(
+            "--home",
+            default=DEFAULT_HOME,
+            help="working folder; pipeline root is <home>/tfx/<pipeline>",
+        )
+        parser.add_argument(
+            "--serving-base", default=None, help="TF Serving base path (default <home>/serving)"
+        )
+    parser.add_argument("--seed", type=int, default=d.seed, help="training seed")
+    parser.add_argument("--steps", type=int, default=d.num_env_steps, help="env-step budget")
     parser.add_argument(
         "--preset",
         default=None,
         help="named DQN preset (an env id in models/dqn/config.PRESETS; default: the env's own)",
     )
-    parser.add_argument("--eval-episodes", type=int, default=20, help="PolicyEvaluator episodes")
+    parser.add_argument(
+        "--dqn",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="override one DqnConfig field of the preset, repeatable (e.g. --dqn learning_rate=1e-3)",
+    )
+    parser.add_argument(
+        "--eval-episodes", type=int, default=d.eval_episodes, help="PolicyEvaluator episodes"
+    )
+    parser.add_argument(
+        "--eval-seed", type=int, default=d.eval_seed, help="seed of the first evaluation episode"
+    )
     parser.add_argument(
         "--threshold", type=float, default=None, help="blessing threshold (default: env's)"
+    )
+    parser.add_argument(
+        "--max-regression",
+        type=float,
+        default=d.max_regression,
+        help="allowed drop below the served policy, fraction",
     )
     parser.add_argument(
         "--pipeline-name",
@@ -49,40 +68,79 @@ def add_parser(run_subparsers: argparse._SubParsersAction) -> None:
         help="TFX pipeline name (default vrl-rl-<env>, e.g. vrl-rl-cartpole-v1)",
     )
     parser.add_argument("--no-cache", action="store_true", help="disable TFX caching")
+
+
+def dqn_config_from_args(args: argparse.Namespace):
+    """The preset (named or the env's own) with `--dqn FIELD=VALUE` overrides."""
+    import dataclasses
+    import json
+
+    from models.dqn.config import PRESETS, DqnConfig, preset
+
+    if args.preset is not None and args.preset not in PRESETS:
+        raise ValueError(f"--preset {args.preset!r}: unknown; choose one of {sorted(PRESETS)}")
+    base = dataclasses.asdict(preset(args.preset or args.env))
+    for item in args.dqn:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"--dqn {item!r}: expected FIELD=VALUE, e.g. learning_rate=1e-3")
+        if key not in base:
+            raise ValueError(
+                f"--dqn {key}: unknown DqnConfig field; expected one of {sorted(base)}"
+            )
+        try:
+            base[key] = json.loads(value)
+        except json.JSONDecodeError:
+            base[key] = value
+    return DqnConfig.from_dict(base)
+
+
+def config_from_args(args: argparse.Namespace, pipeline_root: str | None = None):
+    """The frozen RlPipelineConfig from parsed flags (validated on construction)."""
+    from pipeline.rl_pipeline import RlPipelineConfig, default_pipeline_name
+
+    pipeline_name = args.pipeline_name or default_pipeline_name(args.env)
+    if pipeline_root is None:  # local run: everything under --home
+        home = os.path.abspath(args.home)
+        pipeline_root = os.path.join(home, "tfx", pipeline_name)
+        serving_base = os.path.abspath(args.serving_base or os.path.join(home, "serving"))
+    else:
+        serving_base = args.serving_base
+    return RlPipelineConfig(
+        pipeline_root=pipeline_root,
+        serving_base=serving_base,
+        pipeline_name=pipeline_name,
+        env_id=args.env,
+        seed=args.seed,
+        num_env_steps=args.steps,
+        dqn_config=dqn_config_from_args(args),
+        eval_episodes=args.eval_episodes,
+        eval_seed=args.eval_seed,
+        threshold=args.threshold,
+        max_regression=args.max_regression,
+        enable_cache=not args.no_cache,
+    )
+
+
+def add_parser(run_subparsers: argparse._SubParsersAction) -> None:
+    """Registers `rl` on the `vrl run` subparsers; sets `func=handler`."""
+    parser = run_subparsers.add_parser(
+        "rl",
+        help="train a DQN policy on a gymnasium env, evaluate it and push it if blessed",
+        description=__doc__,
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    add_config_args(parser)
     parser.set_defaults(func=handler)
 
 
 def handler(args: argparse.Namespace) -> int:
     """Builds the config, runs the pipeline locally, prints the push result."""
-    from models.dqn.config import PRESETS, preset
-    from pipeline.rl_pipeline import (
-        RlPipelineConfig,
-        create_rl_pipeline,
-        default_pipeline_name,
-    )
+    from pipeline.rl_pipeline import create_rl_pipeline
     from vrl.local import show_progress
     from vrl.runner import local_metadata_config, run_local
 
-    if args.preset is not None and args.preset not in PRESETS:
-        print(f"vrl run rl: unknown --preset {args.preset!r}; choose one of {sorted(PRESETS)}")
-        return 2
-    home = os.path.abspath(args.home)
-    overrides = {}
-    if args.steps is not None:
-        overrides["num_env_steps"] = args.steps
-    pipeline_name = args.pipeline_name or default_pipeline_name(args.env)
-    config = RlPipelineConfig(
-        pipeline_root=os.path.join(home, "tfx", pipeline_name),
-        serving_base=os.path.abspath(args.serving_base or os.path.join(home, "serving")),
-        pipeline_name=pipeline_name,
-        env_id=args.env,
-        seed=args.seed,
-        dqn_config=preset(args.preset or args.env),
-        eval_episodes=args.eval_episodes,
-        threshold=args.threshold,
-        enable_cache=not args.no_cache,
-        **overrides,
-    )
+    config = config_from_args(args)
     print(f"vrl run rl: {config.env_id}, {config.num_env_steps} env steps, seed {config.seed}")
     print(f"  pipeline root {config.pipeline_root}")
     show_progress()

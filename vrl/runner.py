@@ -35,7 +35,18 @@ def local_beam_args(direct_num_workers: int = 1) -> list[str]:
 
 
 def run_local(pipeline: Any) -> None:
-    """Runs a `tfx.dsl.Pipeline` in-process with LocalDagRunner."""
-    from tfx import v1 as tfx
+    """Runs a `tfx.dsl.Pipeline` in-process with LocalDagRunner.
 
-    tfx.orchestration.LocalDagRunner().run(pipeline)
+    Components that read state outside the pipeline (`UNCACHED_COMPONENT_IDS`:
+    the served baseline) always run, whatever the pipeline's cache setting.
+    """
+    from tfx import v1 as tfx
+    from tfx.dsl.compiler import compiler
+
+    from pipeline.params import UNCACHED_COMPONENT_IDS
+
+    ir = compiler.Compiler().compile(pipeline)
+    for node in ir.nodes:
+        if node.pipeline_node.node_info.id in UNCACHED_COMPONENT_IDS:
+            node.pipeline_node.execution_options.caching_options.enable_cache = False
+    tfx.orchestration.LocalDagRunner().run_with_ir(ir)

@@ -19,6 +19,7 @@ from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, proto_utils
 
 from components.atomic_pusher import ops
+from components.outputs import ensure_output_dirs
 
 
 class Executor(tfx_pusher_executor.Executor):
@@ -30,6 +31,7 @@ class Executor(tfx_pusher_executor.Executor):
         output_dict: dict[str, list[types.Artifact]],
         exec_properties: dict[str, Any],
     ) -> None:
+        ensure_output_dirs(output_dict)
         self._log_startup(input_dict, output_dict, exec_properties)
         model_push = artifact_utils.get_single_instance(
             output_dict[standard_component_specs.PUSHED_MODEL_KEY]

@@ -1,12 +1,89 @@
-"""Atomic, versioned copy of a SavedModel into a TF Serving model base path."""
+"""Atomic, versioned copy of a SavedModel into a TF Serving model base path.
+
+Works on any filesystem TensorFlow's gfile knows (local disk, a mounted
+volume, `gs://`, `s3://`, `ram://` in tests). The push protocol:
+
+1. copy the SavedModel into a hidden staging folder beside the versions
+   (`.staging-<version>-<id>`: not a number, so TF Serving ignores it);
+2. rename it to `<version>/` (one atomic rename on a local filesystem; on an
+   object store a per-object copy with `saved_model.pb` moved last, so TF
+   Serving never finds a version without its graph);
+3. write the completion marker `<version>/assets.extra/vrl_push_complete.json`
+   (TF Serving ignores unknown files in `assets.extra/`).
+
+Readers in this project (`complete_versions`: the local server, the served
+baseline, `vrl` commands) take a version only once its marker exists, unless
+the model folder holds no marker at all (a base written by other tools).
+"""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
-import shutil
+import posixpath
 import time
 import uuid
+
+import tensorflow as tf
+
+MARKER_DIR = "assets.extra"
+MARKER_NAME = "vrl_push_complete.json"
+MARKER_FILE = f"{MARKER_DIR}/{MARKER_NAME}"
+STAGING_PREFIX = ".staging-"
+_GRAPH_FILES = ("saved_model.pb", "saved_model.pbtxt")
+
+
+def _join(*parts: str) -> str:
+    """Path join that keeps URIs (gs://, ram://) intact."""
+    return posixpath.join(*parts) if "://" in parts[0] else os.path.join(*parts)
+
+
+def _dirname(path: str) -> str:
+    return posixpath.dirname(path) if "://" in path else os.path.dirname(path)
+
+
+def _is_local(path: str) -> bool:
+    return "://" not in path
+
+
+def _listdir(path: str) -> list[str]:
+    try:
+        return [n.rstrip("/") for n in tf.io.gfile.listdir(path)]
+    except tf.errors.NotFoundError:
+        return []
+
+
+def _files(root: str) -> list[str]:
+    """Every file under `root`, as paths relative to it (sorted)."""
+    out = []
+    for dirpath, _, filenames in tf.io.gfile.walk(root):
+        rel_dir = dirpath[len(root) :].lstrip("/")
+        out.extend(posixpath.join(rel_dir, f) if rel_dir else f for f in filenames)
+    return sorted(out)
+
+
+def has_marker(version_dir: str) -> bool:
+    """Whether a version folder holds this pusher's completion marker."""
+    return tf.io.gfile.exists(_join(version_dir, MARKER_DIR, MARKER_NAME))
+
+
+def _has_graph(version_dir: str) -> bool:
+    return any(tf.io.gfile.exists(_join(version_dir, g)) for g in _GRAPH_FILES)
+
+
+def complete_versions(model_dir: str) -> list[int]:
+    """Numeric version folders that are fully pushed, ascending.
+
+    A version counts once its completion marker exists. A model folder in
+    which no version has a marker was not written by this pusher (e.g. a
+    plain TF Serving base); there every version holding a SavedModel counts.
+    """
+    versions = sorted(int(n) for n in _listdir(model_dir) if n.isdigit())
+    marked = [v for v in versions if has_marker(_join(model_dir, str(v)))]
+    if marked:
+        return marked
+    return [v for v in versions if _has_graph(_join(model_dir, str(v)))]
 
 
 def next_version(model_dir: str, now: int | None = None) -> int:
@@ -21,13 +98,54 @@ def next_version(model_dir: str, now: int | None = None) -> int:
     return max([now] + [v + 1 for v in existing])
 
 
-def atomic_push(saved_model_dir: str, model_dir: str, version: int | None = None) -> str:
-    """Copies `saved_model_dir` to `<model_dir>/<version>/` atomically.
+def remove_stale_staging(model_dir: str) -> list[str]:
+    """Deletes staging folders left by killed pushes; returns their names."""
+    removed = []
+    for name in _listdir(model_dir):
+        if name.startswith(STAGING_PREFIX):
+            tf.io.gfile.rmtree(_join(model_dir, name))
+            removed.append(name)
+    return removed
 
-    The copy is written to a hidden staging folder inside `model_dir` (same
-    filesystem, and not a number, so TF Serving and the local server ignore it)
-    and then renamed into place: a server polling `model_dir` sees either no
-    new version or the complete one.
+
+def _copy_tree(src: str, dst: str) -> None:
+    for rel in _files(src):
+        target = _join(dst, rel)
+        tf.io.gfile.makedirs(_dirname(target))
+        tf.io.gfile.copy(_join(src, rel), target, overwrite=True)
+
+
+def _move_tree(src: str, dst: str) -> None:
+    """Renames a folder: atomic on a local filesystem; on object stores object by
+    object with the graph file last, so a reader never sees a graph without its
+    variables."""
+    if _is_local(src) and _is_local(dst):
+        os.rename(src, dst)
+        return
+    files = _files(src)
+    ordered = [f for f in files if f not in _GRAPH_FILES] + [f for f in files if f in _GRAPH_FILES]
+    for rel in ordered:
+        target = _join(dst, rel)
+        tf.io.gfile.makedirs(_dirname(target))
+        tf.io.gfile.rename(_join(src, rel), target, overwrite=False)
+    tf.io.gfile.rmtree(src)
+
+
+def _fsync_tree(root: str) -> None:
+    """Flushes every file so a crash after the rename cannot expose empty files."""
+    if not _is_local(root):
+        return
+    for dirpath, _, filenames in os.walk(root):
+        for name in filenames:
+            fd = os.open(os.path.join(dirpath, name), os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+
+def atomic_push(saved_model_dir: str, model_dir: str, version: int | None = None) -> str:
+    """Copies `saved_model_dir` to `<model_dir>/<version>/` atomically (see module doc).
 
     Returns:
       The final version path.
@@ -35,37 +153,41 @@ def atomic_push(saved_model_dir: str, model_dir: str, version: int | None = None
       FileNotFoundError: if `saved_model_dir` has no saved_model.pb.
       FileExistsError: if the version folder already exists.
     """
-    if not os.path.isfile(os.path.join(saved_model_dir, "saved_model.pb")):
+    if not tf.io.gfile.exists(_join(saved_model_dir, "saved_model.pb")):
         raise FileNotFoundError(
             f"{saved_model_dir}: no saved_model.pb; expected a TensorFlow SavedModel folder"
         )
-    os.makedirs(model_dir, exist_ok=True)
+    tf.io.gfile.makedirs(model_dir)
+    remove_stale_staging(model_dir)
     version = next_version(model_dir) if version is None else version
-    final = os.path.join(model_dir, str(version))
-    if os.path.exists(final):
+    final = _join(model_dir, str(version))
+    if tf.io.gfile.exists(final):
         raise FileExistsError(
             f"{final}: version already exists; refusing to overwrite a served model"
         )
-    staging = os.path.join(model_dir, f".staging-{version}-{uuid.uuid4().hex[:8]}")
+    staging = _join(model_dir, f"{STAGING_PREFIX}{version}-{uuid.uuid4().hex[:8]}")
     try:
-        shutil.copytree(saved_model_dir, staging)
+        _copy_tree(saved_model_dir, staging)
         _fsync_tree(staging)
-        os.rename(staging, final)
+        _move_tree(staging, final)
     finally:
-        if os.path.exists(staging):
-            shutil.rmtree(staging, ignore_errors=True)
+        if tf.io.gfile.exists(staging):
+            tf.io.gfile.rmtree(staging)
+    marker = {"version": version, "pushed_at": int(time.time()), "digest": tree_digest(final)}
+    tf.io.gfile.makedirs(_join(final, MARKER_DIR))
+    with tf.io.gfile.GFile(_join(final, MARKER_DIR, MARKER_NAME), "w") as f:
+        f.write(json.dumps(marker))
     return final
 
 
 def tree_digest(path: str) -> str:
-    """sha256 over every file's relative path and bytes (order-independent of the walk)."""
+    """sha256 over every file's relative path and bytes (the push marker excluded)."""
     digest = hashlib.sha256()
-    files = sorted(
-        os.path.relpath(os.path.join(d, f), path) for d, _, fs in os.walk(path) for f in fs
-    )
-    for rel in files:
+    for rel in _files(path):
+        if rel == MARKER_FILE:
+            continue
         digest.update(rel.encode() + b"\0")
-        with open(os.path.join(path, rel), "rb") as f:
+        with tf.io.gfile.GFile(_join(path, rel), "rb") as f:
             for chunk in iter(lambda: f.read(1 << 20), b""):
                 digest.update(chunk)
     return digest.hexdigest()
@@ -77,26 +199,8 @@ def latest_identical_version(saved_model_dir: str, model_dir: str) -> str | None
     A re-run whose Evaluator blesses the model already in production (it is
     now its own baseline) must not push it again as a new version.
     """
-    versions = sorted((int(n) for n in _listdir(model_dir) if n.isdigit()), reverse=True)
+    versions = complete_versions(model_dir)
     if not versions:
         return None
-    latest = os.path.join(model_dir, str(versions[0]))
+    latest = _join(model_dir, str(versions[-1]))
     return latest if tree_digest(latest) == tree_digest(saved_model_dir) else None
-
-
-def _listdir(path: str) -> list[str]:
-    try:
-        return os.listdir(path)
-    except FileNotFoundError:
-        return []
-
-
-def _fsync_tree(root: str) -> None:
-    """Flushes every file so a crash after the rename cannot expose empty files."""
-    for dirpath, _, filenames in os.walk(root):
-        for name in filenames:
-            fd = os.open(os.path.join(dirpath, name), os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)

@@ -15,6 +15,7 @@ from tfx.types import artifact_utils
 from tfx.utils import path_utils
 
 from components.dqn_trainer import constants, ops
+from components.outputs import ensure_output_dirs
 from models.dqn.config import DqnConfig
 
 
@@ -27,6 +28,7 @@ class Executor(base_executor.BaseExecutor):
         output_dict: dict[str, list[types.Artifact]],
         exec_properties: dict[str, Any],
     ) -> None:
+        ensure_output_dirs(output_dict)
         # Imported here: TF-Agents is heavy and only the executor needs it.
         from models.dqn.train import train
 

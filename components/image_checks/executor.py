@@ -16,6 +16,7 @@ from tfx.types import artifact_utils
 from tfx.utils import io_utils, writer_utils
 
 from components.image_checks import keys, ops
+from components.outputs import ensure_output_dirs
 from models.cnn import features
 
 SCHEMA_DIFF_FILE = "SchemaDiff.pb"  # same file name ExampleValidator writes
@@ -101,6 +102,7 @@ class Executor(base_executor.BaseExecutor):
         output_dict: dict[str, list[types.Artifact]],
         exec_properties: dict[str, Any],
     ) -> None:
+        ensure_output_dirs(output_dict)
         self._log_startup(input_dict, output_dict, exec_properties)
         examples = artifact_utils.get_single_instance(input_dict[keys.EXAMPLES])
         output = artifact_utils.get_single_instance(output_dict[keys.IMAGE_ANOMALIES])

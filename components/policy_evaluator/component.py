@@ -54,8 +54,8 @@ class PolicyEvaluator(base_component.BaseComponent):
         threshold: float | None = None,
         max_regression: float = 0.05,
     ):
-        """Args: model, env_id, baseline_model (e.g. a LatestBlessedModelStrategy
-        Resolver output), num_episodes, seed, threshold (None: env's reward
+        """Args: model, env_id, baseline_model (a ServedBaseline output; empty: no
+        baseline), num_episodes, seed, threshold (None: env's reward
         threshold), max_regression (allowed drop below the baseline, fraction)."""
         spec = PolicyEvaluatorSpec(
             model=model,

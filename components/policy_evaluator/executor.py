@@ -14,7 +14,9 @@ from tfx.types import artifact_utils
 from tfx.utils import path_utils
 
 from components.dqn_trainer.constants import EVAL_HISTORY_FILE
+from components.outputs import ensure_output_dirs
 from components.policy_evaluator import constants, ops
+from components.served_baseline.executor import is_present
 
 
 class Executor(base_executor.BaseExecutor):
@@ -26,6 +28,7 @@ class Executor(base_executor.BaseExecutor):
         output_dict: dict[str, list[types.Artifact]],
         exec_properties: dict[str, Any],
     ) -> None:
+        ensure_output_dirs(output_dict)
         from models.dqn.envs import reward_threshold
 
         self._log_startup(input_dict, output_dict, exec_properties)
@@ -50,6 +53,10 @@ class Executor(base_executor.BaseExecutor):
         baseline_mean = None
         if input_dict.get(constants.BASELINE_MODEL_KEY):
             baseline = artifact_utils.get_single_instance(input_dict[constants.BASELINE_MODEL_KEY])
+            if not is_present(baseline):
+                logging.info("PolicyEvaluator: no policy served yet; no baseline")
+                baseline = None
+        if baseline is not None:
             baseline_env = baseline.get_string_custom_property("env_id")
             if baseline_env and baseline_env != env_id:
                 # The metadata store is shared; a policy for another env is no baseline.

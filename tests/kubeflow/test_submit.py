@@ -1,45 +1,213 @@
-import types
+"""`vrl submit` with the real kfp 2.5 `kfp.Client` against a Kubeflow
+Pipelines REST API stand-in on loopback that records every request."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+import yaml
 
-from kubeflow.submit import submit
-
-
-class FakeClient:
-    def __init__(self):
-        self.calls = []
-
-    def create_run_from_pipeline_package(self, path, **kwargs):
-        self.calls.append(("run", path, kwargs))
-        return types.SimpleNamespace(run_id="run-1")
-
-    def create_experiment(self, name, namespace=None):
-        self.calls.append(("experiment", name, namespace))
-        return types.SimpleNamespace(experiment_id="exp-7")
-
-    def create_recurring_run(self, **kwargs):
-        self.calls.append(("recurring", kwargs))
-        return types.SimpleNamespace(recurring_run_id="job-3")
+from kubeflow.submit import Schedule, parse_params, submit
+from vrl import cli
 
 
-def test_one_off_run_is_created_from_the_compiled_package():
-    client = FakeClient()
-    result = submit("image.json", host="h", run_name="nightly", client=client)
+class _Api(BaseHTTPRequestHandler):
+    """Answers the v2beta1 calls kfp.Client makes, the way the KFP API server does."""
+
+    def log_message(self, *args):  # keep pytest output clean
+        pass
+
+    def _reply(self, body: dict) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self):
+        self.server.requests.append(("GET", self.path, None))
+        if self.path.startswith("/apis/v2beta1/healthz"):
+            return self._reply({"multi_user": False})
+        if self.path.startswith("/apis/v2beta1/experiments"):
+            return self._reply({"experiments": [], "total_size": 0})
+        self.send_error(404)
+
+    def do_POST(self):
+        length = int(self.headers.get("Content-Length", 0))
+        body = json.loads(self.rfile.read(length) or b"{}")
+        self.server.requests.append(("POST", self.path, body))
+        if self.path == "/apis/v2beta1/experiments":
+            return self._reply({"experiment_id": "exp-1", "display_name": body["display_name"]})
+        if self.path == "/apis/v2beta1/runs":
+            return self._reply({"run_id": "run-1", "display_name": body["display_name"]})
+        if self.path == "/apis/v2beta1/recurringruns":
+            return self._reply({"recurring_run_id": "rr-1", "display_name": body["display_name"]})
+        self.send_error(404)
+
+
+@pytest.fixture
+def kfp_api():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Api)
+    server.requests = []
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def _spec() -> dict:
+    """A minimal PipelineSpec in the form `vrl compile` writes (schema 2.1)."""
+    return {
+        "pipelineInfo": {"name": "image-classifier"},
+        "schemaVersion": "2.1.0",
+        "sdkVersion": "tfx-1.16.0",
+        "defaultPipelineRoot": "gs://bucket/root",
+        "root": {
+            "inputDefinitions": {
+                "parameters": {
+                    "data_root": {
+                        "parameterType": "STRING",
+                        "defaultValue": "gs://b/data",
+                        "isOptional": True,
+                    },
+                    "min_accuracy": {
+                        "parameterType": "NUMBER_DOUBLE",
+                        "defaultValue": 0.9,
+                        "isOptional": True,
+                    },
+                    "trainer_config": {
+                        "parameterType": "STRING",
+                        "defaultValue": json.dumps({"epochs": 20, "image_size": 32}),
+                        "isOptional": True,
+                    },
+                }
+            },
+            "dag": {
+                "tasks": {
+                    "Pusher": {"taskInfo": {"name": "Pusher"}, "componentRef": {"name": "Pusher"}}
+                }
+            },
+        },
+        "components": {"Pusher": {"executorLabel": "Pusher_executor"}},
+        "deploymentSpec": {
+            "executors": {"Pusher_executor": {"container": {"image": "r.io/vrl@sha256:1"}}}
+        },
+    }
+
+
+@pytest.fixture
+def package(tmp_path) -> str:
+    path = tmp_path / "image.yaml"
+    platform = {
+        "platforms": {
+            "kubernetes": {
+                "deploymentSpec": {
+                    "executors": {
+                        "Pusher_executor": {
+                            "pvcMount": [{"constant": "vrl-models", "mountPath": "/models"}]
+                        }
+                    }
+                }
+            }
+        }
+    }
+    path.write_text(yaml.safe_dump_all([_spec(), platform]))
+    return str(path)
+
+
+def _posts(server, path):
+    return [body for method, p, body in server.requests if method == "POST" and p == path]
+
+
+def test_run_is_created_with_spec_root_and_typed_parameters(kfp_api, package):
+    host = f"http://127.0.0.1:{kfp_api.server_port}"
+    result = submit(package, host=host, params=parse_params(["min_accuracy=0.95", "epochs=3"]))
     assert (result.kind, result.id) == ("run", "run-1")
-    (_, path, kwargs) = client.calls[0]
-    assert path == "image.json" and kwargs["experiment_name"] == "vision-rl-pipeline"
+    assert _posts(kfp_api, "/apis/v2beta1/experiments")[0]["display_name"] == "vision-rl-pipeline"
+    (run,) = _posts(kfp_api, "/apis/v2beta1/runs")
+    assert run["experiment_id"] == "exp-1"
+    # With a platform spec, kfp sends {"pipeline_spec": ..., "platform_spec": ...}.
+    assert run["pipeline_spec"]["pipeline_spec"]["pipelineInfo"]["name"] == "image-classifier"
+    assert run["runtime_config"]["pipeline_root"] == "gs://bucket/root"
+    params = run["runtime_config"]["parameters"]
+    assert params["min_accuracy"] == 0.95
+    assert json.loads(params["trainer_config"]) == {"epochs": 3, "image_size": 32}
+    mounts = run["pipeline_spec"]["platform_spec"]["platforms"]["kubernetes"]
+    assert (
+        mounts["deploymentSpec"]["executors"]["Pusher_executor"]["pvcMount"][0]["constant"]
+        == "vrl-models"
+    )
 
 
-def test_cron_creates_a_recurring_run_in_the_experiment_without_catchup():
-    client = FakeClient()
-    result = submit("rl.json", host="h", cron="0 0 3 * * *", client=client)
-    assert (result.kind, result.id) == ("recurring_run", "job-3")
-    recurring = client.calls[-1][1]
-    assert recurring["experiment_id"] == "exp-7"
-    assert recurring["cron_expression"] == "0 0 3 * * *"
-    assert recurring["pipeline_package_path"] == "rl.json" and recurring["no_catchup"]
+def test_cron_creates_a_recurring_run_with_concurrency_and_no_catchup(kfp_api, package, capsys):
+    host = f"http://127.0.0.1:{kfp_api.server_port}"
+    code = cli.main(
+        [
+            "submit",
+            package,
+            "--host",
+            host,
+            "--cron",
+            "0 0 3 * * *",
+            "--no-catchup",
+            "--max-concurrency",
+            "1",
+            "--param",
+            "data_root=gs://b/new",
+        ]
+    )
+    assert code == 0 and "recurring_run rr-1" in capsys.readouterr().out
+    (job,) = _posts(kfp_api, "/apis/v2beta1/recurringruns")
+    assert job["trigger"]["cron_schedule"]["cron"] == "0 0 3 * * *"
+    assert job["no_catchup"] is True and int(job["max_concurrency"]) == 1
+    assert job["runtime_config"]["parameters"]["data_root"] == "gs://b/new"
+    assert job["runtime_config"]["pipeline_root"] == "gs://bucket/root"
+
+
+def test_every_creates_an_interval_trigger(kfp_api, package):
+    host = f"http://127.0.0.1:{kfp_api.server_port}"
+    submit(package, host=host, schedule=Schedule.from_flags(cron=None, every="24h"))
+    (job,) = _posts(kfp_api, "/apis/v2beta1/recurringruns")
+    assert int(job["trigger"]["periodic_schedule"]["interval_second"]) == 86400
+
+
+@pytest.mark.parametrize(
+    "content, params, message",
+    [
+        ("pipelineInfo: [not, a, spec]\n", [], "not a Kubeflow PipelineSpec"),
+        ("", [], "empty or not a pipeline package"),
+        (None, ["nope=1"], "not a parameter of this pipeline"),
+        (None, ["min_accuracy=high"], "expected a number"),
+    ],
+)
+def test_invalid_package_or_parameter_creates_nothing(
+    kfp_api, tmp_path, package, content, params, message, capsys
+):
+    path = package
+    if content is not None:
+        path = str(tmp_path / "bad.yaml")
+        with open(path, "w") as f:
+            f.write(content)
+    host = f"http://127.0.0.1:{kfp_api.server_port}"
+    argv = ["submit", path, "--host", host] + [x for p in params for x in ("--param", p)]
+    assert cli.main(argv) == 2
+    assert message in capsys.readouterr().err
+    assert kfp_api.requests == []  # nothing was sent, so nothing was created
+
+
+def test_json_package_is_refused_before_any_request(kfp_api, tmp_path):
+    path = tmp_path / "image.json"
+    path.write_text(json.dumps(_spec()))
+    with pytest.raises(ValueError, match="YAML package"):
+        submit(str(path), host=f"http://127.0.0.1:{kfp_api.server_port}")
+    assert kfp_api.requests == []
 
 
 def test_five_field_cron_is_rejected_with_the_expected_form():
     with pytest.raises(ValueError, match="6 fields"):
-        submit("rl.json", host="h", cron="0 3 * * *", client=FakeClient())
+        Schedule.from_flags(cron="0 3 * * *", every=None)

@@ -5,7 +5,7 @@ from tensorflow_metadata.proto.v0 import schema_pb2
 
 from models.cnn import features
 from pipeline.image_config import CURATED_SCHEMA
-from vrl import cli
+from vrl import cli, image
 
 
 def _load():
@@ -47,4 +47,4 @@ def test_good_examples_validate_and_drift_is_flagged(tmp_path):
 
 def test_cli_flag_selects_the_shipped_schema():
     args = cli.build_parser().parse_args(["run", "image", "--data", "d", "--curated-schema"])
-    assert cli.image_config_from_args(args).schema_path == CURATED_SCHEMA
+    assert image.config_from_args(args).schema_path == CURATED_SCHEMA

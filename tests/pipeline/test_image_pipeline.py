@@ -2,7 +2,6 @@ import os
 
 import pytest
 
-from kubeflow.compile import compile_pipeline, load_pipeline_spec
 from pipeline.image_config import ImagePipelineConfig, detect_input_pattern
 from pipeline.image_pipeline import create_eval_config, create_image_pipeline
 
@@ -14,7 +13,7 @@ EXPECTED_IDS = [
     "ImageChecks",
     "Transform",
     "Trainer",
-    "latest_blessed_model_resolver",
+    "ServedBaseline",
     "Evaluator",
     "Pusher",
 ]
@@ -28,7 +27,7 @@ def class_folders(tmp_path):
 
 
 def test_pipeline_has_every_component_in_order(class_folders, tmp_path):
-    config = ImagePipelineConfig(data_dir=class_folders, home=str(tmp_path))
+    config = ImagePipelineConfig(data_dir=class_folders, home=str(tmp_path), input_pattern="*/*")
     pipeline = create_image_pipeline(config)
     ids = [c.id for c in pipeline.components]
     assert sorted(ids) == sorted(EXPECTED_IDS)
@@ -47,7 +46,7 @@ def test_curated_schema_replaces_schema_gen(class_folders, tmp_path):
     schema = tmp_path / "schema.pbtxt"
     schema.write_text("")
     config = ImagePipelineConfig(
-        data_dir=class_folders, home=str(tmp_path), schema_path=str(schema)
+        data_dir=class_folders, home=str(tmp_path), schema_path=str(schema), input_pattern="*/*"
     )
     ids = [c.id for c in create_image_pipeline(config).components]
     assert "ImportSchemaGen" in ids and "SchemaGen" not in ids
@@ -79,16 +78,23 @@ def test_eval_config_gates_on_value_and_change():
     assert cfg.model_specs[0].signature_name == "serving_examples"
 
 
-def test_kubeflow_v2_compile_parses_as_pipeline_spec(tmp_path):
-    out = tmp_path / "image.json"
-    compile_pipeline(
-        "image", output_file=str(out), pipeline_root=str(tmp_path / "root"), image="img:1"
+def test_wiring_reads_no_disk_and_needs_a_resolved_pattern(tmp_path):
+    missing = str(tmp_path / "not-there")  # wiring must not look at the data
+    config = ImagePipelineConfig(data_dir=missing, home=str(tmp_path), input_pattern="*/*")
+    assert create_image_pipeline(config).components[0].exec_properties["input_base"] == missing
+    with pytest.raises(ValueError, match="input_pattern must be set"):
+        create_image_pipeline(ImagePipelineConfig(data_dir=missing, home=str(tmp_path)))
+
+
+def test_evaluator_baseline_is_the_served_model_not_a_resolver(tmp_path):
+    config = ImagePipelineConfig(data_dir="d", home=str(tmp_path), input_pattern="*/*")
+    components = {c.id: c for c in create_image_pipeline(config).components}
+    evaluator = components["Evaluator"]
+    assert evaluator.inputs["baseline_model"].producer_component_id == "ServedBaseline"
+    assert components["ServedBaseline"].exec_properties["model_dir"] == os.path.join(
+        str(tmp_path), "serving", "image_classifier"
     )
-    spec = load_pipeline_spec(str(out))
-    assert spec.pipeline_info.name == "image-classifier"
-    tasks = set(spec.root.dag.tasks)
-    assert {"ImageExampleGen", "Trainer", "Evaluator", "Pusher", "ImageChecks"} <= tasks
-    assert '"image": "img:1"' in out.read_text()  # every executor runs the project image
+    assert evaluator.exec_properties["min_accuracy"] == config.min_accuracy
 
 
 def test_input_format_overrides_detection_and_gz_records_are_found(tmp_path):

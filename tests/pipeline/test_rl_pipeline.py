@@ -10,9 +10,9 @@ import pytest
 
 from models.dqn.config import DqnConfig
 from pipeline.rl_pipeline import (
+    BASELINE_ID,
     EVALUATOR_ID,
     PUSHER_ID,
-    RESOLVER_ID,
     TRAINER_ID,
     RlPipelineConfig,
     create_rl_pipeline,
@@ -59,9 +59,9 @@ def test_pipeline_wires_trainer_resolver_evaluator_pusher(tmp_path):
     pipeline = create_rl_pipeline(
         config, metadata_connection_config=local_metadata_config(config.pipeline_root)
     )
-    assert [c.id for c in pipeline.components] == [TRAINER_ID, RESOLVER_ID, EVALUATOR_ID, PUSHER_ID]
+    assert [c.id for c in pipeline.components] == [TRAINER_ID, BASELINE_ID, EVALUATOR_ID, PUSHER_ID]
     evaluator = pipeline.components[2]
-    assert evaluator.inputs["baseline_model"].producer_component_id == RESOLVER_ID
+    assert evaluator.inputs["baseline_model"].producer_component_id == BASELINE_ID
     assert pipeline.components[3].inputs["model_blessing"].producer_component_id == EVALUATOR_ID
     assert pipeline.enable_cache
     assert pipeline.metadata_connection_config.sqlite.filename_uri.endswith("metadata.sqlite")

@@ -20,6 +20,7 @@ def test_push_writes_numbered_version_with_every_file(tmp_path):
     assert (base / "7" / "saved_model.pb").read_bytes() == b"graph"
     assert (base / "7" / "variables" / "variables.index").read_bytes() == b"index"
     assert sorted(os.listdir(base)) == ["7"]  # no staging folder left behind
+    assert ops.has_marker(final) and ops.complete_versions(str(base)) == [7]
 
 
 def test_versions_strictly_increase_even_within_one_second(tmp_path):
@@ -38,7 +39,7 @@ def test_failed_copy_leaves_no_visible_version(tmp_path, monkeypatch):
         open(os.path.join(dst, "partial"), "w").close()
         raise OSError("disk full")
 
-    monkeypatch.setattr(ops.shutil, "copytree", boom)
+    monkeypatch.setattr(ops, "_copy_tree", boom)
     with pytest.raises(OSError, match="disk full"):
         ops.atomic_push(_saved_model(tmp_path), str(base), version=3)
     assert os.listdir(base) == []
@@ -66,3 +67,49 @@ def test_identical_model_is_recognised_as_already_served(tmp_path):
     with open(os.path.join(src, "variables", "variables.index"), "wb") as f:
         f.write(b"retrained")
     assert ops.latest_identical_version(src, base) is None  # changed weights: push again
+
+
+def test_stale_staging_folder_of_a_killed_push_is_removed_by_the_next_push(tmp_path):
+    base = tmp_path / "clf"
+    stale = base / ".staging-3-deadbeef"
+    (stale / "variables").mkdir(parents=True)
+    (stale / "saved_model.pb").write_bytes(b"half")
+    ops.atomic_push(_saved_model(tmp_path), str(base), version=4)
+    assert sorted(os.listdir(base)) == ["4"]
+
+
+def test_version_without_marker_is_ignored_once_the_model_uses_markers(tmp_path):
+    base = tmp_path / "clf"
+    ops.atomic_push(_saved_model(tmp_path), str(base), version=1)
+    half = base / "2"  # e.g. an object-store rename still in progress
+    half.mkdir()
+    (half / "saved_model.pb").write_bytes(b"graph")
+    assert ops.complete_versions(str(base)) == [1]
+
+
+def test_a_base_written_by_other_tools_counts_every_saved_model(tmp_path):
+    base = tmp_path / "plain"
+    for v in ("1", "2"):
+        (base / v).mkdir(parents=True)
+        (base / v / "saved_model.pb").write_bytes(b"graph")
+    (base / "3").mkdir()  # no SavedModel: not a version
+    assert ops.complete_versions(str(base)) == [1, 2]
+
+
+def test_push_on_an_object_store_uri_copies_renames_and_marks(tmp_path):
+    import tensorflow as tf
+
+    src = "ram://pusher-test/src"
+    tf.io.gfile.makedirs(src + "/variables")
+    for rel, data in (("saved_model.pb", b"graph"), ("variables/variables.index", b"index")):
+        with tf.io.gfile.GFile(f"{src}/{rel}", "wb") as f:
+            f.write(data)
+    base = "ram://pusher-test/serving/clf"
+    final = ops.atomic_push(src, base, version=9)
+    assert final == base + "/9"
+    with tf.io.gfile.GFile(final + "/variables/variables.index", "rb") as f:
+        assert f.read() == b"index"
+    assert ops.has_marker(final)
+    assert not [p for p in tf.io.gfile.glob(base + "/.staging-*/*")]
+    assert ops.complete_versions(base) == [9]
+    assert ops.latest_identical_version(src, base) == final

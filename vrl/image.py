@@ -1,0 +1,212 @@
+"""`vrl run image` and the image pipeline's flags, shared with `vrl compile image`.
+
+Each flag's default comes from `ImagePipelineConfig` (or the trainer's own
+config for the trainer's flags), so the defaults are written down once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+ARCHS = ("convnet", "resnet")
+OPTIMIZERS = ("adam", "sgd", "rmsprop")
+INPUT_FORMATS = ("auto", "folders", "csv", "tfrecord")
+
+
+def add_config_args(p: argparse.ArgumentParser, cluster: bool = False) -> None:
+    """The ImagePipelineConfig flags. With `cluster`, paths are as the pods see them."""
+    from pipeline.image_config import ImagePipelineConfig
+
+    d = ImagePipelineConfig(data_dir="")
+    where = "as the pods see it: gs://..., s3://... or a mounted path" if cluster else "a folder"
+    p.add_argument("--data", required=True, help=f"image data root ({where})")
+    if cluster:
+        p.add_argument("--serving-base", required=True, help=f"TF Serving model base ({where})")
+        p.add_argument(
+            "--pattern",
+            default="span-{SPAN}/*/*",
+            help="input glob under --data; {SPAN} selects spans (data is not read at compile time)",
+        )
+    else:
+        p.add_argument("--home", default=d.home, help="working folder")
+        p.add_argument(
+            "--serving-base", default=None, help="TF Serving model base (default: <home>/serving)"
+        )
+        p.add_argument(
+            "--pattern",
+            default=None,
+            help="input glob under --data; may hold {SPAN} (default: detected)",
+        )
+    p.add_argument("--model-name", default=d.model_name, help="served model name")
+    p.add_argument("--pipeline-name", default=d.pipeline_name, help="TFX pipeline name")
+    p.add_argument(
+        "--format",
+        dest="input_format",
+        default=d.input_format,
+        choices=INPUT_FORMATS,
+        help="input layout",
+    )
+    p.add_argument("--span", type=int, default=None, help="span to process (default: latest)")
+    p.add_argument(
+        "--eval-fraction", type=float, default=d.eval_fraction, help="share hashed into eval"
+    )
+    p.add_argument(
+        "--max-bad-fraction", type=float, default=d.max_bad_fraction, help="quarantine limit"
+    )
+    schema = p.add_mutually_exclusive_group()
+    schema.add_argument("--schema", dest="schema_path", default=None, help="curated schema .pbtxt")
+    schema.add_argument(
+        "--curated-schema",
+        action="store_true",
+        help="validate against the schema shipped in pipeline/schemas/ instead of SchemaGen's",
+    )
+    p.add_argument(
+        "--no-halt-on-anomalies",
+        dest="halt_on_anomalies",
+        action="store_false",
+        help="report data anomalies without stopping",
+    )
+    p.add_argument(
+        "--max-class-imbalance",
+        type=float,
+        default=d.max_class_imbalance,
+        help="largest/smallest class ratio",
+    )
+    p.add_argument(
+        "--image-size", type=int, default=d.image_size, help="side images are resized to"
+    )
+    tr = "default: the trainer's, see models/cnn/config.py"
+    p.add_argument("--arch", choices=ARCHS, help=tr)
+    p.add_argument("--optimizer", choices=OPTIMIZERS, help=tr)
+    p.add_argument("--learning-rate", type=float, help=tr)
+    p.add_argument("--batch-size", type=int, help=tr)
+    p.add_argument("--epochs", type=int, help=tr)
+    p.add_argument(
+        "--no-sanity-checks",
+        dest="sanity_checks",
+        action="store_const",
+        const=False,
+        help="skip the init-loss and overfit checks",
+    )
+    p.add_argument("--seed", type=int, help=tr)
+    p.add_argument(
+        "--min-accuracy", type=float, default=d.min_accuracy, help="value threshold to bless"
+    )
+    p.add_argument(
+        "--max-accuracy-drop",
+        type=float,
+        default=d.max_accuracy_drop,
+        help="allowed drop vs the served model",
+    )
+    p.add_argument(
+        "--no-cache", dest="enable_cache", action="store_false", help="disable TFX caching"
+    )
+    p.add_argument(
+        "--beam-arg",
+        action="append",
+        default=[],
+        help="extra Beam pipeline arg, repeatable (e.g. --runner=FlinkRunner)",
+    )
+
+
+def _schema_path(args: argparse.Namespace) -> str | None:
+    from pipeline.image_config import CURATED_SCHEMA
+
+    if getattr(args, "curated_schema", False):
+        return CURATED_SCHEMA
+    return os.path.abspath(args.schema_path) if args.schema_path else None
+
+
+def config_from_args(args: argparse.Namespace, pipeline_root: str | None = None):
+    """The frozen ImagePipelineConfig from parsed flags (validated on construction).
+
+    Local runs make paths absolute; cluster paths (with `pipeline_root`) are
+    kept as given, since they are URIs or paths inside the pods.
+    """
+    from pipeline.image_config import ImagePipelineConfig
+
+    local = pipeline_root is None
+    fix = os.path.abspath if local else (lambda p: p)
+    return ImagePipelineConfig(
+        data_dir=fix(args.data),
+        home=os.path.abspath(args.home) if local else "",
+        pipeline_root=pipeline_root,
+        pipeline_name=args.pipeline_name,
+        serving_base=fix(args.serving_base) if args.serving_base else None,
+        model_name=args.model_name,
+        input_pattern=args.pattern,
+        input_format=args.input_format,
+        span=args.span,
+        eval_fraction=args.eval_fraction,
+        max_bad_fraction=args.max_bad_fraction,
+        schema_path=_schema_path(args),
+        halt_on_anomalies=args.halt_on_anomalies,
+        max_class_imbalance=args.max_class_imbalance,
+        image_size=args.image_size,
+        arch=args.arch,
+        optimizer=args.optimizer,
+        learning_rate=args.learning_rate,
+        batch_size=args.batch_size,
+        epochs=args.epochs,
+        sanity_checks=args.sanity_checks,
+        seed=args.seed,
+        min_accuracy=args.min_accuracy,
+        max_accuracy_drop=args.max_accuracy_drop,
+        enable_cache=args.enable_cache,
+    )
+
+
+def add_parser(run_sub: argparse._SubParsersAction) -> None:
+    """Registers `vrl run image`."""
+    p = run_sub.add_parser(
+        "image",
+        help="run the image-classification pipeline locally",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    add_config_args(p)
+    p.set_defaults(func=handler)
+
+
+def handler(args: argparse.Namespace) -> int:
+    """Runs the image pipeline locally; exit 0 when the gate worked either way."""
+    config = config_from_args(args)
+    from vrl.local import run_image_pipeline
+
+    summary = run_image_pipeline(config, extra_beam_args=args.beam_arg)
+    print_summary(config, summary)
+    # 0 when the gate worked either way (blessed and pushed, or not blessed and
+    # not pushed); 1 when nothing was evaluated or a blessed model was not pushed.
+    if summary.blessed is None or (summary.blessed and not summary.pushed):
+        return 1
+    return 0
+
+
+def print_summary(config, summary) -> None:
+    """Prints what a person wants to know after an image pipeline run."""
+    print(f"\n== image pipeline '{config.pipeline_name}' ==")
+    if summary.ingest:
+        ing = summary.ingest
+        print(
+            f"ingested: {ing.get('examples_written')} examples, "
+            f"{ing.get('quarantined')} quarantined of {ing.get('files_seen')} files"
+        )
+    issues = summary.data_issues
+    if issues:
+        kinds = ", ".join(f"{i['severity'].lower()} {i['kind']} [{i['split']}]" for i in issues)
+        print(f"data checks: {len(issues)} finding(s): {kinds}")
+    else:
+        print("data checks: no findings")
+    acc = summary.metrics.get("sparse_categorical_accuracy")
+    if acc is not None:
+        print(
+            f"eval accuracy: {acc:.4f} on {int(summary.metrics.get('example_count', 0))} examples"
+        )
+    for name, value in sorted(summary.per_class.items()):
+        print(f"  class {name:>12}: {value:.4f}")
+    print(f"blessed: {summary.blessed}")
+    if summary.pushed:
+        print(f"pushed to: {summary.pushed_path}")
+    else:
+        print("not pushed (model not blessed); the served model is unchanged")
+    print(f"pipeline outputs: {config.resolved_pipeline_root}")
