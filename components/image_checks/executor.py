@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import glob
 import json
 import os
 from typing import Any
@@ -12,6 +11,7 @@ from absl import logging
 from tensorflow_metadata.proto.v0 import anomalies_pb2
 from tfx import types
 from tfx.dsl.components.base import base_executor
+from tfx.dsl.io import fileio
 from tfx.types import artifact_utils
 from tfx.utils import io_utils, writer_utils
 
@@ -32,7 +32,7 @@ def read_split(split_dir: str) -> list[ops.ImageRecord]:
     """Reads the summary features (no pixels) of every example in a split folder."""
     import tensorflow as tf
 
-    files = sorted(glob.glob(os.path.join(split_dir, "*")))
+    files = sorted(fileio.glob(os.path.join(split_dir, "*")))
     if not files:
         raise FileNotFoundError(f"{split_dir}: no TFRecord files; expected ImageExampleGen output")
     spec = {
@@ -83,7 +83,7 @@ def validator_errors(anomalies: types.Artifact) -> list[str]:
     lines = []
     for split in artifact_utils.decode_split_names(anomalies.split_names):
         path = os.path.join(artifact_utils.get_split_uri([anomalies], split), SCHEMA_DIFF_FILE)
-        if not os.path.exists(path):
+        if not fileio.exists(path):
             continue
         proto = anomalies_pb2.Anomalies.FromString(io_utils.read_bytes_file(path))
         for name, info in sorted(proto.anomaly_info.items()):
@@ -115,7 +115,7 @@ class Executor(base_executor.BaseExecutor):
         output.split_names = artifact_utils.encode_split_names(split_names)
         for split in split_names:
             split_dir = artifact_utils.get_split_uri([output], split)
-            os.makedirs(split_dir, exist_ok=True)
+            fileio.makedirs(split_dir)
             writer_utils.write_anomalies(
                 os.path.join(split_dir, SCHEMA_DIFF_FILE),
                 to_anomalies_proto([i for i in issues if i.split in (split, ops.ALL_SPLITS)]),

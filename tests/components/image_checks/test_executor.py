@@ -71,3 +71,28 @@ def test_clean_data_passes_even_when_halting(tmp_path):
     splits = {"train": [("a", "h1"), ("b", "h2")], "eval": [("a", "h3"), ("b", "h4")]}
     out = _run(tmp_path, splits, halt=True)
     assert out.get_int_custom_property("num_errors") == 0
+
+
+def test_executor_reads_and_writes_only_through_gfile_on_ram_uris():
+    from tfx.dsl.io import fileio
+
+    art = standard_artifacts.Examples()
+    art.uri = "ram://image-checks/examples"
+    art.split_names = artifact_utils.encode_split_names(["train", "eval"])
+    rows = {"train": [("a", "h1"), ("b", "h2")], "eval": [("a", "h3"), ("b", "h4")]}
+    for split, split_rows in rows.items():
+        d = f"{art.uri}/Split-{split}"
+        fileio.makedirs(d)
+        with tf.io.TFRecordWriter(f"{d}/data.gz", options="GZIP") as w:
+            for row in split_rows:
+                w.write(_example(*row))
+    out = standard_artifacts.ExampleAnomalies()
+    out.uri = "ram://image-checks/out"
+    executor.Executor().Do(
+        {keys.EXAMPLES: [art]},
+        {keys.IMAGE_ANOMALIES: [out]},
+        {keys.CONFIG: json.dumps({"max_class_imbalance": 3.0}), keys.HALT_ON_ANOMALIES: 1},
+    )
+    with fileio.open(f"{out.uri}/{executor.REPORT_FILE}") as f:
+        assert json.load(f)["examples_per_split"] == {"train": 2, "eval": 2}
+    assert fileio.exists(f"{out.uri}/Split-eval/{executor.SCHEMA_DIFF_FILE}")
