@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 
 from absl import logging
@@ -160,12 +160,3 @@ def resolve_exec_properties(exec_properties: dict[str, Any]) -> dict[str, Any]:
     props[VERSION_KEY] = version
     props[FINGERPRINT_KEY] = processor.get_input_fingerprint(span, version)
     return props
-
-
-def input_patterns(exec_properties: dict[str, Any]) -> Sequence[str]:
-    """The (resolved) split patterns of input_config."""
-    input_config = example_gen_pb2.Input()
-    proto_utils.json_to_proto(
-        exec_properties[standard_component_specs.INPUT_CONFIG_KEY], input_config
-    )
-    return [split.pattern for split in input_config.splits]

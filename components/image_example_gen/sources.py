@@ -60,12 +60,11 @@ def list_files(input_base: str, pattern: str) -> list[str]:
 
 def undecodable_item(rel_path: str) -> SourceItem:
     """Quarantine item for a file whose name (or a folder's) is not UTF-8."""
-    shown = names.escaped(rel_path)
     return SourceItem(
-        path=shown,
+        path=names.escaped(rel_path),
         rejected=(
             ops.UNDECODABLE_NAME,
-            f"name is not UTF-8 (bytes shown as \\xNN: {shown}); rename it to UTF-8",
+            "file or folder name is not UTF-8 (bytes shown as \\xNN); rename it to UTF-8",
         ),
     )
 
