@@ -82,12 +82,13 @@ def serve_command(args: argparse.Namespace) -> int:
         except ValueError as e:
             print(f"(no docker line: {e})")
         return 0
+    from serving.errors import ServingError
     from serving.flags import server_kwargs
     from serving.server import start_server
 
     try:
         handle = start_server(**server_kwargs(args))
-    except (ValueError, OSError, RuntimeError) as e:
+    except (ValueError, OSError, RuntimeError, ServingError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
 

@@ -8,6 +8,10 @@ linear. Both are written with tf.saved_model.save, like the real exports.
 from __future__ import annotations
 
 import os
+import signal
+import socket
+import subprocess
+import sys
 import types
 
 import numpy as np
@@ -195,4 +199,120 @@ def helpers() -> types.SimpleNamespace:
         jpeg_bytes=jpeg_bytes,
         push=push,
         save_cnn=save_cnn,
+        mnist_digit=mnist_digit,
+        free_port=free_port,
+        start_vrl_serve=start_vrl_serve,
+        stop_vrl_serve=stop_vrl_serve,
     )
+
+
+# Models exported the way TF Serving's own examples export them, not by this project.
+
+MNIST_PIXELS = 784
+
+
+def save_mnist_tf1(path: str) -> str:
+    """TF Serving's mnist_saved_model.py shape: TF1 SavedModelBuilder, `predict_images`
+    (input `images`, outputs `scores` and `classes`) and a classification `serving_default`.
+
+    Digit d lights the pixels whose index is d modulo 10, and the weights read exactly that.
+    """
+    v1 = tf.compat.v1
+    with tf.Graph().as_default(), v1.Session() as sess:
+        serialized = v1.placeholder(tf.string, [None], name="tf_example")
+        parsed = v1.parse_example(serialized, {"x": v1.FixedLenFeature([MNIST_PIXELS], tf.float32)})
+        x = tf.identity(parsed["x"], name="x")
+        kernel = np.zeros((MNIST_PIXELS, 10), np.float32)
+        kernel[np.arange(MNIST_PIXELS), np.arange(MNIST_PIXELS) % 10] = 0.1
+        w = v1.Variable(kernel, name="w")
+        b = v1.Variable(np.zeros(10, np.float32), name="b")
+        y = tf.nn.softmax(tf.matmul(x, w) + b, name="y")
+        values, indices = tf.nn.top_k(y, 10)
+        classes = tf.gather(tf.constant([str(i) for i in range(10)]), indices)
+        sess.run(v1.global_variables_initializer())
+        info = v1.saved_model.utils.build_tensor_info
+        sig = v1.saved_model.signature_def_utils.build_signature_def
+        builder = v1.saved_model.Builder(path)
+        builder.add_meta_graph_and_variables(
+            sess,
+            [v1.saved_model.tag_constants.SERVING],
+            signature_def_map={
+                "predict_images": sig(
+                    inputs={"images": info(x)},
+                    outputs={"scores": info(y), "classes": info(classes)},
+                    method_name="tensorflow/serving/predict",
+                ),
+                "serving_default": sig(
+                    inputs={"inputs": info(serialized)},
+                    outputs={"classes": info(classes), "scores": info(values)},
+                    method_name="tensorflow/serving/classify",
+                ),
+            },
+            main_op=v1.tables_initializer(),
+            strip_default_attrs=True,
+        )
+        builder.save()
+    return path
+
+
+def mnist_digit(digit: int, noise_seed: int | None = None) -> np.ndarray:
+    """A 784-pixel "image" of `digit` for save_mnist_tf1 (optionally with a little noise)."""
+    image = (np.arange(MNIST_PIXELS) % 10 == digit).astype(np.float32)
+    if noise_seed is not None:
+        image += np.random.default_rng(noise_seed).uniform(0, 0.05, MNIST_PIXELS).astype("f")
+    return image
+
+
+def save_keras_classifier(path: str) -> str:
+    """A tf.keras model saved with model.save (Keras 2 SavedModel), as resnet examples are:
+    input `input_1` [None, 8], output `probs`; one-hot input k < 3 is class k."""
+    keras = tf.keras
+    inputs = keras.Input(shape=(8,), name="input_1")
+    logits = keras.layers.Dense(3, name="dense")(inputs)
+    model = keras.Model(inputs, keras.layers.Activation("softmax", name="probs")(logits))
+    model.get_layer("dense").set_weights([np.eye(8, 3, dtype=np.float32) * 5, np.zeros(3, "f")])
+    model.save(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def foreign_models(tmp_path_factory) -> dict[str, str]:
+    """The MNIST-style TF1 SavedModel and the Keras SavedModel, written once per session."""
+    root = tmp_path_factory.mktemp("foreign")
+    return {
+        "mnist": save_mnist_tf1(str(root / "mnist")),
+        "keras": save_keras_classifier(str(root / "keras")),
+    }
+
+
+def free_port() -> int:
+    """A loopback port free right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_vrl_serve(argv: list[str], timeout: float = 120.0) -> tuple[subprocess.Popen, str]:
+    """`vrl serve ARGV` in a subprocess; returns it and its "serving ..." line once it serves."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vrl.serve", "serve", *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
+    )
+    line = proc.stdout.readline()
+    if not line.startswith("serving"):
+        proc.kill()
+        raise RuntimeError(f"vrl serve did not start: {line!r} {proc.stderr.read()[-2000:]}")
+    return proc, line
+
+
+def stop_vrl_serve(proc: subprocess.Popen) -> None:
+    """SIGTERM, then wait (kill if it hangs)."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

@@ -1,0 +1,234 @@
+"""`vrl serve` with tensorflow_model_server's command line: config file polling, a Keras
+model queried like TF Serving's resnet_client_grpc.py, flag meanings and start errors."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+import urllib.request
+
+import grpc
+import numpy as np
+import pytest
+import tensorflow as tf
+from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+from serving.flags import server_kwargs
+from vrl import serve as cli
+
+POLL_SECONDS = 1
+
+KERAS_ONLY = """model_config_list {{
+  config {{ name: "keras" base_path: "{keras}" model_platform: "tensorflow" }}
+}}
+"""
+KERAS_AND_MNIST = """model_config_list {{
+  config {{ name: "keras" base_path: "{keras}" model_platform: "tensorflow" }}
+  config {{ name: "mnist" base_path: "{mnist}" model_platform: "tensorflow" }}
+}}
+"""
+
+
+def _parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="vrl")
+    cli.add_parsers(parser.add_subparsers(dest="command", required=True))
+    return parser.parse_args(["serve", *argv])
+
+
+def _resnet_style_predict(target: str, image: np.ndarray) -> int:
+    """example/resnet_client_grpc.py: Predict with a 10 s timeout, read outputs[...].float_val."""
+    channel = grpc.insecure_channel(target)
+    stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = "keras"
+    request.model_spec.signature_name = "serving_default"
+    request.inputs["input_1"].CopyFrom(tf.make_tensor_proto(image[None, :]))
+    result = stub.Predict(request, 10.0)
+    channel.close()
+    return int(np.argmax(result.outputs["probs"].float_val))
+
+
+def test_config_file_edit_is_served_within_the_poll_interval(tmp_path, foreign_models, helpers):
+    keras_base, mnist_base = tmp_path / "keras", tmp_path / "mnist"
+    helpers.push(foreign_models["keras"], str(keras_base), 1)
+    helpers.push(foreign_models["mnist"], str(mnist_base), 1)
+    config = tmp_path / "models.config"
+    config.write_text(KERAS_ONLY.format(keras=keras_base))
+    grpc_port, rest_port = helpers.free_port(), helpers.free_port()
+    proc, line = helpers.start_vrl_serve(
+        [
+            f"--port={grpc_port}",
+            f"--rest_api_port={rest_port}",
+            f"--model_config_file={config}",
+            f"--model_config_file_poll_wait_seconds={POLL_SECONDS}",
+        ]
+    )
+    try:
+        assert line.startswith("serving {'keras': [1]}")
+        target = f"127.0.0.1:{grpc_port}"
+        assert [_resnet_style_predict(target, np.eye(8, dtype="f")[k]) for k in range(3)] == [
+            0,
+            1,
+            2,
+        ]
+        url = f"http://127.0.0.1:{rest_port}/v1/models/mnist"
+        assert _status_code(url) == 404
+        config.write_text(KERAS_AND_MNIST.format(keras=keras_base, mnist=mnist_base))
+        edited = time.monotonic()
+        while _status_code(url) != 200 and time.monotonic() - edited < 30:
+            time.sleep(0.1)
+        seen_after = time.monotonic() - edited
+        # One poll interval plus loading the TF1 SavedModel on a busy 2-core machine.
+        assert _status_code(url) == 200 and seen_after < POLL_SECONDS + 10, seen_after
+    finally:
+        helpers.stop_vrl_serve(proc)
+
+
+def _status_code(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+def test_single_model_flags_serve_one_model_by_name(tmp_path, foreign_models, helpers):
+    base = tmp_path / "anything"
+    helpers.push(foreign_models["keras"], str(base), 3)
+    args = _parse(["--port=0", "--rest_api_port=8", "--model_name=m", f"--model_base_path={base}"])
+    kwargs = server_kwargs(args)
+    # --port 0 / --rest_api_port 0 disable that API, as in tensorflow_model_server.
+    assert kwargs["grpc_port"] is None and kwargs["rest_port"] == 8
+    with pytest.raises(ValueError, match="both gRPC and REST are disabled"):
+        server_kwargs(_parse(["--port=0", "--rest_api_port=0", f"--model_base_path={base}"]))
+    kwargs.update(grpc_port=0, rest_port=None)
+    from serving.server import start_server
+
+    handle = start_server(**kwargs)
+    try:
+        assert handle.core.registry.available() == {"m": [3]}
+    finally:
+        handle.stop()
+
+
+def test_model_base_at_one_models_folder_is_refused(tmp_path, foreign_models, helpers, capsys):
+    base = tmp_path / "cnn"
+    helpers.push(foreign_models["keras"], str(base), 1)
+    args = _parse(["--model-base", str(base), "--grpc-port=0", "--rest-port=0"])
+    assert cli.serve_command(args) == 2
+    err = capsys.readouterr().err
+    assert "one model's folder" in err and "--model_name" in err
+
+
+def test_base_with_no_loadable_version_is_an_error_at_start(tmp_path, capsys):
+    (tmp_path / "m" / "1").mkdir(parents=True)
+    (tmp_path / "m" / "1" / "saved_model.pb").write_bytes(b"not a SavedModel")
+    assert cli.serve_command(_parse([f"--model_base_path={tmp_path / 'm'}"])) == 2
+    assert "no loadable version" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert cli.serve_command(_parse(["--model-base", str(tmp_path / "empty")])) == 2
+    assert "nothing to serve" in capsys.readouterr().err
+
+
+def test_labels_for_unloaded_versions_at_start_need_tf_serving_flag(
+    tmp_path, foreign_models, helpers, capsys
+):
+    helpers.push(foreign_models["keras"], str(tmp_path / "k"), 1)
+    config = tmp_path / "models.config"
+    config.write_text(
+        f'model_config_list {{ config {{ name: "k" base_path: "{tmp_path / "k"}" '
+        'version_labels { key: "stable" value: 1 } } }\n'
+    )
+    argv = [f"--model_config_file={config}", "--grpc-port=0", "--rest-port=0"]
+    assert cli.serve_command(_parse(argv)) == 2
+    assert "not currently available for inference" in capsys.readouterr().err
+    kwargs = server_kwargs(_parse([*argv, "--allow_version_labels_for_unavailable_models"]))
+    assert kwargs["allow_labels_for_unavailable"] is True
+
+
+def test_tf_serving_flags_map_to_server_options(tmp_path):
+    params = tmp_path / "batching.config"
+    params.write_text(
+        "max_batch_size { value: 16 }\nbatch_timeout_micros { value: 500 }\n"
+        "num_batch_threads { value: 3 }\nmax_enqueued_batches { value: 100 }\n"
+    )
+    args = _parse(
+        [
+            "--model_base_path=/m",
+            "--enable_batching",
+            f"--batching_parameters_file={params}",
+            "--enable_model_warmup=false",
+            "--enable_signature_method_name_check=true",
+            "--enable_serialization_as_tensor_content",
+            "--grpc_max_threads=7",
+            "--rest_api_num_threads=5",
+            "--file_system_poll_wait_seconds=3",
+            "--tensorflow_intra_op_parallelism=2",
+        ]
+    )
+    kwargs = server_kwargs(args)
+    batching = kwargs["batching"]
+    assert (batching.max_batch_size, batching.timeout_s, batching.num_threads) == (16, 5e-4, 3)
+    assert kwargs["warmup"] is False and kwargs["method_name_check"] is True
+    assert kwargs["tensor_content"] is True and kwargs["grpc_workers"] == 7
+    assert kwargs["rest_threads"] == 5 and kwargs["poll_seconds"] == 3
+    assert kwargs["intra_op_threads"] == 2 and kwargs["model_name"] == "default"
+    with pytest.raises(ValueError, match="without --enable_batching"):
+        server_kwargs(_parse(["--model_base_path=/m", f"--batching_parameters_file={params}"]))
+    params.write_text("max_batch_size: 3\n")
+    with pytest.raises(ValueError, match="not a text-format BatchingParameters"):
+        server_kwargs(
+            _parse(
+                [
+                    "--model_base_path=/m",
+                    "--enable_batching",
+                    f"--batching_parameters_file={params}",
+                ]
+            )
+        )
+
+
+def test_serve_help_shows_every_default_without_importing_tensorflow():
+    code = (
+        "import sys, io, contextlib, vrl.serve as s\n"
+        "buf = io.StringIO()\n"
+        "with contextlib.redirect_stdout(buf):\n"
+        "    try: s.main(['serve', '--help'])\n"
+        "    except SystemExit: pass\n"
+        "assert 'tensorflow' not in sys.modules\n"
+        "print(buf.getvalue())\n"
+    )
+    text = subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True, timeout=60
+    ).stdout
+    flat = " ".join(text.split())
+    for flag in ("--port", "--rest_api_port", "--model_name", "--model_base_path",
+                 "--model_config_file_poll_wait_seconds", "--enable_batching",
+                 "--batching_parameters_file", "--monitoring_config_file",
+                 "--enable_model_warmup", "--grpc_max_threads"):  # fmt: skip
+        assert flag in flat, flag
+    assert "(default: 2.0)" in flat and "(default: default)" in flat
+    assert "(default: True)" in flat  # --enable_model_warmup
+
+
+def test_rest_keras_predict_answers_like_tf_serving(tmp_path, foreign_models, helpers):
+    from serving.server import start_server
+
+    helpers.push(foreign_models["keras"], str(tmp_path / "keras"), 1)
+    handle = start_server(str(tmp_path / "keras"), model_name="keras", grpc_port=None, rest_port=0)
+    try:
+        body = json.dumps({"instances": [[1, 0, 0, 0, 0, 0, 0, 0]]}).encode()
+        url = f"http://127.0.0.1:{handle.rest_port}/v1/models/keras:predict"
+        with urllib.request.urlopen(urllib.request.Request(url, data=body), timeout=30) as r:
+            text = r.read().decode()
+        probs = json.loads(text)["predictions"][0]
+        assert int(np.argmax(probs)) == 0
+        # WriteDecimal: float32 text that round-trips with at most 9 significant digits.
+        for token in text.split("[[", 1)[1].split("]]", 1)[0].split(", "):
+            assert np.float32(token) in np.float32(probs)
+            assert len(token.lstrip("-0.").replace(".", "").split("e")[0]) <= 9, token
+    finally:
+        handle.stop()
