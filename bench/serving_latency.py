@@ -146,13 +146,14 @@ def measure_server(api: str, label: str, call, n: int, rows: list) -> None:
 
 
 def start_server(
-    model_base: str, batching: bool, extra_args: list[str] = ()
+    model_base: str, batching: bool, extra_args: list[str] = (), batch_threads: int = 1
 ) -> tuple[subprocess.Popen, str, str]:
     """`vrl serve` in a subprocess on free loopback ports; returns (process, gRPC target, REST URL)."""
     cmd = [sys.executable, "-m", "vrl.serve", "serve", "--model-base", model_base]
     cmd += ["--grpc-port", "0", "--rest-port", "0", *extra_args]
     if batching:
         cmd += ["--batching", "--max-batch-size", "32", "--batch-timeout-ms", "2"]
+        cmd += ["--batch-threads", str(batch_threads)]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     proc = subprocess.Popen(
         cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env
@@ -166,12 +167,36 @@ def start_server(
     return proc, grpc_target, rest_url
 
 
+def mean_batch_size(metrics_text: str) -> float:
+    """Requests per batched model call, from the server's Prometheus page.
+
+    Reads TF Serving's batching_session:wrapped_run_count against request_count
+    (or the counters of servers before TF Serving's metric names were used).
+    """
+    runs = requests = 0.0
+    old = {}
+    for line in metrics_text.splitlines():
+        name, _, value = line.rpartition(" ")
+        if name.startswith(":tensorflow:serving:batching_session:wrapped_run_count"):
+            runs += float(value)
+        elif name.startswith(":tensorflow:serving:request_count{") and 'status="OK"' in name:
+            requests += float(value)
+        elif name.startswith(":tensorflow:serving:batching:"):
+            old[name.rsplit(":", 1)[1]] = float(value)
+    if old:
+        return old["batched_request_count"] / max(old["batch_count"], 1)
+    return requests / max(runs, 1)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=400, help="requests per measurement")
     parser.add_argument("--saved-model", help="SavedModel to serve (default: the stand-in CNN)")
     parser.add_argument("--intra-op-threads", type=int, default=1, help="TF intra-op threads")
     parser.add_argument("--inter-op-threads", type=int, default=2, help="TF inter-op threads")
+    parser.add_argument(
+        "--batch-threads", type=int, default=1, help="server batching threads (--batch-threads)"
+    )
     args = parser.parse_args()
     # The same TensorFlow thread pools in this process (baseline) and in the servers.
     tf.config.threading.set_intra_op_parallelism_threads(args.intra_op_threads)
@@ -225,7 +250,10 @@ def main() -> int:
             rows.append(("in-process", "-", c, p50, p99, rps, 0))
         for batching in (False, True):
             proc, grpc_target, rest_url = start_server(
-                os.path.dirname(os.path.dirname(model_dir)), batching, server_args
+                os.path.dirname(os.path.dirname(model_dir)),
+                batching,
+                server_args,
+                args.batch_threads,
             )
             try:
                 label = "on" if batching else "off"
@@ -233,13 +261,9 @@ def main() -> int:
                 measure_server("REST", label, rest_call(rest_url, body), n, rows)
                 if batching:
                     text = RestClient(rest_url).request("GET", "/monitoring/prometheus/metrics")
-                    counts = {
-                        line.split()[0].rsplit(":", 1)[1]: float(line.split()[1])
-                        for line in text.splitlines()
-                        if line.startswith(":tensorflow:serving:batching:")
-                    }
-                    mean = counts["batched_request_count"] / max(counts["batch_count"], 1)
-                    print(f"  mean batch size with batching on: {mean:.1f} requests")
+                    print(
+                        f"  mean batch size with batching on: {mean_batch_size(text):.1f} requests"
+                    )
             finally:
                 proc.send_signal(signal.SIGTERM)
                 proc.wait(timeout=60)

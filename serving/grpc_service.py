@@ -8,7 +8,6 @@ from typing import Any
 
 import grpc
 import numpy as np
-import tensorflow as tf
 from tensorflow_serving.apis import (
     classification_pb2,
     get_model_metadata_pb2,
@@ -24,7 +23,7 @@ from serving.core import ServingCore, merge_examples
 from serving.errors import ServingError, invalid
 from serving.model_config import specs_from_proto
 from serving.servable import DEFAULT_SIGNATURE, LoadedVersion
-from serving.tensors import to_tensor_proto
+from serving.tensors import fill_tensor_proto, from_tensor_proto
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +33,7 @@ _STATE = get_model_status_pb2.ModelVersionStatus.State
 def to_ndarray(alias: str, proto) -> np.ndarray:
     """TensorProto -> numpy, with a clear error for malformed tensors."""
     try:
-        return tf.make_ndarray(proto)
+        return from_tensor_proto(proto)
     except (TypeError, ValueError) as e:
         raise invalid(f"input '{alias}': malformed TensorProto: {e}") from e
 
@@ -86,7 +85,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
             _fill_spec(response.model_spec, servable, signature)
             as_content = self.core.tensor_content
             for name, value in outputs.items():
-                response.outputs[name].CopyFrom(to_tensor_proto(value, as_content))
+                fill_tensor_proto(response.outputs[name], value, as_content)
             return response
 
         return _call(self.core, context, request.model_spec.name, "Predict", body)

@@ -13,6 +13,7 @@ from google.protobuf import text_format
 from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
 
 from serving.errors import ServingError, failed_precondition, invalid
+from serving.signature_call import make_caller
 
 DEFAULT_SIGNATURE = "serving_default"
 CLASSIFY_METHOD = "tensorflow/serving/classify"
@@ -73,6 +74,11 @@ class LoadedVersion:
         self.signature_defs = read_signature_defs(path)
         self._module = _load(path)
         self._functions = dict(self._module.signatures)
+        self._callers = {
+            key: make_caller(fn, list(self.signature_defs[key].inputs))
+            for key, fn in self._functions.items()
+            if key in self.signature_defs
+        }
 
     def signature(self, signature_name: str) -> meta_graph_pb2.SignatureDef:
         """The SignatureDef called `signature_name` ("" means serving_default)."""
@@ -134,7 +140,11 @@ class LoadedVersion:
         sig = self.signature(key)
         tensors = {k: tf.constant(v, dtype=_dtype(sig.inputs[k])) for k, v in inputs.items()}
         try:
-            outputs = self._functions[key](**tensors)
+            outputs = self._callers[key](tensors)
+            if not isinstance(outputs, dict):  # the fast call did not pack outputs: stop using it
+                fn = self._functions[key]
+                self._callers[key] = lambda t: fn(**t)
+                outputs = fn(**tensors)
         except (tf.errors.InvalidArgumentError, tf.errors.OutOfRangeError) as e:
             raise invalid(clean_tf_message(e.message)) from e
         except tf.errors.OpError as e:

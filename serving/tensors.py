@@ -10,8 +10,10 @@ directly, so the default matters.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
-from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
+from tensorflow.core.framework import tensor_pb2, types_pb2
 
 # numpy dtype -> (DataType enum, the typed TensorProto field Tensor::AsProtoField fills)
 _TYPED = {
@@ -32,29 +34,31 @@ _TYPED = {
 }
 
 
-def _shape(proto: tensor_pb2.TensorProto, shape: tuple[int, ...]) -> None:
-    proto.tensor_shape.CopyFrom(
-        tensor_shape_pb2.TensorShapeProto(
-            dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=int(s)) for s in shape]
-        )
-    )
-
-
 def _is_string(array: np.ndarray) -> bool:
     return array.dtype == object or array.dtype.kind in ("S", "U")
 
 
 def to_tensor_proto(array: np.ndarray, as_tensor_content: bool = False) -> tensor_pb2.TensorProto:
     """One output array as TF Serving writes it (typed fields unless `as_tensor_content`)."""
-    array = np.asarray(array)
     proto = tensor_pb2.TensorProto()
-    _shape(proto, array.shape)
+    fill_tensor_proto(proto, array, as_tensor_content)
+    return proto
+
+
+def fill_tensor_proto(
+    proto: tensor_pb2.TensorProto, array: np.ndarray, as_tensor_content: bool = False
+) -> None:
+    """Writes `array` into an empty `proto` in place (no copy of the finished message)."""
+    array = np.asarray(array)
+    dims = proto.tensor_shape.dim
+    for size in array.shape:
+        dims.add().size = size
     if _is_string(array):
         proto.dtype = types_pb2.DT_STRING
         proto.string_val.extend(
             v if isinstance(v, bytes) else str(v).encode("utf-8") for v in array.ravel().tolist()
         )
-        return proto
+        return
     if array.dtype.name == "bfloat16":
         proto.dtype = types_pb2.DT_BFLOAT16
         bits = array.view(np.uint16).ravel()
@@ -62,16 +66,15 @@ def to_tensor_proto(array: np.ndarray, as_tensor_content: bool = False) -> tenso
             proto.tensor_content = bits.astype("<u2").tobytes()
         else:
             proto.half_val.extend(bits.tolist())
-        return proto
+        return
     if array.dtype not in _TYPED:
         raise TypeError(f"output of dtype {array.dtype} has no TensorProto encoding")
     dtype, field = _TYPED[array.dtype]
     proto.dtype = dtype
     if as_tensor_content:
-        proto.tensor_content = (
-            np.ascontiguousarray(array).astype(array.dtype.newbyteorder("<"), copy=False).tobytes()
-        )
-        return proto
+        little = array.astype(array.dtype.newbyteorder("<"), copy=False)
+        proto.tensor_content = np.ascontiguousarray(little).tobytes()
+        return
     flat = array.ravel()
     if field == "half_val":
         values = flat.view(np.uint16).tolist()
@@ -82,4 +85,31 @@ def to_tensor_proto(array: np.ndarray, as_tensor_content: bool = False) -> tenso
     else:
         values = flat.tolist()
     getattr(proto, field).extend(values)
-    return proto
+
+
+_FROM_FIELD = {dtype: (np_dtype, field) for np_dtype, (dtype, field) in _TYPED.items()}
+
+
+def from_tensor_proto(proto: tensor_pb2.TensorProto) -> np.ndarray:
+    """TensorProto -> numpy; strings and plain numeric tensors skip tf.make_ndarray's overhead.
+
+    Anything unusual (half, complex, bfloat16, a single value broadcast to the shape)
+    goes through tf.make_ndarray, which raises TypeError/ValueError for malformed protos.
+    """
+    shape = tuple(d.size for d in proto.tensor_shape.dim)
+    size = math.prod(shape)
+    if proto.dtype == types_pb2.DT_STRING and len(proto.string_val) == size:
+        array = np.empty(size, dtype=object)
+        array[:] = list(proto.string_val)
+        return array.reshape(shape)
+    np_dtype, field = _FROM_FIELD.get(proto.dtype, (None, None))
+    if field in ("float_val", "double_val", "int_val", "int64_val", "bool_val"):
+        if proto.tensor_content and len(proto.tensor_content) == size * np_dtype.itemsize:
+            flat = np.frombuffer(proto.tensor_content, dtype=np_dtype.newbyteorder("<"))
+            return flat.astype(np_dtype).reshape(shape)
+        values = getattr(proto, field)
+        if not proto.tensor_content and len(values) == size:
+            return np.array(values, dtype=np_dtype).reshape(shape)
+    import tensorflow as tf
+
+    return tf.make_ndarray(proto)

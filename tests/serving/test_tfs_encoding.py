@@ -117,3 +117,16 @@ def test_warmup_file_is_a_tfrecord_of_predict_logs(tmp_path):
         warmup.write_warmup_file(str(folder), requests * 300)
     with pytest.raises(FileNotFoundError):
         warmup.write_warmup_file(str(tmp_path / "missing"), requests)
+
+
+def test_fast_signature_call_matches_the_public_call(exported, helpers):
+    from serving.servable import LoadedVersion
+
+    servable = LoadedVersion("cnn", 1, exported["cnn_v1"])
+    assert servable._callers["serving_default"].__name__ == "flat"  # the fast path is taken
+    images = np.array([helpers.png_bytes(3), helpers.png_bytes(4)], dtype=object)
+    fast = servable.execute("serving_default", {"image_bytes": images})
+    public = servable._functions["serving_default"](image_bytes=tf.constant(images))
+    assert set(fast) == set(public)
+    for key, value in public.items():
+        np.testing.assert_array_equal(fast[key], value.numpy())
