@@ -3,23 +3,25 @@
 Requests are grouped by (version, signature, input dtypes and per-row shapes).
 A batch runs when it holds `max_batch_size` rows, when its oldest request has
 waited `timeout_s`, or at once when no batch is running (an idle server does not
-make a lone request wait; under load, requests pile up while batches run). If a
-batched call fails, its requests are rerun one by one so a single bad request
-never fails its neighbours.
+make a lone request wait; under load, requests pile up while batches run). At
+most `num_threads` batches run at once. If a batched call fails, its requests are
+rerun one by one so a single bad request never fails its neighbours.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 
 import numpy as np
 
 from serving.errors import ServingError
 from serving.servable import LoadedVersion
+
+log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass
@@ -31,7 +33,7 @@ class BatchingOptions:
     timeout_s: float = 0.002
     """Longest a request waits for others to join its batch."""
     num_threads: int = 2
-    """Threads running batched calls."""
+    """Most batched calls running at once (TF Serving's num_batch_threads)."""
 
 
 @dataclasses.dataclass
@@ -45,32 +47,30 @@ class _Task:
 
 
 class Batcher:
-    """Collects prepared inputs into batches and runs them on worker threads."""
+    """Collects prepared inputs into batches; the requests' own threads run the batches.
+
+    There is no batching thread to hand requests to and answers back from: a waiting
+    request claims the next batch of its queue when it may run (a thread slot is free
+    and the batch is full, the oldest request waited `timeout_s`, or nothing else runs)
+    and executes it for every request in it, its own or not. Requests arriving while
+    a batch runs queue up and form the next one, so batches grow with load.
+    """
 
     def __init__(self, options: BatchingOptions, on_run: Callable[[], None] = lambda: None) -> None:
         self.options = options
         self._on_run = on_run
         self._cond = threading.Condition()
-        self._queues: OrderedDict[tuple, list[_Task]] = OrderedDict()
-        self._servables: dict[tuple, tuple[LoadedVersion, str]] = {}
+        self._queues: dict[tuple, list[_Task]] = {}
         self._stopped = False
         self._running = 0  # batches being executed now
         self.batches_run = 0  # batched calls made (for tests and metrics)
         self.requests_batched = 0
-        self._threads = [
-            threading.Thread(target=self._loop, name=f"batcher-{i}", daemon=True)
-            for i in range(max(options.num_threads, 1))
-        ]
-        for t in self._threads:
-            t.start()
 
     def stop(self) -> None:
-        """Stops the worker threads (queued requests still complete first)."""
+        """Refuses new requests; queued ones still complete."""
         with self._cond:
             self._stopped = True
             self._cond.notify_all()
-        for t in self._threads:
-            t.join(timeout=10)
 
     def execute(
         self, servable: LoadedVersion, signature_name: str, inputs: dict[str, np.ndarray]
@@ -88,58 +88,47 @@ class Batcher:
         with self._cond:
             if self._stopped:
                 raise ServingError(_unavailable(), "server is shutting down")
-            self._queues.setdefault(key, []).append(task)
-            self._servables[key] = (servable, signature_name)
-            self._cond.notify()
-        task.done.wait()
+            queue = self._queues.setdefault(key, [])
+            queue.append(task)
+            while not task.done.is_set():
+                batch, wait = self._claim(key)
+                if batch is None:
+                    self._cond.wait(wait)
+                    continue
+                self._cond.release()
+                try:
+                    self._run(servable, signature_name, batch)
+                    self._on_run()
+                finally:
+                    self._cond.acquire()
+                    self._running -= 1
+                    self.batches_run += 1
+                    self.requests_batched += len(batch)
+                    self._cond.notify_all()
         if task.error is not None:
             raise task.error
         assert task.result is not None
         return task.result
 
-    def _take_batch(self) -> tuple[tuple[LoadedVersion, str], list[_Task]] | None:
-        with self._cond:
-            while True:
-                if not self._queues:
-                    if self._stopped:
-                        return None
-                    self._cond.wait()
-                    continue
-                key, tasks = next(iter(self._queues.items()))
-                waited = time.monotonic() - tasks[0].enqueued
-                full = sum(t.rows for t in tasks) >= self.options.max_batch_size
-                idle = self._running == 0
-                if full or idle or waited >= self.options.timeout_s or self._stopped:
-                    break
-                self._cond.wait(self.options.timeout_s - waited)
-            batch, rows = [], 0
-            while tasks and rows + tasks[0].rows <= self.options.max_batch_size:
-                rows += tasks[0].rows
-                batch.append(tasks.pop(0))
-            self._running += 1
-            if not tasks:
-                del self._queues[key]
-                servable = self._servables.pop(key)
-            else:
-                servable = self._servables[key]
-            return servable, batch
-
-    def _loop(self) -> None:
-        while True:
-            taken = self._take_batch()
-            if taken is None:
-                return
-            (servable, signature_name), batch = taken
-            with self._cond:
-                self.batches_run += 1
-                self.requests_batched += len(batch)
-            self._on_run()
-            try:
-                self._run(servable, signature_name, batch)
-            finally:
-                with self._cond:
-                    self._running -= 1
-                    self._cond.notify()
+    def _claim(self, key: tuple) -> tuple[list[_Task] | None, float | None]:
+        """Takes the next batch of `key` if it may run now; else (None, seconds to wait)."""
+        tasks = self._queues.get(key)
+        if not tasks:
+            return None, None
+        if self._running >= max(self.options.num_threads, 1):
+            return None, None  # woken when a batch finishes
+        waited = time.monotonic() - tasks[0].enqueued
+        full = sum(t.rows for t in tasks) >= self.options.max_batch_size
+        if not (full or self._running == 0 or waited >= self.options.timeout_s or self._stopped):
+            return None, self.options.timeout_s - waited
+        batch, rows = [], 0
+        while tasks and rows + tasks[0].rows <= self.options.max_batch_size:
+            rows += tasks[0].rows
+            batch.append(tasks.pop(0))
+        if not tasks:
+            del self._queues[key]
+        self._running += 1
+        return batch, None
 
     @staticmethod
     def _run(servable: LoadedVersion, signature_name: str, batch: list[_Task]) -> None:
@@ -165,6 +154,10 @@ class Batcher:
                         t.result = servable.execute(signature_name, t.inputs)
                     except ServingError as single:
                         t.error = single
+        except Exception:  # noqa: BLE001 - every request in the batch must get an answer
+            log.exception("batched call on %s version %d failed", servable.name, servable.version)
+            for t in batch:
+                t.error = ServingError(_internal(), "internal error while running a batch")
         finally:
             for t in batch:
                 t.done.set()
@@ -174,6 +167,12 @@ def _unavailable():
     import grpc
 
     return grpc.StatusCode.UNAVAILABLE
+
+
+def _internal():
+    import grpc
+
+    return grpc.StatusCode.INTERNAL
 
 
 def _invalid():
