@@ -2,7 +2,8 @@
 the configuration for the real `tensorflow/serving` image.
 
   server.start_server(...)  gRPC (PredictionService, ModelService) + REST front ends
+  flags                     `vrl serve` flags: TF Serving's own and the project's
+  warmup                    TF Serving's warmup file: write it (Pusher), replay it (load)
   client.GrpcClient / RestClient  clients that work against the real TF Serving too
-  cli.add_parsers(...)  `vrl serve`, `vrl predict`, `vrl act`
-  deploy, k8s/  models.config generator, docker line, Kubernetes manifests
+  deploy, k8s/              models.config generator, docker line, Kubernetes manifests
 """

@@ -21,13 +21,13 @@ import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
 
 from models.cnn import features
+from serving.client import POLICY_INPUT
 from serving.errors import invalid
 from serving.tensors import to_tensor_proto
 
 WARMUP_DIR = "assets.extra"
 WARMUP_FILE = "tf_serving_warmup_requests"
 MAX_RECORDS = 1000
-POLICY_INPUT = "observation"
 
 
 def warmup_path(saved_model_dir: str) -> str:
