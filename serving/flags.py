@@ -78,8 +78,14 @@ def add_serve_arguments(serve: argparse.ArgumentParser) -> None:
     net = serve.add_argument_group("network")
     net.add_argument("--grpc-port", type=int, default=GRPC_PORT, help="gRPC port; 0 picks one")
     net.add_argument("--rest-port", type=int, default=REST_PORT, help="REST port; 0 picks one")
-    net.add_argument("--port", type=int, help="TF Serving's gRPC port (0 disables gRPC)")
-    net.add_argument("--rest_api_port", type=int, help="TF Serving's REST port (0 disables REST)")
+    net.add_argument(
+        "--port", type=int, help="TF Serving's gRPC port, 0 disables gRPC (unset: --grpc-port)"
+    )
+    net.add_argument(
+        "--rest_api_port",
+        type=int,
+        help="TF Serving's REST port, 0 disables REST (unset: --rest-port)",
+    )
     net.add_argument("--host", default=DEFAULT_HOST, help="interface to bind")
     net.add_argument(
         "--grpc-workers", "--grpc_max_threads", type=int, default=4 * _CPUS, help="gRPC threads"
