@@ -1,6 +1,5 @@
 """RL pipeline: construction, Kubeflow V2 compile, CLI wiring, one local run."""
 
-import argparse
 import json
 import os
 import subprocess
@@ -144,10 +143,8 @@ def test_local_run_exports_the_policy_and_pushes_only_when_blessed(tmp_path, cap
 
 
 def test_cli_rejects_an_unknown_preset(capsys):
-    from vrl import rl as rl_cli
+    from vrl import cli
 
-    parser = argparse.ArgumentParser()
-    rl_cli.add_parser(parser.add_subparsers())
-    args = parser.parse_args(["rl", "--preset", "NoSuchEnv-v0"])
-    assert args.func(args) == 2
-    assert "unknown --preset" in capsys.readouterr().out
+    assert cli.main(["run", "rl", "--preset", "NoSuchEnv-v0"]) == 2
+    err = capsys.readouterr().err
+    assert "--preset 'NoSuchEnv-v0': unknown" in err and "CartPole-v1" in err
