@@ -56,6 +56,7 @@ class Executor(base_executor.BaseExecutor):
             export_dir=path_utils.serving_model_dir(model.uri),
             log_dir=model_run.uri,
         )
+        ops.write_policy_warmup(path_utils.serving_model_dir(model.uri), env_id, seed)
         with fileio.open(os.path.join(model.uri, constants.EVAL_HISTORY_FILE), "w") as f:
             json.dump(result.history, f, indent=1)
         summary = dataclasses.asdict(result)

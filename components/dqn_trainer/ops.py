@@ -16,3 +16,17 @@ def checkpoint_dir(checkpoint_base: str, env_id: str, seed: int, config: DqnConf
     larger budget continues a finished run.
     """
     return os.path.join(checkpoint_base, f"{env_id}-seed{seed}-{config.fingerprint()}")
+
+
+def write_policy_warmup(saved_model_dir: str, env_id: str, seed: int, count: int = 3) -> None:
+    """TF Serving's warmup file from `count` real start observations of the env,
+    inside the exported policy, so every pushed version warms up before serving."""
+    from models.dqn.envs import make_gym
+    from serving import warmup
+
+    env = make_gym(env_id)
+    try:
+        observations = [env.reset(seed=seed + i)[0].tolist() for i in range(count)]
+    finally:
+        env.close()
+    warmup.write_warmup_file(saved_model_dir, warmup.policy_requests("", observations))

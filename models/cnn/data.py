@@ -146,3 +146,12 @@ def take_arrays(ds: tf.data.Dataset, count: int) -> tuple[np.ndarray, np.ndarray
     """The first `count` (image, label) pairs of an unbatched dataset as numpy arrays."""
     images, labels = next(iter(ds.batch(count).take(1)))
     return images.numpy(), labels.numpy()
+
+
+def raw_images(file_patterns: Iterable[str], count: int) -> list[bytes]:
+    """The first `count` encoded images (the `image` feature, bytes as on disk)."""
+    from models.cnn.features import IMAGE_KEY
+
+    ds = tf.data.TFRecordDataset(list_files(file_patterns), compression_type="GZIP").take(count)
+    spec = {IMAGE_KEY: tf.io.FixedLenFeature([], tf.string)}
+    return [tf.io.parse_single_example(r, spec)[IMAGE_KEY].numpy() for r in ds]

@@ -114,6 +114,16 @@ def make_callbacks(
 
 
 # TFX entry point: the Trainer component calls this function by name.
+def write_warmup(file_patterns: list[str], saved_model_dir: str, count: int = 3) -> None:
+    """TF Serving's warmup file from real images of the data, inside the export, so
+    every pushed version warms up (in TF Serving and `vrl serve`) before serving."""
+    from serving import warmup
+
+    images = data.raw_images(file_patterns, count)
+    if images:
+        warmup.write_warmup_file(saved_model_dir, warmup.image_requests("", images))
+
+
 def run_fn(fn_args: tfx.components.FnArgs) -> None:
     """Trains the CNN and exports a SavedModel to `fn_args.serving_model_dir`.
 
@@ -229,4 +239,5 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
         signatures.export_serving_model(
             net, tf_transform_output, label_names, fn_args.serving_model_dir
         )
+        write_warmup(fn_args.eval_files or fn_args.train_files, fn_args.serving_model_dir)
     report.write_report(fn_args.model_run_dir, history, summary)

@@ -20,3 +20,18 @@ def test_component_outputs_a_model_and_a_model_run():
     assert trainer.outputs[constants.MODEL_KEY].type_name == "Model"
     assert trainer.outputs[constants.MODEL_RUN_KEY].type_name == "ModelRun"
     assert trainer.exec_properties[constants.ENV_ID_KEY] == "CartPole-v1"
+
+
+def test_policy_warmup_holds_real_start_observations(tmp_path):
+    import numpy as np
+    import tensorflow as tf
+
+    from components.dqn_trainer.ops import write_policy_warmup
+    from serving import warmup
+
+    (tmp_path / "policy").mkdir()
+    write_policy_warmup(str(tmp_path / "policy"), "CartPole-v1", seed=0)
+    logs = warmup.read_warmup_logs(str(tmp_path / "policy"))
+    batch = tf.make_ndarray(logs[-1].predict_log.request.inputs["observation"])
+    assert batch.shape == (3, 4) and batch.dtype == np.float32
+    assert np.all(np.abs(batch) <= 0.05)  # CartPole starts within +-0.05

@@ -153,3 +153,16 @@ def test_run_fn_fails_fast_when_the_model_cannot_overfit_one_batch(
     with pytest.raises(sanity.SanityCheckError, match="could not overfit one batch"):
         trainer.run_fn(fn_args)
     assert not os.path.exists(fn_args.serving_model_dir)
+
+
+def test_export_carries_a_warmup_file_of_real_images_that_the_model_answers(trained):
+    from serving import warmup
+
+    logs = warmup.read_warmup_logs(trained.serving_model_dir)
+    assert len(logs) == 4  # three single images and one batch of all three
+    request = logs[-1].predict_log.request
+    images = tf.make_ndarray(request.inputs["image_bytes"])
+    assert len(images) == 3 and all(len(img) > 0 for img in images)
+    loaded = tf.saved_model.load(trained.serving_model_dir)
+    out = loaded.signatures["serving_default"](image_bytes=tf.constant(images))
+    assert out["probabilities"].shape[0] == 3
