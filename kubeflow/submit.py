@@ -95,7 +95,8 @@ def resolve_params(spec, params: dict[str, str]) -> dict[str, Any]:
 
     A name that is not a pipeline parameter may be a key of a JSON-object
     string parameter (`epochs` inside `trainer_config`): that parameter is
-    then sent whole, with the key updated.
+    then sent whole, with the key updated. `span=N` sets `range_config` to
+    that one span (the default, empty, means the latest span).
     """
     from google.protobuf import json_format
 
@@ -114,6 +115,15 @@ def resolve_params(spec, params: dict[str, str]) -> dict[str, Any]:
             if isinstance(value, dict):
                 json_objects[name] = value
     for name, value in params.items():
+        if name == "span" and "range_config" in declared:
+            try:
+                span = int(value)
+            except ValueError:
+                raise ValueError(f"--param span={value!r}: expected an integer span") from None
+            resolved["range_config"] = json.dumps(
+                {"static_range": {"start_span_number": span, "end_span_number": span}}
+            )
+            continue
         if name in declared:
             resolved[name] = _typed(name, value, declared[name][0])
             continue

@@ -7,6 +7,7 @@ import posixpath
 
 import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
+from tfx.utils import proto_utils
 
 from components.atomic_pusher.component import create_pusher
 from components.gated_evaluator.component import GatedEvaluator
@@ -115,11 +116,18 @@ def create_image_pipeline(
     defaults are the config's values.
     """
     rp = runtime_parameters
+    gen_configs = example_gen_configs(config)
+    if rp and "{SPAN}" in config.input_pattern:
+        # Per-run span choice: RangeConfig JSON; empty means the latest span.
+        range_config = gen_configs.pop("range_config", None)
+        gen_configs["range_config"] = maybe_runtime(
+            "range_config", proto_utils.proto_to_json(range_config) if range_config else "", str, rp
+        )
     example_gen = ImageExampleGen(
         input_base=maybe_runtime("data_root", config.data_dir, str, rp),
         input_format=config.input_format,
         max_bad_fraction=config.max_bad_fraction,
-        **example_gen_configs(config),
+        **gen_configs,
     )
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
     if config.schema_path:

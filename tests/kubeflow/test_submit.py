@@ -75,6 +75,11 @@ def _spec() -> dict:
                         "defaultValue": "gs://b/data",
                         "isOptional": True,
                     },
+                    "range_config": {
+                        "parameterType": "STRING",
+                        "defaultValue": "",
+                        "isOptional": True,
+                    },
                     "min_accuracy": {
                         "parameterType": "NUMBER_DOUBLE",
                         "defaultValue": 0.9,
@@ -167,6 +172,14 @@ def test_cron_creates_a_recurring_run_with_concurrency_and_no_catchup(kfp_api, p
     assert job["no_catchup"] is True and int(job["max_concurrency"]) == 1
     assert job["runtime_config"]["parameters"]["data_root"] == "gs://b/new"
     assert job["runtime_config"]["pipeline_root"] == "gs://bucket/root"
+
+
+def test_span_param_selects_one_span_through_range_config(kfp_api, package):
+    host = f"http://127.0.0.1:{kfp_api.server_port}"
+    submit(package, host=host, params=parse_params(["span=3"]))
+    (run,) = _posts(kfp_api, "/apis/v2beta1/runs")
+    rc = json.loads(run["runtime_config"]["parameters"]["range_config"])
+    assert rc == {"static_range": {"start_span_number": 3, "end_span_number": 3}}
 
 
 def test_every_creates_an_interval_trigger(kfp_api, package):
