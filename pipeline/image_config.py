@@ -3,7 +3,19 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
+import re
+
+from models.cnn import limits
+
+INPUT_FORMATS = ("auto", "folders", "csv", "tfrecord")
+ARCHS = ("convnet", "resnet")
+OPTIMIZERS = ("adam", "sgd", "rmsprop")
+# Kubeflow's rule for pipeline names; TF Serving model names become one folder.
+PIPELINE_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,127}")
+MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+SEED_LIMIT = 2**32  # numpy's and tf's seeds: 0 <= seed < 2**32
 
 # The curated schema shipped with the package (see the file's header).
 CURATED_SCHEMA = os.path.join(os.path.dirname(__file__), "schemas", "image_examples.pbtxt")
@@ -68,23 +80,9 @@ class ImagePipelineConfig:
     """Reuse results of components whose inputs did not change."""
 
     def __post_init__(self) -> None:
-        if not 0.01 <= self.eval_fraction <= 0.99:
-            raise ValueError(
-                f"eval_fraction must be in [0.01, 0.99] (splits use 100 hash buckets), "
-                f"got {self.eval_fraction}"
-            )
-        if self.input_format not in ("auto", "folders", "csv", "tfrecord"):
-            raise ValueError(
-                f"input_format must be 'auto', 'folders', 'csv' or 'tfrecord', got {self.input_format!r}"
-            )
-        if not 0.0 <= self.max_bad_fraction <= 1.0:
-            raise ValueError(f"max_bad_fraction must be in [0, 1], got {self.max_bad_fraction}")
-        if self.arch not in (None, "convnet", "resnet"):
-            raise ValueError(f"arch must be 'convnet' or 'resnet', got {self.arch!r}")
-        if self.optimizer not in (None, "adam", "sgd", "rmsprop"):
-            raise ValueError(
-                f"optimizer must be 'adam', 'sgd' or 'rmsprop', got {self.optimizer!r}"
-            )
+        problems = _problems(self)
+        if problems:
+            raise ValueError("; ".join(f"ImagePipelineConfig.{p}" for p in problems))
 
     @property
     def resolved_pipeline_root(self) -> str:
@@ -110,6 +108,99 @@ class ImagePipelineConfig:
         config = {"image_size": self.image_size}
         config.update({f: getattr(self, f) for f in fields if getattr(self, f) is not None})
         return config
+
+
+def defaults() -> dict:
+    """Each field's default (the required `data_dir` has none), for flags to show."""
+    return {
+        f.name: f.default
+        for f in dataclasses.fields(ImagePipelineConfig)
+        if f.default is not dataclasses.MISSING
+    }
+
+
+def _in_range(value, low, high) -> bool:
+    """low <= value <= high for a finite number (NaN and inf are out of range)."""
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and low <= value <= high
+    )
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _problems(c: ImagePipelineConfig) -> list[str]:
+    """One line per invalid field: '<field> must be ..., got ...' (empty when valid)."""
+    checks = [
+        ("data_dir", bool(c.data_dir), "must name the input folder"),
+        ("home", bool(c.home) or bool(c.pipeline_root), "must name a working folder"),
+        (
+            "pipeline_name",
+            bool(PIPELINE_NAME.fullmatch(c.pipeline_name)),
+            f"must match {PIPELINE_NAME.pattern} (Kubeflow's rule)",
+        ),
+        (
+            "model_name",
+            bool(MODEL_NAME.fullmatch(c.model_name)),
+            f"must match {MODEL_NAME.pattern} (it names the serving folder)",
+        ),
+        ("input_format", c.input_format in INPUT_FORMATS, f"must be one of {INPUT_FORMATS}"),
+        ("span", c.span is None or (_is_int(c.span) and c.span >= 0), "must be >= 0"),
+        (
+            "eval_fraction",
+            _in_range(c.eval_fraction, 0.01, 0.99),
+            "must be in [0.01, 0.99] (splits use 100 hash buckets)",
+        ),
+        ("max_bad_fraction", _in_range(c.max_bad_fraction, 0.0, 1.0), "must be in [0, 1]"),
+        (
+            "max_class_imbalance",
+            _in_range(c.max_class_imbalance, 1.0, math.inf),
+            "must be a finite ratio >= 1",
+        ),
+        (
+            "image_size",
+            _is_int(c.image_size)
+            and limits.MIN_IMAGE_SIZE <= c.image_size <= limits.MAX_IMAGE_SIZE,
+            f"must be an int in [{limits.MIN_IMAGE_SIZE}, {limits.MAX_IMAGE_SIZE}] pixels",
+        ),
+        ("arch", c.arch is None or c.arch in ARCHS, f"must be one of {ARCHS}"),
+        (
+            "optimizer",
+            c.optimizer is None or c.optimizer in OPTIMIZERS,
+            f"must be one of {OPTIMIZERS}",
+        ),
+        (
+            "learning_rate",
+            c.learning_rate is None
+            or (_in_range(c.learning_rate, 0.0, limits.MAX_LEARNING_RATE) and c.learning_rate > 0),
+            f"must be in (0, {limits.MAX_LEARNING_RATE}]",
+        ),
+        (
+            "batch_size",
+            c.batch_size is None
+            or (_is_int(c.batch_size) and 1 <= c.batch_size <= limits.MAX_BATCH_SIZE),
+            f"must be an int in [1, {limits.MAX_BATCH_SIZE}]",
+        ),
+        (
+            "epochs",
+            c.epochs is None or (_is_int(c.epochs) and 1 <= c.epochs <= limits.MAX_EPOCHS),
+            f"must be an int in [1, {limits.MAX_EPOCHS}]",
+        ),
+        (
+            "seed",
+            c.seed is None or (_is_int(c.seed) and 0 <= c.seed < SEED_LIMIT),
+            "must be an int in [0, 2**32)",
+        ),
+        ("min_accuracy", _in_range(c.min_accuracy, 0.0, 1.0), "must be in [0, 1]"),
+        ("max_accuracy_drop", _in_range(c.max_accuracy_drop, 0.0, 1.0), "must be in [0, 1]"),
+    ]
+    return [
+        f"{name} {expected}, got {getattr(c, name)!r}" for name, ok, expected in checks if not ok
+    ]
 
 
 def detect_input_pattern(data_dir: str, input_format: str = "auto") -> str:

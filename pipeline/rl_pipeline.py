@@ -4,6 +4,7 @@ ServedBaseline, the policy in production) -> atomic Pusher."""
 from __future__ import annotations
 
 import dataclasses
+import math
 import posixpath
 import re
 
@@ -16,6 +17,13 @@ EVALUATOR_ID = "PolicyEvaluator"
 PUSHER_ID = "Pusher"
 CHECKPOINT_SUBDIR = "dqn_checkpoints"
 _PIPELINE_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,127}")
+_MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+# gymnasium ids: [namespace/]name[-vN], optionally "module:" first; whether the id
+# is registered is checked by the local runner (it needs gymnasium).
+_ENV_ID = re.compile(r"([\w.]+:)?([\w.-]+/)?[\w.-]+")
+MAX_ENV_STEPS = 100_000_000
+MAX_EVAL_EPISODES = 10_000
+SEED_LIMIT = 2**32
 
 
 def default_model_name(env_id: str) -> str:
@@ -71,17 +79,77 @@ class RlPipelineConfig:
             )
         if not self.model_name:
             object.__setattr__(self, "model_name", default_model_name(self.env_id))
-        if self.num_env_steps <= 0 or self.eval_episodes <= 0:
-            raise ValueError(
-                "RlPipelineConfig.num_env_steps and eval_episodes must be > 0, got "
-                f"{self.num_env_steps} and {self.eval_episodes}"
-            )
+        problems = _problems(self)
+        if problems:
+            raise ValueError("; ".join(f"RlPipelineConfig.{p}" for p in problems))
 
     @classmethod
     def for_env(cls, env_id: str, **overrides) -> RlPipelineConfig:
         """Config with the env's named DQN preset (the default config if none)."""
         overrides.setdefault("dqn_config", preset(env_id))
         return cls(env_id=env_id, **overrides)
+
+
+def _problems(c: RlPipelineConfig) -> list[str]:
+    """One line per invalid field: '<field> must be ..., got ...' (empty when valid)."""
+
+    def is_int(v) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool)
+
+    def finite(v) -> bool:
+        return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+    checks = [
+        ("pipeline_root", bool(c.pipeline_root), "must name a folder or URI"),
+        ("serving_base", bool(c.serving_base), "must name a folder or URI"),
+        (
+            "env_id",
+            bool(_ENV_ID.fullmatch(c.env_id)),
+            "must be a gymnasium id such as 'CartPole-v1'",
+        ),
+        (
+            "pipeline_name",
+            bool(_PIPELINE_NAME.fullmatch(c.pipeline_name)),
+            f"must match {_PIPELINE_NAME.pattern} (Kubeflow's rule), e.g. 'vrl-rl-cartpole-v1'",
+        ),
+        (
+            "model_name",
+            bool(_MODEL_NAME.fullmatch(c.model_name)),
+            f"must match {_MODEL_NAME.pattern} (it names the serving folder)",
+        ),
+        (
+            "num_env_steps",
+            is_int(c.num_env_steps) and 1 <= c.num_env_steps <= MAX_ENV_STEPS,
+            f"must be an int in [1, {MAX_ENV_STEPS:_}]",
+        ),
+        ("seed", is_int(c.seed) and 0 <= c.seed < SEED_LIMIT, "must be an int in [0, 2**32)"),
+        (
+            "eval_episodes",
+            is_int(c.eval_episodes) and 1 <= c.eval_episodes <= MAX_EVAL_EPISODES,
+            f"must be an int in [1, {MAX_EVAL_EPISODES:_}]",
+        ),
+        (
+            "eval_seed",
+            is_int(c.eval_seed)
+            and 0 <= c.eval_seed
+            and c.eval_seed + (c.eval_episodes if is_int(c.eval_episodes) else 0) < SEED_LIMIT,
+            "must be an int in [0, 2**32 - eval_episodes)",
+        ),
+        ("threshold", c.threshold is None or finite(c.threshold), "must be a finite number"),
+        (
+            "max_regression",
+            finite(c.max_regression) and 0.0 <= c.max_regression <= 1.0,
+            "must be a fraction in [0, 1]",
+        ),
+        (
+            "dqn_config",
+            isinstance(c.dqn_config, DqnConfig),
+            "must be a models.dqn.config.DqnConfig",
+        ),
+    ]
+    return [
+        f"{name} {expected}, got {getattr(c, name)!r}" for name, ok, expected in checks if not ok
+    ]
 
 
 def create_rl_pipeline(
@@ -134,6 +202,9 @@ def create_rl_pipeline(
         model_blessing=evaluator.outputs["blessing"],
         serving_base=config.serving_base,
         model_name=config.model_name,
+        pipeline_name=config.pipeline_name,
+        kind="rl",
+        evaluation=evaluator.outputs["evaluation"],
     ).with_id(PUSHER_ID)
     return tfx.dsl.Pipeline(
         pipeline_name=config.pipeline_name,

@@ -8,17 +8,16 @@ from __future__ import annotations
 
 import argparse
 import os
+import types
 
-ARCHS = ("convnet", "resnet")
-OPTIMIZERS = ("adam", "sgd", "rmsprop")
-INPUT_FORMATS = ("auto", "folders", "csv", "tfrecord")
+from pipeline.image_config import ARCHS, INPUT_FORMATS, OPTIMIZERS
 
 
 def add_config_args(p: argparse.ArgumentParser, cluster: bool = False) -> None:
     """The ImagePipelineConfig flags. With `cluster`, paths are as the pods see them."""
-    from pipeline.image_config import ImagePipelineConfig
+    from pipeline import image_config
 
-    d = ImagePipelineConfig(data_dir="")
+    d = types.SimpleNamespace(**image_config.defaults())
     where = "as the pods see it: gs://..., s3://... or a mounted path" if cluster else "a folder"
     p.add_argument("--data", required=True, help=f"image data root ({where})")
     if cluster:

@@ -12,6 +12,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
+from models.cnn import limits
 from models.cnn.model import ARCHITECTURES, DEFAULT_FILTERS, OPTIMIZERS, SCHEDULES
 
 
@@ -52,21 +53,32 @@ class TrainerConfig:
     """Keep decoded images in memory after the first epoch."""
 
     def __post_init__(self) -> None:
+        size, batch, lr = self.image_size, self.batch_size, self.learning_rate
+        # Each conv stage halves the side; below 2**stages a pooling layer fails.
+        min_size = max(limits.MIN_IMAGE_SIZE, 2 ** len(self.filters))
         checks = [
-            (self.arch in ARCHITECTURES, f"arch must be one of {ARCHITECTURES}"),
-            (self.optimizer in OPTIMIZERS, f"optimizer must be one of {OPTIMIZERS}"),
-            (self.schedule in SCHEDULES, f"schedule must be one of {SCHEDULES}"),
-            (self.learning_rate >= 0, "learning_rate must be >= 0"),
-            (self.batch_size >= 1, "batch_size must be >= 1"),
-            (self.epochs >= 1, "epochs must be >= 1"),
-            (self.patience >= 1, "patience must be >= 1"),
-            (0.0 <= self.dropout < 1.0, "dropout must be in [0, 1)"),
-            (self.image_size is None or self.image_size >= 4, "image_size must be >= 4"),
-            (len(self.filters) >= 1, "filters must list at least one width"),
+            ("arch", self.arch in ARCHITECTURES, f"one of {ARCHITECTURES}"),
+            ("optimizer", self.optimizer in OPTIMIZERS, f"one of {OPTIMIZERS}"),
+            ("schedule", self.schedule in SCHEDULES, f"one of {SCHEDULES}"),
+            ("learning_rate", 0 < lr <= limits.MAX_LEARNING_RATE, "in (0, 1]"),
+            ("batch_size", 1 <= batch <= limits.MAX_BATCH_SIZE, f"in [1, {limits.MAX_BATCH_SIZE}]"),
+            ("epochs", 1 <= self.epochs <= limits.MAX_EPOCHS, f"in [1, {limits.MAX_EPOCHS}]"),
+            ("patience", self.patience >= 1, ">= 1"),
+            ("dropout", 0.0 <= self.dropout < 1.0, "in [0, 1)"),
+            (
+                "image_size",
+                size is None or min_size <= size <= limits.MAX_IMAGE_SIZE,
+                f"in [{min_size}, {limits.MAX_IMAGE_SIZE}]",
+            ),
+            ("filters", len(self.filters) >= 1 and min(self.filters) >= 1, "widths >= 1"),
+            ("sanity_batch", self.sanity_batch >= 1, ">= 1"),
+            ("sanity_steps", self.sanity_steps >= 1, ">= 1"),
         ]
-        for ok, message in checks:
+        for name, ok, expected in checks:
             if not ok:
-                raise ValueError(f"Trainer custom_config: {message}; got {self}")
+                raise ValueError(
+                    f"Trainer custom_config: {name} must be {expected}, got {getattr(self, name)!r}"
+                )
 
     @classmethod
     def from_custom_config(cls, custom_config: Mapping[str, Any] | None) -> TrainerConfig:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 from typing import Any
 
 
@@ -90,15 +91,53 @@ class DqnConfig:
         return hashlib.sha256(self.to_json().encode()).hexdigest()[:12]
 
     def __post_init__(self) -> None:
-        if self.n_step < 1:
-            raise ValueError(f"DqnConfig.n_step must be >= 1, got {self.n_step}")
-        if self.batch_size < 1 or self.train_freq < 1 or self.eval_interval < 1:
-            raise ValueError("DqnConfig.batch_size, train_freq and eval_interval must be >= 1")
+        for f in dataclasses.fields(self):
+            value, default = getattr(self, f.name), f.default
+            if isinstance(default, float) and _is_number(value):
+                object.__setattr__(self, f.name, float(value))
+            elif isinstance(default, tuple):
+                if not isinstance(value, (tuple, list)) or not all(_is_int(u) for u in value):
+                    raise ValueError(f"DqnConfig.{f.name} must be a list of ints, got {value!r}")
+                object.__setattr__(self, f.name, tuple(value))
+            elif type(value) is not type(default):
+                raise ValueError(
+                    f"DqnConfig.{f.name} must be {type(default).__name__}, got {value!r}"
+                )
+        c = self
+        checks = [
+            ("hidden_units", len(c.hidden_units) >= 1 and min(c.hidden_units) >= 1, "widths >= 1"),
+            ("learning_rate", 0.0 < c.learning_rate <= 1.0, "in (0, 1]"),
+            ("gamma", 0.0 <= c.gamma <= 1.0, "in [0, 1]"),
+            ("n_step", c.n_step >= 1, ">= 1"),
+            ("batch_size", c.batch_size >= 1, ">= 1"),
+            ("replay_capacity", c.replay_capacity >= c.batch_size, ">= batch_size"),
+            ("learning_starts", c.learning_starts >= 0, ">= 0"),
+            ("train_freq", c.train_freq >= 1, ">= 1"),
+            ("gradient_steps", c.gradient_steps >= 1, ">= 1"),
+            ("target_update_period", c.target_update_period >= 1, ">= 1"),
+            ("target_update_tau", 0.0 < c.target_update_tau <= 1.0, "in (0, 1]"),
+            ("epsilon_decay_steps", c.epsilon_decay_steps >= 0, ">= 0"),
+            ("gradient_clipping", c.gradient_clipping >= 0.0, ">= 0 (0 disables)"),
+            ("eval_interval", c.eval_interval >= 1, ">= 1"),
+            ("eval_episodes", c.eval_episodes >= 1, ">= 1"),
+        ]
+        for name, ok, expected in checks:
+            if not ok:
+                raise ValueError(f"DqnConfig.{name} must be {expected}, got {getattr(c, name)!r}")
         if not 0.0 <= self.epsilon_end <= self.epsilon_start <= 1.0:
             raise ValueError(
                 "DqnConfig needs 0 <= epsilon_end <= epsilon_start <= 1, got "
                 f"{self.epsilon_start} -> {self.epsilon_end}"
             )
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    """A finite int or float (not a bool): NaN and inf are refused."""
+    return (_is_int(value) or isinstance(value, float)) and math.isfinite(value)
 
 
 # Presets for other classic-control tasks (rl-baselines3-zoo's tuned values

@@ -1,0 +1,20 @@
+"""Bounds on the trainer's values, importable without TensorFlow.
+
+`TrainerConfig` (inside the Trainer) and `ImagePipelineConfig` (on the command
+line, before anything runs) check against the same numbers.
+"""
+
+from __future__ import annotations
+
+MIN_IMAGE_SIZE = 8
+"""Smallest side images may be resized to: each of the default three conv
+stages halves it (at 4 px the second pooling fails on a negative size)."""
+MAX_IMAGE_SIZE = 512
+"""Largest side: at 512 px one batch of 32 already holds 2 GB of first-stage
+activations; larger is a typo, not a setting."""
+MAX_BATCH_SIZE = 4096
+"""Largest global batch size."""
+MAX_EPOCHS = 10_000
+"""Largest epoch budget."""
+MAX_LEARNING_RATE = 1.0
+"""Largest peak learning rate (Adam, SGD and RMSprop all diverge far below it)."""
