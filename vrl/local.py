@@ -9,8 +9,9 @@ import os
 import time
 
 from pipeline.image_config import ImagePipelineConfig
+from vrl import preflight
 from vrl.results import RunSummary, summarize
-from vrl.runner import local_beam_args, local_metadata_config, run_local
+from vrl.runner import exclusive_run, local_beam_args, local_metadata_config, run_local
 
 _PROJECT_DIRS = tuple(
     f"{os.sep}{d}{os.sep}" for d in ("components", "models", "pipeline", "serving")
@@ -74,23 +75,40 @@ def run_image_pipeline(
     config: ImagePipelineConfig, extra_beam_args: list[str] | None = None
 ) -> RunSummary:
     """Runs the image pipeline locally and returns what it produced."""
-    from pipeline.image_config import detect_input_pattern
+    config = preflight_image(config)
+    root = config.resolved_pipeline_root
     from pipeline.image_pipeline import create_image_pipeline
 
+    with exclusive_run(root):
+        pipeline = create_image_pipeline(
+            config,
+            beam_pipeline_args=local_beam_args() + list(extra_beam_args or []),
+            metadata_connection_config=local_metadata_config(root),
+        )
+        show_progress()
+        start = time.time()
+        run_local(pipeline)
+        from absl import logging
+
+        logging.info("image pipeline finished in %.0f s", time.time() - start)
+        return summarize(root)
+
+
+def preflight_image(config: ImagePipelineConfig) -> ImagePipelineConfig:
+    """Checks what the config alone cannot (data layout, paths) before anything
+    is written; returns the config with the input pattern filled in."""
+    from pipeline.image_config import detect_input_pattern
+
+    preflight.check_exists("data_dir", config.data_dir, folder=True)
     if not config.input_pattern:
         config = dataclasses.replace(
             config, input_pattern=detect_input_pattern(config.data_dir, config.input_format)
         )
-    os.makedirs(config.resolved_pipeline_root, exist_ok=True)
-    pipeline = create_image_pipeline(
-        config,
-        beam_pipeline_args=local_beam_args() + list(extra_beam_args or []),
-        metadata_connection_config=local_metadata_config(config.resolved_pipeline_root),
+    preflight.check_exists("schema_path", config.schema_path)
+    preflight.check_class_folders(config.data_dir, config.input_pattern, config.span)
+    preflight.check_writable(
+        "home" if config.pipeline_root is None else "pipeline_root",
+        config.resolved_pipeline_root,
     )
-    show_progress()
-    start = time.time()
-    run_local(pipeline)
-    from absl import logging
-
-    logging.info("image pipeline finished in %.0f s", time.time() - start)
-    return summarize(config.resolved_pipeline_root)
+    preflight.check_writable("serving_base", config.resolved_serving_base)
+    return config

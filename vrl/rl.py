@@ -14,9 +14,18 @@ DEFAULT_HOME = "./runs"
 
 def add_config_args(parser: argparse.ArgumentParser, cluster: bool = False) -> None:
     """The RlPipelineConfig flags, shared by `vrl run rl` and `vrl compile rl`."""
+    import dataclasses
+    import types
+
     from pipeline.rl_pipeline import RlPipelineConfig
 
-    d = RlPipelineConfig(pipeline_root="", serving_base="")
+    d = types.SimpleNamespace(
+        **{
+            f.name: f.default
+            for f in dataclasses.fields(RlPipelineConfig)
+            if f.default is not dataclasses.MISSING
+        }
+    )
     parser.add_argument(
         "--env", default=d.env_id, help="gymnasium id (discrete actions, vector observation)"
     )
@@ -137,19 +146,24 @@ def add_parser(run_subparsers: argparse._SubParsersAction) -> None:
 def handler(args: argparse.Namespace) -> int:
     """Builds the config, runs the pipeline locally, prints the push result."""
     from pipeline.rl_pipeline import create_rl_pipeline
+    from vrl import preflight
     from vrl.local import show_progress
-    from vrl.runner import local_metadata_config, run_local
+    from vrl.runner import exclusive_run, local_metadata_config, run_local
 
     config = config_from_args(args)
+    preflight.check_writable("home", config.pipeline_root)
+    preflight.check_writable("serving_base", config.serving_base)
+    preflight.check_env(config.env_id)
     print(f"vrl run rl: {config.env_id}, {config.num_env_steps} env steps, seed {config.seed}")
     print(f"  pipeline root {config.pipeline_root}")
-    show_progress()
-    run_local(
-        create_rl_pipeline(
-            config, metadata_connection_config=local_metadata_config(config.pipeline_root)
+    with exclusive_run(config.pipeline_root):
+        show_progress()
+        run_local(
+            create_rl_pipeline(
+                config, metadata_connection_config=local_metadata_config(config.pipeline_root)
+            )
         )
-    )
-    return report(config)
+        return report(config)
 
 
 def report(config) -> int:

@@ -1,0 +1,124 @@
+"""Checks a local run makes before it writes anything or starts a component.
+
+The config objects check each value on its own (`__post_init__`); these need
+the filesystem or gymnasium, so the local runner calls them. Each raises
+ValueError or OSError with one line naming the field and the path or value,
+which `vrl` prints as `vrl: error: ...` with exit 2.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+
+# Class-per-folder patterns as `detect_input_pattern` writes them.
+_CLASS_PER_FOLDER = re.compile(r"(span-\{SPAN\}/)?\*/\*")
+_SPAN_DIR = re.compile(r"span-(\d+)")
+
+
+def _is_uri(path: str) -> bool:
+    return "://" in path
+
+
+def _shown(name: str) -> str:
+    """A file name as text, undecodable bytes as \\xNN escapes."""
+    return os.fsencode(name).decode("utf-8", "backslashreplace")
+
+
+def check_writable(field: str, path: str) -> None:
+    """Fails unless a run could create `path` (or files in it) as a folder.
+
+    Probes the nearest existing ancestor by creating and removing an empty
+    folder, since as root `os.access` says yes even on a read-only mount.
+    Remote URIs are left to their filesystem client.
+    """
+    if _is_uri(path):
+        return
+    path = os.path.abspath(path)
+    probe = path
+    while not os.path.lexists(probe):
+        probe = os.path.dirname(probe)
+    if not os.path.isdir(probe):
+        raise NotADirectoryError(f"{field} {path}: cannot be created, {probe} is not a folder")
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".vrl-write-check-", dir=probe))
+    except OSError as e:
+        reason = e.strerror or type(e).__name__
+        raise PermissionError(f"{field} {path}: not writable ({probe}: {reason})") from None
+
+
+def check_exists(field: str, path: str | None, folder: bool = False) -> None:
+    """Fails unless a local `path` exists (as a folder when `folder`)."""
+    if not path or _is_uri(path):
+        return
+    if not (os.path.isdir(path) if folder else os.path.isfile(path)):
+        kind = "folder" if folder else "file"
+        raise FileNotFoundError(f"{field} {path}: no such {kind}")
+
+
+def check_class_folders(data_dir: str, pattern: str, span: int | None) -> None:
+    """For a class-per-folder layout, at least two class folders must hold files.
+
+    Looks at the span that will be processed (`span`, or the latest). Other
+    layouts (CSV manifest, TFRecords) are counted by ingest, which fails with
+    the same kind of message.
+    """
+    if _is_uri(data_dir) or not _CLASS_PER_FOLDER.fullmatch(pattern):
+        return
+    folder = data_dir
+    if pattern.startswith("span-"):
+        spans = {
+            int(m.group(1)): name
+            for name in os.listdir(data_dir)
+            if (m := _SPAN_DIR.fullmatch(name)) and os.path.isdir(os.path.join(data_dir, name))
+        }
+        if not spans:
+            raise ValueError(f"data_dir {data_dir}: no span-N/ folders for pattern {pattern!r}")
+        if span is not None and span not in spans:
+            raise ValueError(
+                f"span {span}: no span-{span}/ folder in {data_dir} (found spans {sorted(spans)})"
+            )
+        folder = os.path.join(data_dir, spans[max(spans) if span is None else span])
+    classes = sorted(
+        _shown(name)
+        for name in os.listdir(folder)
+        if not name.startswith(".") and _holds_a_file(os.path.join(folder, name))
+    )
+    if len(classes) < 2:
+        found = f"only {classes[0]!r}" if classes else "none"
+        raise ValueError(
+            f"data_dir {folder}: a classifier needs at least 2 class folders holding images "
+            f"(<data>/<class>/<image>), found {found}"
+        )
+
+
+def _holds_a_file(folder: str) -> bool:
+    if not os.path.isdir(folder):
+        return False
+    with os.scandir(folder) as entries:
+        return any(not e.name.startswith(".") and e.is_file() for e in entries)
+
+
+def check_env(env_id: str) -> None:
+    """Fails unless `env_id` is a registered gymnasium env with discrete actions
+    and a vector observation, what `models.dqn.envs.make_gym` accepts (checked
+    here with gymnasium alone, without importing TensorFlow)."""
+    import gymnasium as gym
+
+    try:
+        env = gym.make(env_id)
+    except gym.error.Error as e:
+        raise ValueError(
+            f"env_id {env_id!r}: not a registered gymnasium environment ({e})"
+        ) from None
+    try:
+        if not isinstance(env.action_space, gym.spaces.Discrete):
+            raise ValueError(
+                f"env_id {env_id!r}: DQN needs a Discrete action space, got {env.action_space}"
+            )
+        space = env.observation_space
+        if not isinstance(space, gym.spaces.Box) or len(space.shape) != 1:
+            raise ValueError(f"env_id {env_id!r}: DQN needs a 1-D Box observation, got {space}")
+    finally:
+        env.close()
