@@ -9,8 +9,11 @@ from collections.abc import Iterator
 import numpy as np
 import tensorflow as tf
 
+from models.cnn import features
+from serving import image_guard
 from serving.batching import Batcher, BatchingOptions
 from serving.errors import ServingError, invalid
+from serving.limits import RequestBudget, RequestLimits
 from serving.metrics import Metrics
 from serving.registry import ModelRegistry
 from serving.servable import (
@@ -33,8 +36,11 @@ class ServingCore:
         metrics: Metrics | None = None,
         method_name_check: bool = False,
         tensor_content: bool = False,
+        limits: RequestLimits | None = None,
     ) -> None:
         self.registry = registry
+        self.limits = limits or RequestLimits()
+        """Caps on one request, checked before allocation (serving/limits.py)."""
         self.metrics = metrics or Metrics()
         self.batcher = Batcher(batching, self.metrics.record_batched_run) if batching else None
         self.method_name_check = method_name_check
@@ -74,11 +80,26 @@ class ServingCore:
         signature_name: str,
         inputs: dict[str, np.ndarray],
         output_filter: list[str] | tuple[str, ...] = (),
+        budget: RequestBudget | None = None,
     ) -> dict[str, np.ndarray]:
-        """Checks and runs one Predict on a resolved version."""
+        """Checks and runs one Predict on a resolved version.
+
+        `budget` holds what the front end already counted while converting the inputs
+        (their declared sizes); encoded images are added to it here, from their headers.
+        """
         signature_name = signature_name or DEFAULT_SIGNATURE
         check_output_filter(servable.signature(signature_name), output_filter)
         prepared = servable.prepare(signature_name, inputs)
+        budget = budget or RequestBudget(self.limits)
+        for alias, value in prepared.items():
+            if value.dtype != object:
+                continue
+            if image_guard.is_image_input(alias):
+                for i, data in enumerate(value.ravel()):
+                    image_guard.check_image(f"input '{alias}'[{i}]", data, budget)
+            elif alias == features.EXAMPLES_INPUT_KEY:
+                for i, data in enumerate(value.ravel()):
+                    image_guard.check_example_images(f"input '{alias}'[{i}]", data, budget)
         if self.batcher is not None:
             outputs = self.batcher.execute(servable, signature_name, prepared)
         else:
@@ -117,18 +138,33 @@ class ServingCore:
     def _run_examples(self, servable, signature_name, sig, examples: list[bytes]):
         if not examples:
             raise invalid("Input is empty: send at least one example")
+        budget = RequestBudget(self.limits)
+        budget.check_rows("the example list", len(examples))
+        for i, data in enumerate(examples):
+            image_guard.check_example_images(f"example {i}", data, budget)
         if set(sig.inputs) != {"inputs"}:
             raise invalid(f"Expected one input named 'inputs', signature has {sorted(sig.inputs)}")
         return servable.execute(signature_name, {"inputs": np.array(examples, dtype=object)})
 
 
-def merge_examples(request_input) -> list[bytes]:
-    """Serialized tf.Examples from a tensorflow.serving Input (with context merged in)."""
+def merge_examples(request_input, limits: RequestLimits | None = None) -> list[bytes]:
+    """Serialized tf.Examples from a tensorflow.serving Input (with context merged in).
+
+    The example count and the merged size (the context is copied into every example)
+    are checked against `limits` before anything is merged.
+    """
+    budget = RequestBudget(limits or RequestLimits())
     kind = request_input.WhichOneof("kind")
     if kind == "example_list":
-        return [e.SerializeToString() for e in request_input.example_list.examples]
+        examples = request_input.example_list.examples
+        budget.check_rows("the example list", len(examples))
+        return [e.SerializeToString() for e in examples]
     if kind == "example_list_with_context":
         lst = request_input.example_list_with_context
+        budget.check_rows("the example list", len(lst.examples))
+        context_bytes = lst.context.ByteSize()
+        for example in lst.examples:
+            budget.add_bytes("examples with context", context_bytes + example.ByteSize())
         merged = []
         for example in lst.examples:
             full = tf.train.Example()

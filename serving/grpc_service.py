@@ -21,9 +21,10 @@ from tensorflow_serving.apis import (
 
 from serving.core import ServingCore, merge_examples
 from serving.errors import ServingError, invalid
+from serving.limits import RequestBudget
 from serving.model_config import specs_from_proto
 from serving.servable import DEFAULT_SIGNATURE, LoadedVersion
-from serving.tensors import fill_tensor_proto, from_tensor_proto
+from serving.tensors import check_tensor_proto, fill_tensor_proto, from_tensor_proto
 
 log = logging.getLogger(__name__)
 
@@ -79,8 +80,13 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         def body(info):
             servable = _resolve(self.core, request.model_spec, info)
             signature = request.model_spec.signature_name or DEFAULT_SIGNATURE
+            budget = RequestBudget(self.core.limits)
+            for alias, proto in request.inputs.items():
+                check_tensor_proto(alias, proto, budget)
             inputs = {k: to_ndarray(k, v) for k, v in request.inputs.items()}
-            outputs = self.core.predict(servable, signature, inputs, list(request.output_filter))
+            outputs = self.core.predict(
+                servable, signature, inputs, list(request.output_filter), budget
+            )
             response = predict_pb2.PredictResponse()
             _fill_spec(response.model_spec, servable, signature)
             as_content = self.core.tensor_content
@@ -109,7 +115,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         def body(info):
             servable = _resolve(self.core, request.model_spec, info)
             signature = request.model_spec.signature_name or DEFAULT_SIGNATURE
-            examples = merge_examples(request.input)
+            examples = merge_examples(request.input, self.core.limits)
             classes, scores = self.core.classify(servable, signature, examples)
             response = classification_pb2.ClassificationResponse()
             _fill_spec(response.model_spec, servable, signature)
@@ -130,7 +136,9 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         def body(info):
             servable = _resolve(self.core, request.model_spec, info)
             signature = request.model_spec.signature_name or DEFAULT_SIGNATURE
-            values = self.core.regress(servable, signature, merge_examples(request.input))
+            values = self.core.regress(
+                servable, signature, merge_examples(request.input, self.core.limits)
+            )
             response = regression_pb2.RegressionResponse()
             _fill_spec(response.model_spec, servable, signature)
             for value in values:

@@ -46,25 +46,18 @@ class ModelSpec:
 
 
 def list_versions(base_path: str) -> list[int]:
-    """Numeric version folders under `base_path` that hold a SavedModel.
+    """Numeric version folders under `base_path` that are complete, ascending.
 
-    Hidden or non-numeric folders (a push's staging folder) are ignored, as TF
-    Serving does.
+    The pusher's rule (`components.atomic_pusher.ops.complete_versions`): once any
+    version of the model carries the push completion marker
+    (`assets.extra/vrl_push_complete.json`), only marked versions count, so a copy
+    caught half-way is never loaded; in a base written by other tools (no marker
+    anywhere) every version holding a SavedModel counts. Hidden or non-numeric
+    folders (a push's staging folder) are ignored, as TF Serving does.
     """
-    try:
-        names = os.listdir(base_path)
-    except FileNotFoundError:
-        return []
-    versions = []
-    for name in names:
-        if not name.isdigit():
-            continue
-        folder = os.path.join(base_path, name)
-        if os.path.isfile(os.path.join(folder, "saved_model.pb")) or os.path.isfile(
-            os.path.join(folder, "saved_model.pbtxt")
-        ):
-            versions.append(int(name))
-    return sorted(versions)
+    from components.atomic_pusher.ops import complete_versions
+
+    return complete_versions(base_path)
 
 
 def specs_from_base(model_base: str, num_versions: int = _DEFAULT_NUM_VERSIONS) -> list[ModelSpec]:

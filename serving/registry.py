@@ -176,29 +176,20 @@ class ModelRegistry:
 
     def _sync(self, model: _Model) -> None:
         spec = model.spec
-        wanted = spec.select(list_versions(spec.base_path))
-        for version in sorted(wanted - set(model.versions)):
-            path = f"{spec.base_path}/{version}"
-            stamp = _folder_stamp(path)
-            if model.failed.get(version) == stamp:
-                continue  # failed before and unchanged since: do not retry every poll
-            with self._lock:
-                model.status[version] = VersionStatus(version, "LOADING")
-            log.info("loading %s version %d from %s", spec.name, version, path)
-            try:
-                loaded = self._loader(spec.name, version, path)
-            except Exception as e:  # noqa: BLE001 - any load failure is reported in the status
-                log.error("failed to load %s version %d: %s", spec.name, version, e)
-                with self._lock:
-                    model.failed[version] = stamp
-                    model.status[version] = VersionStatus(
-                        version, "END", f"{type(e).__name__}: {e}"
-                    )
-                continue
-            with self._lock:
-                model.versions[version] = loaded
-                model.status[version] = VersionStatus(version, "AVAILABLE")
-            log.info("serving %s version %d", spec.name, version)
+        on_disk = list_versions(spec.base_path)
+        if spec.policy == "latest":
+            # Newest first, skipping versions that fail to load: a corrupt newest version
+            # must not leave the model with nothing (or an older version unloaded).
+            wanted: set[int] = set()
+            for version in sorted(on_disk, reverse=True):
+                if len(wanted) == spec.num_versions:
+                    break
+                if version in model.versions or self._load(model, version):
+                    wanted.add(version)
+        else:
+            wanted = spec.select(on_disk)
+            for version in sorted(wanted - set(model.versions)):
+                self._load(model, version)
         if not wanted & set(model.versions):
             # Availability first (TF Serving's AvailabilityPreservingPolicy): while none of
             # the wanted versions loaded, keep serving what is there.
@@ -208,6 +199,30 @@ class ModelRegistry:
                 del model.versions[version]
                 model.status[version] = VersionStatus(version, "END")
             log.info("unloaded %s version %d", spec.name, version)
+
+    def _load(self, model: _Model, version: int) -> bool:
+        """Loads one version into `model`; False if it failed (now or, unchanged, before)."""
+        spec = model.spec
+        path = f"{spec.base_path}/{version}"
+        stamp = _folder_stamp(path)
+        if model.failed.get(version) == stamp:
+            return False  # failed before and unchanged since: do not retry every poll
+        with self._lock:
+            model.status[version] = VersionStatus(version, "LOADING")
+        log.info("loading %s version %d from %s", spec.name, version, path)
+        try:
+            loaded = self._loader(spec.name, version, path)
+        except Exception as e:  # noqa: BLE001 - any load failure is reported in the status
+            log.error("failed to load %s version %d: %s", spec.name, version, e)
+            with self._lock:
+                model.failed[version] = stamp
+                model.status[version] = VersionStatus(version, "END", f"{type(e).__name__}: {e}")
+            return False
+        with self._lock:
+            model.versions[version] = loaded
+            model.status[version] = VersionStatus(version, "AVAILABLE")
+        log.info("serving %s version %d", spec.name, version)
+        return True
 
     # Lookups --------------------------------------------------------------
 
@@ -273,6 +288,27 @@ class ModelRegistry:
                     errors = [s.error for s in model.status.values() if s.error]
                     why = errors[-1] if errors else f"no version found under {model.spec.base_path}"
                     return f"model {name}: no loadable version ({why})"
+        return None
+
+    def unservable(self) -> str | None:
+        """Why the server is not ready (a configured model with no servable version), or None.
+
+        With a model base, a model folder that holds no version yet (its first push
+        is under way) is not counted: it is not configured until it has one.
+        """
+        with self._lock:
+            models = sorted(self._models.items())
+            from_base = self._model_base is not None
+        if not models:
+            return "no models to serve"
+        for name, model in models:
+            if model.versions:
+                continue
+            if from_base and not list_versions(model.spec.base_path):
+                continue
+            errors = [s.error for s in model.status.values() if s.error]
+            why = errors[-1] if errors else f"no version found under {model.spec.base_path}"
+            return f"model {name} has no servable version ({why})"
         return None
 
     def available(self) -> dict[str, list[int]]:

@@ -4,7 +4,7 @@ GET  /v1/models/{name}[/versions/{v}|/labels/{l}]            model status
 GET  /v1/models/{name}[/versions/{v}|/labels/{l}]/metadata   signature defs
 POST /v1/models/{name}[/versions/{v}|/labels/{l}]:predict    row or columnar
 GET  /monitoring/prometheus/metrics (or the monitoring config's path)  Prometheus text
-GET  /healthz                                                liveness + loaded versions
+GET  /healthz                    200 while every model has a servable version, else 503
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import logging
 import re
 import socket
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import grpc
@@ -25,7 +24,9 @@ from serving.core import ServingCore
 from serving.errors import ServingError, invalid
 from serving.grpc_service import signature_def_map, status_response
 from serving.json_text import float32_text
+from serving.limits import ConnectionLimits
 from serving.metrics import DEFAULT_PATH
+from serving.rest_connections import BoundedHTTPServer, DeadlineHandler
 from serving.rest_json import format_classify, format_predict, parse_examples, parse_predict
 
 log = logging.getLogger(__name__)
@@ -46,10 +47,13 @@ def _proto_json(message, preserve_names: bool = True) -> dict:
     )
 
 
-class RestServer(ThreadingHTTPServer):
-    """HTTP server holding the serving core and the request size limit."""
+class _Expired(Exception):
+    """The watchdog closed the connection while its request was being read."""
 
-    daemon_threads = True
+
+class RestServer(BoundedHTTPServer):
+    """HTTP server holding the serving core, the request size limit and connection limits."""
+
     allow_reuse_address = True
     request_queue_size = 128  # many clients connecting at once must not wait for SYN retries
 
@@ -60,10 +64,11 @@ class RestServer(ThreadingHTTPServer):
         max_body_bytes: int,
         metrics_path: str | None = METRICS_PATH,
         num_threads: int | None = None,
+        connections: ConnectionLimits | None = None,
     ) -> None:
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
-        super().__init__(address, RestHandler)
+        super().__init__(address, RestHandler, connections or ConnectionLimits())
         self.core = core
         self.max_body_bytes = max_body_bytes
         self.metrics_path = metrics_path
@@ -72,7 +77,7 @@ class RestServer(ThreadingHTTPServer):
         """--rest_api_num_threads: most requests processed at once (connections may be more)."""
 
 
-class RestHandler(BaseHTTPRequestHandler):
+class RestHandler(DeadlineHandler):
     """One HTTP request; every failure becomes {"error": ...} with TF Serving's status."""
 
     protocol_version = "HTTP/1.1"
@@ -105,6 +110,9 @@ class RestHandler(BaseHTTPRequestHandler):
         self._send(error.http_status, {"error": error.message})
 
     def _handle(self, method: str) -> None:
+        if self.expired():
+            self.close_connection = True
+            return
         if self.server.slots is None:
             self._process(method)
             return
@@ -119,7 +127,7 @@ class RestHandler(BaseHTTPRequestHandler):
                 self._send(200, text, "text/plain; version=0.0.4")
                 return
             if method == "GET" and path == HEALTH_PATH:
-                self._send(200, {"status": "ok", "models": self.server.core.registry.available()})
+                self._health()
                 return
             match = _MODEL_URL.match(path)
             if match is None:
@@ -130,6 +138,8 @@ class RestHandler(BaseHTTPRequestHandler):
                     raise invalid(f"Malformed request: {method} {path}")
                 raise ServingError(grpc.StatusCode.NOT_FOUND, f"Not found: {method} {path}")
             self._route(method, path, match)
+        except _Expired:
+            self.close_connection = True
         except ServingError as e:
             self._error(e)
         except Exception:  # noqa: BLE001 - the server must answer, never crash
@@ -155,9 +165,25 @@ class RestHandler(BaseHTTPRequestHandler):
             raise ServingError(
                 grpc.StatusCode.RESOURCE_EXHAUSTED,
                 f"request body of {length} bytes exceeds the limit of "
-                f"{self.server.max_body_bytes} bytes",
+                f"{self.server.max_body_bytes} bytes (--max-rest-body-mb, --max-request-mb)",
             )
-        return self.rfile.read(length)
+        if not self.start_body():
+            raise _Expired()
+        body = self.rfile.read(length)
+        if len(body) < length or self.expired():
+            raise _Expired()
+        return body
+
+    def _health(self) -> None:
+        """200 while every configured model has a servable version, else 503 naming it."""
+        registry = self.server.core.registry
+        problem = registry.unservable()
+        if problem is None:
+            self._send(200, {"status": "ok", "models": registry.available()})
+        else:
+            self._send(
+                503, {"status": "unavailable", "error": problem, "models": registry.available()}
+            )
 
     def _route(self, method: str, path: str, match: re.Match) -> None:
         core = self.server.core
@@ -184,8 +210,9 @@ class RestHandler(BaseHTTPRequestHandler):
             with core.measure(name, "predict", "REST") as info:
                 servable = core.registry.resolve(name, version, label)
                 info["version"] = str(servable.version)
-                signature, inputs, row_format = parse_predict(body, servable)
-                payload = format_predict(core.predict(servable, signature, inputs), row_format)
+                signature, inputs, row_format, budget = parse_predict(body, servable, core.limits)
+                outputs = core.predict(servable, signature, inputs, budget=budget)
+                payload = format_predict(outputs, row_format)
             self._send(200, payload)
         elif method == "POST" and action in (":classify", ":regress"):
             body = self._read_body()
@@ -193,7 +220,7 @@ class RestHandler(BaseHTTPRequestHandler):
             with core.measure(name, api, "REST") as info:
                 servable = core.registry.resolve(name, version, label)
                 info["version"] = str(servable.version)
-                signature, examples = parse_examples(body)
+                signature, examples = parse_examples(body, core.limits)
                 if api == "classify":
                     payload = format_classify(*core.classify(servable, signature, examples))
                 else:

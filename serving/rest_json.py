@@ -16,6 +16,7 @@ import tensorflow as tf
 
 from serving.errors import invalid
 from serving.json_text import float32_text, float_array_to_json
+from serving.limits import RequestBudget, RequestLimits
 from serving.servable import DEFAULT_SIGNATURE, LoadedVersion
 
 
@@ -23,8 +24,12 @@ def _is_b64(value: Any) -> bool:
     return isinstance(value, dict) and set(value) == {"b64"}
 
 
-def _leaves(alias: str, value: Any, is_string: bool, path: str = "") -> tuple[Any, list[int]]:
-    """Decodes b64 leaves, checks leaf types and that nested lists are rectangular."""
+def _leaves(
+    alias: str, value: Any, is_string: bool, path: str = "", depth: int = 0, max_depth: int = 32
+) -> tuple[Any, list[int]]:
+    """Decodes b64 leaves, checks leaf types, nesting and that nested lists are rectangular."""
+    if depth > max_depth:
+        raise invalid(f"input '{alias}': JSON nesting is deeper than {max_depth} levels")
     if _is_b64(value):
         if not is_string:
             raise invalid(
@@ -35,7 +40,10 @@ def _leaves(alias: str, value: Any, is_string: bool, path: str = "") -> tuple[An
         except (binascii.Error, TypeError, ValueError) as e:
             raise invalid(f"input '{alias}'{path}: Unable to base64 decode: {e}") from e
     if isinstance(value, list):
-        items = [_leaves(alias, v, is_string, f"{path}[{i}]") for i, v in enumerate(value)]
+        items = [
+            _leaves(alias, v, is_string, f"{path}[{i}]", depth + 1, max_depth)
+            for i, v in enumerate(value)
+        ]
         shapes = {tuple(s) for _, s in items}
         if len(shapes) > 1:
             raise invalid(
@@ -52,28 +60,60 @@ def _leaves(alias: str, value: Any, is_string: bool, path: str = "") -> tuple[An
         )
     if isinstance(value, bool | int | float) and not isinstance(value, dict):
         return value, []
-    raise invalid(f"input '{alias}'{path}: expected a number, got {json.dumps(value)[:80]}")
+    kind = "an object" if isinstance(value, dict) else "null" if value is None else repr(value)[:80]
+    raise invalid(f"input '{alias}'{path}: expected a number, got {kind}")
 
 
-def json_to_array(alias: str, value: Any, dtype: tf.dtypes.DType) -> np.ndarray:
-    """One input's JSON value -> numpy array of the signature's dtype."""
+def json_to_array(
+    alias: str, value: Any, dtype: tf.dtypes.DType, budget: RequestBudget | None = None
+) -> np.ndarray:
+    """One input's JSON value -> numpy array of the signature's dtype.
+
+    The shape is counted against `budget` before the array is built.
+    """
+    budget = budget or RequestBudget(RequestLimits())
     is_string = dtype == tf.string
-    data, _ = _leaves(alias, value, is_string)
+    if isinstance(value, list):
+        budget.check_rows(f"input '{alias}'", len(value))
+    data, shape = _leaves(alias, value, is_string, max_depth=budget.limits.max_json_depth)
     if is_string:
+        size = budget.add_tensor(alias, shape, 0)
+        budget.add_bytes(alias, sum(len(v) for v in _flat(data)) + 40 * size)
         # bytes are not sequences to numpy, so rectangular lists give the right shape
         return np.array(data, dtype=object)
+    budget.add_tensor(alias, shape, dtype.size if dtype.is_numpy_compatible else 8)
     try:
         return np.array(data, dtype=dtype.as_numpy_dtype)
     except (ValueError, TypeError, OverflowError) as e:
         raise invalid(f"input '{alias}': cannot convert to {dtype.name}: {e}") from e
 
 
-def parse_predict(body: bytes, servable: LoadedVersion) -> tuple[str, dict[str, np.ndarray], bool]:
-    """Parses a :predict body; returns (signature name, inputs, row_format)."""
+def _flat(data: Any):
+    if isinstance(data, list):
+        for item in data:
+            yield from _flat(item)
+    else:
+        yield data
+
+
+def load_json(body: bytes, limits: RequestLimits) -> Any:
+    """Parses a request body; nesting beyond Python's recursion limit is a 400, not a crash."""
     try:
-        doc = json.loads(body)
+        return json.loads(body)
+    except RecursionError as e:
+        raise invalid(
+            f"JSON Parse error: nesting is deeper than {limits.max_json_depth} levels"
+        ) from e
     except (ValueError, UnicodeDecodeError) as e:
         raise invalid(f"JSON Parse error: {e}") from e
+
+
+def parse_predict(
+    body: bytes, servable: LoadedVersion, limits: RequestLimits | None = None
+) -> tuple[str, dict[str, np.ndarray], bool, RequestBudget]:
+    """Parses a :predict body; returns (signature name, inputs, row_format, budget)."""
+    budget = RequestBudget(limits or RequestLimits())
+    doc = load_json(body, budget.limits)
     if not isinstance(doc, dict):
         raise invalid("JSON Value: request body must be a JSON object")
     signature_name = doc.get("signature_name", DEFAULT_SIGNATURE)
@@ -85,6 +125,8 @@ def parse_predict(body: bytes, servable: LoadedVersion) -> tuple[str, dict[str, 
         raise invalid("Missing 'inputs' or 'instances' key (exactly one of them is required)")
     row_format = "instances" in doc
     if row_format:
+        if isinstance(doc["instances"], list):
+            budget.check_rows("'instances'", len(doc["instances"]))
         columns = _instances_to_columns(doc["instances"], aliases)
     else:
         inputs = doc["inputs"]
@@ -102,8 +144,8 @@ def parse_predict(body: bytes, servable: LoadedVersion) -> tuple[str, dict[str, 
                 f"input tensor alias not found in signature: {alias}. "
                 f"Inputs expected to be in the set {{{', '.join(aliases)}}}."
             )
-        arrays[alias] = json_to_array(alias, value, dtype)
-    return signature_name, arrays, row_format
+        arrays[alias] = json_to_array(alias, value, dtype, budget)
+    return signature_name, arrays, row_format, budget
 
 
 def _instances_to_columns(instances: Any, aliases: list[str]) -> dict[str, list]:
@@ -193,18 +235,17 @@ def _example(obj: Any, where: str) -> tf.train.Example:
     return example
 
 
-def parse_examples(body: bytes) -> tuple[str, list[bytes]]:
+def parse_examples(body: bytes, limits: RequestLimits | None = None) -> tuple[str, list[bytes]]:
     """Parses a :classify / :regress body; returns (signature name, serialized examples)."""
-    try:
-        doc = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise invalid(f"JSON Parse error: {e}") from e
+    budget = RequestBudget(limits or RequestLimits())
+    doc = load_json(body, budget.limits)
     if not isinstance(doc, dict):
         raise invalid("JSON Value: request body must be a JSON object")
     signature_name = doc.get("signature_name", DEFAULT_SIGNATURE)
     examples = doc.get("examples")
     if not isinstance(examples, list) or not examples:
         raise invalid("'examples' must be a non-empty list of objects")
+    budget.check_rows("'examples'", len(examples))
     context = _example(doc["context"], "'context'") if "context" in doc else None
     serialized = []
     for i, obj in enumerate(examples):
@@ -215,6 +256,7 @@ def parse_examples(body: bytes) -> tuple[str, list[bytes]]:
             merged.MergeFrom(example)
             example = merged
         serialized.append(example.SerializeToString())
+        budget.add_bytes(f"examples[{i}]", len(serialized[-1]))
     return str(signature_name), serialized
 
 

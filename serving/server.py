@@ -15,6 +15,7 @@ from serving.batching import BatchingOptions
 from serving.core import ServingCore
 from serving.errors import ServingError
 from serving.grpc_service import ModelServicer, PredictionServicer
+from serving.limits import ConnectionLimits, RequestLimits
 from serving.metrics import Metrics
 from serving.model_config import ModelSpec, list_versions, load_config_file, specs_from_base
 from serving.registry import Loader, ModelRegistry
@@ -128,6 +129,16 @@ def version_loader(metrics: Metrics, warmup: bool = True, warmup_iterations: int
     return load
 
 
+def _grpc_connection_options(connections: ConnectionLimits) -> list[tuple[str, int]]:
+    """gRPC core arguments for the connection caps (grpcio >= 1.84 enforces the count
+    before the handshake: a connection over it is closed, the client sees UNAVAILABLE)."""
+    return [
+        ("grpc.max_allowed_incoming_connections", connections.grpc_max_connections),
+        ("grpc.max_connection_idle_ms", int(connections.grpc_idle_timeout_s * 1000)),
+        ("grpc.server_handshake_timeout_ms", int(connections.grpc_handshake_timeout_s * 1000)),
+    ]
+
+
 def _registry(
     model_base: str | None,
     model_config: str | None,
@@ -201,6 +212,8 @@ def start_server(
     rest_threads: int | None = None,
     require_loaded: bool = False,
     grpc_options: list[tuple[str, int | str]] = (),
+    limits: RequestLimits | None = None,
+    connections: ConnectionLimits | None = None,
 ) -> ServerHandle:
     """Loads the models and starts serving; returns once both ports are bound.
 
@@ -227,7 +240,11 @@ def start_server(
       rest_threads: most REST requests handled at once (None: unbounded).
       require_loaded: fail unless every model has a loaded version once started.
       grpc_options: further gRPC server arguments (--grpc_channel_arguments).
+      limits: caps on one request (elements, rows, decoded bytes, JSON depth, images).
+      connections: connection caps and timeouts of both front ends.
     """
+    limits = limits or RequestLimits()
+    connections = connections or ConnectionLimits()
     _set_tf_threads(intra_op_threads, inter_op_threads)
     metrics = Metrics()
     registry = _registry(
@@ -239,7 +256,7 @@ def start_server(
         allow_labels_for_unavailable,
     )
     registry.start()
-    core = ServingCore(registry, batching, metrics, method_name_check, tensor_content)
+    core = ServingCore(registry, batching, metrics, method_name_check, tensor_content, limits)
     if require_loaded and (problem := registry.failed_to_start()):
         core.stop()
         raise RuntimeError(f"nothing to serve: {problem}")
@@ -252,8 +269,11 @@ def start_server(
                 ("grpc.max_receive_message_length", max_request_bytes),
                 ("grpc.max_send_message_length", -1),
                 ("grpc.so_reuseport", 0),
+                *_grpc_connection_options(connections),
                 *grpc_options,
             ],
+            # Calls beyond this wait nowhere: grpcio answers RESOURCE_EXHAUSTED at once.
+            maximum_concurrent_rpcs=connections.grpc_max_concurrent_rpcs,
         )
         prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
             PredictionServicer(core), grpc_server
@@ -276,7 +296,12 @@ def start_server(
     if rest_port is not None:
         try:
             rest_server = RestServer(
-                (host, rest_port), core, max_request_bytes, metrics_path, rest_threads
+                (host, rest_port),
+                core,
+                min(max_request_bytes, limits.max_rest_body_bytes),
+                metrics_path,
+                rest_threads,
+                connections,
             )
         except OSError as e:
             if grpc_server is not None:

@@ -15,6 +15,9 @@ import math
 import numpy as np
 from tensorflow.core.framework import tensor_pb2, types_pb2
 
+from serving.errors import invalid
+from serving.limits import RequestBudget
+
 # numpy dtype -> (DataType enum, the typed TensorProto field Tensor::AsProtoField fills)
 _TYPED = {
     np.dtype(np.float32): (types_pb2.DT_FLOAT, "float_val"),
@@ -88,13 +91,80 @@ def fill_tensor_proto(
 
 
 _FROM_FIELD = {dtype: (np_dtype, field) for np_dtype, (dtype, field) in _TYPED.items()}
+_FROM_FIELD[types_pb2.DT_BFLOAT16] = (np.dtype(np.uint16), "half_val")
+
+# Values per element in the typed field (complex numbers are stored as pairs).
+_PER_ELEMENT = {"scomplex_val": 2, "dcomplex_val": 2}
+# Tensor ranks TensorFlow accepts (TensorShape's kMaxDims).
+_MAX_RANK = 254
+
+
+def check_tensor_proto(alias: str, proto: tensor_pb2.TensorProto, budget: RequestBudget) -> None:
+    """Checks a request TensorProto before anything is allocated for it.
+
+    The declared shape is counted against the request's caps, and the values sent
+    must be exactly as many as the shape declares: TensorFlow's `Tensor::FromProto`
+    would repeat the last value to fill the shape, so 57 bytes could otherwise ask
+    for gigabytes.
+    """
+    shape = proto.tensor_shape
+    if shape.unknown_rank:
+        raise invalid(f"input '{alias}': malformed TensorProto: TensorProto has an unknown rank")
+    if len(shape.dim) > _MAX_RANK:
+        raise invalid(
+            f"input '{alias}': malformed TensorProto: rank {len(shape.dim)} is above {_MAX_RANK}"
+        )
+    dims = [d.size for d in shape.dim]
+    if proto.dtype == types_pb2.DT_STRING:
+        size = budget.add_tensor(alias, dims, 0)
+        sent = len(proto.string_val)
+        if proto.tensor_content:
+            raise invalid(
+                f"input '{alias}': malformed TensorProto: string tensors cannot use tensor_content"
+            )
+        if sent != size:
+            raise invalid(_count_message(alias, dims, size, sent))
+        # numpy object arrays hold a pointer and a bytes object per value
+        budget.add_bytes(alias, sum(len(v) for v in proto.string_val) + 40 * size)
+        return
+    np_dtype, field = _FROM_FIELD.get(proto.dtype, (None, None))
+    if np_dtype is None:
+        name = (
+            types_pb2.DataType.Name(proto.dtype)
+            if proto.dtype in types_pb2.DataType.values()
+            else proto.dtype
+        )
+        raise invalid(
+            f"input '{alias}': malformed TensorProto: dtype {name} is not supported as a request input"
+        )
+    size = budget.add_tensor(alias, dims, np_dtype.itemsize)
+    if proto.tensor_content:
+        if len(proto.tensor_content) != size * np_dtype.itemsize:
+            raise invalid(
+                f"input '{alias}': malformed TensorProto: shape {dims} of {np_dtype.name} needs "
+                f"{size * np_dtype.itemsize} bytes of tensor_content, got "
+                f"{len(proto.tensor_content)}"
+            )
+        return
+    values = len(getattr(proto, field))
+    sent, extra = divmod(values, _PER_ELEMENT.get(field, 1))
+    if extra or sent != size:
+        raise invalid(_count_message(alias, dims, size, values))
+
+
+def _count_message(alias: str, dims: list[int], size: int, sent: int) -> str:
+    return (
+        f"input '{alias}': malformed TensorProto: shape {dims} declares {size} values but {sent} were sent; "
+        "send every value (no implicit fill)"
+    )
 
 
 def from_tensor_proto(proto: tensor_pb2.TensorProto) -> np.ndarray:
     """TensorProto -> numpy; strings and plain numeric tensors skip tf.make_ndarray's overhead.
 
-    Anything unusual (half, complex, bfloat16, a single value broadcast to the shape)
-    goes through tf.make_ndarray, which raises TypeError/ValueError for malformed protos.
+    Anything unusual (half, complex, bfloat16) goes through tf.make_ndarray, which
+    raises TypeError/ValueError for malformed protos. Request tensors pass
+    `check_tensor_proto` first, so no shape is ever filled from fewer values.
     """
     shape = tuple(d.size for d in proto.tensor_shape.dim)
     size = math.prod(shape)

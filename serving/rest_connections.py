@@ -1,0 +1,226 @@
+"""Connection hygiene for the REST front end: a bounded worker pool, a connection cap
+and idle / header / body deadlines.
+
+`http.server.ThreadingHTTPServer` starts a thread per connection and waits on
+a silent socket forever, so held connections pile up threads without bound.
+Here each connection runs on a pool of `rest_max_connections` threads; a
+connection over the cap is answered 503 at once by the accepting thread (no
+thread, no read) and closed, while those already open carry on. A watchdog
+thread closes connections that wait too long for the next request (idle), for
+their headers (slow-header attacks that trickle a byte at a time) or for their
+body. A request being processed has no deadline: in-flight requests finish.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+from serving.limits import ConnectionLimits
+
+log = logging.getLogger(__name__)
+
+IDLE, HEADERS, BODY, PROCESSING = "idle", "headers", "body", "processing"
+
+
+def _json_response(status: int, reason: str, message: str) -> bytes:
+    body = json.dumps({"error": message}).encode("utf-8")
+    head = (
+        f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    )
+    return head.encode("ascii") + body
+
+
+class _Watch:
+    """Phase and deadline of one open connection."""
+
+    __slots__ = ("phase", "deadline", "expired")
+
+    def __init__(self) -> None:
+        self.phase = IDLE
+        self.deadline = float("inf")
+        self.expired = False
+
+
+class BoundedHTTPServer(HTTPServer):
+    """An HTTPServer with a fixed worker pool, a connection cap and read deadlines."""
+
+    daemon_threads = True
+
+    def __init__(self, address, handler, limits: ConnectionLimits) -> None:
+        self.limits = limits
+        self._pool = ThreadPoolExecutor(limits.rest_max_connections, thread_name_prefix="rest")
+        self._lock = threading.Lock()
+        self._open: dict[socket.socket, _Watch] = {}
+        self.refused = 0
+        """Connections answered 503 because the cap was reached."""
+        self._closing = threading.Event()
+        super().__init__(address, handler)  # binds; on failure calls server_close()
+        threading.Thread(target=self._watchdog, name="rest-watchdog", daemon=True).start()
+
+    # Accepting ---------------------------------------------------------------
+
+    def process_request(self, request, client_address) -> None:
+        """Runs the connection on the pool, or refuses it when the cap is reached."""
+        with self._lock:
+            full = len(self._open) >= self.limits.rest_max_connections
+            if not full:
+                self._open[request] = _Watch()
+        if full:
+            self._refuse(request)
+            return
+        self._pool.submit(self._run, request, client_address)
+
+    def _refuse(self, request: socket.socket) -> None:
+        self.refused += 1
+        message = (
+            f"too many connections (limit {self.limits.rest_max_connections}, "
+            "--rest-max-connections); retry later"
+        )
+        try:
+            request.setblocking(False)
+            request.send(_json_response(503, "Service Unavailable", message))
+            try:  # read what the client already sent, so closing does not reset the answer
+                while request.recv(65536):
+                    pass
+            except (BlockingIOError, InterruptedError):
+                pass
+        except OSError:
+            pass
+        self.shutdown_request(request)
+
+    def _run(self, request, client_address) -> None:
+        try:
+            self.finish_request(request, client_address)
+        except Exception:  # noqa: BLE001 - one broken connection must not stop the pool
+            self.handle_error(request, client_address)
+        finally:
+            with self._lock:
+                self._open.pop(request, None)
+            self.shutdown_request(request)
+
+    def handle_error(self, request, client_address) -> None:
+        """Connection-level errors (resets, timeouts) are routine: logged at debug."""
+        log.debug("REST connection from %s ended with an error", client_address, exc_info=True)
+
+    def server_close(self) -> None:
+        """Stops the watchdog and the pool (open connections are closed)."""
+        self._closing.set()
+        super().server_close()
+        with self._lock:
+            sockets = list(self._open)
+        for sock in sockets:
+            _shutdown(sock)
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def open_connections(self) -> int:
+        """Connections open now."""
+        with self._lock:
+            return len(self._open)
+
+    # Deadlines ---------------------------------------------------------------
+
+    def enter(self, sock: socket.socket, phase: str) -> bool:
+        """Moves a connection to `phase` with that phase's deadline; False if it expired."""
+        timeouts = {
+            IDLE: self.limits.rest_idle_timeout_s,
+            HEADERS: self.limits.rest_header_timeout_s,
+            BODY: self.limits.rest_body_timeout_s,
+        }
+        with self._lock:
+            watch = self._open.get(sock)
+            if watch is None:
+                return True
+            if watch.expired:
+                return False
+            watch.phase = phase
+            timeout = timeouts.get(phase)
+            watch.deadline = float("inf") if timeout is None else time.monotonic() + timeout
+            return True
+
+    def _watchdog(self) -> None:
+        while not self._closing.wait(0.25):
+            now = time.monotonic()
+            with self._lock:
+                late = [(s, w) for s, w in self._open.items() if not w.expired and w.deadline < now]
+                for _, watch in late:
+                    watch.expired = True
+            for sock, watch in late:
+                if watch.phase != IDLE:
+                    message = f"request not received in time ({watch.phase} timeout)"
+                    try:
+                        sock.send(_json_response(408, "Request Timeout", message))
+                    except OSError:
+                        pass
+                _shutdown(sock)
+
+
+def _shutdown(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
+class DeadlineHandler(BaseHTTPRequestHandler):
+    """Request handler whose reads are watched by `BoundedHTTPServer`'s deadlines."""
+
+    server: BoundedHTTPServer
+
+    def setup(self) -> None:
+        # A per-call socket timeout as a backstop for writes to a client that stopped reading.
+        self.timeout = max(
+            self.server.limits.rest_idle_timeout_s, self.server.limits.rest_body_timeout_s
+        )
+        super().setup()
+
+    def handle_one_request(self) -> None:
+        """Waits (idle deadline) for a request's first byte, then reads it (header deadline)."""
+        if not self.server.enter(self.connection, IDLE):
+            self.close_connection = True
+            return
+        try:
+            first = self.rfile.peek(1)
+        except OSError:
+            first = b""
+        if not first or not self.server.enter(self.connection, HEADERS):
+            self.close_connection = True
+            return
+        super().handle_one_request()
+
+    def expired(self) -> bool:
+        """True when the watchdog closed this connection (do not answer)."""
+        return not self.server.enter(self.connection, PROCESSING)
+
+    def start_body(self) -> bool:
+        """Marks the start of a body read; False if the connection already expired."""
+        return self.server.enter(self.connection, BODY)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """Protocol errors (garbage request line, oversized header) as JSON with a status line.
+
+        BaseHTTPRequestHandler answers a request line it cannot parse as HTTP/0.9: an
+        HTML page with no status line at all.
+        """
+        if self.request_version == "HTTP/0.9" or not self.request_version.startswith("HTTP/"):
+            self.request_version = "HTTP/1.1"
+        self.close_connection = True
+        short, _ = self.responses.get(code, ("Error", ""))
+        text = f"{short}: {message}" if message and message != short else short
+        body = json.dumps({"error": text}).encode("utf-8")
+        try:
+            self.send_response(code, short)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Connection", "close")
+            self.end_headers()
+            if self.command != "HEAD" and code >= 200 and code not in (204, 304):
+                self.wfile.write(body)
+        except OSError:
+            pass
