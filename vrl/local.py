@@ -77,9 +77,10 @@ def run_image_pipeline(
     """Runs the image pipeline locally and returns what it produced."""
     config = preflight_image(config)
     root = config.resolved_pipeline_root
-    from pipeline.image_pipeline import create_image_pipeline
-
     with exclusive_run(root):
+        # Imported under the lock: TFX takes ~15 s to import, a refusal should not.
+        from pipeline.image_pipeline import create_image_pipeline
+
         pipeline = create_image_pipeline(
             config,
             beam_pipeline_args=local_beam_args() + list(extra_beam_args or []),

@@ -1,0 +1,127 @@
+"""Bad input to `vrl run` is refused before anything runs: exit 2, one line
+naming the field or file, nothing written (issue 9, items 9 and 11)."""
+
+import os
+
+import pytest
+
+from vrl import cli
+
+
+def _tree(root):
+    return sorted(
+        os.path.relpath(os.path.join(d, n), root)
+        for d, dirs, files in os.walk(root)
+        for n in dirs + files
+    )
+
+
+@pytest.fixture
+def work(tmp_path):
+    """Two class folders of one file each, and a regular file to nest paths under."""
+    for name in ("cats", "dogs"):
+        (tmp_path / "data" / name).mkdir(parents=True)
+        (tmp_path / "data" / name / "a.png").write_bytes(b"x")
+    (tmp_path / "afile").write_text("not a folder")
+    return tmp_path
+
+
+def _refused(work, capsys, argv, names):
+    """Runs `vrl` on argv; asserts exit 2, one stderr line naming `names`, nothing written."""
+    before = _tree(work)
+    code = cli.main(argv)
+    out, err = capsys.readouterr()
+    assert code == 2, err
+    assert err.startswith("vrl: error: ") and err.count("\n") == 1, err
+    for name in names:
+        assert name in err, (name, err)
+    assert out == ""
+    assert _tree(work) == before
+    assert not (work / "home").exists()
+
+
+IMAGE_CASES = [
+    (["--epochs", "0"], ["epochs"]),
+    (["--epochs", "-1"], ["epochs"]),
+    (["--batch-size", "0"], ["batch_size"]),
+    (["--image-size", "0"], ["image_size"]),
+    (["--image-size", "100000"], ["image_size"]),
+    (["--learning-rate", "0"], ["learning_rate"]),
+    (["--min-accuracy", "1.5"], ["min_accuracy"]),
+    (["--min-accuracy", "nan"], ["min_accuracy"]),
+    (["--max-accuracy-drop", "-0.1"], ["max_accuracy_drop"]),
+    (["--max-class-imbalance", "0.5"], ["max_class_imbalance"]),
+    (["--seed", "-1"], ["seed"]),
+    (["--span", "-1"], ["span"]),
+    (["--model-name", "a/b"], ["model_name"]),
+    (["--pipeline-name", "Not_Kubeflow"], ["pipeline_name"]),
+    (["--schema", "missing.pbtxt"], ["schema_path", "missing.pbtxt"]),
+    (["--serving-base", "{work}/afile/serving"], ["serving_base", "afile"]),
+]
+
+
+@pytest.mark.parametrize("flags, names", IMAGE_CASES)
+def test_run_image_refuses_bad_values_before_anything_runs(work, capsys, flags, names):
+    flags = [f.format(work=work) for f in flags]
+    argv = ["run", "image", "--data", str(work / "data"), "--home", str(work / "home"), *flags]
+    _refused(work, capsys, argv, names)
+
+
+def test_run_image_refuses_an_unwritable_home(work, capsys):
+    argv = ["run", "image", "--data", str(work / "data"), "--home", str(work / "afile" / "h")]
+    _refused(work, capsys, argv, ["home", "afile"])
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes through permission bits")
+def test_run_image_refuses_a_read_only_home(work, capsys):
+    (work / "ro").mkdir()
+    (work / "ro").chmod(0o555)
+    try:
+        argv = ["run", "image", "--data", str(work / "data"), "--home", str(work / "ro" / "h")]
+        _refused(work, capsys, argv, ["home", "not writable"])
+    finally:
+        (work / "ro").chmod(0o755)
+
+
+def test_run_image_refuses_a_single_class_from_the_folder_layout(work, capsys):
+    (work / "data" / "dogs" / "a.png").unlink()
+    argv = ["run", "image", "--data", str(work / "data"), "--home", str(work / "home")]
+    _refused(work, capsys, argv, ["data_dir", "at least 2 class folders", "'cats'"])
+
+
+def test_run_image_refuses_a_span_that_is_not_there(work, capsys):
+    os.rename(work / "data", work / "span-1")
+    (work / "data").mkdir()
+    os.rename(work / "span-1", work / "data" / "span-1")
+    argv = ["run", "image", "--data", str(work / "data"), "--home", str(work / "home")]
+    _refused(work, capsys, [*argv, "--span", "7"], ["span 7", "span-7"])
+
+
+def test_run_image_refuses_a_missing_data_folder(work, capsys):
+    argv = ["run", "image", "--data", str(work / "nope"), "--home", str(work / "home")]
+    _refused(work, capsys, argv, ["data_dir", "nope"])
+
+
+RL_CASES = [
+    (["--env", "Foo-v0"], ["env_id", "Foo-v0"]),
+    (["--env", "CartPole-v9"], ["env_id", "CartPole-v9"]),
+    (["--env", "Pendulum-v1"], ["env_id", "Discrete"]),
+    (["--steps", "0"], ["num_env_steps"]),
+    (["--eval-episodes", "0"], ["eval_episodes"]),
+    (["--seed", "-1"], ["seed"]),
+    (["--threshold", "nan"], ["threshold"]),
+    (["--max-regression", "2"], ["max_regression"]),
+    (["--dqn", "gamma=2"], ["gamma"]),
+    (["--dqn", "learning_rate=abc"], ["learning_rate"]),
+    (["--serving-base", "{work}/afile/serving"], ["serving_base", "afile"]),
+]
+
+
+@pytest.mark.parametrize("flags, names", RL_CASES)
+def test_run_rl_refuses_bad_values_before_anything_runs(work, capsys, flags, names):
+    flags = [f.format(work=work) for f in flags]
+    _refused(work, capsys, ["run", "rl", "--home", str(work / "home"), *flags], names)
+
+
+def test_run_rl_refuses_an_unwritable_home(work, capsys):
+    _refused(work, capsys, ["run", "rl", "--home", str(work / "afile" / "h")], ["home", "afile"])
