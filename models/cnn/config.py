@@ -60,7 +60,7 @@ class TrainerConfig:
             ("arch", self.arch in ARCHITECTURES, f"one of {ARCHITECTURES}"),
             ("optimizer", self.optimizer in OPTIMIZERS, f"one of {OPTIMIZERS}"),
             ("schedule", self.schedule in SCHEDULES, f"one of {SCHEDULES}"),
-            ("learning_rate", 0 < lr <= limits.MAX_LEARNING_RATE, "in (0, 1]"),
+            ("learning_rate", 0 <= lr <= limits.MAX_LEARNING_RATE, "in [0, 1]"),
             ("batch_size", 1 <= batch <= limits.MAX_BATCH_SIZE, f"in [1, {limits.MAX_BATCH_SIZE}]"),
             ("epochs", 1 <= self.epochs <= limits.MAX_EPOCHS, f"in [1, {limits.MAX_EPOCHS}]"),
             ("patience", self.patience >= 1, ">= 1"),
