@@ -185,6 +185,12 @@ def create_image_pipeline(
         model_blessing=evaluator.outputs["blessing"],
         serving_base=config.resolved_serving_base,
         model_name=config.model_name,
+        pipeline_name=config.pipeline_name,
+        kind="image",
+        examples=example_gen.outputs["examples"],
+        quarantine=example_gen.outputs["quarantine"],
+        evaluation=evaluator.outputs["evaluation"],
+        model_run=trainer.outputs["model_run"],
     )
     return tfx.dsl.Pipeline(
         pipeline_name=config.pipeline_name,

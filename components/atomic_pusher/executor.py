@@ -3,11 +3,13 @@
 TFX's stock Pusher copies file by file into the final version folder, so a
 server polling the base path can observe a partially written version. This
 executor keeps the stock blessing check, metadata and archiving, and replaces
-only the copy into the serving base.
+only the copy into the serving base, and writes the model's provenance
+(`assets.extra/vrl_provenance.json`) into the staged copy from its inputs.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any
 
@@ -18,7 +20,7 @@ from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, proto_utils
 
-from components.atomic_pusher import ops
+from components.atomic_pusher import constants, gather, ops, provenance
 from components.outputs import ensure_output_dirs
 
 
@@ -55,8 +57,134 @@ class Executor(tfx_pusher_executor.Executor):
         if serving_path:
             logging.info("Model identical to the served %s; not pushed again.", serving_path)
         else:
-            serving_path = ops.atomic_push(model_path, model_dir)
+            record = self._provenance(input_dict, exec_properties, model_dir, model_push.uri)
+            serving_path = ops.atomic_push(model_path, model_dir, provenance=record)
             logging.info("Model pushed atomically to %s", serving_path)
         version = os.path.basename(serving_path)
         io_utils.copy_dir(model_path, model_push.uri)
         self._MarkPushed(model_push, pushed_destination=serving_path, pushed_version=version)
+
+    def _provenance(
+        self,
+        input_dict: dict[str, list[types.Artifact]],
+        exec_properties: dict[str, Any],
+        model_dir: str,
+        pushed_model_uri: str,
+    ) -> dict[str, Any]:
+        """The provenance document, from the inputs' properties and files."""
+        config = json.loads(
+            exec_properties.get(standard_component_specs.CUSTOM_CONFIG_KEY) or "null"
+        )
+        config = config or {}
+        model = _single(input_dict, standard_component_specs.MODEL_KEY)
+        blessing = _single(input_dict, standard_component_specs.MODEL_BLESSING_KEY)
+        examples = _single(input_dict, constants.EXAMPLES_KEY)
+        quarantine = _single(input_dict, constants.QUARANTINE_KEY)
+        evaluation = _single(input_dict, constants.EVALUATION_KEY)
+        model_run = _single(input_dict, constants.MODEL_RUN_KEY)
+        blessing_props = gather.custom_properties(blessing) if blessing else {}
+        kind = config.get(constants.KIND_CONFIG) or (
+            "rl" if model and _is_policy(model) else "image"
+        )
+
+        data = None
+        if examples is not None or quarantine is not None:
+            ingest = (
+                gather.read_json(f"{quarantine.uri.rstrip('/')}/{gather.INGEST_REPORT_FILE}")
+                if quarantine
+                else None
+            )
+            data = provenance.data_section(
+                gather.custom_properties(examples) if examples else None,
+                ingest,
+                gather.record_files_per_split(examples.uri) if examples else None,
+            )
+        baseline = gather.baseline(blessing_props.get("baseline_model"))
+        if kind == "rl":
+            trainer, train_metrics = gather.dqn_training(model.uri) if model else (None, None)
+            evaluation_section = _policy_evaluation(evaluation, blessing_props, baseline)
+        else:
+            trainer, train_metrics = gather.cnn_training(model_run.uri if model_run else None)
+            evaluation_section = _tfma_evaluation(evaluation, blessing_props, baseline)
+        pipeline_info = self._context.pipeline_info if self._context else None
+        return provenance.build(
+            model_name=config.get(constants.MODEL_NAME_CONFIG) or os.path.basename(model_dir),
+            version=0,  # set by atomic_push
+            kind=kind,
+            pipeline={
+                "name": (pipeline_info.id if pipeline_info else "")
+                or config.get(constants.PIPELINE_NAME_CONFIG),
+                "run_id": self._context.pipeline_run_id if self._context else None,
+                "pushed_model_uri": pushed_model_uri,
+                "model_uri": model.uri if model else None,
+            },
+            data=data,
+            trainer=trainer,
+            metrics={"training": train_metrics} if train_metrics else None,
+            evaluation=evaluation_section,
+        )
+
+
+def _single(input_dict: dict[str, list[types.Artifact]], key: str) -> types.Artifact | None:
+    artifacts = input_dict.get(key) or []
+    return artifacts[0] if artifacts else None
+
+
+def _is_policy(model: types.Artifact) -> bool:
+    return bool(gather.read_json(f"{model.uri.rstrip('/')}/{gather.DQN_SUMMARY_FILE}"))
+
+
+def _tfma_evaluation(
+    evaluation: types.Artifact | None, blessing_props: dict, baseline: dict | None
+) -> dict[str, Any]:
+    """Accuracy overall and per class, the change against the baseline, the decision."""
+    section: dict[str, Any] = {
+        "metric": "accuracy",
+        "value": None,
+        "blessed": bool(blessing_props.get("blessed")),
+        "baseline": baseline,
+        "evaluation_uri": evaluation.uri if evaluation else None,
+    }
+    if evaluation is None:
+        return section
+    overall, per_class, diff = gather.tfma_metrics(evaluation.uri)
+    section.update(
+        value=overall.get("sparse_categorical_accuracy"),
+        overall=overall,
+        per_class_accuracy=per_class,
+        failed_thresholds=gather.tfma_failures(evaluation.uri),
+    )
+    change = next((v for k, v in diff.items() if "accuracy" in k), None)
+    if change is None and baseline and baseline.get("value_at_its_push") is not None:
+        if section["value"] is not None:
+            change = section["value"] - baseline["value_at_its_push"]
+    section["delta"] = change
+    return section
+
+
+def _policy_evaluation(
+    evaluation: types.Artifact | None, blessing_props: dict, baseline: dict | None
+) -> dict[str, Any]:
+    """Return statistics of the greedy episodes, the baseline's mean, the decision."""
+    report = (
+        gather.read_json(f"{evaluation.uri.rstrip('/')}/{gather.POLICY_REPORT_FILE}")
+        if evaluation
+        else None
+    ) or {}
+    mean = report.get("mean_return", blessing_props.get("mean_return"))
+    base_mean = report.get("baseline_mean_return")
+    returns = report.get("returns") or []
+    return {
+        "metric": "mean_return",
+        "value": mean,
+        "std_return": report.get("std_return", blessing_props.get("std_return")),
+        "min_return": min(returns) if returns else None,
+        "max_return": max(returns) if returns else None,
+        "episodes": len(returns) or None,
+        "threshold": report.get("threshold"),
+        "baseline": {**(baseline or {}), "mean_return": base_mean} if baseline else None,
+        "delta": (mean - base_mean) if mean is not None and base_mean is not None else None,
+        "blessed": bool(blessing_props.get("blessed")),
+        "reason": report.get("reason"),
+        "evaluation_uri": evaluation.uri if evaluation else None,
+    }

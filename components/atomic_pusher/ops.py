@@ -5,6 +5,8 @@ volume, `gs://`, `s3://`, `ram://` in tests). The push protocol:
 
 1. copy the SavedModel into a hidden staging folder beside the versions
    (`.staging-<version>-<id>`: not a number, so TF Serving ignores it);
+   with the provenance `assets.extra/vrl_provenance.json` written into it, so
+   no version is ever visible without its provenance;
 2. rename it to `<version>/` (one atomic rename on a local filesystem; on an
    object store a per-object copy with `saved_model.pb` moved last, so TF
    Serving never finds a version without its graph);
@@ -26,6 +28,8 @@ import time
 import uuid
 
 import tensorflow as tf
+
+from components.atomic_pusher.provenance import PROVENANCE_FILE, PROVENANCE_NAME, to_json
 
 MARKER_DIR = "assets.extra"
 MARKER_NAME = "vrl_push_complete.json"
@@ -144,8 +148,16 @@ def _fsync_tree(root: str) -> None:
                 os.close(fd)
 
 
-def atomic_push(saved_model_dir: str, model_dir: str, version: int | None = None) -> str:
+def atomic_push(
+    saved_model_dir: str,
+    model_dir: str,
+    version: int | None = None,
+    provenance: dict | None = None,
+) -> str:
     """Copies `saved_model_dir` to `<model_dir>/<version>/` atomically (see module doc).
+
+    `provenance` (a JSON-able dict; its "version" is set to the pushed one) is
+    written to `assets.extra/vrl_provenance.json` inside the staged copy.
 
     Returns:
       The final version path.
@@ -168,6 +180,10 @@ def atomic_push(saved_model_dir: str, model_dir: str, version: int | None = None
     staging = _join(model_dir, f"{STAGING_PREFIX}{version}-{uuid.uuid4().hex[:8]}")
     try:
         _copy_tree(saved_model_dir, staging)
+        if provenance is not None:
+            tf.io.gfile.makedirs(_join(staging, MARKER_DIR))
+            with tf.io.gfile.GFile(_join(staging, MARKER_DIR, PROVENANCE_NAME), "w") as f:
+                f.write(to_json({**provenance, "version": version}))
         _fsync_tree(staging)
         _move_tree(staging, final)
     finally:
@@ -181,10 +197,14 @@ def atomic_push(saved_model_dir: str, model_dir: str, version: int | None = None
 
 
 def tree_digest(path: str) -> str:
-    """sha256 over every file's relative path and bytes (the push marker excluded)."""
+    """sha256 over every file's relative path and bytes.
+
+    The push marker and the provenance are excluded: they differ between two
+    pushes of the same model, which must still compare identical.
+    """
     digest = hashlib.sha256()
     for rel in _files(path):
-        if rel == MARKER_FILE:
+        if rel in (MARKER_FILE, PROVENANCE_FILE):
             continue
         digest.update(rel.encode() + b"\0")
         with tf.io.gfile.GFile(_join(path, rel), "rb") as f:

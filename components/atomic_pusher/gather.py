@@ -1,0 +1,171 @@
+"""Reads what the pusher's input artifacts know about a model, for its provenance.
+
+Only artifact custom properties and files are used (no ML Metadata queries:
+on Kubeflow an executor has no store connection). Every reader returns None
+or an empty dict when its artifact or file is absent, since the inputs other
+than model and blessing are optional; a present but corrupt file raises.
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+from typing import Any
+
+import tensorflow as tf
+
+from components.atomic_pusher.provenance import PROVENANCE_DIR, PROVENANCE_NAME
+
+INGEST_REPORT_FILE = "ingest_report.json"  # ImageExampleGen's quarantine artifact
+TRAINING_REPORT_FILE = "training_report.json"  # CNN Trainer's model_run artifact
+DQN_SUMMARY_FILE = "training_summary.json"  # DqnTrainer's model artifact root
+POLICY_REPORT_FILE = "report.json"  # PolicyEvaluator's evaluation artifact
+SERVING_SUBDIR = "Format-Serving"  # ServedBaseline's copy of the served version
+PUSH_MARKER = f"{PROVENANCE_DIR}/vrl_push_complete.json"
+_ACCURACY = "sparse_categorical_accuracy"
+
+
+def read_json(path: str) -> Any | None:
+    """JSON file through gfile, or None if it does not exist."""
+    if not tf.io.gfile.exists(path):
+        return None
+    with tf.io.gfile.GFile(path) as f:
+        try:
+            return json.load(f)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path}: not valid JSON ({e})") from e
+
+
+def custom_properties(artifact) -> dict[str, Any]:
+    """An artifact's custom properties as plain values, plus its uri."""
+    out: dict[str, Any] = {"uri": artifact.uri}
+    for name, value in artifact.mlmd_artifact.custom_properties.items():
+        kind = value.WhichOneof("value")
+        if kind in ("int_value", "double_value", "string_value"):
+            out[name] = getattr(value, kind)
+    return out
+
+
+def record_files_per_split(examples_uri: str) -> dict[str, int]:
+    """Number of record files under each `Split-<name>/` of an Examples artifact."""
+    counts = {}
+    for name in tf.io.gfile.listdir(examples_uri) if tf.io.gfile.isdir(examples_uri) else []:
+        name = name.rstrip("/")
+        if name.startswith("Split-"):
+            files = tf.io.gfile.glob(posixpath.join(examples_uri, name, "*"))
+            counts[name[len("Split-") :]] = len(files)
+    return counts
+
+
+def cnn_training(model_run_uri: str | None) -> tuple[dict | None, dict | None]:
+    """(trainer config, training metrics) from the CNN's training_report.json."""
+    if not model_run_uri:
+        return None, None
+    report = read_json(posixpath.join(model_run_uri, TRAINING_REPORT_FILE))
+    if not report:
+        return None, None
+    summary = report.get("summary", report)
+    config = summary.get("config")
+    keys = ("train_accuracy", "train_loss", "eval_accuracy", "eval_loss", "epochs_run")
+    keys += ("best_epoch", "train_examples", "num_classes")
+    return config, {k: summary[k] for k in keys if k in summary}
+
+
+def dqn_training(model_uri: str) -> tuple[dict | None, dict | None]:
+    """(trainer config with env and seed, training metrics) from DqnTrainer's summary."""
+    summary = read_json(posixpath.join(model_uri, DQN_SUMMARY_FILE))
+    if not summary:
+        return None, None
+    config = dict(summary.get("config") or {})
+    config.update(env_id=summary.get("env_id"), seed=summary.get("seed"))
+    metrics = {k: v for k, v in summary.items() if k not in ("config", "env_id", "seed")}
+    return config, metrics
+
+
+def tfma_metrics(evaluation_uri: str) -> tuple[dict, dict, dict]:
+    """(candidate overall, per-class accuracy, diff vs baseline) from a TFMA evaluation.
+
+    With a baseline TFMA names the models "candidate" and "baseline"; without
+    one the results carry no model name.
+    """
+    import tensorflow_model_analysis as tfma
+
+    for model_name in ("candidate", None):
+        result = tfma.load_eval_result(evaluation_uri, model_name=model_name)
+        overall, per_class, diff = _split_metrics(result.slicing_metrics)
+        if overall:
+            break
+    return overall, per_class, diff
+
+
+def _split_metrics(slicing_metrics) -> tuple[dict, dict, dict]:
+    overall: dict[str, float] = {}
+    per_class: dict[str, float] = {}
+    diff: dict[str, float] = {}
+    for slice_key, metrics in slicing_metrics:
+        values: dict[str, float] = {}
+        changes: dict[str, float] = {}
+        for output in metrics.values():
+            for sub in output.values():
+                for name, v in sub.items():
+                    if isinstance(v, dict) and "doubleValue" in v:
+                        values[name] = float(v["doubleValue"])
+                    elif isinstance(v, (int, float)):
+                        values[name] = float(v)
+                    if isinstance(v, dict) and "diff" in name.lower():
+                        changes[name] = float(v.get("doubleValue", 0.0))
+        if not slice_key:
+            overall = {k: v for k, v in values.items() if "diff" not in k.lower()}
+            diff = changes or {k: v for k, v in values.items() if "diff" in k.lower()}
+        elif _ACCURACY in values:
+            per_class[str(slice_key[0][1])] = values[_ACCURACY]
+    return overall, per_class, diff
+
+
+def tfma_failures(evaluation_uri: str) -> list[str]:
+    """Human-readable failed thresholds of a TFMA validation, empty when it passed."""
+    import tensorflow_model_analysis as tfma
+
+    try:
+        validation = tfma.load_validation_result(evaluation_uri)
+    except (OSError, ValueError, tf.errors.NotFoundError):
+        return []
+    failures = []
+    for per_slice in validation.metric_validations_per_slice:
+        where = _slice_text(per_slice.slice_key)
+        for failure in per_slice.failures:
+            name = failure.metric_key.name
+            kind = "change" if failure.metric_key.is_diff else "value"
+            value = failure.metric_value.double_value.value
+            failures.append(f"{name} ({kind}) = {value:.4g} on {where}")
+    return failures
+
+
+def _slice_text(slice_key) -> str:
+    """`label_name=square`, or `overall` for the empty slice."""
+    parts = []
+    for single in slice_key.single_slice_keys:
+        kind = single.WhichOneof("kind")
+        value = getattr(single, kind) if kind else ""
+        value = value.decode() if isinstance(value, bytes) else value
+        parts.append(f"{single.column}={value}")
+    return ", ".join(parts) or "overall"
+
+
+def baseline(baseline_uri: str | None) -> dict[str, Any] | None:
+    """The served version the candidate was compared with: its version and provenance."""
+    if not baseline_uri:
+        return None
+    served = posixpath.join(baseline_uri, SERVING_SUBDIR)
+    marker = read_json(posixpath.join(served, PUSH_MARKER))
+    prior = read_json(posixpath.join(served, PROVENANCE_DIR, PROVENANCE_NAME))
+    if marker is None and prior is None:
+        return None
+    version = (marker or {}).get("version", (prior or {}).get("version"))
+    prior_eval = (prior or {}).get("evaluation") or {}
+    return {
+        "version": version,
+        "metric": prior_eval.get("metric"),
+        "value_at_its_push": prior_eval.get("value"),
+        "span": ((prior or {}).get("data") or {}).get("span"),
+    }

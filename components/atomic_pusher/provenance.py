@@ -1,0 +1,162 @@
+"""Provenance that travels with a pushed model: `assets.extra/vrl_provenance.json`.
+
+The pusher gathers it from its input artifacts (their custom properties and
+files) and writes it into the staged copy before the rename, so a version is
+never visible without it. TF Serving ignores unknown files in `assets.extra/`.
+Readers need nothing but the version folder: no ML Metadata, no TensorFlow
+(`read_provenance` takes a plain local path; `summary_line` is pure).
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import subprocess
+from collections.abc import Mapping
+from typing import Any
+
+PROVENANCE_DIR = "assets.extra"
+PROVENANCE_NAME = "vrl_provenance.json"
+PROVENANCE_FILE = f"{PROVENANCE_DIR}/{PROVENANCE_NAME}"
+SCHEMA_VERSION = 1
+PACKAGE_NAME = "vision-rl-pipeline"
+
+
+def code_version() -> dict[str, str | None]:
+    """This package's version and, when the code runs from a git checkout, its commit."""
+    from importlib import metadata
+
+    try:
+        package = metadata.version(PACKAGE_NAME)
+    except metadata.PackageNotFoundError:
+        package = None
+    commit = None
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    if os.path.isdir(os.path.join(root, ".git")):
+        try:
+            out = subprocess.run(
+                ["git", "-C", root, "rev-parse", "HEAD"],
+                capture_output=True,
+                text=True,
+                timeout=10,
+                check=True,
+            )
+            commit = out.stdout.strip() or None
+        except (OSError, subprocess.SubprocessError):
+            commit = None  # no git binary in a serving or pipeline image: unknown, not an error
+    return {"package": PACKAGE_NAME, "package_version": package, "git_commit": commit}
+
+
+def data_section(
+    examples_props: Mapping[str, Any] | None,
+    ingest: Mapping[str, Any] | None,
+    record_files_per_split: Mapping[str, int] | None = None,
+) -> dict[str, Any] | None:
+    """Input span, version, fingerprint and counts from the Examples artifact's
+    custom properties and ImageExampleGen's ingest report (either may be absent)."""
+    if not examples_props and not ingest:
+        return None
+    props = dict(examples_props or {})
+    ingest = dict(ingest or {})
+
+    def pick(name: str) -> Any:
+        value = props.get(name)
+        return ingest.get(name) if value in (None, "") else value
+
+    return {
+        "span": pick("span"),
+        "version": pick("version"),
+        "input_fingerprint": pick("input_fingerprint"),
+        "examples_uri": props.get("uri"),
+        "files_seen": pick("files_seen"),
+        "files_seen_per_input_pattern": ingest.get("seen_per_input_pattern"),
+        "examples_written": pick("examples_written"),
+        "examples_per_split": ingest.get("examples_per_split"),
+        "examples_per_split_class": ingest.get("examples_per_split_class"),
+        "record_files_per_split": dict(record_files_per_split or {}) or None,
+        "quarantined": pick("quarantined"),
+        "quarantined_per_reason": ingest.get("quarantined_per_reason"),
+    }
+
+
+def build(
+    *,
+    model_name: str,
+    version: int,
+    kind: str,
+    pipeline: Mapping[str, Any],
+    data: Mapping[str, Any] | None,
+    trainer: Mapping[str, Any] | None,
+    metrics: Mapping[str, Any] | None,
+    evaluation: Mapping[str, Any],
+    code: Mapping[str, Any] | None = None,
+    pushed_at: datetime.datetime | None = None,
+) -> dict[str, Any]:
+    """The provenance document (plain JSON values only)."""
+    pushed_at = pushed_at or datetime.datetime.now(datetime.timezone.utc)
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "model_name": model_name,
+        "version": int(version),
+        "kind": kind,
+        "pushed_at": pushed_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "pipeline": dict(pipeline),
+        "data": dict(data) if data else None,
+        "trainer": dict(trainer) if trainer else None,
+        "metrics": dict(metrics) if metrics else None,
+        "evaluation": dict(evaluation),
+        "code": dict(code) if code is not None else code_version(),
+    }
+
+
+def to_json(provenance: Mapping[str, Any]) -> str:
+    """Stable, human-readable serialisation."""
+    return json.dumps(provenance, indent=2, sort_keys=True, default=str) + "\n"
+
+
+def read_provenance(version_dir: str) -> dict[str, Any] | None:
+    """A local version folder's provenance, or None when it has none (pushed by
+    another tool or before provenance existed)."""
+    path = os.path.join(version_dir, PROVENANCE_DIR, PROVENANCE_NAME)
+    if not os.path.isfile(path):
+        return None
+    with open(path, encoding="utf-8") as f:
+        try:
+            return json.load(f)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path}: not valid JSON ({e}); the file is corrupt") from e
+
+
+def _fmt(value: Any, digits: int = 4) -> str:
+    return f"{value:.{digits}g}" if isinstance(value, float) else str(value)
+
+
+def summary_line(provenance: Mapping[str, Any] | None) -> str:
+    """One line: span, push date, accuracy or mean return, baseline delta, decision."""
+    if not provenance:
+        return "no provenance"
+    parts = []
+    data = provenance.get("data") or {}
+    if data.get("span") is not None:
+        parts.append(f"span {data['span']}")
+    if provenance.get("pushed_at"):
+        parts.append(f"pushed {provenance['pushed_at']}")
+    evaluation = provenance.get("evaluation") or {}
+    metric = evaluation.get("metric")
+    value = evaluation.get("value")
+    if metric and value is not None:
+        parts.append(f"{metric} {_fmt(value)}")
+    baseline = evaluation.get("baseline") or {}
+    if baseline.get("version") is not None:
+        delta = evaluation.get("delta")
+        shown = f"{delta:+.4g}" if isinstance(delta, float) else "?"
+        parts.append(f"vs v{baseline['version']} {shown}")
+    else:
+        parts.append("no baseline")
+    blessed = evaluation.get("blessed")
+    parts.append("blessed" if blessed else "NOT blessed" if blessed is not None else "unevaluated")
+    commit = (provenance.get("code") or {}).get("git_commit")
+    if commit:
+        parts.append(f"code {commit[:8]}")
+    return ", ".join(parts)

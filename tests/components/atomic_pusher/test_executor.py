@@ -1,0 +1,68 @@
+import json
+
+import tensorflow as tf
+from tfx.dsl.io import fileio
+from tfx.proto import pusher_pb2
+from tfx.types import standard_artifacts
+from tfx.types import standard_component_specs as specs
+from tfx.utils import proto_utils
+
+from components.atomic_pusher import constants, ops
+from components.atomic_pusher.executor import Executor
+
+
+def _write(path, data):
+    fileio.makedirs(path.rsplit("/", 1)[0])
+    with fileio.open(path, "w") as f:
+        f.write(data if isinstance(data, str) else json.dumps(data))
+
+
+def test_policy_push_carries_return_stats_trainer_config_and_baseline(tmp_path):
+    root = "ram://pusher-prov"
+    model = standard_artifacts.Model()
+    model.uri = f"{root}/model"
+    _write(f"{model.uri}/Format-Serving/saved_model.pb", "graph")
+    summary = {"env_id": "CartPole-v1", "seed": 3, "config": {"lr": 0.001}, "env_steps": 900}
+    _write(f"{model.uri}/training_summary.json", summary)
+    baseline = f"{root}/baseline"
+    _write(f"{baseline}/Format-Serving/assets.extra/vrl_push_complete.json", {"version": 41})
+    blessing = standard_artifacts.ModelBlessing()
+    blessing.uri = f"{root}/blessing"
+    _write(f"{blessing.uri}/BLESSED", "")
+    blessing.set_int_custom_property("blessed", 1)
+    blessing.set_string_custom_property("baseline_model", baseline)
+    evaluation = standard_artifacts.ModelEvaluation()
+    evaluation.uri = f"{root}/evaluation"
+    report = {"mean_return": 500.0, "std_return": 0.0, "returns": [500.0, 500.0]}
+    report.update(baseline_mean_return=480.0, threshold=475.0, reason="mean 500 >= 475")
+    _write(f"{evaluation.uri}/report.json", report)
+    pushed = standard_artifacts.PushedModel()
+    pushed.uri = f"{root}/pushed"
+    destination = pusher_pb2.PushDestination(
+        filesystem=pusher_pb2.PushDestination.Filesystem(base_directory=f"{root}/serving/dqn")
+    )
+    config = {constants.KIND_CONFIG: "rl", constants.PIPELINE_NAME_CONFIG: "vrl-rl-x"}
+    Executor().Do(
+        {
+            specs.MODEL_KEY: [model],
+            specs.MODEL_BLESSING_KEY: [blessing],
+            constants.EVALUATION_KEY: [evaluation],
+        },
+        {specs.PUSHED_MODEL_KEY: [pushed]},
+        {
+            specs.PUSH_DESTINATION_KEY: proto_utils.proto_to_json(destination),
+            specs.CUSTOM_CONFIG_KEY: json.dumps(config),
+        },
+    )
+    version = ops.complete_versions(f"{root}/serving/dqn")[-1]
+    with tf.io.gfile.GFile(f"{root}/serving/dqn/{version}/assets.extra/vrl_provenance.json") as f:
+        record = json.load(f)
+    assert record["version"] == version and record["kind"] == "rl"
+    assert record["pipeline"]["name"] == "vrl-rl-x"
+    assert record["trainer"] == {"lr": 0.001, "env_id": "CartPole-v1", "seed": 3}
+    assert record["metrics"]["training"]["env_steps"] == 900
+    evaluation = record["evaluation"]
+    assert evaluation["value"] == 500.0 and evaluation["delta"] == 20.0
+    assert evaluation["baseline"]["version"] == 41 and evaluation["blessed"] is True
+    assert evaluation["episodes"] == 2 and evaluation["reason"].startswith("mean")
+    assert record["code"]["package"] == "vision-rl-pipeline"
