@@ -96,3 +96,77 @@ def test_rl_pipeline_runs_on_kfp_and_the_second_run_gates_on_the_served_policy(t
     ) as f:
         report = json.load(f)
     assert report["baseline_mean_return"] is not None
+
+
+def _examples_span(results) -> int:
+    meta = _meta(results, "ImageExampleGen", "examples")
+    # TFX records the resolved span as a custom property; KFP shows it prefixed.
+    return int(meta.get("span", meta.get("custom:span")))
+
+
+def _diff_metrics(evaluation_uri: str) -> set[str]:
+    import tensorflow_model_analysis as tfma
+
+    return {
+        kv.key.name
+        for metrics in tfma.load_metrics(evaluation_uri)
+        for kv in metrics.metric_keys_and_values
+        if kv.key.is_diff
+    }
+
+
+def test_image_pipeline_on_kfp_ingests_each_new_span_and_gates_on_the_served_model(tmp_path):
+    from vrl import demo_data
+
+    spans = tmp_path / "spans"
+    demo_data.make_shapes(str(spans), per_class=12, seed=0, spans=2)
+    data = tmp_path / "data"
+    data.mkdir()
+    os.rename(spans / "span-1", data / "span-1")
+    serving = str(tmp_path / "models")
+    package = _compile(
+        tmp_path,
+        "image",
+        "--pipeline-root",
+        str(tmp_path / "root"),
+        "--serving-base",
+        serving,
+        "--data",
+        str(data),
+        "--epochs",
+        "1",
+        "--no-sanity-checks",
+        "--image-size",
+        "16",
+        "--min-accuracy",
+        "0",
+        "--no-halt-on-anomalies",
+        "--beam-arg=--direct_running_mode=in_memory",
+        "--beam-arg=--direct_num_workers=1",
+    )
+    _assert_oss_runnable(package)
+    spec, _ = kfp_local.load(package)
+    tasks = spec["root"]["dag"]["tasks"]
+    assert tasks["ImageExampleGen"]["cachingOptions"] == {"enableCache": False}
+    trainer_label = spec["components"][tasks["Trainer"]["componentRef"]["name"]]["executorLabel"]
+    resources = spec["deploymentSpec"]["executors"][trainer_label]["container"]["resources"]
+    assert resources["cpuRequest"] > 0 and resources["memoryRequest"] > 0
+
+    first = _run(package, "run-1", tmp_path)
+    assert _examples_span(first) == 1
+    assert _meta(first, "ServedBaseline", "model")["served_present"] == 0
+    assert _meta(first, "Pusher", "pushed_model")["pushed"] == 1
+    model_dir = os.path.join(serving, "image_classifier")
+    (v1,) = complete_versions(model_dir)
+
+    # New data arrives as a new span; the next scheduled run picks it up and
+    # compares its model with the one in production.
+    os.rename(spans / "span-2", data / "span-2")
+    second = _run(package, "run-2", tmp_path, params={"max_accuracy_drop": 1.0})
+    assert _examples_span(second) == 2
+    baseline = _meta(second, "ServedBaseline", "model")
+    assert baseline["served_present"] == 1 and baseline["served_version"] == v1
+    evaluation = second["Evaluator"].outputs["evaluation"][0]["uri"]
+    assert "sparse_categorical_accuracy" in _diff_metrics(evaluation)  # compared with v1
+    assert _meta(second, "Evaluator", "blessing")["blessed"] == 1
+    assert complete_versions(model_dir)[0] == v1 and len(complete_versions(model_dir)) == 2
