@@ -77,6 +77,7 @@ def run_image_pipeline(
     """Runs the image pipeline locally and returns what it produced."""
     config = preflight_image(config)
     root = config.resolved_pipeline_root
+    show_progress()
     with exclusive_run(root):
         # Imported under the lock: TFX takes ~15 s to import, a refusal should not.
         from pipeline.image_pipeline import create_image_pipeline
@@ -86,7 +87,6 @@ def run_image_pipeline(
             beam_pipeline_args=local_beam_args() + list(extra_beam_args or []),
             metadata_connection_config=local_metadata_config(root),
         )
-        show_progress()
         start = time.time()
         run_local(pipeline)
         from absl import logging

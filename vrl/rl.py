@@ -156,8 +156,8 @@ def handler(args: argparse.Namespace) -> int:
     preflight.check_env(config.env_id)
     print(f"vrl run rl: {config.env_id}, {config.num_env_steps} env steps, seed {config.seed}")
     print(f"  pipeline root {config.pipeline_root}")
+    show_progress()
     with exclusive_run(config.pipeline_root):
-        show_progress()
         run_local(
             create_rl_pipeline(
                 config, metadata_connection_config=local_metadata_config(config.pipeline_root)

@@ -183,7 +183,7 @@ _STALE_REASON = "left RUNNING by a run that ended without finishing; marked FAIL
 
 def fail_stale_executions(pipeline_root: str) -> list[str]:
     """Marks executions a killed run left RUNNING as FAILED, as TFX marks a
-    failed one; returns 'Type #id' for each.
+    failed one; returns 'Component #id' for each.
 
     Call only while holding `pipeline_lock`: then no other run on this root
     can be executing anything.
@@ -206,7 +206,7 @@ def fail_stale_executions(pipeline_root: str) -> list[str]:
         execution.custom_properties["vrl_failure"].string_value = _STALE_REASON
     if running:
         store.put_executions(running)
-    return [f"{e.type or e.type_id} #{e.id}" for e in running]
+    return [f"{(e.type or str(e.type_id)).rsplit('.', 1)[-1]} #{e.id}" for e in running]
 
 
 @contextlib.contextmanager

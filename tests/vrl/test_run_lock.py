@@ -141,5 +141,5 @@ def test_killed_runs_running_execution_is_marked_failed_at_the_next_start(tmp_pa
     assert states[1].last_known_state == pb.Execution.COMPLETE
     assert states[2].last_known_state == pb.Execution.FAILED
     assert "marked FAILED" in states[2].custom_properties["vrl_failure"].string_value
-    assert "tfx.Trainer #2" in caplog.text and "took over the lock" in caplog.text
+    assert "Trainer #2" in caplog.text and "took over the lock" in caplog.text
     assert runner.fail_stale_executions(str(tmp_path)) == []
