@@ -125,3 +125,19 @@ def test_run_rl_refuses_bad_values_before_anything_runs(work, capsys, flags, nam
 
 def test_run_rl_refuses_an_unwritable_home(work, capsys):
     _refused(work, capsys, ["run", "rl", "--home", str(work / "afile" / "h")], ["home", "afile"])
+
+
+@pytest.mark.parametrize(
+    "pipeline, flags, field",
+    [
+        ("image", ["--data", "gs://b/d", "--epochs", "0"], "epochs"),
+        ("image", ["--data", "gs://b/d", "--image-size", "100000"], "image_size"),
+        ("rl", ["--steps", "0"], "num_env_steps"),
+        ("rl", ["--dqn", "gamma=2"], "gamma"),
+    ],
+)
+def test_compile_refuses_the_same_bad_values(work, capsys, pipeline, flags, field):
+    spec = work / "spec.yaml"
+    argv = ["compile", pipeline, "--out", str(spec), "--pipeline-root", "gs://b/r"]
+    argv += ["--image", "r.io/i@sha256:1", "--serving-base", "gs://b/m", *flags]
+    _refused(work, capsys, argv, [field])
