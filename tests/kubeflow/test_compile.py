@@ -1,0 +1,127 @@
+"""Static checks on what `vrl compile` writes for open-source KFP and Vertex AI."""
+
+import json
+
+import pytest
+import yaml
+
+from kubeflow.cluster import ClusterConfig, MutableImageWarning, check_image, parse_gpu, parse_pvc
+from kubeflow.compile import compile_pipeline, load_package
+from pipeline.image_config import ImagePipelineConfig
+from pipeline.rl_pipeline import RlPipelineConfig
+
+IMAGE = "registry.example/vrl@sha256:0123"
+
+
+def _image_config():
+    return ImagePipelineConfig(
+        data_dir="gs://b/images",
+        pipeline_root="gs://b/root",
+        serving_base="/models",
+        input_pattern="span-{SPAN}/*/*",
+        epochs=3,
+    )
+
+
+@pytest.fixture(scope="module")
+def image_package(tmp_path_factory):
+    out = str(tmp_path_factory.mktemp("kfp") / "image.yaml")
+    cluster = ClusterConfig(
+        image=IMAGE,
+        pvc_mounts=(parse_pvc("vrl-model-base:/models"),),
+        gpu=parse_gpu("nvidia-tesla-t4:2"),
+    )
+    compile_pipeline("image", _image_config(), cluster, out)
+    with open(out) as f:
+        return out, list(yaml.safe_load_all(f))
+
+
+def test_kfp_package_is_schema_2_1_with_only_container_executors(image_package):
+    path, (spec, _) = image_package
+    assert spec["schemaVersion"] == "2.1.0" and spec["defaultPipelineRoot"] == "gs://b/root"
+    assert {k for e in spec["deploymentSpec"]["executors"].values() for k in e} == {"container"}
+    assert load_package(path)[0].pipeline_info.name == "image-classifier"  # kfp's own proto
+
+
+def test_every_task_requests_resources_and_the_trainer_its_gpu(image_package):
+    _, (spec, _) = image_package
+    executors = spec["deploymentSpec"]["executors"]
+    for name, task in spec["root"]["dag"]["tasks"].items():
+        label = spec["components"][task["componentRef"]["name"]]["executorLabel"]
+        resources = executors[label]["container"]["resources"]
+        assert resources["cpuRequest"] > 0 and resources["memoryRequest"] > 0, name
+        assert ("accelerator" in resources) == (name == "Trainer"), name
+    trainer = executors["Trainer_executor"]["container"]["resources"]
+    assert trainer["accelerator"] == {"type": "nvidia-tesla-t4", "count": "2"}
+    assert all(e["container"]["image"] == IMAGE for e in executors.values())
+
+
+def test_claim_is_mounted_into_every_executor(image_package):
+    _, (spec, platform) = image_package
+    executors = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    assert set(executors) == set(spec["deploymentSpec"]["executors"])
+    assert all(
+        e["pvcMount"] == [{"constant": "vrl-model-base", "mountPath": "/models"}]
+        for e in executors.values()
+    )
+
+
+def test_runtime_parameters_default_to_the_config_and_new_data_is_never_cached(image_package):
+    _, (spec, _) = image_package
+    params = spec["root"]["inputDefinitions"]["parameters"]
+    assert params["data_root"]["defaultValue"] == "gs://b/images"
+    assert json.loads(params["trainer_config"]["defaultValue"])["epochs"] == 3
+    assert params["min_accuracy"]["defaultValue"] == 0.9
+    assert params["range_config"]["defaultValue"] == ""
+    tasks = spec["root"]["dag"]["tasks"]
+    assert tasks["ImageExampleGen"]["cachingOptions"] == {"enableCache": False}
+    assert tasks["ServedBaseline"]["cachingOptions"] == {"enableCache": False}
+    assert tasks["Trainer"]["cachingOptions"] == {"enableCache": True}
+
+
+def test_vertex_target_writes_tfx_pipeline_job_json(tmp_path):
+    out = str(tmp_path / "rl.json")
+    config = RlPipelineConfig(pipeline_root="gs://b/root", serving_base="gs://b/models")
+    compile_pipeline("rl", config, ClusterConfig(image=IMAGE, target="vertex"), out)
+    with open(out) as f:
+        job = json.load(f)
+    assert job["runtimeConfig"]["gcsOutputDirectory"] == "gs://b/root"
+    assert "env_steps" in job["runtimeConfig"]["parameters"]
+    assert load_package(out)[0].pipeline_info.name == "vrl-rl-cartpole-v1"
+
+
+@pytest.mark.parametrize("image", ["vision-rl-pipeline:latest", "vrl", "team/vrl:1"])
+def test_image_without_registry_host_is_refused(image):
+    with pytest.raises(ValueError, match="names no registry host"):
+        check_image(image)
+
+
+def test_tagged_image_warns_and_digest_does_not():
+    with pytest.warns(MutableImageWarning, match="prefer the digest"):
+        check_image("registry.example/vrl:0.1.0")
+    check_image("localhost:5000/vrl@sha256:abc")
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"target": "argo"}, "--target must be one of"),
+        ({"target": "vertex", "pvc_mounts": (("c", "/m"),)}, "--pvc is for open-source"),
+        ({"memory": "8 gigs"}, "expected a size like 8G"),
+    ],
+)
+def test_bad_cluster_settings_are_one_line_errors(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        ClusterConfig(image=IMAGE, **kwargs)
+
+
+def test_output_extension_must_match_the_target(tmp_path):
+    with pytest.raises(ValueError, match="must end with .yaml or .yml"):
+        compile_pipeline(
+            "image", _image_config(), ClusterConfig(image=IMAGE), str(tmp_path / "x.json")
+        )
+    for bad in ("gpu:0", "t4", ":1"):
+        with pytest.raises(ValueError, match="TYPE:COUNT"):
+            parse_gpu(bad)
+    with pytest.raises(ValueError, match="CLAIM:/mount/path"):
+        parse_pvc("Bad_Claim:/m")
