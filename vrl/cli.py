@@ -63,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     rl.add_parser(run_sub)
     serving_cli.add_parsers(sub)
     kubeflow_cli.add_parsers(sub)
+    __import__("vrl.operate", fromlist=["add_parsers"]).add_parsers(sub)  # status, label, ...
 
     demo.add_parser(sub)
     return parser

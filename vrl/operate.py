@@ -1,0 +1,163 @@
+"""`vrl status`, `vrl label`, `vrl rollback`, `vrl lineage`: operating pushed models.
+
+Only argparse is imported at start-up; each command imports what it needs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+
+DEFAULT_SERVING_BASE = os.path.join("runs", "serving")
+DEFAULT_HOME = "runs"
+DEFAULT_CONFIG = os.path.join("runs", "serving", "models.config")
+_FORMAT = argparse.ArgumentDefaultsHelpFormatter
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    """Registers status, label, rollback and lineage."""
+    status = sub.add_parser(
+        "status",
+        help="models and versions on disk, which one is served, and their provenance",
+        formatter_class=_FORMAT,
+    )
+    status.add_argument(
+        "--serving-base", default=DEFAULT_SERVING_BASE, help="TF Serving model base"
+    )
+    status.add_argument(
+        "--server",
+        default=None,
+        help="host:port of a TF Serving gRPC endpoint to ask what it serves",
+    )
+    status.add_argument(
+        "--home", default=None, help="a `vrl run --home` folder: also show each pipeline's last run"
+    )
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    status.set_defaults(func=_cmd_status)
+
+    for name, helptext in (
+        ("label", "point a version label (stable, canary, ...) at a version"),
+        ("rollback", "move the `stable` label back (undo the last label change, or --to VERSION)"),
+    ):
+        p = sub.add_parser(name, help=helptext, formatter_class=_FORMAT)
+        p.add_argument("model", help="model name in the config")
+        if name == "label":
+            p.add_argument("version", type=int, help="version to label")
+            p.add_argument("label", help="label name: stable, canary or any other")
+        else:
+            p.add_argument("--to", type=int, default=None, help="version to make stable")
+        p.add_argument(
+            "--model-config",
+            default=DEFAULT_CONFIG,
+            help="TF Serving model config file to edit (`vrl serve --write-config` writes one)",
+        )
+        p.add_argument(
+            "--server", default=None, help="host:port of a running server to reload (gRPC)"
+        )
+        p.add_argument(
+            "--timeout", type=float, default=60.0, help="seconds to wait for a version to load"
+        )
+        p.set_defaults(func=_cmd_label if name == "label" else _cmd_rollback)
+
+    from vrl import lineage
+
+    lineage.add_parser(sub, _FORMAT)
+
+
+# --------------------------------------------------------------------------- status
+
+
+def model_status(serving_base: str, server: str | None = None) -> list[dict]:
+    """Per model under `serving_base`: complete versions with provenance and served state."""
+    from components.atomic_pusher.ops import complete_versions
+    from components.atomic_pusher.provenance import read_provenance, summary_line
+
+    if not os.path.isdir(serving_base):
+        raise FileNotFoundError(
+            f"{serving_base}: no such serving base; pass --serving-base (a `vrl run` writes "
+            "<home>/serving)"
+        )
+    models = []
+    for name in sorted(os.listdir(serving_base)):
+        model_dir = os.path.join(serving_base, name)
+        if name.startswith(".") or not os.path.isdir(model_dir):
+            continue
+        served = served_versions(server, name) if server else None
+        versions = []
+        for version in complete_versions(model_dir):
+            record = read_provenance(os.path.join(model_dir, str(version)))
+            versions.append(
+                {
+                    "version": version,
+                    "state": (served or {}).get(version) if server else None,
+                    "summary": summary_line(record),
+                    "provenance": record,
+                }
+            )
+        models.append({"model": name, "path": model_dir, "versions": versions})
+    return models
+
+
+def served_versions(server: str, model: str, timeout: float = 10.0) -> dict[int, str]:
+    """{version: state} from TF Serving's GetModelStatus; {} when the model is unknown."""
+    import grpc
+    from tensorflow_serving.apis import get_model_status_pb2, model_service_pb2_grpc
+
+    request = get_model_status_pb2.GetModelStatusRequest()
+    request.model_spec.name = model
+    with grpc.insecure_channel(server) as channel:
+        stub = model_service_pb2_grpc.ModelServiceStub(channel)
+        try:
+            response = stub.GetModelStatus(request, timeout=timeout)
+        except grpc.RpcError as e:
+            if e.code() == grpc.StatusCode.NOT_FOUND:
+                return {}
+            raise OSError(f"{server}: GetModelStatus({model}) failed: {e.details()}") from e
+    states = get_model_status_pb2.ModelVersionStatus.State
+    return {s.version: states.Name(s.state) for s in response.model_version_status}
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    models = model_status(args.serving_base, args.server)
+    runs = []
+    if args.home:
+        from vrl import lineage
+
+        runs = lineage.last_runs(args.home)
+    if args.json:
+        print(json.dumps({"models": models, "last_runs": runs}, indent=2, default=str))
+        return 0
+    if not models:
+        print(f"{args.serving_base}: no models pushed yet")
+    for model in models:
+        print(f"{model['model']}  ({model['path']})")
+        if not model["versions"]:
+            print("  no complete versions")
+        for v in model["versions"]:
+            state = f"  [{v['state'] or 'not loaded'}]" if args.server else ""
+            print(f"  {v['version']}{state}  {v['summary']}")
+    for run in runs:
+        print(f"last run of {run['pipeline']}: {run['line']}")
+    return 0
+
+
+# ------------------------------------------------------------------- label / rollback
+
+
+def _cmd_label(args: argparse.Namespace) -> int:
+    from vrl import labels
+
+    change = labels.set_label(
+        args.model_config, args.model, args.label, args.version, args.server, args.timeout
+    )
+    print(change)
+    return 0
+
+
+def _cmd_rollback(args: argparse.Namespace) -> int:
+    from vrl import labels
+
+    change = labels.rollback(args.model_config, args.model, args.to, args.server, args.timeout)
+    print(change)
+    return 0
