@@ -17,13 +17,18 @@ import warnings
 def _add_data_parsers(sub: argparse._SubParsersAction) -> None:
     data = sub.add_parser("data", help="write demo datasets")
     dsub = data.add_subparsers(dest="dataset", required=True)
-    shapes = dsub.add_parser("shapes", help="synthetic drawn shapes, class-per-folder, PNG+JPEG")
+    fmt = argparse.ArgumentDefaultsHelpFormatter
+    shapes = dsub.add_parser(
+        "shapes", help="synthetic drawn shapes, class-per-folder, PNG+JPEG", formatter_class=fmt
+    )
     shapes.add_argument("--out", required=True, help="output folder")
     shapes.add_argument("--per-class", type=int, default=300, help="images per class and span")
-    shapes.add_argument("--seed", type=int, default=0)
+    shapes.add_argument("--seed", type=int, default=0, help="random seed of the drawings")
     shapes.add_argument("--spans", type=int, default=1, help=">1 writes span-1/, span-2/, ...")
     shapes.set_defaults(func=_cmd_data_shapes)
-    digits = dsub.add_parser("digits", help="scikit-learn's handwritten digits as PNG files")
+    digits = dsub.add_parser(
+        "digits", help="scikit-learn's handwritten digits as PNG files", formatter_class=fmt
+    )
     digits.add_argument("--out", required=True, help="output folder")
     digits.set_defaults(func=_cmd_data_digits)
 

@@ -16,9 +16,13 @@ IMAGE_MODEL = "image_classifier"
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Registers `vrl demo`."""
-    p = sub.add_parser("demo", help="run the whole main job locally: data, both pipelines, serving")
-    p.add_argument("--home", default="runs/demo", help="working folder (default: %(default)s)")
-    p.add_argument("--dataset", default="shapes", choices=["shapes", "digits"])
+    p = sub.add_parser(
+        "demo",
+        help="run the whole main job locally: data, both pipelines, serving",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--home", default="runs/demo", help="working folder")
+    p.add_argument("--dataset", default="shapes", choices=["shapes", "digits"], help="demo data")
     p.add_argument("--env", default="CartPole-v1", help="gymnasium id for the RL pipeline")
     p.add_argument("--skip-rl", action="store_true", help="image pipeline and serving only")
     p.set_defaults(func=_cmd_demo)
