@@ -31,6 +31,7 @@ from tfx import v1 as tfx
 from models.cnn import data, model, report, runtime, sanity, signatures
 from models.cnn.config import TrainerConfig
 from models.cnn.preprocessing import IMAGE_XF_KEY
+from models.hparams import write_hparams
 
 SANITY_SAMPLE = 256  # records decoded for the sanity checks
 
@@ -241,3 +242,5 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
         )
         write_warmup(fn_args.eval_files or fn_args.train_files, fn_args.serving_model_dir)
     report.write_report(fn_args.model_run_dir, history, summary)
+    final = ("train_accuracy", "train_loss", "eval_accuracy", "eval_loss", "epochs_run")
+    write_hparams(fn_args.model_run_dir, config, {k: summary.get(k) for k in final}, step=best)

@@ -22,6 +22,7 @@ from models.dqn import envs
 from models.dqn.config import DqnConfig
 from models.dqn.export import export_policy
 from models.dqn.maths import linear_epsilon
+from models.hparams import write_hparams
 
 HISTORY_FILE = "eval_history.json"
 CHECKPOINT_SUBDIR = "checkpoints"
@@ -239,6 +240,12 @@ def train(
             checkpointer.save(global_step=env_step)
     bar.close()
     writer.flush()
+    if log_dir:
+        final = {"best_mean_return": float(best_return.numpy()), "env_steps": float(step)}
+        if history:
+            final.update(final_mean_return=history[-1]["mean_return"])
+        hparams = {**dataclasses.asdict(config), "env_id": env_id, "seed": seed}
+        write_hparams(log_dir, hparams, final, step=int(step))
 
     if export_dir:
         export_policy(best_q_net, time_step_spec, action_spec, export_dir, train_step=train_step)
