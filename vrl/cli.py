@@ -83,6 +83,10 @@ def main(argv: list[str] | None = None) -> int:
     # support window; TFX 1.16 requires 3.10, so the warning is not actionable.
     warnings.filterwarnings("ignore", category=FutureWarning, module="google")
     args = build_parser().parse_args(argv)
+    if argv is None:  # a real `vrl` process, not a caller in Python (e.g. tests)
+        from vrl.quiet import filter_native_stderr
+
+        filter_native_stderr()
     start = time.time()
     try:
         code = args.func(args)

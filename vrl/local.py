@@ -24,6 +24,7 @@ _NOISY = (
     "single_deterministic_pass",
     "is not a valid tf.function parameter name",
     "property_predicate is not supported",
+    "Couldn't find python-snappy",
 )
 
 
