@@ -33,6 +33,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     status.add_argument(
         "--home", default=None, help="a `vrl run --home` folder: also show each pipeline's last run"
     )
+    status.add_argument(
+        "--model-config", default=None, help="TF Serving model config file: show version labels"
+    )
     status.add_argument("--json", action="store_true", help="machine-readable output")
     status.set_defaults(func=_cmd_status)
 
@@ -68,8 +71,24 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 # --------------------------------------------------------------------------- status
 
 
-def model_status(serving_base: str, server: str | None = None) -> list[dict]:
-    """Per model under `serving_base`: complete versions with provenance and served state."""
+def _labels(model_config: str | None) -> dict[str, dict[int, list[str]]]:
+    """{model: {version: [labels]}} from a model config file (empty without one)."""
+    if not model_config:
+        return {}
+    from vrl.labels import read_config
+
+    out: dict[str, dict[int, list[str]]] = {}
+    for entry in read_config(model_config).model_config_list.config:
+        for label, version in sorted(entry.version_labels.items()):
+            out.setdefault(entry.name, {}).setdefault(version, []).append(label)
+    return out
+
+
+def model_status(
+    serving_base: str, server: str | None = None, model_config: str | None = None
+) -> list[dict]:
+    """Per model under `serving_base`: complete versions with provenance, served
+    state (with `server`) and labels (with `model_config`)."""
     from components.atomic_pusher.ops import complete_versions
     from components.atomic_pusher.provenance import read_provenance, summary_line
 
@@ -78,6 +97,7 @@ def model_status(serving_base: str, server: str | None = None) -> list[dict]:
             f"{serving_base}: no such serving base; pass --serving-base (a `vrl run` writes "
             "<home>/serving)"
         )
+    labels = _labels(model_config)
     models = []
     for name in sorted(os.listdir(serving_base)):
         model_dir = os.path.join(serving_base, name)
@@ -91,6 +111,7 @@ def model_status(serving_base: str, server: str | None = None) -> list[dict]:
                 {
                     "version": version,
                     "state": (served or {}).get(version) if server else None,
+                    "labels": labels.get(name, {}).get(version, []),
                     "summary": summary_line(record),
                     "provenance": record,
                 }
@@ -119,7 +140,7 @@ def served_versions(server: str, model: str, timeout: float = 10.0) -> dict[int,
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
-    models = model_status(args.serving_base, args.server)
+    models = model_status(args.serving_base, args.server, args.model_config)
     runs = []
     if args.home:
         from vrl import lineage
@@ -136,7 +157,8 @@ def _cmd_status(args: argparse.Namespace) -> int:
             print("  no complete versions")
         for v in model["versions"]:
             state = f"  [{v['state'] or 'not loaded'}]" if args.server else ""
-            print(f"  {v['version']}{state}  {v['summary']}")
+            tags = f"  ({', '.join(v['labels'])})" if v["labels"] else ""
+            print(f"  {v['version']}{state}{tags}  {v['summary']}")
     for run in runs:
         print(f"last run of {run['pipeline']}: {run['line']}")
     return 0

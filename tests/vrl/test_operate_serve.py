@@ -111,9 +111,10 @@ def test_rollback_and_its_rollback_switch_labels_stable_within_the_poll_interval
         assert _wait_for(stub, 1.0, POLL_SECONDS) < POLL_SECONDS
         assert main(["rollback", "scale", "--model-config", config, "--server", server]) == 0
         assert _wait_for(stub, 2.0, POLL_SECONDS) < POLL_SECONDS
-        assert main(["status", "--serving-base", os.path.dirname(config), "--server", server]) == 0
+        status = ["status", "--serving-base", os.path.dirname(config), "--server", server]
+        assert main([*status, "--model-config", config]) == 0
         out = capsys.readouterr().out
-        assert "2  [AVAILABLE]" in out
+        assert "2  [AVAILABLE]  (stable)" in out
         # The server's own file poll reloads the same config: still version 2.
         time.sleep(POLL_SECONDS * 2)
         assert _stable_answer(stub) == 2.0
