@@ -3,9 +3,10 @@
 TensorFlow's CUDA plugin registration logs three error-level lines from C++
 at import on every machine ("Unable to register cuDNN factory ..."), even
 with no GPU; `TF_CPP_MIN_LOG_LEVEL=3` would hide them but also every real
-C++ error. `filter_native_stderr` routes file descriptor 2 through a pipe that
+C++ error; gym prints a notice from Python at import. `filter_native_stderr` routes file descriptor 2 through a pipe that
 drops only lines matching `NATIVE_NOISE`; Python's own `sys.stderr` writes
-straight to the terminal, so nothing `vrl` itself prints is delayed or lost.
+straight to the terminal (dropping only `PYTHON_NOISE` lines), so nothing
+`vrl` itself prints is delayed or lost.
 """
 
 from __future__ import annotations
@@ -25,6 +26,46 @@ NATIVE_NOISE = (
     b"This TensorFlow binary is optimized to use available CPU instructions",
     b"To enable the following instructions",
 )
+
+# Printed by Python code straight to sys.stderr (gym 0.23, which TF-Agents
+# imports, prints its unmaintained-package notice at import).
+PYTHON_NOISE = (
+    "Gym has been unmaintained since 2022",
+    "Please upgrade to Gymnasium, the maintained drop-in replacement of Gym",
+    "See the migration guide at https://gymnasium.farama.org/introduction/migration_guide/",
+)
+
+
+class _LineFilter(io.TextIOBase):
+    """A text stream that drops whole lines containing any of `patterns`."""
+
+    def __init__(self, stream: io.TextIOBase, patterns: tuple[str, ...]) -> None:
+        self._stream = stream
+        self._patterns = patterns
+        self._pending = ""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        self._pending += text
+        *lines, self._pending = self._pending.split("\n")
+        kept = [line for line in lines if not any(p in line for p in self._patterns)]
+        if kept:
+            self._stream.write("\n".join(kept) + "\n")
+        return len(text)
+
+    def flush(self) -> None:
+        if self._pending and not any(p in self._pending for p in self._patterns):
+            self._stream.write(self._pending)
+            self._pending = ""
+        self._stream.flush()
+
+    def fileno(self) -> int:
+        return self._stream.fileno()
+
+    def isatty(self) -> bool:
+        return self._stream.isatty()
 
 
 def _pump(read_fd: int, out_fd: int) -> None:
@@ -50,8 +91,13 @@ def filter_native_stderr() -> None:
     read_fd, write_fd = os.pipe()
     os.dup2(write_fd, 2)
     os.close(write_fd)
-    sys.stderr = io.TextIOWrapper(
-        os.fdopen(os.dup(real), "wb", buffering=0), line_buffering=True, errors="backslashreplace"
+    sys.stderr = _LineFilter(
+        io.TextIOWrapper(
+            os.fdopen(os.dup(real), "wb", buffering=0),
+            line_buffering=True,
+            errors="backslashreplace",
+        ),
+        PYTHON_NOISE,
     )
     thread = threading.Thread(target=_pump, args=(read_fd, real), daemon=True, name="stderr-filter")
     thread.start()
