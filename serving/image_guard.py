@@ -45,14 +45,14 @@ def check_image(where: str, data: bytes, budget: RequestBudget) -> None:
     if not data.startswith(_IMAGE_MAGIC):
         return
     try:
-        image = ingest._open(data)
+        image = ingest.open_image(data)
     except ingest.ImageRejected as e:
         if e.reason == ingest.ABSURD_DIMENSIONS:
             raise exhausted(f"{where}: image dimensions refused ({e.detail})") from e
         raise invalid(f"{where}: image header unreadable ({e.reason}: {e.detail})") from e
     width, height = image.size
     try:
-        ingest._check_dimensions(width, height, image_limits(budget.limits))
+        ingest.check_dimensions(width, height, image_limits(budget.limits))
     except ingest.ImageRejected as e:
         raise exhausted(f"{where}: image dimensions refused ({e.detail})") from e
     sample_bytes = 2 if "16" in image.mode or image.mode.startswith("I") else 1

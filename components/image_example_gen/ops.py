@@ -100,7 +100,8 @@ class ImageInfo:
     sha256: str
 
 
-def _check_dimensions(width: int, height: int, limits: ImageLimits) -> None:
+def check_dimensions(width: int, height: int, limits: ImageLimits) -> None:
+    """Raises ImageRejected(absurd_dimensions) outside `limits` (ingest and serving)."""
     if min(width, height) < limits.min_side:
         raise ImageRejected(
             ABSURD_DIMENSIONS, f"{width}x{height} has a side below min_side={limits.min_side}"
@@ -115,7 +116,8 @@ def _check_dimensions(width: int, height: int, limits: ImageLimits) -> None:
         )
 
 
-def _open(data: bytes) -> Image.Image:
+def open_image(data: bytes) -> Image.Image:
+    """Pillow image over encoded bytes, header only (pixels are decoded lazily)."""
     # Our own limits decide; Pillow's bomb warning would only add noise.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -132,7 +134,7 @@ def _open(data: bytes) -> Image.Image:
 def _pillow_decode(data: bytes) -> None:
     """Full decode with Pillow: verify() checks structure/CRCs, load() the pixels."""
     for step in ("verify", "load"):
-        img = _open(data)
+        img = open_image(data)
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -154,7 +156,7 @@ def check_image(data: bytes, limits: ImageLimits | None = None) -> ImageInfo:
     limits = limits or ImageLimits()
     if not data:
         raise ImageRejected(EMPTY, "0 bytes")
-    img = _open(data)
+    img = open_image(data)
     pil_format = img.format or "unknown"
     if pil_format not in ALLOWED_FORMATS:
         raise ImageRejected(
@@ -162,7 +164,7 @@ def check_image(data: bytes, limits: ImageLimits | None = None) -> ImageInfo:
             f"{pil_format}; expected one of {', '.join(sorted(ALLOWED_FORMATS))}",
         )
     width, height = img.size
-    _check_dimensions(width, height, limits)
+    check_dimensions(width, height, limits)
     frames = getattr(img, "n_frames", 1)
     if frames > 1:
         raise ImageRejected(UNSUPPORTED_FORMAT, f"animated {pil_format} with {frames} frames")

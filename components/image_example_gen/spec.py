@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from tfx.types import artifact, component_spec, standard_component_specs
 
+from components.image_example_gen.ops import ImageLimits
+
 # Parameters added to TFX's FileBasedExampleGenSpec.
 INPUT_FORMAT_KEY = "input_format"
 MAX_BAD_FRACTION_KEY = "max_bad_fraction"
@@ -21,9 +23,10 @@ QUARANTINE_FILENAME = "quarantine.jsonl"
 INGEST_REPORT_FILENAME = "ingest_report.json"
 
 DEFAULT_MAX_BAD_FRACTION = 0.05
-DEFAULT_MIN_SIDE = 8
-DEFAULT_MAX_SIDE = 16384
-DEFAULT_MAX_IMAGE_PIXELS = 50_000_000
+# Written once, in ops.ImageLimits (serving checks the same limits).
+DEFAULT_MIN_SIDE = ImageLimits.min_side
+DEFAULT_MAX_SIDE = ImageLimits.max_side
+DEFAULT_MAX_IMAGE_PIXELS = ImageLimits.max_pixels
 
 
 class QuarantineReport(artifact.Artifact):
