@@ -346,5 +346,6 @@ def _not_blessed_reason(store, blessing_id: int) -> str | None:
 
             failures = tfma_failures(artifact.uri)
             if failures:
-                return "failed: " + "; ".join(failures)
+                more = f" (+{len(failures) - 3} more)" if len(failures) > 3 else ""
+                return "failed: " + "; ".join(failures[:3]) + more
     return "not blessed"

@@ -1,4 +1,4 @@
-"""`vrl status`, `vrl label`, `vrl rollback`, `vrl lineage`: operating pushed models.
+"""`vrl status`, `label`, `rollback`, `lineage`, `report`: operating pushed models.
 
 Only argparse is imported at start-up; each command imports what it needs.
 """
@@ -63,9 +63,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         )
         p.set_defaults(func=_cmd_label if name == "label" else _cmd_rollback)
 
-    from vrl import lineage
+    from vrl import lineage, report
 
     lineage.add_parser(sub, _FORMAT)
+    report.add_parser(sub, _FORMAT)
 
 
 # --------------------------------------------------------------------------- status

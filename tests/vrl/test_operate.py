@@ -160,3 +160,13 @@ def test_lineage_from_a_store_named_by_a_connection_config_file(tmp_path, capsys
     assert result["steps"][3]["properties"] == {"input_base": "/data"}
     assert main(["lineage", "clf:41", "--metadata-config", str(config)]) == 2
     assert "no push of clf version 41" in capsys.readouterr().err
+
+
+def test_report_from_provenance_alone_is_one_self_contained_page(base, tmp_path, capsys):
+    out = str(tmp_path / "report.html")
+    argv = ["report", "clf:2", "--serving-base", base, "--home", str(tmp_path), "--out", out]
+    assert main(argv) == 0
+    page = open(out).read()
+    assert page.startswith("<!DOCTYPE html>") and "<h1>clf version 2</h1>" in page
+    assert "span 2" in page and "vs v1 +0.05" in page
+    assert "http://" not in page and "https://" not in page  # nothing fetched from elsewhere

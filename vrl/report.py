@@ -1,0 +1,317 @@
+"""`vrl report MODEL[:VERSION] --out report.html`: one self-contained page per pushed version.
+
+Built from the version's provenance (always there) and, when a local ML
+Metadata store holds its run, the run's artifacts: TFDV statistics and
+anomalies, the image checks, learning curves, and predictions of the pushed
+model on the eval split (per-class precision and recall, a confusion matrix,
+the most confidently wrong images). Plots are embedded PNGs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import glob
+import html
+import io
+import json
+import os
+
+MAX_EVAL_EXAMPLES = 2000
+WRONG_SHOWN = 12
+
+
+def add_parser(sub: argparse._SubParsersAction, formatter) -> None:
+    """Registers `vrl report`."""
+    p = sub.add_parser(
+        "report", help="one HTML page about a pushed version", formatter_class=formatter
+    )
+    p.add_argument("target", metavar="MODEL[:VERSION]", help="model name, optionally :version")
+    p.add_argument("--out", default="report.html", help="HTML file to write")
+    p.add_argument("--serving-base", default=os.path.join("runs", "serving"), help="model base")
+    p.add_argument("--home", default="runs", help="`vrl run --home` folder (ML Metadata)")
+    p.set_defaults(func=_cmd_report)
+
+
+def _png(fig) -> str:
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=80, bbox_inches="tight")
+    plt.close(fig)
+    return _img(buffer.getvalue(), "image/png")
+
+
+def _img(data: bytes, mime: str, alt: str = "plot") -> str:
+    encoded = base64.b64encode(data).decode()
+    return f'<img alt="{html.escape(alt)}" src="data:{mime};base64,{encoded}">'
+
+
+def _table(rows: list[tuple], head: tuple | None = None) -> str:
+    out = ["<table>"]
+    if head:
+        out.append("<tr>" + "".join(f"<th>{html.escape(str(h))}</th>" for h in head) + "</tr>")
+    for row in rows:
+        cells = "".join(f"<td>{html.escape(_fmt(c))}</td>" for c in row)
+        out.append(f"<tr>{cells}</tr>")
+    return "".join(out) + "</table>"
+
+
+def _fmt(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, sort_keys=True)
+    return str(value)
+
+
+def _artifacts(lineage: dict | None, type_name: str) -> list[dict]:
+    if not lineage:
+        return []
+    seen, out = set(), []
+    for step in lineage["steps"]:
+        for a in step["inputs"] + step.get("outputs", []):
+            if a["type"] == type_name and a["id"] not in seen:
+                seen.add(a["id"])
+                out.append(a)
+    return out
+
+
+def predictions(version_dir: str, examples_uri: str, limit: int = MAX_EVAL_EXAMPLES):
+    """(labels, probabilities, image bytes) of the pushed model on the eval split."""
+    import numpy as np
+    import tensorflow as tf
+
+    from models.cnn import features
+
+    files = sorted(glob.glob(os.path.join(examples_uri, "Split-eval", "*")))
+    records = list(tf.data.TFRecordDataset(files, compression_type="GZIP").take(limit))
+    serialized = [r.numpy() for r in records]
+    parsed = [tf.train.Example.FromString(s).features.feature for s in serialized]
+    labels = np.array([f[features.LABEL_KEY].int64_list.value[0] for f in parsed])
+    images = [f[features.IMAGE_KEY].bytes_list.value[0] for f in parsed]
+    signature = tf.saved_model.load(version_dir).signatures[features.EXAMPLES_SIGNATURE]
+    probs = []
+    for start in range(0, len(serialized), 256):
+        batch = tf.constant(serialized[start : start + 256])
+        out = signature(**{features.EXAMPLES_INPUT_KEY: batch})
+        probs.append(out[features.OUTPUT_PROBABILITIES].numpy())
+    return labels, (np.concatenate(probs) if probs else np.zeros((0, 0))), images
+
+
+def _classification(version_dir: str, provenance: dict) -> str:
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    examples_uri = (provenance.get("data") or {}).get("examples_uri")
+    if not examples_uri or not os.path.isdir(os.path.join(examples_uri, "Split-eval")):
+        return "<p>eval examples not reachable from here: no confusion matrix.</p>"
+    labels, probs, images = predictions(version_dir, examples_uri)
+    vocab_file = os.path.join(examples_uri, "label_vocab.txt")
+    names = open(vocab_file).read().split() if os.path.isfile(vocab_file) else []
+    k = probs.shape[1]
+    names = names if len(names) == k else [str(i) for i in range(k)]
+    predicted = probs.argmax(axis=1)
+    matrix = np.zeros((k, k), dtype=int)
+    for t, p in zip(labels, predicted, strict=True):
+        matrix[t, p] += 1
+    rows = []
+    for i, name in enumerate(names):
+        tp = matrix[i, i]
+        precision = tp / matrix[:, i].sum() if matrix[:, i].sum() else float("nan")
+        recall = tp / matrix[i].sum() if matrix[i].sum() else float("nan")
+        rows.append((name, int(matrix[i].sum()), float(precision), float(recall)))
+    fig, ax = plt.subplots(figsize=(1 + 0.6 * k, 1 + 0.6 * k))
+    ax.imshow(matrix, cmap="Blues")
+    ax.set_xticks(range(k), names, rotation=45, ha="right")
+    ax.set_yticks(range(k), names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    for (i, j), n in np.ndenumerate(matrix):
+        ax.text(j, i, str(n), ha="center", va="center", fontsize=8)
+    wrong = [i for i in np.argsort(-probs.max(axis=1)) if predicted[i] != labels[i]][:WRONG_SHOWN]
+    grid = "".join(
+        f"<figure>{_img(images[i], 'image/' + _kind(images[i]), names[labels[i]])}"
+        f"<figcaption>{html.escape(names[labels[i]])} → {html.escape(names[predicted[i]])} "
+        f"({probs[i].max():.2f})</figcaption></figure>"
+        for i in wrong
+    )
+    accuracy = float((predicted == labels).mean()) if len(labels) else float("nan")
+    return (
+        f"<p>{len(labels)} eval examples, accuracy {accuracy:.4f}</p>"
+        + _table(rows, ("class", "examples", "precision", "recall"))
+        + "<h3>Confusion matrix</h3>"
+        + _png(fig)
+        + "<h3>Most confidently wrong</h3>"
+        + (f'<div class="grid">{grid}</div>' if grid else "<p>none wrong</p>")
+    )
+
+
+def _kind(data: bytes) -> str:
+    return "png" if data.startswith(b"\x89PNG") else "jpeg"
+
+
+def _statistics(lineage: dict | None) -> str:
+    stats = _artifacts(lineage, "ExampleStatistics")
+    if not stats:
+        return "<p>no statistics in ML Metadata</p>"
+    import tensorflow_data_validation as tfdv
+    from tensorflow_data_validation.utils import display_util
+
+    uri = stats[0]["uri"]
+    train = tfdv.load_stats_binary(os.path.join(uri, "Split-train", "FeatureStats.pb"))
+    evaluation = tfdv.load_stats_binary(os.path.join(uri, "Split-eval", "FeatureStats.pb"))
+    page = display_util.get_statistics_html(train, evaluation, "train", "eval")
+    rows = []
+    for split, stats_list in (("train", train), ("eval", evaluation)):
+        for dataset in stats_list.datasets:
+            for feature in dataset.features:
+                kind = feature.WhichOneof("stats")
+                common = getattr(feature, kind).common_stats if kind else None
+                numeric = feature.num_stats if kind == "num_stats" else None
+                rows.append(
+                    (
+                        split,
+                        feature.path.step[-1] if feature.path.step else feature.name,
+                        common.num_non_missing if common else "",
+                        common.num_missing if common else "",
+                        numeric.min if numeric else "",
+                        numeric.mean if numeric else "",
+                        numeric.max if numeric else "",
+                        feature.string_stats.unique if kind == "string_stats" else "",
+                    )
+                )
+    head = ("split", "feature", "present", "missing", "min", "mean", "max", "unique")
+    # TFDV's page loads Facets from the web; the table below works offline.
+    return f'<iframe class="stats" srcdoc="{html.escape(page)}"></iframe>' + _table(rows, head)
+
+
+def _anomalies(lineage: dict | None) -> str:
+    from tensorflow_metadata.proto.v0 import anomalies_pb2
+
+    parts = []
+    for a in _artifacts(lineage, "ExampleAnomalies"):
+        for path in sorted(glob.glob(os.path.join(a["uri"], "Split-*", "SchemaDiff.pb"))):
+            anomalies = anomalies_pb2.Anomalies()
+            with open(path, "rb") as f:
+                anomalies.ParseFromString(f.read())
+            split = os.path.basename(os.path.dirname(path))
+            rows = [(split, k, v.short_description) for k, v in anomalies.anomaly_info.items()]
+            parts.append(_table(rows, ("split", "feature", "anomaly")) if rows else "")
+            if not rows:
+                parts.append(f"<p>TFDV {html.escape(split)}: no anomalies</p>")
+        checks = os.path.join(a["uri"], "image_checks.json")
+        if os.path.isfile(checks):
+            issues = json.load(open(checks)).get("issues", [])
+            rows = [(i.get("severity"), i.get("check"), i.get("message")) for i in issues]
+            parts.append(
+                _table(rows, ("severity", "check", "finding"))
+                if rows
+                else "<p>image checks: none</p>"
+            )
+    return "".join(parts) or "<p>no data checks in ML Metadata</p>"
+
+
+def _curves(lineage: dict | None, provenance: dict) -> str:
+    parts = []
+    for a in _artifacts(lineage, "ModelRun"):
+        curve = os.path.join(a["uri"], "loss_curve.png")
+        if os.path.isfile(curve):
+            parts.append(_img(open(curve, "rb").read(), "image/png", "learning curves"))
+    evaluation = provenance.get("evaluation") or {}
+    uri = evaluation.get("evaluation_uri")
+    if uri and os.path.isfile(os.path.join(uri, "return_over_training.png")):
+        plot = open(os.path.join(uri, "return_over_training.png"), "rb").read()
+        parts.append(_img(plot, "image/png", "return over training"))
+    if uri and os.path.isfile(os.path.join(uri, "report.json")):
+        import matplotlib.pyplot as plt
+
+        returns = json.load(open(os.path.join(uri, "report.json"))).get("returns") or []
+        fig, ax = plt.subplots(figsize=(5, 3))
+        ax.hist(returns, bins=min(20, max(len(returns), 1)))
+        ax.set_xlabel("evaluation return")
+        ax.set_ylabel("episodes")
+        parts.append(_png(fig))
+    return "".join(parts) or "<p>no curves found</p>"
+
+
+_STYLE = (
+    "body{font-family:sans-serif;max-width:1100px;margin:auto}table{border-collapse:collapse}"
+    "td,th{border:1px solid #ccc;padding:2px 6px;text-align:left}"
+    ".grid{display:flex;flex-wrap:wrap}figure{margin:4px;text-align:center;font-size:12px}"
+    "figure img{width:96px;height:96px;image-rendering:pixelated}"
+    "iframe.stats{width:100%;height:600px;border:1px solid #ccc}"
+)
+
+
+def build(target: str, serving_base: str, home: str) -> str:
+    """The HTML page for `MODEL[:VERSION]` (newest complete version if none)."""
+    from components.atomic_pusher.ops import complete_versions
+    from components.atomic_pusher.provenance import read_provenance, summary_line
+    from vrl import lineage as lineage_lib
+
+    model, _, version_text = target.partition(":")
+    model_dir = os.path.join(serving_base, model)
+    versions = complete_versions(model_dir)
+    if not versions:
+        raise FileNotFoundError(f"{model_dir}: no complete version of {model!r}")
+    version = int(version_text) if version_text else versions[-1]
+    version_dir = os.path.join(model_dir, str(version))
+    prov = read_provenance(version_dir)
+    if prov is None:
+        raise ValueError(f"{version_dir}: no provenance; pushed before provenance existed")
+    try:
+        lineage = lineage_lib.lineage(f"{model}:{version}", home=home)
+    except (FileNotFoundError, ValueError):
+        lineage = None
+    data = prov.get("data") or {}
+    evaluation = prov.get("evaluation") or {}
+    sections = [
+        f"<h1>{html.escape(model)} version {version}</h1>",
+        f"<p>{html.escape(summary_line(prov))}</p>",
+        "<h2>Decision</h2>",
+        _table(
+            [
+                (k, evaluation.get(k))
+                for k in (
+                    "blessed",
+                    "reason",
+                    "failed_thresholds",
+                    "metric",
+                    "value",
+                    "delta",
+                    "baseline",
+                )
+                if k in evaluation
+            ]
+        ),
+    ]
+    if data:
+        sections += ["<h2>Ingest</h2>", _table(sorted((k, v) for k, v in data.items()))]
+    if prov.get("kind") != "rl":
+        sections += ["<h2>Data checks</h2>", _anomalies(lineage)]
+        sections += ["<h2>Statistics (TFDV)</h2>", _statistics(lineage)]
+        per_class = sorted((evaluation.get("per_class_accuracy") or {}).items())
+        sections += ["<h2>Evaluation</h2>", _table(per_class, ("class", "accuracy (TFMA)"))]
+        sections += [_classification(version_dir, prov)]
+    sections += ["<h2>Training</h2>", _curves(lineage, prov)]
+    sections += [_table(sorted((prov.get("trainer") or {}).items()), ("setting", "value"))]
+    metrics = (prov.get("metrics") or {}).get("training") or {}
+    sections += [_table(sorted(metrics.items()), ("metric", "value"))]
+    if lineage:
+        text = lineage_lib.render(lineage)
+        sections += ["<h2>Lineage</h2>", f"<pre>{html.escape(text)}</pre>"]
+    body = "\n".join(sections)
+    title = html.escape(f"{model} {version}")
+    return (
+        f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>{title}</title>'
+        f"<style>{_STYLE}</style></head><body>{body}</body></html>"
+    )
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    page = build(args.target, args.serving_base, args.home)
+    with open(args.out, "w", encoding="utf-8") as f:
+        f.write(page)
+    print(f"wrote {args.out} ({len(page) // 1024} KiB)")
+    return 0
