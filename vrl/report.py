@@ -191,7 +191,12 @@ def _anomalies(lineage: dict | None) -> str:
 
     parts = []
     for a in _artifacts(lineage, "ExampleAnomalies"):
-        for path in sorted(glob.glob(os.path.join(a["uri"], "Split-*", "SchemaDiff.pb"))):
+        checks = os.path.join(a["uri"], "image_checks.json")
+        # ImageChecks' output repeats TFDV's anomalies beside its own report.
+        tfdv_files = (
+            [] if os.path.isfile(checks) else glob.glob(f"{a['uri']}/Split-*/SchemaDiff.pb")
+        )
+        for path in sorted(tfdv_files):
             anomalies = anomalies_pb2.Anomalies()
             with open(path, "rb") as f:
                 anomalies.ParseFromString(f.read())
@@ -200,7 +205,6 @@ def _anomalies(lineage: dict | None) -> str:
             parts.append(_table(rows, ("split", "feature", "anomaly")) if rows else "")
             if not rows:
                 parts.append(f"<p>TFDV {html.escape(split)}: no anomalies</p>")
-        checks = os.path.join(a["uri"], "image_checks.json")
         if os.path.isfile(checks):
             issues = json.load(open(checks)).get("issues", [])
             rows = [(i.get("severity"), i.get("check"), i.get("message")) for i in issues]
@@ -305,8 +309,19 @@ def build(target: str, serving_base: str, home: str) -> str:
     title = html.escape(f"{model} {version}")
     return (
         f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>{title}</title>'
-        f"<style>{_STYLE}</style></head><body>{body}</body></html>"
+        f"<style>{_STYLE}</style><script>{_LOAD_CHECK}</script></head><body>{body}</body></html>"
     )
+
+
+# Marks on <body> how many images decoded and how many script errors occurred,
+# so a headless browser's DOM dump tells whether the page rendered whole.
+_LOAD_CHECK = (
+    "var vrlErrors=0;window.addEventListener('error',function(){vrlErrors++;},true);"
+    "window.addEventListener('load',function(){var im=document.images,ok=0;"
+    "for(var i=0;i<im.length;i++){if(im[i].complete&&im[i].naturalWidth>0)ok++;}"
+    "document.body.setAttribute('data-images',ok+'/'+im.length);"
+    "document.body.setAttribute('data-errors',String(vrlErrors));});"
+)
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
