@@ -106,3 +106,27 @@ def test_report_renders_in_headless_chromium_with_every_image(home, tmp_path, ca
         check=True,
     )
     assert os.path.getsize(shot) > 10_000 and not _png_is_blank(shot)
+
+
+def test_image_push_carries_span_counts_tfma_metrics_and_trainer_config(tmp_path):
+    from vrl import demo_data
+
+    data = str(tmp_path / "data")
+    demo_data.make_shapes(data, per_class=30, seed=5, spans=1)
+    home = str(tmp_path / "home")
+    argv = ["run", "image", "--data", data, "--home", home, "--epochs", "2"]
+    argv += ["--no-sanity-checks", "--min-accuracy", "0", "--max-accuracy-drop", "1"]
+    assert main(argv) == 0
+    model_dir = os.path.join(home, "serving", "image_classifier")
+    (version,) = os.listdir(model_dir)
+    record = read_provenance(os.path.join(model_dir, version))
+    data_section = record["data"]
+    assert data_section["files_seen"] == 150 and data_section["input_fingerprint"]
+    assert data_section["span"] == 0 and data_section["quarantined"] == 0
+    assert sum(data_section["examples_per_split"].values()) == 150
+    assert set(data_section["record_files_per_split"]) == {"train", "eval"}
+    evaluation = record["evaluation"]
+    assert evaluation["blessed"] is True and evaluation["baseline"] is None
+    assert 0.0 <= evaluation["value"] <= 1.0 and len(evaluation["per_class_accuracy"]) == 5
+    assert record["trainer"]["epochs"] == 2
+    assert record["metrics"]["training"]["epochs_run"] == 2
