@@ -22,7 +22,7 @@ _STATES = {
     5: "CACHED",
     6: "CANCELED",
 }
-_OUTPUT_EVENTS = (4, 6)  # DECLARED_OUTPUT, OUTPUT
+OUTPUT_EVENTS = (4, 6)  # DECLARED_OUTPUT, OUTPUT
 _INPUT_EVENTS = (3, 2)  # INPUT, DECLARED_INPUT
 # Artifact properties worth a line: what identifies data, a decision or a push.
 _SHOWN = (
@@ -96,7 +96,7 @@ def local_stores(home: str) -> list[str]:
     return sorted(glob.glob(os.path.join(home, "tfx", "*", "metadata.sqlite")))
 
 
-def _props(artifact_or_execution, names=None) -> dict:
+def props(artifact_or_execution, names=None) -> dict:
     out = {}
     for source in (artifact_or_execution.properties, artifact_or_execution.custom_properties):
         for name, value in source.items():
@@ -118,15 +118,17 @@ def _compact(value):
     return value
 
 
-def _time(ms: int) -> str:
+def time_text(ms: int) -> str:
     when = datetime.datetime.fromtimestamp(ms / 1000, datetime.timezone.utc)
     return when.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _node(store, execution) -> str:
+    """The pipeline node id (TFX's "node" context is named `<pipeline>.<node id>`)."""
+    node_type = store.get_context_type("node").id
     for context in store.get_contexts_by_execution(execution.id):
-        if "." in context.name and not context.name.startswith("20"):
-            return context.name.split(".", 1)[1]
+        if context.type_id == node_type:
+            return context.name.split(".", 1)[-1]
     return str(execution.type_id)
 
 
@@ -134,7 +136,7 @@ def find_pushed(store, model: str, version: int | None):
     """The PushedModel artifact of `model` (at `version`, else the newest push), or None."""
     pushed = []
     for artifact in store.get_artifacts_by_type("PushedModel"):
-        p = _props(artifact)
+        p = props(artifact)
         destination = str(p.get("pushed_destination", "")).rstrip("/")
         if not p.get("pushed") or os.path.basename(os.path.dirname(destination)) != model:
             continue
@@ -152,7 +154,7 @@ def trace(store, artifact) -> list[dict]:
         # them: follow each artifact to its first (original) producer.
         first: dict[int, int] = {}
         for e in store.get_events_by_artifact_ids(frontier):
-            if e.type in _OUTPUT_EVENTS:
+            if e.type in OUTPUT_EVENTS:
                 first[e.artifact_id] = min(first.get(e.artifact_id, e.execution_id), e.execution_id)
         producers = set(first.values()) - seen
         frontier = []
@@ -171,16 +173,16 @@ def trace(store, artifact) -> list[dict]:
                     "node": _node(store, execution),
                     "execution_id": execution.id,
                     "state": _STATES.get(execution.last_known_state, "?"),
-                    "time": _time(execution.last_update_time_since_epoch),
+                    "time": time_text(execution.last_update_time_since_epoch),
                     "properties": {
-                        k: _compact(v) for k, v in _props(execution, _INPUT_PROPS).items()
+                        k: _compact(v) for k, v in props(execution, _INPUT_PROPS).items()
                     },
                     "inputs": [
                         {
                             "type": artifact_types.get(a.type_id, "?"),
                             "id": a.id,
                             "uri": a.uri,
-                            "properties": _props(a, _SHOWN),
+                            "properties": props(a, _SHOWN),
                         }
                         for a in input_artifacts
                     ],
@@ -209,13 +211,13 @@ def _checks(store, steps: list[dict], artifact_types: dict) -> list[dict]:
     for node, execution_id in sorted(consumers.items()):
         execution = store.get_executions_by_id([execution_id])[0]
         events = store.get_events_by_execution_ids([execution_id])
-        ids = [e.artifact_id for e in events if e.type in _OUTPUT_EVENTS]
+        ids = [e.artifact_id for e in events if e.type in OUTPUT_EVENTS]
         out.append(
             {
                 "node": node,
                 "execution_id": execution_id,
                 "state": _STATES.get(execution.last_known_state, "?"),
-                "time": _time(execution.last_update_time_since_epoch),
+                "time": time_text(execution.last_update_time_since_epoch),
                 "properties": {},
                 "inputs": [],
                 "outputs": [
@@ -223,7 +225,7 @@ def _checks(store, steps: list[dict], artifact_types: dict) -> list[dict]:
                         "type": artifact_types.get(a.type_id, "?"),
                         "id": a.id,
                         "uri": a.uri,
-                        "properties": _props(a, _SHOWN),
+                        "properties": props(a, _SHOWN),
                     }
                     for a in (store.get_artifacts_by_id(ids) if ids else [])
                 ],
@@ -255,12 +257,12 @@ def lineage(target: str, home: str = "runs", metadata_config: str | None = None)
             store = open_store(where)
         pushed = find_pushed(store, model, version)
         if pushed is not None:
-            p = _props(pushed)
+            p = props(pushed)
             return {
                 "model": model,
                 "version": int(p["pushed_version"]),
                 "store": where,
-                "pushed": {"uri": pushed.uri, **_props(pushed, _SHOWN)},
+                "pushed": {"uri": pushed.uri, **props(pushed, _SHOWN)},
                 "steps": trace(store, pushed),
             }
     wanted = f"{model} version {version}" if version else model
@@ -290,62 +292,3 @@ def _cmd_lineage(args: argparse.Namespace) -> int:
     result = lineage(args.target, args.home, args.metadata_config)
     print(json.dumps(result, indent=2, default=str) if args.json else render(result))
     return 0
-
-
-def last_runs(home: str) -> list[dict]:
-    """Per local pipeline store: the newest Pusher outcome with the blessing's reason."""
-    from vrl.results import open_store
-
-    runs = []
-    for path in local_stores(home):
-        store = open_store(path)
-        pushes = store.get_artifacts_by_type("PushedModel")
-        if not pushes:
-            continue
-        newest = max(pushes, key=lambda a: (a.create_time_since_epoch, a.id))
-        p = _props(newest)
-        blessing = [a for s in trace(store, newest)[:1] for a in s["inputs"]]
-        blessing = [a for a in blessing if a["type"] == "ModelBlessing"]
-        reason = _not_blessed_reason(store, blessing[0]["id"]) if blessing else None
-        pipeline = os.path.basename(os.path.dirname(path))
-        if p.get("pushed"):
-            line = f"pushed version {p.get('pushed_version')}"
-        else:
-            line = "not pushed; the served model is unchanged" + (f" ({reason})" if reason else "")
-        when = _time(newest.create_time_since_epoch)
-        runs.append(
-            {
-                "pipeline": pipeline,
-                "pushed": bool(p.get("pushed")),
-                "time": when,
-                "reason": reason,
-                "line": f"{when} {line}",
-            }
-        )
-    return runs
-
-
-def _not_blessed_reason(store, blessing_id: int) -> str | None:
-    """Why a blessing is negative: the PolicyEvaluator's NOT_BLESSED text or TFMA's failures."""
-    blessing = store.get_artifacts_by_id([blessing_id])[0]
-    if _props(blessing).get("blessed"):
-        return None
-    note = os.path.join(blessing.uri, "NOT_BLESSED")
-    if os.path.isfile(note):
-        with open(note, encoding="utf-8") as f:
-            text = f.read().strip()
-        if text:
-            return text
-    events = store.get_events_by_artifact_ids([blessing_id])
-    producer = [e.execution_id for e in events if e.type in _OUTPUT_EVENTS]
-    outputs = store.get_events_by_execution_ids(producer)
-    ids = [e.artifact_id for e in outputs if e.type in _OUTPUT_EVENTS]
-    for artifact in store.get_artifacts_by_id(ids):
-        if os.path.isfile(os.path.join(artifact.uri, "validations.tfrecord")):
-            from components.atomic_pusher.gather import tfma_failures
-
-            failures = tfma_failures(artifact.uri)
-            if failures:
-                more = f" (+{len(failures) - 3} more)" if len(failures) > 3 else ""
-                return "failed: " + "; ".join(failures[:3]) + more
-    return "not blessed"

@@ -16,7 +16,7 @@ _FORMAT = argparse.ArgumentDefaultsHelpFormatter
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
-    """Registers status, label, rollback and lineage."""
+    """Registers status, label, rollback, lineage and report."""
     status = sub.add_parser(
         "status",
         help="models and versions on disk, which one is served, and their provenance",
@@ -144,9 +144,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
     models = model_status(args.serving_base, args.server, args.model_config)
     runs = []
     if args.home:
-        from vrl import lineage
-
-        runs = lineage.last_runs(args.home)
+        runs = last_runs(args.home)
     if args.json:
         print(json.dumps({"models": models, "last_runs": runs}, indent=2, default=str))
         return 0
@@ -184,3 +182,69 @@ def _cmd_rollback(args: argparse.Namespace) -> int:
     change = labels.rollback(args.model_config, args.model, args.to, args.server, args.timeout)
     print(change)
     return 0
+
+
+def last_runs(home: str) -> list[dict]:
+    """Per local pipeline store: the newest Pusher outcome with the blessing's reason."""
+    from vrl.lineage import local_stores, props, time_text, trace
+    from vrl.results import open_store
+
+    runs = []
+    for path in local_stores(home):
+        store = open_store(path)
+        pushes = store.get_artifacts_by_type("PushedModel")
+        if not pushes:
+            continue
+        newest = max(pushes, key=lambda a: (a.create_time_since_epoch, a.id))
+        p = props(newest)
+        blessing = [a for s in trace(store, newest)[:1] for a in s["inputs"]]
+        blessing = [a for a in blessing if a["type"] == "ModelBlessing"]
+        reason = _not_blessed_reason(store, blessing[0]["id"]) if blessing else None
+        pipeline = os.path.basename(os.path.dirname(path))
+        if p.get("pushed"):
+            line = f"pushed version {p.get('pushed_version')}"
+        else:
+            line = "not pushed; the served model is unchanged" + (f" ({reason})" if reason else "")
+        when = time_text(newest.create_time_since_epoch)
+        runs.append(
+            {
+                "pipeline": pipeline,
+                "pushed": bool(p.get("pushed")),
+                "time": when,
+                "reason": reason,
+                "line": f"{when} {line}",
+            }
+        )
+    return runs
+
+
+def _not_blessed_reason(store, blessing_id: int) -> str | None:
+    """Why a blessing is negative: the PolicyEvaluator's NOT_BLESSED text or TFMA's failures."""
+    from vrl.lineage import OUTPUT_EVENTS, props
+
+    blessing = store.get_artifacts_by_id([blessing_id])[0]
+    if props(blessing).get("blessed"):
+        return None
+    note = os.path.join(blessing.uri, "NOT_BLESSED")
+    if os.path.isfile(note):
+        with open(note, encoding="utf-8") as f:
+            text = f.read().strip()
+        if text:
+            return text
+    events = store.get_events_by_artifact_ids([blessing_id])
+    producer = [e.execution_id for e in events if e.type in OUTPUT_EVENTS]
+    outputs = store.get_events_by_execution_ids(producer)
+    ids = [e.artifact_id for e in outputs if e.type in OUTPUT_EVENTS]
+    for artifact in store.get_artifacts_by_id(ids):
+        if os.path.isfile(os.path.join(artifact.uri, "validations.tfrecord")):
+            import logging
+
+            from components.atomic_pusher.gather import tfma_failures
+
+            # TFMA's reader warns about a deprecated TF API on every call.
+            logging.getLogger("tensorflow").setLevel(logging.ERROR)
+            failures = sorted(tfma_failures(artifact.uri), key=lambda f: not f.endswith("overall"))
+            if failures:
+                more = f" (+{len(failures) - 3} more)" if len(failures) > 3 else ""
+                return "failed: " + "; ".join(failures[:3]) + more
+    return "not blessed"
