@@ -141,7 +141,7 @@ def _tfma_evaluation(
     section: dict[str, Any] = {
         "metric": "accuracy",
         "value": None,
-        "blessed": bool(blessing_props.get("blessed")),
+        "blessed": True,  # provenance is written only for a push, after CheckBlessing
         "baseline": baseline,
         "evaluation_uri": evaluation.uri if evaluation else None,
     }
@@ -184,7 +184,7 @@ def _policy_evaluation(
         "threshold": report.get("threshold"),
         "baseline": {**(baseline or {}), "mean_return": base_mean} if baseline else None,
         "delta": (mean - base_mean) if mean is not None and base_mean is not None else None,
-        "blessed": bool(blessing_props.get("blessed")),
+        "blessed": True,  # provenance is written only for a push, after CheckBlessing
         "reason": report.get("reason"),
         "evaluation_uri": evaluation.uri if evaluation else None,
     }

@@ -37,12 +37,17 @@ def read_json(path: str) -> Any | None:
 
 
 def custom_properties(artifact) -> dict[str, Any]:
-    """An artifact's custom properties as plain values, plus its uri."""
+    """An artifact's custom properties as plain values, plus its uri.
+
+    Through TFX's accessor, so values that Kubeflow hands over as structs
+    (its artifact metadata) read the same as the local runner's ints and strings.
+    """
     out: dict[str, Any] = {"uri": artifact.uri}
-    for name, value in artifact.mlmd_artifact.custom_properties.items():
-        kind = value.WhichOneof("value")
-        if kind in ("int_value", "double_value", "string_value"):
-            out[name] = getattr(value, kind)
+    for name in artifact.mlmd_artifact.custom_properties:
+        value = artifact.get_custom_property(name)
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)  # Kubeflow stores every number as a double
+        out[name] = value if isinstance(value, (int, float, str)) else str(value)
     return out
 
 

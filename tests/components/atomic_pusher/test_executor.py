@@ -66,3 +66,24 @@ def test_policy_push_carries_return_stats_trainer_config_and_baseline(tmp_path):
     assert evaluation["baseline"]["version"] == 41 and evaluation["blessed"] is True
     assert evaluation["episodes"] == 2 and evaluation["reason"].startswith("mean")
     assert record["code"]["package"] == "vision-rl-pipeline"
+
+
+def test_properties_kubeflow_hands_over_as_structs_read_as_plain_values():
+    from tfx.types import artifact as artifact_lib
+
+    from components.atomic_pusher.gather import custom_properties
+
+    examples = standard_artifacts.Examples()
+    examples.uri = "ram://kfp/examples"
+    # Kubeflow's container entrypoint turns artifact metadata into struct values.
+    for name, value in {"span": 3.0, "input_fingerprint": "fp", "bad_fraction": 0.25}.items():
+        examples.mlmd_artifact.custom_properties[name].struct_value.CopyFrom(
+            artifact_lib._encode_struct_value(value)
+        )
+    props = custom_properties(examples)
+    assert props == {
+        "uri": "ram://kfp/examples",
+        "span": 3,
+        "input_fingerprint": "fp",
+        "bad_fraction": 0.25,
+    }
