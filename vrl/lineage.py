@@ -97,6 +97,13 @@ def local_stores(home: str) -> list[str]:
 
 
 def props(artifact_or_execution, names=None) -> dict:
+    """Properties and custom properties as plain values (optionally only `names`).
+
+    Kubeflow records artifact metadata as struct values; TFX wraps a scalar
+    in a struct as {"__value__": x}, and numbers in structs are doubles.
+    """
+    from google.protobuf import json_format
+
     out = {}
     for source in (artifact_or_execution.properties, artifact_or_execution.custom_properties):
         for name, value in source.items():
@@ -105,6 +112,12 @@ def props(artifact_or_execution, names=None) -> dict:
             kind = value.WhichOneof("value")
             if kind in ("int_value", "double_value", "string_value"):
                 out[name] = getattr(value, kind)
+            elif kind == "struct_value":
+                decoded = json_format.MessageToDict(value.struct_value)
+                decoded = decoded.get("__value__", decoded)
+                if isinstance(decoded, float) and decoded.is_integer():
+                    decoded = int(decoded)
+                out[name] = decoded
     return dict(sorted(out.items()))
 
 

@@ -118,6 +118,9 @@ def _store(path):
         type_id = store.put_artifact_type(pb.ArtifactType(name=type_name))
         a = pb.Artifact(type_id=type_id, uri=f"/x/{type_name}", state=pb.Artifact.LIVE)
         for k, v in props.items():
+            if k == "span":  # as Kubeflow records it: a struct holding a double
+                a.custom_properties[k].struct_value.update({"__value__": float(v)})
+                continue
             field = "int_value" if isinstance(v, int) else "string_value"
             setattr(a.custom_properties[k], field, v)
         return store.put_artifacts([a])[0]
