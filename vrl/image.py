@@ -174,6 +174,15 @@ def handler(args: argparse.Namespace) -> int:
 
     summary = run_image_pipeline(config, extra_beam_args=args.beam_arg)
     print_summary(config, summary)
+    if summary.pushed and summary.pushed_path:
+        from vrl.report import print_run_report
+
+        print_run_report(
+            summary.pushed_path,
+            config.resolved_serving_base,
+            config.home,
+            config.resolved_pipeline_root,
+        )
     # 0 when the gate worked either way (blessed and pushed, or not blessed and
     # not pushed); 1 when nothing was evaluated or a blessed model was not pushed.
     if summary.blessed is None or (summary.blessed and not summary.pushed):

@@ -324,6 +324,30 @@ _LOAD_CHECK = (
 )
 
 
+def write_beside_run(pushed_path: str, serving_base: str, home: str, pipeline_root: str) -> str:
+    """Writes the report of a run's pushed version to `<pipeline_root>/reports/`
+    (once per version) and returns its path."""
+    version_dir = pushed_path.rstrip("/")
+    model, version = os.path.basename(os.path.dirname(version_dir)), os.path.basename(version_dir)
+    out = os.path.join(pipeline_root, "reports", f"{model}-{version}.html")
+    if not os.path.exists(out):
+        page = build(f"{model}:{version}", serving_base, home)
+        os.makedirs(os.path.dirname(out), exist_ok=True)
+        tmp = f"{out}.tmp-{os.getpid()}"
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(page)
+        os.replace(tmp, out)
+    return out
+
+
+def print_run_report(pushed_path: str, serving_base: str, home: str, pipeline_root: str) -> None:
+    """The command line's hook after a run: write the page, say where (or why not)."""
+    try:
+        print(f"report: {write_beside_run(pushed_path, serving_base, home, pipeline_root)}")
+    except (OSError, ValueError) as e:  # the run itself succeeded; say what failed
+        print(f"report not written: {e}")
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
     page = build(args.target, args.serving_base, args.home)
     with open(args.out, "w", encoding="utf-8") as f:

@@ -191,5 +191,10 @@ def report(config) -> int:
     if push is None or custom_property(push, "pushed") != 1:
         print(f"  not pushed (serving base {config.serving_base}/{config.model_name})")
         return 1 if blessed else 0
-    print(f"  pushed policy to {custom_property(push, 'pushed_destination')}")
+    destination = custom_property(push, "pushed_destination")
+    print(f"  pushed policy to {destination}")
+    from vrl.report import print_run_report
+
+    home = os.path.dirname(os.path.dirname(config.pipeline_root))  # <home>/tfx/<pipeline>
+    print_run_report(destination, config.serving_base, home, config.pipeline_root)
     return 0

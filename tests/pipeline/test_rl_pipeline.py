@@ -140,6 +140,13 @@ def test_local_run_exports_the_policy_and_pushes_only_when_blessed(tmp_path, cap
         "blessed: True" in out
         and f"pushed policy to {os.path.join(lenient.serving_base, lenient.model_name)}" in out
     )
+    # The run's report is written beside its outputs, once per pushed version.
+    page = os.path.join(
+        lenient.pipeline_root, "reports", f"{lenient.model_name}-{versions[0]}.html"
+    )
+    assert f"report: {page}" in out
+    with open(page, encoding="utf-8") as f:
+        assert f"{lenient.model_name} version {versions[0]}" in f.read()
 
 
 def test_cli_rejects_an_unknown_preset(capsys):
