@@ -23,11 +23,6 @@ TRAINER_RUN_FN = "models.cnn.trainer.run_fn"
 PREPROCESSING_FN = "models.cnn.preprocessing.preprocessing_fn"
 
 
-def _join(base: str, name: str) -> str:
-    """Joins a path or URI (gs://, s3://) without touching the disk."""
-    return posixpath.join(base, name)
-
-
 def create_eval_config(min_accuracy: float, max_accuracy_drop: float) -> tfma.EvalConfig:
     """TFMA config: overall and per-class accuracy, value and change thresholds."""
     accuracy_threshold = tfma.MetricThreshold(
@@ -170,7 +165,7 @@ def create_image_pipeline(
         custom_config=trainer_config,
     )
     baseline = ServedBaseline(
-        model_dir=_join(config.resolved_serving_base, config.model_name)
+        model_dir=posixpath.join(config.resolved_serving_base, config.model_name)
     ).with_id("ServedBaseline")
     evaluator = GatedEvaluator(
         examples=example_gen.outputs["examples"],

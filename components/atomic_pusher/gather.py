@@ -13,6 +13,7 @@ import posixpath
 from typing import Any
 
 import tensorflow as tf
+from tfx.utils import path_utils
 
 from components.atomic_pusher.provenance import PROVENANCE_DIR, PROVENANCE_NAME
 
@@ -20,7 +21,6 @@ INGEST_REPORT_FILE = "ingest_report.json"  # ImageExampleGen's quarantine artifa
 TRAINING_REPORT_FILE = "training_report.json"  # CNN Trainer's model_run artifact
 DQN_SUMMARY_FILE = "training_summary.json"  # DqnTrainer's model artifact root
 POLICY_REPORT_FILE = "report.json"  # PolicyEvaluator's evaluation artifact
-SERVING_SUBDIR = "Format-Serving"  # ServedBaseline's copy of the served version
 PUSH_MARKER = f"{PROVENANCE_DIR}/vrl_push_complete.json"
 _ACCURACY = "sparse_categorical_accuracy"
 
@@ -161,7 +161,7 @@ def baseline(baseline_uri: str | None) -> dict[str, Any] | None:
     """The served version the candidate was compared with: its version and provenance."""
     if not baseline_uri:
         return None
-    served = posixpath.join(baseline_uri, SERVING_SUBDIR)
+    served = path_utils.serving_model_dir(baseline_uri)  # ServedBaseline's copy
     marker = read_json(posixpath.join(served, PUSH_MARKER))
     prior = read_json(posixpath.join(served, PROVENANCE_DIR, PROVENANCE_NAME))
     if marker is None and prior is None:

@@ -2,7 +2,6 @@
 
 MODEL_DIR_KEY = "model_dir"
 MODEL_KEY = "model"
-SERVING_SUBDIR = "Format-Serving"  # where TFX's path_utils look for a serving model
 # Custom properties of the output Model artifact.
 PRESENT_PROPERTY = "served_present"  # 1 when a served version was found, else 0
 VERSION_PROPERTY = "served_version"

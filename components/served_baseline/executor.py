@@ -8,7 +8,7 @@ from absl import logging
 from tfx import types
 from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
-from tfx.utils import io_utils
+from tfx.utils import io_utils, path_utils
 
 from components.atomic_pusher.ops import complete_versions
 from components.outputs import ensure_output_dirs
@@ -19,11 +19,11 @@ def is_present(model: types.Artifact) -> bool:
     """Whether a ServedBaseline output holds a model (False on the first run)."""
     from tfx.dsl.io import fileio
 
-    return fileio.exists(f"{model.uri.rstrip('/')}/{constants.SERVING_SUBDIR}/saved_model.pb")
+    return fileio.exists(f"{path_utils.serving_model_dir(model.uri)}/saved_model.pb")
 
 
 class Executor(base_executor.BaseExecutor):
-    """Copies `<model_dir>/<newest complete version>/` into the output's Format-Serving/."""
+    """Copies `<model_dir>/<newest complete version>/` where TFX looks for a serving model."""
 
     def Do(
         self,
@@ -42,7 +42,7 @@ class Executor(base_executor.BaseExecutor):
         source = f"{model_dir}/{versions[-1]}"
         # A copy, not a reference: the server may drop this version later, and
         # the evaluation must stay reproducible from the pipeline's artifacts.
-        io_utils.copy_dir(source, f"{output.uri.rstrip('/')}/{constants.SERVING_SUBDIR}")
+        io_utils.copy_dir(source, path_utils.serving_model_dir(output.uri))
         output.set_int_custom_property(constants.PRESENT_PROPERTY, 1)
         output.set_int_custom_property(constants.VERSION_PROPERTY, versions[-1])
         output.set_string_custom_property(constants.PATH_PROPERTY, source)

@@ -3,6 +3,7 @@
 import tensorflow as tf
 from tfx.dsl.io import fileio
 from tfx.types import standard_artifacts
+from tfx.utils import path_utils
 
 from components.atomic_pusher import ops as push_ops
 from components.served_baseline import constants
@@ -38,7 +39,7 @@ def test_newest_complete_version_is_copied_and_a_half_push_is_skipped():
     out = _run(base, "ram://baseline-b/out")
     assert is_present(out)
     assert out.get_int_custom_property(constants.VERSION_PROPERTY) == 2
-    copied = f"{out.uri}/{constants.SERVING_SUBDIR}/variables/variables.index"
+    copied = f"{path_utils.serving_model_dir(out.uri)}/variables/variables.index"
     with tf.io.gfile.GFile(copied, "rb") as f:
         assert f.read() == b"two"
 
