@@ -30,6 +30,13 @@ setuptools.setup(
         "pillow",
         "matplotlib",
         "tqdm",
+        "minatar>=1.0.15",
     ],
+    # Optional parts, each constrained so it cannot move numpy or protobuf off
+    # the pins TFX needs (numpy 1.26, protobuf 3.20).
+    extras_require={
+        "atari": ["ale-py>=0.12", "opencv-python-headless>=4.11,<5"],
+        "wandb": ["wandb>=0.25,<0.26"],
+    },
     entry_points={"console_scripts": ["vrl=vrl.cli:main"]},
 )
