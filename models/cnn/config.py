@@ -51,6 +51,12 @@ class TrainerConfig:
     """Seed for weights, shuffling and the sanity checks."""
     cache: bool = True
     """Keep decoded images in memory after the first epoch."""
+    # Error analysis and TFLite export (models/cnn/eval_split.py).
+    top_k: tuple[int, ...] = limits.DEFAULT_TOP_K
+    """Top-k accuracies in the error analysis (k >= the number of classes is skipped)."""
+    tflite: str | None = None
+    """Also export a TFLite model into <serving_model_dir>/tflite/: "float16" or
+    "dynamic" (weight quantization); None exports none."""
 
     def __post_init__(self) -> None:
         size, batch, lr = self.image_size, self.batch_size, self.learning_rate
@@ -73,6 +79,12 @@ class TrainerConfig:
             ("filters", len(self.filters) >= 1 and min(self.filters) >= 1, "widths >= 1"),
             ("sanity_batch", self.sanity_batch >= 1, ">= 1"),
             ("sanity_steps", self.sanity_steps >= 1, ">= 1"),
+            ("top_k", all(k >= 1 for k in self.top_k), "a list of ints >= 1"),
+            (
+                "tflite",
+                self.tflite is None or self.tflite in limits.TFLITE_QUANTIZATIONS,
+                f"None or one of {limits.TFLITE_QUANTIZATIONS}",
+            ),
         ]
         for name, ok, expected in checks:
             if not ok:
@@ -90,6 +102,7 @@ class TrainerConfig:
             raise ValueError(
                 f"Trainer custom_config has unknown keys {unknown}; known keys are {sorted(known)}"
             )
-        if "filters" in values:
-            values["filters"] = tuple(int(f) for f in values["filters"])
+        for key in ("filters", "top_k"):  # JSON gives lists
+            if key in values:
+                values[key] = tuple(int(v) for v in values[key])
         return cls(**values)

@@ -18,3 +18,8 @@ MAX_EPOCHS = 10_000
 """Largest epoch budget."""
 MAX_LEARNING_RATE = 1.0
 """Largest peak learning rate (Adam, SGD and RMSprop all diverge far below it)."""
+# Error analysis and TFLite export (models/cnn/error_analysis.py, tflite_export.py).
+TFLITE_QUANTIZATIONS = ("float16", "dynamic")
+"""Weight quantizations `--tflite` offers: float16 weights, or int8 weights with float activations."""
+DEFAULT_TOP_K = (2, 5)
+"""Top-k accuracies reported by TFMA and the error analysis (k >= the number of classes is skipped)."""

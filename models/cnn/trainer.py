@@ -28,7 +28,7 @@ import tf_keras
 from absl import logging
 from tfx import v1 as tfx
 
-from models.cnn import data, model, report, runtime, sanity, signatures
+from models.cnn import data, eval_split, model, report, runtime, sanity, signatures
 from models.cnn.config import TrainerConfig
 from models.cnn.preprocessing import IMAGE_XF_KEY
 from models.hparams import write_hparams
@@ -241,6 +241,24 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
             net, tf_transform_output, label_names, fn_args.serving_model_dir
         )
         write_warmup(fn_args.eval_files or fn_args.train_files, fn_args.serving_model_dir)
+    # Error analysis and the optional TFLite export (models/cnn/eval_split.py).
+    if fn_args.eval_files:
+        with _timed(seconds, "error_analysis"):
+            after = eval_split.analyze_export(
+                net,
+                fn_args.eval_files,
+                tf_transform_output,
+                fn_args.serving_model_dir,
+                fn_args.model_run_dir,
+                label_names,
+                config.top_k,
+                config.tflite,
+            )
+        summary["top_k_accuracy"] = after["error_analysis"]["top_k_accuracy"]
+        if "tflite" in after:
+            summary["tflite"] = after["tflite"]
+    elif config.tflite:
+        raise ValueError("tflite export needs an eval split to measure its accuracy; none given")
     report.write_report(fn_args.model_run_dir, history, summary)
     final = ("train_accuracy", "train_loss", "eval_accuracy", "eval_loss", "epochs_run")
     write_hparams(fn_args.model_run_dir, config, {k: summary.get(k) for k in final}, step=best)

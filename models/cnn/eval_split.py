@@ -1,0 +1,124 @@
+"""After export: the exported model on the eval split, for error analysis and the TFLite check.
+
+run_fn calls `analyze_export` once the SavedModel is written. It reads the
+eval split in batches, asks the exported SavedModel's `serving_examples`
+signature for probabilities (what TF Serving and the Evaluator will see),
+keeps only the few most confidently wrong encoded images, and, with a TFLite
+export, runs the TFLite interpreter on the same examples through the same
+Transform graph, so both accuracies are measured on identical inputs.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_transform as tft
+import tf_keras
+from absl import logging
+
+from models.cnn import data, error_analysis, features, tflite_export
+from models.cnn.preprocessing import IMAGE_XF_KEY
+
+BATCH = 128
+
+
+class _WrongImages:
+    """The encoded images of the most confidently wrong examples seen so far (bounded)."""
+
+    def __init__(self, keep: int) -> None:
+        self.keep = keep
+        self.images: dict[int, tuple[float, bytes]] = {}
+
+    def add(self, start: int, labels, probs, encoded) -> None:
+        predicted = probs.argmax(axis=1)
+        for i in np.flatnonzero(predicted != labels):
+            self.images[start + int(i)] = (float(probs[i].max()), encoded[i])
+        if len(self.images) > self.keep:
+            best = sorted(self.images.items(), key=lambda kv: (-kv[1][0], kv[0]))[: self.keep]
+            self.images = dict(best)
+
+    def by_index(self) -> dict[int, bytes]:
+        return {i: image for i, (_, image) in self.images.items()}
+
+
+def predict_eval_split(
+    eval_files: Sequence[str],
+    tf_transform_output: tft.TFTransformOutput,
+    serving_model_dir: str,
+    tflite: tflite_export.TFLiteClassifier | None = None,
+) -> dict[str, Any]:
+    """Labels, SavedModel probabilities, TFLite probabilities (or None) and wrong images."""
+    signature = tf.saved_model.load(serving_model_dir).signatures[features.EXAMPLES_SIGNATURE]
+    raw_spec = tf_transform_output.raw_feature_spec()
+    spec = {k: raw_spec[k] for k in (features.IMAGE_KEY, features.LABEL_KEY)}
+    tft_layer = tf_transform_output.transform_features_layer() if tflite else None
+    files = data.list_files(eval_files)
+    labels, saved, lite = [], [], []
+    wrong = _WrongImages(error_analysis.WRONG_SHOWN)
+    seen = 0
+    for batch in tf.data.TFRecordDataset(files, compression_type="GZIP").batch(BATCH):
+        raw = tf.io.parse_example(batch, spec)
+        batch_labels = raw[features.LABEL_KEY].numpy().reshape(-1)
+        out = signature(**{features.EXAMPLES_INPUT_KEY: batch})
+        probs = out[features.OUTPUT_PROBABILITIES].numpy()
+        if tflite is not None:
+            images = tft_layer({features.IMAGE_KEY: raw[features.IMAGE_KEY]})[IMAGE_XF_KEY]
+            lite.append(tflite.predict(images.numpy()))
+        wrong.add(seen, batch_labels, probs, raw[features.IMAGE_KEY].numpy().reshape(-1))
+        labels.append(batch_labels)
+        saved.append(probs)
+        seen += len(batch_labels)
+    if not labels:
+        raise ValueError(f"eval split {list(eval_files)} holds no examples to analyse")
+    return {
+        "labels": np.concatenate(labels),
+        "saved_probs": np.concatenate(saved),
+        "tflite_probs": np.concatenate(lite) if lite else None,
+        "wrong_images": wrong.by_index(),
+    }
+
+
+def analyze_export(
+    net: tf_keras.Model,
+    eval_files: Sequence[str],
+    tf_transform_output: tft.TFTransformOutput,
+    serving_model_dir: str,
+    model_run_dir: str,
+    label_names: list[str],
+    top_k: Sequence[int],
+    tflite_quantization: str | None,
+) -> dict[str, Any]:
+    """Error analysis into `<model_run_dir>/error_analysis/` and, when asked, the TFLite
+    export with its accuracy against the SavedModel's; returns both summaries."""
+    tflite = None
+    if tflite_quantization:
+        content = tflite_export.convert(net, tflite_quantization)
+        tflite_export.write_export(serving_model_dir, content, label_names)
+        tflite = tflite_export.TFLiteClassifier(content)
+    predictions = predict_eval_split(eval_files, tf_transform_output, serving_model_dir, tflite)
+    labels, saved_probs = predictions["labels"], predictions["saved_probs"]
+    analysis = error_analysis.write_outputs(
+        model_run_dir, labels, saved_probs, label_names, top_k, predictions["wrong_images"]
+    )
+    logging.info(
+        "Error analysis: accuracy %.4f, top-k %s -> %s",
+        analysis["accuracy"],
+        analysis["top_k_accuracy"],
+        posixpath.join(model_run_dir, error_analysis.OUTPUT_DIR),
+    )
+    result: dict[str, Any] = {"error_analysis": analysis}
+    if tflite is not None:
+        comparison = tflite_export.compare(labels, saved_probs, predictions["tflite_probs"])
+        result["tflite"] = tflite_export.write_report(
+            serving_model_dir,
+            comparison,
+            tflite_quantization,
+            tuple(int(d) for d in net.input_shape[1:]),
+            len(content),
+        )
+        logging.info("TFLite export: %s", result["tflite"])
+    return result
