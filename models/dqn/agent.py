@@ -1,9 +1,10 @@
-"""Q-network factory, DQN / Double-DQN agent factory and the replay buffer."""
+"""Q-network factory (MLP or CNN), DQN / Double-DQN agent factory and the replay buffer."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
 import tensorflow as tf
 import tf_keras
 from tf_agents.agents.dqn import dqn_agent
@@ -13,19 +14,72 @@ from tf_agents.specs import tensor_spec
 from tf_agents.trajectories import time_step as ts
 from tf_agents.utils import common
 
-from models.dqn.config import DqnConfig
+from models.dqn.config import NETWORKS, DqnConfig
+from models.dqn.replay import FrameReplay, check_budget
+
+# Conv torsos as TF-Agents' (filters, kernel, stride) triples.
+NATURE_CONV = ((32, 8, 4), (64, 4, 2), (64, 3, 1))
+"""Nature DQN (Mnih et al. 2015) for 84x84x4 Atari frames; its 512-unit
+dense layer comes from the config's hidden_units."""
+MINATAR_CONV = ((16, 3, 1),)
+"""The MinAtar paper's network (Young & Tian 2019): one 3x3 conv of 16
+filters, stride 1, then a 128-unit dense layer (hidden_units)."""
+NATURE_MIN_SIDE = 36  # 8/4 -> 4/2 -> 3/1 valid convolutions need >= 36 pixels
+
+
+class ScaleObservation(tf_keras.layers.Layer):
+    """uint8 frames -> float32 in [0, 1], inside the graph, so replay and
+    serving carry uint8 (4x smaller than float32)."""
+
+    def __init__(self, scale: float, **kwargs):
+        super().__init__(**kwargs)
+        self.scale = float(scale)
+
+    def call(self, inputs: tf.Tensor) -> tf.Tensor:
+        return tf.cast(inputs, tf.float32) * self.scale
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "scale": self.scale}
+
+
+def choose_network(observation_shape: tuple[int, ...], network: str = "auto") -> str:
+    """'mlp' for vectors; for images 'nature' when both sides are >= 36 pixels
+    (84x84 Atari), else 'minatar' (10x10 grids); `network` other than 'auto' wins."""
+    if network not in NETWORKS:
+        raise ValueError(f"DqnConfig.network must be one of {NETWORKS}, got {network!r}")
+    if network != "auto":
+        return network
+    if len(observation_shape) == 1:
+        return "mlp"
+    return "nature" if min(observation_shape[:2]) >= NATURE_MIN_SIDE else "minatar"
 
 
 def build_q_network(
     observation_spec: tensor_spec.TensorSpec,
     action_spec: tensor_spec.BoundedTensorSpec,
     hidden_units: tuple[int, ...],
+    network: str = "auto",
     name: str = "QNetwork",
 ) -> q_network.QNetwork:
-    """MLP Q-network: observation -> ReLU layers -> one Q-value per action."""
+    """TF-Agents QNetwork: an MLP for vector observations, or a conv torso
+    (Nature DQN or MinAtar, see `choose_network`) over uint8 images scaled
+    in-graph by 1/max value (1/255 for Atari, 1 for MinAtar's 0/1 grids)."""
+    kind = choose_network(tuple(observation_spec.shape.as_list()), network)
+    if kind != "mlp" and observation_spec.shape.rank != 3:
+        raise ValueError(
+            f"network {kind!r} needs an image observation [H, W, C], got {observation_spec.shape}"
+        )
+    image = observation_spec.shape.rank == 3
+    preprocessing = None
+    if image:
+        high = float(np.max(getattr(observation_spec, "maximum", 255)))
+        preprocessing = ScaleObservation(1.0 / max(high, 1.0), name="scale_uint8")
+    conv = {"nature": NATURE_CONV, "minatar": MINATAR_CONV}.get(kind)
     return q_network.QNetwork(
         observation_spec,
         action_spec,
+        preprocessing_layers=preprocessing,
+        conv_layer_params=conv,
         fc_layer_params=tuple(hidden_units),
         kernel_initializer=tf_keras.initializers.VarianceScaling(
             scale=2.0, mode="fan_in", distribution="truncated_normal"
@@ -63,9 +117,19 @@ def build_agent(
 
 
 def build_replay_buffer(
-    agent: dqn_agent.DqnAgent, capacity: int
-) -> tf_uniform_replay_buffer.TFUniformReplayBuffer:
-    """Uniform replay buffer over the agent's collect data spec (one env)."""
+    agent: dqn_agent.DqnAgent, capacity: int, frames_per_observation: int = 1
+) -> tf_uniform_replay_buffer.TFUniformReplayBuffer | FrameReplay:
+    """Uniform replay over the agent's collect data spec (one env): TF-Agents'
+    buffer for vector observations, `FrameReplay` (each frame once, uint8) for
+    images, after checking it fits in memory."""
+    spec = agent.collect_data_spec
+    if spec.observation.shape.rank == 3:
+        frame_shape = (
+            *spec.observation.shape[:2],
+            spec.observation.shape[-1] // frames_per_observation,
+        )
+        check_budget(capacity, frame_shape)
+        return FrameReplay(spec, capacity, frames_per_observation)
     return tf_uniform_replay_buffer.TFUniformReplayBuffer(
-        data_spec=agent.collect_data_spec, batch_size=1, max_length=capacity
+        data_spec=spec, batch_size=1, max_length=capacity
     )

@@ -9,6 +9,8 @@ import json
 import math
 from typing import Any
 
+NETWORKS = ("auto", "mlp", "nature", "minatar")
+
 
 @dataclasses.dataclass(frozen=True)
 class DqnConfig:
@@ -24,7 +26,11 @@ class DqnConfig:
     double_dqn: bool = True
     """Double DQN (online net picks the next action, target net values it)."""
     hidden_units: tuple[int, ...] = (256, 256)
-    """Widths of the Q-network's fully connected ReLU layers."""
+    """Widths of the Q-network's fully connected ReLU layers (after the conv torso, if any)."""
+    network: str = "auto"
+    """Q-network torso: 'auto' picks from the observation shape ('mlp' for vectors,
+    'nature' for images of side >= 36 such as 84x84 Atari, 'minatar' for small
+    grids); or name one of 'mlp', 'nature', 'minatar' (models/dqn/agent.py)."""
     learning_rate: float = 2.3e-3
     """Adam learning rate."""
     gamma: float = 0.99
@@ -57,6 +63,12 @@ class DqnConfig:
     """Env steps between greedy evaluations (and checkpoints)."""
     eval_episodes: int = 20
     """Greedy episodes per evaluation, run as one batch."""
+    eval_epsilon: float = 0.0
+    """Random-action probability while evaluating (0.01 or 0.05 is the Atari protocol;
+    it also breaks the loops a purely greedy pixel policy can get stuck in)."""
+    max_episode_frames: int = 0
+    """Truncate training and evaluation episodes after this many emulator frames
+    (0: the env's own limit)."""
     stop_at_threshold: bool = True
     """Stop once an evaluation reaches the env's reward threshold."""
 
@@ -120,6 +132,9 @@ class DqnConfig:
             ("gradient_clipping", c.gradient_clipping >= 0.0, ">= 0 (0 disables)"),
             ("eval_interval", c.eval_interval >= 1, ">= 1"),
             ("eval_episodes", c.eval_episodes >= 1, ">= 1"),
+            ("eval_epsilon", 0.0 <= c.eval_epsilon <= 1.0, "in [0, 1]"),
+            ("max_episode_frames", c.max_episode_frames >= 0, ">= 0 (0: the env's limit)"),
+            ("network", c.network in NETWORKS, f"one of {NETWORKS}"),
         ]
         for name, ok, expected in checks:
             if not ok:
@@ -156,6 +171,66 @@ PRESETS: dict[str, DqnConfig] = {
         epsilon_end=0.1,
         epsilon_decay_steps=12_000,
         eval_interval=10_000,
+    ),
+    # MinAtar (Young & Tian 2019, "MinAtar: An Atari-Inspired Testbed", DQN
+    # settings of its Table 2): the one-conv network with a 128-unit layer,
+    # batch 32, replay 100k, target sync every 1000 updates, gamma 0.99,
+    # epsilon 1 -> 0.1 over the first 100k frames, 5000 random frames before
+    # learning, one update per frame (done as 4 updates every 4 frames, which
+    # keeps the ratio and runs the loop in fewer Python calls). Differences:
+    # Adam at 1e-4 instead of RMSProp 2.5e-4, Double DQN and 3-step returns
+    # (Ceron & Castro 2021, "Revisiting Rainbow", found Adam and n-step the
+    # two components that help most on MinAtar). Evaluation at epsilon 0.01
+    # (CleanRL's and the Atari protocol's), episodes capped at 100k frames.
+    "MinAtar/Breakout-v1": DqnConfig(
+        network="minatar",
+        hidden_units=(128,),
+        learning_rate=1e-4,
+        gamma=0.99,
+        n_step=3,
+        batch_size=32,
+        replay_capacity=100_000,
+        learning_starts=5_000,
+        train_freq=4,
+        gradient_steps=4,
+        target_update_period=1_000,
+        epsilon_end=0.1,
+        epsilon_decay_steps=100_000,
+        gradient_clipping=10.0,
+        eval_interval=50_000,
+        eval_episodes=30,
+        eval_epsilon=0.01,
+        max_episode_frames=100_000,
+    ),
+    # Atari Pong, CleanRL's dqn_atari (itself the Nature DQN protocol, Mnih et
+    # al. 2015, with Adam): Nature CNN with a 512-unit layer, Adam 1e-4, batch
+    # 32, replay 1M frames (stored once each: about 7 GB), 80k random steps,
+    # one update every 4 steps, target sync every 1000 steps (250 updates),
+    # epsilon 1 -> 0.01 over 1M steps (10% of the 10M budget), one-step
+    # targets, Huber loss, evaluation at epsilon 0.01 (CleanRL's 0.05 is
+    # the older protocol), episodes capped at 108k frames (30 minutes,
+    # Machado et al. 2018).
+    "ALE/Pong-v5": DqnConfig(
+        double_dqn=False,
+        network="nature",
+        hidden_units=(512,),
+        learning_rate=1e-4,
+        gamma=0.99,
+        n_step=1,
+        batch_size=32,
+        replay_capacity=1_000_000,
+        learning_starts=80_000,
+        train_freq=4,
+        gradient_steps=1,
+        target_update_period=250,
+        epsilon_end=0.01,
+        epsilon_decay_steps=1_000_000,
+        gradient_clipping=10.0,
+        eval_interval=250_000,
+        eval_episodes=10,
+        eval_epsilon=0.01,
+        max_episode_frames=108_000,
+        stop_at_threshold=False,
     ),
     "MountainCar-v0": DqnConfig(
         hidden_units=(256, 256),

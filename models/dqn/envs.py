@@ -1,45 +1,30 @@
-"""Gymnasium environments for TF-Agents, and batched greedy evaluation.
+"""Gymnasium environments for TF-Agents, and batched evaluation.
 
-TF-Agents 0.19's `suite_gym` wraps the old `gym` package only, so a small
-PyEnvironment adapter wraps any gymnasium id with a discrete action space and
-a vector (Box) observation.
+TF-Agents 0.19's `suite_gym` and `suite_atari` wrap the old `gym` package
+only, so a small PyEnvironment adapter wraps any gymnasium id with a discrete
+action space and a vector (float32) or image (uint8 [H, W, C]) observation,
+built by `models.dqn.gym_envs.make_gym`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-import gymnasium as gym
 import numpy as np
 from tf_agents.environments import py_environment
 from tf_agents.specs import array_spec
 from tf_agents.trajectories import time_step as ts
 
+from models.dqn.gym_envs import is_image, make_gym, reward_threshold
 
-def make_gym(env_id: str) -> gym.Env:
-    """`gymnasium.make(env_id)`, checked to be discrete-action with a vector observation."""
-    try:
-        env = gym.make(env_id)
-    except gym.error.Error as err:
-        raise ValueError(f"unknown gymnasium environment id {env_id!r}: {err}") from err
-    if not isinstance(env.action_space, gym.spaces.Discrete):
-        raise ValueError(f"{env_id}: DQN needs a Discrete action space, got {env.action_space}")
-    space = env.observation_space
-    if not isinstance(space, gym.spaces.Box) or len(space.shape) != 1:
-        raise ValueError(f"{env_id}: expected a 1-D Box observation space, got {space}")
-    return env
-
-
-def reward_threshold(env_id: str) -> float | None:
-    """The environment's registered solve threshold (475 for CartPole-v1), if any."""
-    return gym.spec(env_id).reward_threshold
+__all__ = ["GymnasiumEnvironment", "env_dims", "evaluate_batched", "make_gym", "reward_threshold"]
 
 
 def env_dims(env_id: str) -> tuple[int, int]:
-    """(observation size, number of actions) of `env_id`."""
+    """(observation size, number of actions) of a vector-observation `env_id`."""
     env = make_gym(env_id)
     try:
-        return int(env.observation_space.shape[0]), int(env.action_space.n)
+        return int(np.prod(env.observation_space.shape)), int(env.action_space.n)
     finally:
         env.close()
 
@@ -51,13 +36,19 @@ class GymnasiumEnvironment(py_environment.PyEnvironment):
     with discount 1, so the TD target still bootstraps from the last state.
     """
 
-    def __init__(self, env_id: str, seed: int):
+    def __init__(self, env_id: str, seed: int, training: bool = False, max_episode_frames: int = 0):
         super().__init__(handle_auto_reset=True)
-        self._env = make_gym(env_id)
+        self._env = make_gym(env_id, training, max_episode_frames)
         self._seed: int | None = seed
-        self._observation_spec = array_spec.ArraySpec(
-            self._env.observation_space.shape, np.float32, name="observation"
-        )
+        space = self._env.observation_space
+        self._dtype = np.uint8 if is_image(space) else np.float32
+        if is_image(space):
+            # Bounded, so the Q-network learns the pixel scale (255 Atari, 1 MinAtar).
+            self._observation_spec = array_spec.BoundedArraySpec(
+                space.shape, np.uint8, 0, int(np.max(space.high)), name="observation"
+            )
+        else:
+            self._observation_spec = array_spec.ArraySpec(space.shape, np.float32, "observation")
         self._action_spec = array_spec.BoundedArraySpec(
             (), np.int64, minimum=0, maximum=int(self._env.action_space.n) - 1, name="action"
         )
@@ -72,11 +63,11 @@ class GymnasiumEnvironment(py_environment.PyEnvironment):
         # Seed once; later resets continue the same random stream.
         obs, _ = self._env.reset(seed=self._seed)
         self._seed = None
-        return ts.restart(np.asarray(obs, dtype=np.float32))
+        return ts.restart(np.asarray(obs, dtype=self._dtype))
 
     def _step(self, action: np.ndarray) -> ts.TimeStep:
         obs, reward, terminated, truncated, _ = self._env.step(int(action))
-        obs = np.asarray(obs, dtype=np.float32)
+        obs = np.asarray(obs, dtype=self._dtype)
         reward = np.float32(reward)
         if terminated:
             return ts.termination(obs, reward)
@@ -93,31 +84,42 @@ def evaluate_batched(
     greedy_actions: Callable[[np.ndarray], np.ndarray],
     num_episodes: int,
     seed: int,
+    epsilon: float = 0.0,
+    max_episode_frames: int = 0,
 ) -> np.ndarray:
-    """Returns of `num_episodes` greedy episodes run side by side.
+    """Returns of `num_episodes` evaluation episodes run side by side.
 
     All episodes step together, so each step costs one batched policy call.
-    Episode i is seeded with `seed + i`, making the evaluation repeatable.
+    Episode i is seeded with `seed + i`, and the epsilon-greedy draws come
+    from a generator seeded with `seed`, making the evaluation repeatable.
+    Rewards are the env's own (never clipped).
 
     Args:
       env_id: gymnasium id.
-      greedy_actions: maps observations [k, obs_dim] float32 to actions [k].
+      greedy_actions: maps observations [k, ...] (float32 vectors or uint8
+        images) to actions [k].
       num_episodes: how many episodes (one env each).
       seed: base seed.
+      epsilon: probability of a uniformly random action at each step.
+      max_episode_frames: truncate episodes after this many frames (0: env's own limit).
 
     Returns:
       float64 array [num_episodes] of undiscounted returns.
     """
-    envs = [make_gym(env_id) for _ in range(num_episodes)]
+    envs = [make_gym(env_id, max_episode_frames=max_episode_frames) for _ in range(num_episodes)]
+    rng = np.random.default_rng(seed)
     try:
-        obs = np.stack([env.reset(seed=seed + i)[0] for i, env in enumerate(envs)]).astype(
-            np.float32
-        )
+        dtype = np.uint8 if is_image(envs[0].observation_space) else np.float32
+        obs = np.stack([env.reset(seed=seed + i)[0] for i, env in enumerate(envs)]).astype(dtype)
+        num_actions = int(envs[0].action_space.n)
         returns = np.zeros(num_episodes)
         running = np.ones(num_episodes, dtype=bool)
         while running.any():
             live = np.flatnonzero(running)
             actions = np.asarray(greedy_actions(obs[live]))
+            if epsilon > 0.0:
+                explore = rng.random(len(live)) < epsilon
+                actions = np.where(explore, rng.integers(num_actions, size=len(live)), actions)
             for i, action in zip(live, actions, strict=True):
                 next_obs, reward, terminated, truncated, _ = envs[i].step(int(action))
                 returns[i] += reward

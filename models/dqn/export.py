@@ -37,14 +37,17 @@ def export_policy(
 
     Signatures: TF-Agents' `action`, `get_initial_state`, `get_train_step`,
     `get_metadata` (PolicySaver), and `serving_default`, which takes only
-    `observation` float32 [batch, obs_dim] and returns `action` [batch] and
+    `observation` (float32 [batch, obs_dim] vectors, or uint8 [batch, H, W, C]
+    stacked frames for pixel policies) and returns `action` [batch] and
     `q_values` [batch, num_actions].
     """
     policy = greedy_q_policy(time_step_spec, action_spec, q_net)
     saver = policy_saver.PolicySaver(policy, batch_size=None, train_step=train_step)
     obs_shape = [None, *time_step_spec.observation.shape.as_list()]
 
-    @tf.function(input_signature=[tf.TensorSpec(obs_shape, tf.float32, name=OBSERVATION_KEY)])
+    obs_dtype = time_step_spec.observation.dtype
+
+    @tf.function(input_signature=[tf.TensorSpec(obs_shape, obs_dtype, name=OBSERVATION_KEY)])
     def serve(observation: tf.Tensor) -> dict[str, tf.Tensor]:
         q_values, _ = q_net(observation, training=False)
         actions = tf.argmax(q_values, axis=-1, output_type=action_spec.dtype)

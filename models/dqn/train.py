@@ -21,6 +21,7 @@ from models.dqn import agent as agent_lib
 from models.dqn import envs
 from models.dqn.config import DqnConfig
 from models.dqn.export import export_policy
+from models.dqn.gym_envs import frames_per_observation
 from models.dqn.maths import linear_epsilon
 from models.hparams import write_hparams
 
@@ -98,13 +99,17 @@ def train(
     spec_env = envs.GymnasiumEnvironment(env_id, seed)
     time_step_spec = tf_py_environment.TFPyEnvironment(spec_env).time_step_spec()
     action_spec = tf_py_environment.TFPyEnvironment(spec_env).action_spec()
-    q_net = agent_lib.build_q_network(time_step_spec.observation, action_spec, config.hidden_units)
+    q_net = agent_lib.build_q_network(
+        time_step_spec.observation, action_spec, config.hidden_units, config.network
+    )
     agent = agent_lib.build_agent(
         time_step_spec, action_spec, q_net, config, lambda: epsilon, train_step
     )
     best_q_net = q_net.copy(name="BestQNetwork")
     best_q_net.create_variables(time_step_spec.observation)
-    replay_buffer = agent_lib.build_replay_buffer(agent, config.replay_capacity)
+    replay_buffer = agent_lib.build_replay_buffer(
+        agent, config.replay_capacity, frames_per_observation(env_id)
+    )
     avg_return = tf_metrics.AverageReturnMetric(buffer_size=10)
     avg_length = tf_metrics.AverageEpisodeLengthMetric(buffer_size=10)
 
@@ -127,7 +132,11 @@ def train(
     if start_step:
         logging.info("Resumed %s from env step %d (%s)", env_id, start_step, run_dir)
 
-    tf_env = tf_py_environment.TFPyEnvironment(envs.GymnasiumEnvironment(env_id, seed + start_step))
+    tf_env = tf_py_environment.TFPyEnvironment(
+        envs.GymnasiumEnvironment(
+            env_id, seed + start_step, training=True, max_episode_frames=config.max_episode_frames
+        )
+    )
     collect_policy = agent.collect_policy
     observers = [replay_buffer.add_batch, avg_return, avg_length]
 
@@ -158,9 +167,9 @@ def train(
         total = tf.while_loop(lambda i, _: i < num_steps, body, start)[1]
         return total / tf.cast(num_steps, tf.float32)
 
-    obs_dim = time_step_spec.observation.shape[0]
+    obs_spec = time_step_spec.observation
 
-    @tf.function(input_signature=[tf.TensorSpec([None, obs_dim], tf.float32)])
+    @tf.function(input_signature=[tf.TensorSpec([None, *obs_spec.shape], obs_spec.dtype)])
     def greedy(observations):
         return tf.argmax(q_net(observations, training=False)[0], axis=-1)
 
@@ -205,6 +214,8 @@ def train(
                 lambda obs: greedy(obs).numpy(),
                 config.eval_episodes,
                 seed + EVAL_SEED_OFFSET,
+                epsilon=config.eval_epsilon,
+                max_episode_frames=config.max_episode_frames,
             )
             seconds.assign_add([0.0, time.perf_counter() - started, 0.0])
             history.append(
