@@ -71,6 +71,11 @@ class DqnConfig:
     (0: the env's own limit)."""
     stop_at_threshold: bool = True
     """Stop once an evaluation reaches the env's reward threshold."""
+    deterministic: bool = True
+    """TensorFlow op determinism on (models/reproducibility.py), so one seed repeats
+    its learning curve in every process, on GPUs too. Python, NumPy and TensorFlow are
+    seeded from the run's seed either way; False only lets ops pick faster,
+    run-to-run varying kernels (on CPU the seeds alone already repeat a run)."""
 
     def to_json(self) -> str:
         """Serialises the config (keys sorted) for component parameters."""

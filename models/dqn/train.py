@@ -17,6 +17,7 @@ from tf_agents.trajectories import trajectory
 from tf_agents.utils import common
 from tqdm import tqdm
 
+from models import reproducibility
 from models.dqn import agent as agent_lib
 from models.dqn import envs
 from models.dqn.config import DqnConfig
@@ -62,6 +63,7 @@ def next_boundary(step: int, config: DqnConfig, budget: int) -> int:
     return min(candidates)
 
 
+@reproducibility.restores_op_determinism
 def train(
     env_id: str,
     config: DqnConfig,
@@ -84,8 +86,7 @@ def train(
     """
     if threshold is None:
         threshold = envs.reward_threshold(env_id)
-    tf.random.set_seed(seed)
-    np.random.seed(seed)
+    reproducibility.seed_everything(seed, config.deterministic)
 
     env_step = tf.Variable(0, dtype=tf.int64, name="env_step")
     train_step = tf.Variable(0, dtype=tf.int64, name="train_step")
