@@ -49,7 +49,8 @@ class RlPipelineConfig:
     """TFX pipeline name; empty derives it from env_id ('vrl-rl-cartpole-v1').
     Kubeflow needs [a-z0-9][a-z0-9-]*."""
     env_id: str = "CartPole-v1"
-    """gymnasium id of a discrete-action, vector-observation environment."""
+    """gymnasium id of a discrete-action environment with a vector or image
+    observation (Atari 'ALE/Pong-v5', MinAtar 'MinAtar/Breakout-v1')."""
     model_name: str = ""
     """Serving model name; empty derives it from env_id ('dqn_cartpole_v1')."""
     num_env_steps: int = 50_000
@@ -59,11 +60,13 @@ class RlPipelineConfig:
     dqn_config: DqnConfig = dataclasses.field(default_factory=DqnConfig)
     """DQN hyperparameters (see models/dqn/config.py and its presets)."""
     eval_episodes: int = 20
-    """Greedy episodes the PolicyEvaluator runs."""
+    """Episodes the PolicyEvaluator runs (at dqn_config.eval_epsilon, capped at
+    dqn_config.max_episode_frames)."""
     eval_seed: int = 1_000
     """Seed of the PolicyEvaluator's first episode (episode i uses eval_seed + i)."""
     threshold: float | None = None
-    """Blessing threshold on mean return; None uses the env's reward_threshold."""
+    """Blessing threshold on mean return; None uses the env's reward_threshold,
+    or, for envs that register none (MinAtar, Atari), the served policy alone."""
     max_regression: float = 0.05
     """Allowed drop below the latest blessed policy's mean, as a fraction of it."""
     enable_cache: bool = True
@@ -196,6 +199,8 @@ def create_rl_pipeline(
         seed=config.eval_seed,
         threshold=config.threshold,
         max_regression=maybe_runtime("max_regression", config.max_regression, float, rp),
+        epsilon=config.dqn_config.eval_epsilon,
+        max_episode_frames=config.dqn_config.max_episode_frames,
     ).with_id(EVALUATOR_ID)
     pusher = create_pusher(
         model=trainer.outputs["model"],

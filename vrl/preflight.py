@@ -102,23 +102,13 @@ def _holds_a_file(folder: str) -> bool:
 
 def check_env(env_id: str) -> None:
     """Fails unless `env_id` is a registered gymnasium env with discrete actions
-    and a vector observation, what `models.dqn.envs.make_gym` accepts (checked
-    here with gymnasium alone, without importing TensorFlow)."""
-    import gymnasium as gym
+    and a vector or uint8 image observation (Atari and MinAtar ids included):
+    `models.dqn.gym_envs.make_gym` checks it, with gymnasium alone, without
+    importing TensorFlow."""
+    from models.dqn.gym_envs import make_gym
 
     try:
-        env = gym.make(env_id)
-    except gym.error.Error as e:
-        raise ValueError(
-            f"env_id {env_id!r}: not a registered gymnasium environment ({e})"
-        ) from None
-    try:
-        if not isinstance(env.action_space, gym.spaces.Discrete):
-            raise ValueError(
-                f"env_id {env_id!r}: DQN needs a Discrete action space, got {env.action_space}"
-            )
-        space = env.observation_space
-        if not isinstance(space, gym.spaces.Box) or len(space.shape) != 1:
-            raise ValueError(f"env_id {env_id!r}: DQN needs a 1-D Box observation, got {space}")
-    finally:
-        env.close()
+        env = make_gym(env_id)
+    except ValueError as e:
+        raise ValueError(f"env_id {env_id!r}: {e}") from None
+    env.close()

@@ -27,7 +27,10 @@ def add_config_args(parser: argparse.ArgumentParser, cluster: bool = False) -> N
         }
     )
     parser.add_argument(
-        "--env", default=d.env_id, help="gymnasium id (discrete actions, vector observation)"
+        "--env",
+        default=d.env_id,
+        help="gymnasium id: discrete actions, a vector or uint8 image observation "
+        "(e.g. MinAtar/Breakout-v1, ALE/Pong-v5)",
     )
     if cluster:
         parser.add_argument(

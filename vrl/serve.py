@@ -45,10 +45,16 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     _client_args(act)
-    act.add_argument(
+    observation = act.add_mutually_exclusive_group(required=True)
+    observation.add_argument(
         "--obs",
-        required=True,
         help="comma-separated observation, e.g. 0.1,0.2,0,0 (use --obs=-1,... for a leading minus)",
+    )
+    observation.add_argument(
+        "--obs-file",
+        metavar="FILE.npy",
+        help="one observation saved with numpy.save, e.g. uint8 stacked frames [H, W, C] "
+        "for a pixel policy (sent with its dtype)",
     )
     act.set_defaults(func=act_command)
 
@@ -199,20 +205,54 @@ def _b64_instances(images: list[bytes]) -> list[dict]:
     return [{"b64": base64.b64encode(b).decode("ascii")} for b in images]
 
 
-def act_command(args: argparse.Namespace) -> int:
-    """Prints the policy's action (and Q-values) for one observation."""
+def _read_observation(args: argparse.Namespace):
+    """The observation as a numpy array (float32 from --obs, the file's dtype from
+    --obs-file); prints the error and returns None when it cannot be read."""
+    import numpy as np
+
+    if args.obs_file:
+        try:
+            obs = np.load(args.obs_file, allow_pickle=False)
+        except (OSError, ValueError) as e:
+            print(
+                f"error: --obs-file {args.obs_file}: not a readable .npy array ({e})",
+                file=sys.stderr,
+            )
+            return None
+        if obs.dtype.kind not in "uif" or obs.ndim == 0:
+            print(
+                f"error: --obs-file {args.obs_file}: expected one numeric observation, got "
+                f"{obs.dtype} of shape {obs.shape}",
+                file=sys.stderr,
+            )
+            return None
+        return obs
     try:
-        obs = [float(x) for x in args.obs.split(",") if x.strip()]
+        return np.array([float(x) for x in args.obs.split(",") if x.strip()], np.float32)
     except ValueError:
         print(f"error: --obs {args.obs!r}: expected comma-separated numbers", file=sys.stderr)
+        return None
+
+
+def act_command(args: argparse.Namespace) -> int:
+    """Prints the policy's action (and Q-values) for one observation."""
+    obs = _read_observation(args)
+    if obs is None:
         return 2
 
     def via_grpc(client):
-        out = client.act(args.model, [obs], version=args.version, signature_name=args.signature)
+        from serving.client import POLICY_INPUT
+
+        out = client.predict(
+            args.model,
+            {POLICY_INPUT: obs[None]},
+            version=args.version,
+            signature_name=args.signature,
+        )
         return {k: v[0].tolist() for k, v in out.items()}
 
     def via_rest(client):
-        body = {"signature_name": args.signature, "instances": [obs]}
+        body = {"signature_name": args.signature, "instances": [obs.tolist()]}
         row = client.predict(args.model, body, version=args.version)["predictions"][0]
         return row if isinstance(row, dict) else {"action": row}
 

@@ -20,6 +20,8 @@ class PolicyEvaluatorSpec(types.ComponentSpec):
         constants.SEED_KEY: ExecutionParameter(type=int),
         constants.THRESHOLD_KEY: ExecutionParameter(type=float, optional=True),
         constants.MAX_REGRESSION_KEY: ExecutionParameter(type=float),
+        constants.EPSILON_KEY: ExecutionParameter(type=float, optional=True),
+        constants.MAX_EPISODE_FRAMES_KEY: ExecutionParameter(type=int, optional=True),
     }
     INPUTS = {
         constants.MODEL_KEY: ChannelParameter(type=standard_artifacts.Model),
@@ -34,11 +36,12 @@ class PolicyEvaluatorSpec(types.ComponentSpec):
 
 
 class PolicyEvaluator(base_component.BaseComponent):
-    """Runs seeded greedy episodes and writes a ModelBlessing.
+    """Runs seeded (epsilon-)greedy episodes and writes a ModelBlessing.
 
     Blesses when the mean return reaches `threshold` (default: the env's
-    registered reward threshold) and is not worse than the baseline's mean on
-    the same seeds by more than `max_regression` (a fraction of |baseline|).
+    registered reward threshold; with none, the baseline alone decides) and
+    is not worse than the baseline's mean on the same seeds by more than
+    `max_regression` (a fraction of |baseline|).
     """
 
     SPEC_CLASS = PolicyEvaluatorSpec
@@ -53,10 +56,14 @@ class PolicyEvaluator(base_component.BaseComponent):
         seed: int = 0,
         threshold: float | None = None,
         max_regression: float = 0.05,
+        epsilon: float = 0.0,
+        max_episode_frames: int = 0,
     ):
         """Args: model, env_id, baseline_model (a ServedBaseline output; empty: no
         baseline), num_episodes, seed, threshold (None: env's reward
-        threshold), max_regression (allowed drop below the baseline, fraction)."""
+        threshold), max_regression (allowed drop below the baseline, fraction),
+        epsilon (random-action probability), max_episode_frames (episode cap
+        in emulator frames; 0: the env's own)."""
         spec = PolicyEvaluatorSpec(
             model=model,
             baseline_model=baseline_model,
@@ -65,6 +72,8 @@ class PolicyEvaluator(base_component.BaseComponent):
             seed=seed,
             threshold=threshold,
             max_regression=max_regression,
+            epsilon=epsilon,
+            max_episode_frames=max_episode_frames,
             blessing=types.Channel(type=standard_artifacts.ModelBlessing),
             evaluation=types.Channel(type=standard_artifacts.ModelEvaluation),
         )

@@ -14,6 +14,8 @@ NUM_EPISODES_KEY = "num_episodes"
 SEED_KEY = "seed"
 THRESHOLD_KEY = "threshold"
 MAX_REGRESSION_KEY = "max_regression"
+EPSILON_KEY = "epsilon"
+MAX_EPISODE_FRAMES_KEY = "max_episode_frames"
 
 # Files in the ModelEvaluation artifact.
 REPORT_FILE = "report.json"

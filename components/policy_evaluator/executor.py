@@ -39,15 +39,20 @@ class Executor(base_executor.BaseExecutor):
         if threshold is None:
             threshold = reward_threshold(env_id)
             if threshold is None:
-                raise ValueError(
-                    f"PolicyEvaluator: {env_id} registers no reward_threshold; "
-                    f"set the {constants.THRESHOLD_KEY!r} parameter"
+                logging.info(
+                    "PolicyEvaluator: %s registers no reward_threshold and none was set; "
+                    "blessing against the served policy only",
+                    env_id,
                 )
         max_regression = float(exec_properties[constants.MAX_REGRESSION_KEY])
+        protocol = {
+            "epsilon": float(exec_properties.get(constants.EPSILON_KEY) or 0.0),
+            "max_episode_frames": int(exec_properties.get(constants.MAX_EPISODE_FRAMES_KEY) or 0),
+        }
 
         model = artifact_utils.get_single_instance(input_dict[constants.MODEL_KEY])
         returns = ops.evaluate_saved_policy(
-            path_utils.serving_model_path(model.uri), env_id, episodes, seed
+            path_utils.serving_model_path(model.uri), env_id, episodes, seed, **protocol
         )
         baseline = None
         baseline_mean = None
@@ -69,7 +74,7 @@ class Executor(base_executor.BaseExecutor):
                 baseline = None
         if baseline is not None:
             baseline_returns = ops.evaluate_saved_policy(
-                path_utils.serving_model_path(baseline.uri), env_id, episodes, seed
+                path_utils.serving_model_path(baseline.uri), env_id, episodes, seed, **protocol
             )
             baseline_mean = float(baseline_returns.mean())
         decision = ops.decide_blessing(
@@ -84,7 +89,8 @@ class Executor(base_executor.BaseExecutor):
             "returns": returns.tolist(),
             "mean_return": float(returns.mean()),
             "std_return": float(returns.std()),
-            "threshold": float(threshold),
+            "threshold": None if threshold is None else float(threshold),
+            **protocol,
             "max_regression": max_regression,
             "baseline_mean_return": baseline_mean,
             "blessed": decision.blessed,
@@ -100,10 +106,10 @@ class Executor(base_executor.BaseExecutor):
             logging.warning("PolicyEvaluator: no %s in %s", EVAL_HISTORY_FILE, model.uri)
         ops.plot_return_over_training(
             history,
-            float(threshold),
+            None if threshold is None else float(threshold),
             float(returns.mean()),
             os.path.join(evaluation.uri, constants.PLOT_FILE),
-            title=f"{env_id}: greedy return over training",
+            title=f"{env_id}: evaluation return over training",
         )
 
         blessing = artifact_utils.get_single_instance(output_dict[constants.BLESSING_KEY])

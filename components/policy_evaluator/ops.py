@@ -21,12 +21,23 @@ class Decision:
 
 def decide_blessing(
     mean_return: float,
-    threshold: float,
+    threshold: float | None,
     baseline_mean_return: float | None = None,
     max_regression: float = 0.05,
 ) -> Decision:
     """Blesses when `mean_return >= threshold` and, if there is a baseline, the
-    mean is not below it by more than `max_regression` x |baseline mean|."""
+    mean is not below it by more than `max_regression` x |baseline mean|.
+
+    With no threshold (an env that registers none, and none given) only the
+    baseline decides: the first policy is blessed, later ones must hold up
+    against the served one.
+    """
+    if threshold is None:
+        if baseline_mean_return is None:
+            return Decision(
+                True, f"mean return {mean_return:.2f}; no threshold and no served policy yet"
+            )
+        threshold = -float("inf")
     if mean_return < threshold:
         return Decision(
             False, f"mean return {mean_return:.2f} is below the threshold {threshold:.2f}"
@@ -39,10 +50,9 @@ def decide_blessing(
                 f"mean return {mean_return:.2f} is worse than the blessed baseline "
                 f"{baseline_mean_return:.2f} by more than {max_regression:.0%} (floor {floor:.2f})",
             )
+        against = "" if threshold == -float("inf") else f">= threshold {threshold:.2f} and "
         return Decision(
-            True,
-            f"mean return {mean_return:.2f} >= threshold {threshold:.2f} and "
-            f">= baseline floor {floor:.2f}",
+            True, f"mean return {mean_return:.2f} {against}>= baseline floor {floor:.2f}"
         )
     return Decision(
         True, f"mean return {mean_return:.2f} >= threshold {threshold:.2f}; no baseline"
@@ -50,10 +60,17 @@ def decide_blessing(
 
 
 def evaluate_saved_policy(
-    saved_model_dir: str, env_id: str, num_episodes: int, seed: int
+    saved_model_dir: str,
+    env_id: str,
+    num_episodes: int,
+    seed: int,
+    epsilon: float = 0.0,
+    max_episode_frames: int = 0,
 ) -> np.ndarray:
-    """Returns of `num_episodes` seeded greedy episodes of a policy SavedModel,
-    driven through its plain `serving_default` signature (batched)."""
+    """Returns of `num_episodes` seeded episodes of a policy SavedModel, driven
+    through its plain `serving_default` signature (batched), taking a random
+    action with probability `epsilon`, truncated after `max_episode_frames`
+    frames (0: the env's own limit)."""
     import tensorflow as tf
 
     from models.dqn import envs
@@ -70,7 +87,7 @@ def evaluate_saved_policy(
     def greedy(observations: np.ndarray) -> np.ndarray:
         return serve(**{OBSERVATION_KEY: tf.constant(observations)})[ACTION_KEY].numpy()
 
-    return envs.evaluate_batched(env_id, greedy, num_episodes, seed)
+    return envs.evaluate_batched(env_id, greedy, num_episodes, seed, epsilon, max_episode_frames)
 
 
 def write_report(out_dir: str, report: dict) -> None:
@@ -83,7 +100,12 @@ def write_report(out_dir: str, report: dict) -> None:
         f"env: {report['env_id']}  episodes: {len(report['returns'])}  seed: {report['seed']}",
         f"mean return: {report['mean_return']:.2f} +- {report['std_return']:.2f}"
         f"  (min {min(report['returns']):.1f}, max {max(report['returns']):.1f})",
-        f"threshold: {report['threshold']:.2f}",
+        "threshold: "
+        + (
+            "none (the env registers none; blessing against the served policy)"
+            if report["threshold"] is None
+            else f"{report['threshold']:.2f}"
+        ),
         f"baseline mean return: {report['baseline_mean_return']}",
         f"blessed: {report['blessed']}  ({report['reason']})",
     ]
@@ -92,7 +114,7 @@ def write_report(out_dir: str, report: dict) -> None:
 
 
 def plot_return_over_training(
-    history: list[dict], threshold: float, final_mean: float, path: str, title: str
+    history: list[dict], threshold: float | None, final_mean: float, path: str, title: str
 ) -> None:
     """PNG of greedy eval return (mean +- std) against env steps."""
     import matplotlib
@@ -107,7 +129,8 @@ def plot_return_over_training(
         stds = np.array([h["std_return"] for h in history])
         ax.plot(steps, means, marker="o", label="greedy eval mean return")
         ax.fill_between(steps, means - stds, means + stds, alpha=0.2)
-    ax.axhline(threshold, color="tab:red", linestyle="--", label=f"threshold {threshold:g}")
+    if threshold is not None:
+        ax.axhline(threshold, color="tab:red", linestyle="--", label=f"threshold {threshold:g}")
     ax.axhline(
         final_mean, color="tab:green", linestyle=":", label=f"evaluator mean {final_mean:.1f}"
     )

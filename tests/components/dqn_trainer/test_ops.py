@@ -35,3 +35,17 @@ def test_policy_warmup_holds_real_start_observations(tmp_path):
     batch = tf.make_ndarray(logs[-1].predict_log.request.inputs["observation"])
     assert batch.shape == (3, 4) and batch.dtype == np.float32
     assert np.all(np.abs(batch) <= 0.05)  # CartPole starts within +-0.05
+
+
+def test_pixel_policy_warmup_sends_uint8_stacked_frames(tmp_path):
+    import numpy as np
+    import tensorflow as tf
+
+    from components.dqn_trainer.ops import write_policy_warmup
+    from serving import warmup
+
+    (tmp_path / "policy").mkdir()
+    write_policy_warmup(str(tmp_path / "policy"), "MinAtar/Breakout-v1", seed=0)
+    logs = warmup.read_warmup_logs(str(tmp_path / "policy"))
+    batch = tf.make_ndarray(logs[-1].predict_log.request.inputs["observation"])
+    assert batch.shape == (3, 10, 10, 4) and batch.dtype == np.uint8

@@ -61,3 +61,29 @@ def test_return_over_training_plot_is_a_png(tmp_path, history):
     path = tmp_path / "plot.png"
     plot_return_over_training(history, 475.0, 480.0, str(path), "CartPole-v1")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_without_a_threshold_the_served_policy_alone_decides():
+    first = decide_blessing(3.0, None)
+    assert first.blessed and "no threshold and no served policy" in first.reason
+    assert decide_blessing(3.0, None, baseline_mean_return=3.1, max_regression=0.05).blessed
+    worse = decide_blessing(2.0, None, baseline_mean_return=3.0, max_regression=0.05)
+    assert not worse.blessed and "worse than the blessed baseline" in worse.reason
+
+
+def test_report_without_a_threshold_says_the_served_policy_decides(tmp_path):
+    report = {
+        "env_id": "MinAtar/Breakout-v1",
+        "seed": 1,
+        "returns": [2.0, 4.0],
+        "mean_return": 3.0,
+        "std_return": 1.0,
+        "threshold": None,
+        "baseline_mean_return": None,
+        "blessed": True,
+        "reason": "first",
+    }
+    write_report(str(tmp_path), report)
+    assert "threshold: none" in (tmp_path / constants.REPORT_TEXT_FILE).read_text()
+    plot_return_over_training([], None, 3.0, str(tmp_path / "plot.png"), "MinAtar")
+    assert (tmp_path / "plot.png").read_bytes()[:4] == b"\x89PNG"
