@@ -5,6 +5,9 @@ SHELL := /bin/bash
 VENV := .venv
 HOME_DIR ?= runs/demo
 PYTEST_ARGS ?=
+# Test files run on this many processes (pytest-xdist; a file stays on one
+# process, so its module fixtures are built once). 0 runs everything in one.
+TEST_WORKERS ?= 2
 export TF_USE_LEGACY_KERAS := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 
@@ -17,7 +20,7 @@ demo: setup
 	$(VENV)/bin/vrl demo --home $(HOME_DIR)
 
 test: setup lint
-	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+	$(VENV)/bin/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check .
