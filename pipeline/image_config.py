@@ -10,7 +10,7 @@ import re
 from models.cnn import limits
 
 INPUT_FORMATS = ("auto", "folders", "csv", "tfrecord")
-ARCHS = ("convnet", "resnet")
+ARCHS = limits.ARCHITECTURES
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
 # Kubeflow's rule for pipeline names; TF Serving model names become one folder.
 PIPELINE_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,127}")
@@ -59,7 +59,21 @@ class ImagePipelineConfig:
     # Trainer hyperparameters: None means the trainer's own default
     # (models/cnn/config.py holds those, once).
     arch: str | None = None
-    """'convnet' (conv/pool, 64 then 128 filters) or 'resnet' (small residual net)."""
+    """'convnet' (conv/pool stages) or 'resnet' (small residual net), from scratch; or a
+    pretrained backbone: 'mobilenet_v3_small', 'efficientnet_v2_b0', 'resnet50'."""
+    weights: str | None = None
+    """Backbone weights: 'imagenet' (Keras' published weights, downloaded once), the
+    path of a local weights file, or 'none' (from scratch)."""
+    fine_tune_layers: int | None = None
+    """Backbone layers unfrozen in the second (fine-tuning) phase; 0 trains only the head."""
+    fine_tune_epochs: int | None = None
+    """Epochs of the fine-tuning phase."""
+    augment: bool | None = None
+    """Random flip/rotation/zoom/contrast/crop of training batches (never at serving)."""
+    label_smoothing: float | None = None
+    """Label smoothing of the loss (0 = off)."""
+    cache_budget_mb: int | None = None
+    """Largest decoded training split the trainer keeps in memory."""
     optimizer: str | None = None
     """'adam', 'sgd' (with momentum) or 'rmsprop'."""
     learning_rate: float | None = None
@@ -98,6 +112,12 @@ class ImagePipelineConfig:
         """custom_config handed to models.cnn.trainer.run_fn (only what was set)."""
         fields = (
             "arch",
+            "weights",
+            "fine_tune_layers",
+            "fine_tune_epochs",
+            "augment",
+            "label_smoothing",
+            "cache_budget_mb",
             "optimizer",
             "learning_rate",
             "batch_size",
@@ -168,6 +188,39 @@ def _problems(c: ImagePipelineConfig) -> list[str]:
             f"must be an int in [{limits.MIN_IMAGE_SIZE}, {limits.MAX_IMAGE_SIZE}] pixels",
         ),
         ("arch", c.arch is None or c.arch in ARCHS, f"must be one of {ARCHS}"),
+        (
+            "image_size",
+            c.arch not in limits.BACKBONES or c.image_size >= limits.MIN_BACKBONE_IMAGE_SIZE,
+            f"must be >= {limits.MIN_BACKBONE_IMAGE_SIZE} for the pretrained backbones",
+        ),
+        (
+            "weights",
+            c.weights is None
+            or (c.arch in limits.BACKBONES and bool(c.weights))
+            or c.weights == "none",
+            "must be 'imagenet', 'none' or a weights file, and 'none' for convnet/resnet",
+        ),
+        (
+            "fine_tune_layers",
+            c.fine_tune_layers is None or (_is_int(c.fine_tune_layers) and c.fine_tune_layers >= 0),
+            "must be an int >= 0",
+        ),
+        (
+            "fine_tune_epochs",
+            c.fine_tune_epochs is None
+            or (_is_int(c.fine_tune_epochs) and 0 <= c.fine_tune_epochs <= limits.MAX_EPOCHS),
+            f"must be an int in [0, {limits.MAX_EPOCHS}]",
+        ),
+        (
+            "label_smoothing",
+            c.label_smoothing is None or _in_range(c.label_smoothing, 0.0, 0.99),
+            "must be in [0, 1)",
+        ),
+        (
+            "cache_budget_mb",
+            c.cache_budget_mb is None or (_is_int(c.cache_budget_mb) and c.cache_budget_mb >= 0),
+            "must be an int >= 0 (megabytes)",
+        ),
         (
             "optimizer",
             c.optimizer is None or c.optimizer in OPTIMIZERS,

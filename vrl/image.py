@@ -77,6 +77,26 @@ def add_config_args(p: argparse.ArgumentParser, cluster: bool = False) -> None:
     )
     tr = "default: the trainer's, see models/cnn/config.py"
     p.add_argument("--arch", choices=ARCHS, help=tr)
+    p.add_argument(
+        "--weights",
+        help="backbone weights: 'imagenet' (Keras' published weights, downloaded once), "
+        "a local weights file, or 'none' (from scratch); default: imagenet for backbones",
+    )
+    p.add_argument(
+        "--fine-tune-layers", type=int, help=f"backbone layers unfrozen in phase 2; {tr}"
+    )
+    p.add_argument("--fine-tune-epochs", type=int, help=f"epochs of phase 2; {tr}")
+    aug = p.add_mutually_exclusive_group()
+    aug.add_argument(
+        "--augment",
+        dest="augment",
+        action="store_const",
+        const=True,
+        help="augment training batches (default: on for backbones, off for convnet/resnet)",
+    )
+    aug.add_argument("--no-augment", dest="augment", action="store_const", const=False)
+    p.add_argument("--label-smoothing", type=float, help=tr)
+    p.add_argument("--cache-budget-mb", type=int, help=f"decoded-image cache limit; {tr}")
     p.add_argument("--optimizer", choices=OPTIMIZERS, help=tr)
     p.add_argument("--learning-rate", type=float, help=tr)
     p.add_argument("--batch-size", type=int, help=tr)
@@ -117,6 +137,15 @@ def _schema_path(args: argparse.Namespace) -> str | None:
     return os.path.abspath(args.schema_path) if args.schema_path else None
 
 
+def _weights(weights: str | None, local: bool) -> str | None:
+    """Local weights files become absolute paths; choices and cluster paths stay as given."""
+    from models.cnn.limits import WEIGHT_CHOICES
+
+    if weights is None or weights in WEIGHT_CHOICES or not local:
+        return weights
+    return os.path.abspath(weights)
+
+
 def config_from_args(args: argparse.Namespace, pipeline_root: str | None = None):
     """The frozen ImagePipelineConfig from parsed flags (validated on construction).
 
@@ -144,6 +173,12 @@ def config_from_args(args: argparse.Namespace, pipeline_root: str | None = None)
         max_class_imbalance=args.max_class_imbalance,
         image_size=args.image_size,
         arch=args.arch,
+        weights=_weights(args.weights, local),
+        fine_tune_layers=args.fine_tune_layers,
+        fine_tune_epochs=args.fine_tune_epochs,
+        augment=args.augment,
+        label_smoothing=args.label_smoothing,
+        cache_budget_mb=args.cache_budget_mb,
         optimizer=args.optimizer,
         learning_rate=args.learning_rate,
         batch_size=args.batch_size,
@@ -154,6 +189,17 @@ def config_from_args(args: argparse.Namespace, pipeline_root: str | None = None)
         max_accuracy_drop=args.max_accuracy_drop,
         enable_cache=args.enable_cache,
     )
+
+
+def check_backbone_weights(config) -> None:
+    """Loads a backbone's weights once before any component runs, so a missing ImageNet
+    download or a weights file of another arch fails in seconds, not in the Trainer."""
+    from models.cnn.limits import BACKBONES
+
+    if config.arch in BACKBONES and config.weights != "none":
+        from models.cnn.backbones import check_weights
+
+        check_weights(config.arch, config.weights, config.image_size)
 
 
 def add_parser(run_sub: argparse._SubParsersAction) -> None:
@@ -170,6 +216,7 @@ def add_parser(run_sub: argparse._SubParsersAction) -> None:
 def handler(args: argparse.Namespace) -> int:
     """Runs the image pipeline locally; exit 0 when the gate worked either way."""
     config = config_from_args(args)
+    check_backbone_weights(config)
     from vrl.local import run_image_pipeline
 
     summary = run_image_pipeline(config, extra_beam_args=args.beam_arg)

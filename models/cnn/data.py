@@ -142,6 +142,20 @@ def training_dataset(
     return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
+def read_labels(file_patterns: Iterable[str]) -> np.ndarray:
+    """Every label id of a split, parsing only the label feature (no image decoding)."""
+    spec = {features.LABEL_KEY: tf.io.FixedLenFeature([], tf.int64)}
+    ds = tf.data.TFRecordDataset(list_files(file_patterns), compression_type="GZIP")
+    ds = ds.batch(TRANSFORM_BATCH).map(lambda r: tf.io.parse_example(r, spec)[features.LABEL_KEY])
+    parts = [batch.numpy() for batch in ds]
+    return np.concatenate(parts) if parts else np.zeros([0], np.int64)
+
+
+def decoded_megabytes(examples: int, image_shape: Iterable[int]) -> float:
+    """Memory of `examples` decoded float32 images of `image_shape`, in MB."""
+    return examples * int(np.prod(list(image_shape))) * 4 / 2**20
+
+
 def take_arrays(ds: tf.data.Dataset, count: int) -> tuple[np.ndarray, np.ndarray]:
     """The first `count` (image, label) pairs of an unbatched dataset as numpy arrays."""
     images, labels = next(iter(ds.batch(count).take(1)))

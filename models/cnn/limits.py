@@ -18,6 +18,17 @@ MAX_EPOCHS = 10_000
 """Largest epoch budget."""
 MAX_LEARNING_RATE = 1.0
 """Largest peak learning rate (Adam, SGD and RMSprop all diverge far below it)."""
+
+SMALL_ARCHITECTURES = ("convnet", "resnet")
+"""Trained from scratch, defined in models/cnn/model.py."""
+BACKBONES = ("mobilenet_v3_small", "efficientnet_v2_b0", "resnet50")
+"""tf_keras.applications backbones (models/cnn/backbones.py), fine-tuned with a new head."""
+ARCHITECTURES = SMALL_ARCHITECTURES + BACKBONES
+"""Every value `arch` may take, on the command line and in the Trainer."""
+WEIGHT_CHOICES = ("imagenet", "none")
+"""`weights` is one of these or the path of a local weights file."""
+MIN_BACKBONE_IMAGE_SIZE = 32
+"""Smallest side the backbones accept (each downsamples by 32)."""
 # Error analysis and TFLite export (models/cnn/error_analysis.py, tflite_export.py).
 TFLITE_QUANTIZATIONS = ("float16", "dynamic")
 """Weight quantizations `--tflite` offers: float16 weights, or int8 weights with float activations."""

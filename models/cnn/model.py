@@ -12,11 +12,11 @@ from collections.abc import Sequence
 import tensorflow as tf
 import tf_keras
 
-from models.cnn import features
+from models.cnn import features, limits
 
 Policy = tf_keras.mixed_precision.Policy
 
-ARCHITECTURES = ("convnet", "resnet")
+ARCHITECTURES = limits.ARCHITECTURES
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
 SCHEDULES = ("cosine", "constant")
 INPUT_NAME = features.transformed_name(features.IMAGE_KEY)
@@ -95,16 +95,20 @@ def build_model(
     filters: Sequence[int] = DEFAULT_FILTERS,
     dropout: float = 0.3,
     mixed_precision: bool = False,
+    weights: str = "none",
 ) -> tf_keras.Model:
     """Builds an uncompiled image classifier.
 
     Args:
       input_shape: (S, S, C) of the transformed image.
       num_classes: K, the width of the softmax output.
-      arch: "convnet" (conv/pool blocks) or "resnet" (small residual net).
-      filters: channel width per stage; each stage halves the resolution.
+      arch: "convnet" (conv/pool blocks), "resnet" (small residual net) or one
+        of the pretrained backbones (`models.cnn.backbones`).
+      filters: channel width per stage; each stage halves the resolution
+        (convnet/resnet only).
       dropout: dropout rate before the classifier.
       mixed_precision: compute in float16 (GPU only); the softmax stays float32.
+      weights: backbones only: "imagenet", "none" or a weights file.
 
     Returns:
       A `tf_keras.Model` mapping float32 [N, S, S, C] to probabilities [N, K].
@@ -113,13 +117,28 @@ def build_model(
         raise ValueError(f"arch must be one of {ARCHITECTURES}, got {arch!r}")
     if num_classes < 2:
         raise ValueError(f"num_classes must be >= 2, got {num_classes}")
+    if arch in limits.BACKBONES:
+        from models.cnn import backbones
+
+        return backbones.build_backbone_model(
+            arch, input_shape, num_classes, weights, dropout, mixed_precision
+        )
+    if weights != "none":
+        raise ValueError(f"arch {arch!r} trains from scratch: weights must be 'none'")
     if not filters:
         raise ValueError("filters must name at least one stage width, got an empty sequence")
     policy = _policy(mixed_precision)
     inputs = tf_keras.Input(shape=tuple(input_shape), dtype=tf.float32, name=INPUT_NAME)
     body = _convnet_body if arch == "convnet" else _resnet_body
-    x = body(inputs, filters, policy)
-    x = tf_keras.layers.GlobalAveragePooling2D(dtype=policy, name="pool")(x)
+    outputs = classifier_head(body(inputs, filters, policy), num_classes, dropout, policy)
+    return tf_keras.Model(inputs, outputs, name=arch)
+
+
+def classifier_head(
+    features_map: tf.Tensor, num_classes: int, dropout: float, policy: Policy | str
+) -> tf.Tensor:
+    """Global average pooling, dropout, dense logits and a float32 softmax."""
+    x = tf_keras.layers.GlobalAveragePooling2D(dtype=policy, name="pool")(features_map)
     x = tf_keras.layers.Dropout(dropout, dtype=policy, name="dropout")(x)
     # Small initial logits make the loss at init ~ln(K) (Karpathy's "init well").
     logits = tf_keras.layers.Dense(
@@ -128,8 +147,7 @@ def build_model(
         dtype=policy,
         name="logits",
     )(x)
-    outputs = tf_keras.layers.Activation("softmax", dtype="float32", name="probabilities")(logits)
-    return tf_keras.Model(inputs, outputs, name=arch)
+    return tf_keras.layers.Activation("softmax", dtype="float32", name="probabilities")(logits)
 
 
 def learning_rate_schedule(
@@ -165,6 +183,28 @@ def make_optimizer(
     raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {optimizer!r}")
 
 
+class SmoothedSparseCrossentropy(tf_keras.losses.Loss):
+    """Cross-entropy of integer labels against smoothed one-hot targets.
+
+    tf_keras' SparseCategoricalCrossentropy has no `label_smoothing`; this
+    one-hots the labels and uses CategoricalCrossentropy's.
+    """
+
+    def __init__(self, label_smoothing: float = 0.1, name: str = "smoothed_crossentropy") -> None:
+        super().__init__(name=name)
+        self.label_smoothing = label_smoothing
+        self._ce = tf_keras.losses.CategoricalCrossentropy(
+            label_smoothing=label_smoothing, reduction=tf_keras.losses.Reduction.NONE
+        )
+
+    def call(self, y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
+        labels = tf.cast(tf.reshape(y_true, [-1]), tf.int32)
+        return self._ce(tf.one_hot(labels, tf.shape(y_pred)[-1], dtype=y_pred.dtype), y_pred)
+
+    def get_config(self) -> dict:
+        return {"label_smoothing": self.label_smoothing, "name": self.name}
+
+
 def compile_model(
     model: tf_keras.Model,
     optimizer: str = "adam",
@@ -172,14 +212,20 @@ def compile_model(
     schedule: str = "cosine",
     decay_steps: int | None = None,
     mixed_precision: bool = False,
+    label_smoothing: float = 0.0,
 ) -> tf_keras.Model:
     """Compiles `model` for sparse integer labels with loss and accuracy; returns it."""
     opt = make_optimizer(optimizer, learning_rate, schedule, decay_steps)
     if mixed_precision:
         opt = tf_keras.mixed_precision.LossScaleOptimizer(opt)
+    loss = (
+        SmoothedSparseCrossentropy(label_smoothing)
+        if label_smoothing
+        else tf_keras.losses.SparseCategoricalCrossentropy()
+    )
     model.compile(
         optimizer=opt,
-        loss=tf_keras.losses.SparseCategoricalCrossentropy(),
+        loss=loss,
         metrics=[tf_keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
     )
     return model

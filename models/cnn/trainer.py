@@ -22,13 +22,12 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import tensorflow as tf
 import tensorflow_transform as tft
 import tf_keras
 from absl import logging
 from tfx import v1 as tfx
 
-from models.cnn import data, eval_split, model, report, runtime, sanity, signatures
+from models.cnn import augment, data, eval_split, model, phases, report, runtime, sanity, signatures
 from models.cnn.config import TrainerConfig
 from models.cnn.preprocessing import IMAGE_XF_KEY
 from models.hparams import write_hparams
@@ -59,13 +58,6 @@ def image_shape(tf_transform_output: tft.TFTransformOutput, image_size: int | No
             f"{shape}; pass the same image_size to Transform and Trainer"
         )
     return shape
-
-
-def count_records(file_patterns: list[str]) -> int:
-    """Number of records in gzip TFRecord files (no parsing)."""
-    files = data.list_files(file_patterns)
-    ds = tf.data.TFRecordDataset(files, compression_type="GZIP")
-    return int(ds.reduce(tf.constant(0, tf.int64), lambda n, _: n + 1).numpy())
 
 
 def run_sanity_checks(
@@ -110,7 +102,8 @@ def make_callbacks(
     tensorboard = tf_keras.callbacks.TensorBoard(
         log_dir=fn_args.model_run_dir, update_freq="epoch", profile_batch=0
     )
-    progress = report.EpochProgressLogger(config.epochs, examples)
+    total = config.epochs + (config.fine_tune_epochs if config.pretrained else 0)
+    progress = report.EpochProgressLogger(total, examples)
     return [early, checkpoints, tensorboard, progress], early
 
 
@@ -147,7 +140,22 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
         mixed,
     )
 
-    train_examples = count_records(fn_args.train_files)
+    train_labels = data.read_labels(fn_args.train_files)
+    train_examples = len(train_labels)
+    class_weight = None
+    if config.class_weights:
+        class_weight = augment.class_weights(
+            augment.label_counts(train_labels), config.class_weight_min_ratio
+        )
+    cache_mb = data.decoded_megabytes(train_examples, input_shape)
+    cache = config.cache and cache_mb <= config.cache_budget_mb
+    logging.info(
+        "decoded training split %.0f MB, cache budget %d MB: %s; class weights %s",
+        cache_mb,
+        config.cache_budget_mb,
+        "cached" if cache else "decoded every epoch",
+        class_weight,
+    )
     if fn_args.train_steps:
         steps_per_epoch = math.ceil(fn_args.train_steps / config.epochs)
     else:
@@ -160,8 +168,18 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
         config.batch_size,
         repeat=bool(fn_args.train_steps),
         seed=config.seed,
-        cache=config.cache,
+        cache=cache,
     )
+    if config.resolved_augment:
+        augmenter = augment.build_augmenter(
+            input_shape[0],
+            config.augment_rotation,
+            config.augment_zoom,
+            config.augment_contrast,
+            config.augment_crop,
+            seed=config.seed,
+        )
+        train_ds = augment.augment_dataset(train_ds, augmenter)
     eval_ds = (
         data.training_dataset(
             fn_args.eval_files, tf_transform_output, config.batch_size, shuffle=False
@@ -179,6 +197,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
                 filters=config.filters,
                 dropout=config.dropout,
                 mixed_precision=mixed,
+                weights=config.resolved_weights,
             )
             return model.compile_model(
                 net,
@@ -187,6 +206,18 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
                 schedule=schedule,
                 decay_steps=decay_steps,
                 mixed_precision=mixed,
+                label_smoothing=config.label_smoothing,
+            )
+
+    def recompile(net: tf_keras.Model, learning_rate: float) -> None:
+        with strategy.scope():
+            model.compile_model(
+                net,
+                optimizer=config.optimizer,
+                learning_rate=learning_rate,
+                schedule="constant",
+                mixed_precision=mixed,
+                label_smoothing=config.label_smoothing,
             )
 
     net = build_compiled()
@@ -194,6 +225,8 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
         "config": dict(vars(config)),
         "num_classes": num_classes,
         "train_examples": train_examples,
+        "cached": cache,
+        "class_weights": class_weight,
     }
     seconds: dict[str, float] = {}
     summary["seconds"] = seconds
@@ -213,19 +246,22 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
         fn_args, config, has_eval, steps_per_epoch * config.batch_size
     )
     with _timed(seconds, "fit"):
-        history = net.fit(
+        fitted = phases.fit_in_phases(
+            net,
+            config,
             train_ds,
-            validation_data=eval_ds,
-            epochs=config.epochs,
+            eval_ds,
+            callbacks,
+            early,
+            recompile,
             steps_per_epoch=steps_per_epoch if fn_args.train_steps else None,
             validation_steps=fn_args.eval_steps,
-            callbacks=callbacks,
-            verbose=0,
-        ).history
-
-    best = early.best_epoch
+            class_weight=class_weight,
+        )
+    history, best = fitted.history, fitted.best_epoch
     summary.update(
         epochs_run=len(history.get("loss", [])),
+        phases=fitted.phases,
         optimizer_steps=int(net.optimizer.iterations.numpy()),
         best_epoch=best + 1,
         train_accuracy=float(history["accuracy"][best]),

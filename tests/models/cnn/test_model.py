@@ -5,10 +5,10 @@ import math
 import numpy as np
 import pytest
 
-from models.cnn import model
+from models.cnn import limits, model
 
 
-@pytest.mark.parametrize("arch", model.ARCHITECTURES)
+@pytest.mark.parametrize("arch", limits.SMALL_ARCHITECTURES)
 def test_build_model_maps_images_to_probability_rows_for_both_architectures(arch):
     net = model.build_model((16, 16, 3), 5, arch=arch, filters=(8, 16))
     x = np.random.default_rng(0).random((4, 16, 16, 3), dtype=np.float32)
@@ -20,7 +20,7 @@ def test_build_model_maps_images_to_probability_rows_for_both_architectures(arch
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
 
 
-@pytest.mark.parametrize("arch", model.ARCHITECTURES)
+@pytest.mark.parametrize("arch", limits.SMALL_ARCHITECTURES)
 def test_loss_at_init_is_close_to_ln_num_classes(arch):
     net = model.compile_model(model.build_model((16, 16, 3), 10, arch=arch, filters=(8, 16)))
     rng = np.random.default_rng(1)

@@ -1,0 +1,95 @@
+"""Fitting in phases: train (or train the head), then fine-tune the backbone's top.
+
+Phase 1 runs `epochs` epochs: the whole network for convnet/resnet and for
+backbones trained from scratch, only the new head for a pretrained backbone
+(frozen). Phase 2, for pretrained backbones only, unfreezes the top
+`fine_tune_layers` layers (BatchNorm layers stay frozen; the backbone is
+always called in inference mode) and runs `fine_tune_epochs` more epochs at
+`learning_rate * fine_tune_lr_factor`, constant. The weights kept are the
+best of either phase by the monitored loss.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import tensorflow as tf
+import tf_keras
+from absl import logging
+
+from models.cnn import backbones
+from models.cnn.config import TrainerConfig
+
+
+@dataclasses.dataclass
+class FitResult:
+    """Merged per-epoch history of all phases and where the kept weights came from."""
+
+    history: dict[str, list[float]]
+    best_epoch: int
+    """Index into the merged history of the epoch whose weights were kept."""
+    phases: list[dict[str, Any]]
+
+
+def _merge(history: dict[str, list[float]], more: dict[str, list[float]]) -> None:
+    for key, values in more.items():
+        history.setdefault(key, []).extend(float(v) for v in values)
+
+
+def fit_in_phases(
+    net: tf_keras.Model,
+    config: TrainerConfig,
+    train_ds: tf.data.Dataset,
+    eval_ds: tf.data.Dataset | None,
+    callbacks: list[tf_keras.callbacks.Callback],
+    early: tf_keras.callbacks.EarlyStopping,
+    recompile: Callable[[tf_keras.Model, float], None],
+    steps_per_epoch: int | None = None,
+    validation_steps: int | None = None,
+    class_weight: dict[int, float] | None = None,
+) -> FitResult:
+    """Runs phase 1 and (for a pretrained backbone) phase 2; see the module docstring.
+
+    Args:
+      recompile: compiles `net` again with a constant learning rate (inside
+        the distribution strategy's scope) after layers are unfrozen.
+    """
+    fit_kwargs = dict(
+        validation_data=eval_ds,
+        steps_per_epoch=steps_per_epoch,
+        validation_steps=validation_steps,
+        class_weight=class_weight,
+        callbacks=callbacks,
+        verbose=0,
+    )
+    history: dict[str, list[float]] = {}
+    first = "head" if config.pretrained else "train"
+    _merge(history, net.fit(train_ds, epochs=config.epochs, **fit_kwargs).history)
+    best, best_value = early.best_epoch, early.best
+    phases = [{"phase": first, "epochs": len(history["loss"]), "lr": config.learning_rate}]
+    if not (config.pretrained and config.fine_tune_layers and config.fine_tune_epochs):
+        return FitResult(history, best, phases)
+
+    backbone = backbones.backbone_of(net)
+    kept = net.get_weights()  # order is fixed while the backbone is frozen
+    unfrozen = backbones.unfreeze_top(net, config.fine_tune_layers)
+    rate = config.learning_rate * config.fine_tune_lr_factor
+    recompile(net, rate)
+    start = len(history["loss"])
+    logging.info("Fine-tuning: %d backbone layers unfrozen, learning rate %g", unfrozen, rate)
+    more = net.fit(
+        train_ds, initial_epoch=start, epochs=start + config.fine_tune_epochs, **fit_kwargs
+    ).history
+    _merge(history, more)
+    phases.append(
+        {"phase": "fine_tune", "epochs": len(more.get("loss", [])), "lr": rate, "layers": unfrozen}
+    )
+    if early.best < best_value:
+        best = early.best_epoch  # Keras counts epochs from initial_epoch
+    else:  # phase 2 never beat phase 1: keep phase 1's best weights
+        backbone.trainable = False
+        net.set_weights(kept)
+        logging.info("Fine-tuning did not improve %s; kept the head-only weights", early.monitor)
+    return FitResult(history, best, phases)
