@@ -12,7 +12,7 @@ from typing import Any
 
 import tensorflow as tf
 
-from models.cnn import features
+from models.cnn import exif, features
 
 DEFAULT_IMAGE_SIZE = 32
 IMAGE_XF_KEY = features.transformed_name(features.IMAGE_KEY)
@@ -27,8 +27,52 @@ def image_size_from_config(custom_config: dict[str, Any] | None) -> int:
     return size
 
 
+def _decode(encoded: tf.Tensor, image_size: int) -> tf.Tensor:
+    """uint8 [H, W, 3]; large JPEGs decoded at 1/2, 1/4 or 1/8 scale in the DCT domain.
+
+    libjpeg's scaled decoding skips most of the work for a 4000 px photo that
+    becomes 224 px; the scale keeps the shorter side >= 2 S, so the
+    antialiased resize that follows still sees every detail it keeps.
+    """
+
+    def jpeg() -> tf.Tensor:
+        short = tf.reduce_min(tf.image.extract_jpeg_shape(encoded)[:2])
+        index = tf.add_n([tf.cast(short // r >= 2 * image_size, tf.int32) for r in (2, 4, 8)])
+        return tf.switch_case(
+            index,
+            [lambda r=r: tf.io.decode_jpeg(encoded, channels=3, ratio=r) for r in (1, 2, 4, 8)],
+        )
+
+    def other() -> tf.Tensor:
+        # channels=3 turns grayscale into RGB and drops an alpha channel, so
+        # every stored layout reaches the model as RGB.
+        return tf.io.decode_image(encoded, channels=3, expand_animations=False)
+
+    return tf.cond(tf.io.is_jpeg(encoded), jpeg, other)
+
+
+def resize_and_center_crop(image: tf.Tensor, image_size: int) -> tf.Tensor:
+    """Aspect-preserving resize of the shorter side to S, then the central S x S.
+
+    Takes uint8 or float [H, W, 3]; returns float32 in the input's value range.
+    Square images are simply resized.
+    """
+    shape = tf.shape(image)
+    h, w = tf.cast(shape[0], tf.float32), tf.cast(shape[1], tf.float32)
+    scale = image_size / tf.minimum(h, w)
+    new_h = tf.maximum(image_size, tf.cast(tf.round(h * scale), tf.int32))
+    new_w = tf.maximum(image_size, tf.cast(tf.round(w * scale), tf.int32))
+    image = tf.image.resize(image, tf.stack([new_h, new_w]), antialias=True)
+    top, left = (new_h - image_size) // 2, (new_w - image_size) // 2
+    return tf.image.crop_to_bounding_box(image, top, left, image_size, image_size)
+
+
 def decode_and_resize(image_bytes: tf.Tensor, image_size: int) -> tf.Tensor:
     """Decodes a batch of encoded images to float32 [N, S, S, 3] in [0, 1].
+
+    Each image is decoded (large JPEGs at a reduced scale), turned upright as
+    its EXIF orientation says (`models.cnn.exif`), resized on its shorter side
+    to S keeping the aspect ratio, and centre-cropped to S x S.
 
     Args:
       image_bytes: string tensor of encoded PNG/JPEG/GIF/BMP bytes, shape [N]
@@ -38,11 +82,10 @@ def decode_and_resize(image_bytes: tf.Tensor, image_size: int) -> tf.Tensor:
     flat = tf.reshape(image_bytes, [-1])
 
     def _one(encoded: tf.Tensor) -> tf.Tensor:
-        # channels=3 turns grayscale into RGB and drops an alpha channel, so
-        # every stored layout reaches the model as RGB.
-        image = tf.io.decode_image(encoded, channels=3, expand_animations=False)
-        image = tf.image.convert_image_dtype(image, tf.float32)
-        image = tf.image.resize(image, [image_size, image_size], antialias=True)
+        image = _decode(encoded, image_size)
+        image = exif.apply_orientation(image, exif.orientation(encoded))
+        # Resizing the uint8 image (float out) keeps a full-size float copy out of memory.
+        image = resize_and_center_crop(image, image_size) / 255.0
         return tf.clip_by_value(image, 0.0, 1.0)
 
     return tf.map_fn(
