@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import os
 
+from vrl import tracking
+
 DEFAULT_HOME = "./runs"
 
 
@@ -79,6 +81,13 @@ def add_config_args(parser: argparse.ArgumentParser, cluster: bool = False) -> N
         default="",
         help="TFX pipeline name (default vrl-rl-<env>, e.g. vrl-rl-cartpole-v1)",
     )
+    parser.add_argument(
+        "--deterministic",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="TensorFlow op determinism, so a seed repeats its run in any process "
+        "(default: the preset's DqnConfig.deterministic, on; seeds are set either way)",
+    )
     parser.add_argument("--no-cache", action="store_true", help="disable TFX caching")
 
 
@@ -104,6 +113,8 @@ def dqn_config_from_args(args: argparse.Namespace):
             base[key] = json.loads(value)
         except json.JSONDecodeError:
             base[key] = value
+    if args.deterministic is not None:
+        base["deterministic"] = args.deterministic
     return DqnConfig.from_dict(base)
 
 
@@ -143,6 +154,7 @@ def add_parser(run_subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     add_config_args(parser)
+    tracking.add_args(parser)
     parser.set_defaults(func=handler)
 
 
@@ -154,9 +166,10 @@ def handler(args: argparse.Namespace) -> int:
     from vrl.runner import exclusive_run, local_metadata_config, run_local
 
     config = config_from_args(args)
+    tracked = tracking.from_args(args)
     preflight.check_writable("home", config.pipeline_root)
     preflight.check_writable("serving_base", config.serving_base)
-    preflight.check_env(config.env_id)
+    preflight.check_env(config.env_id, config.dqn_config.replay_capacity)
     print(f"vrl run rl: {config.env_id}, {config.num_env_steps} env steps, seed {config.seed}")
     print(f"  pipeline root {config.pipeline_root}")
     show_progress()
@@ -166,7 +179,9 @@ def handler(args: argparse.Namespace) -> int:
                 config, metadata_connection_config=local_metadata_config(config.pipeline_root)
             )
         )
-        return report(config)
+        status = report(config)
+    tracking.print_run_folder(tracking.track_rl(tracked, config, os.path.abspath(args.home)))
+    return status
 
 
 def report(config) -> int:
