@@ -31,6 +31,22 @@ def _add_data_parsers(sub: argparse._SubParsersAction) -> None:
     )
     digits.add_argument("--out", required=True, help="output folder")
     digits.set_defaults(func=_cmd_data_digits)
+    photos = dsub.add_parser(
+        "photos",
+        help="crops of the sample photos bundled with scikit-learn and scikit-image, JPEG at "
+        "several sizes, a quarter stored sideways with an EXIF Orientation tag "
+        "(defaults: vrl/demo_photos.py make_photos)",
+    )
+    photos.add_argument("--out", required=True, help="output folder")
+    photos.add_argument(
+        "--classes",
+        nargs="+",
+        help="photo classes: china flower astronaut cat coffee rocket galaxies tissue",
+    )
+    photos.add_argument("--per-class", type=int, help="images of the first (largest) class")
+    photos.add_argument("--imbalance", type=float, help="largest/smallest class count")
+    photos.add_argument("--seed", type=int, help="random seed of the crops")
+    photos.set_defaults(func=_cmd_data_photos)
 
 
 def _cmd_data_shapes(args: argparse.Namespace) -> int:
@@ -40,6 +56,17 @@ def _cmd_data_shapes(args: argparse.Namespace) -> int:
         args.out, per_class=args.per_class, seed=args.seed, spans=args.spans
     )
     print(f"wrote {summary}")
+    return 0
+
+
+def _cmd_data_photos(args: argparse.Namespace) -> int:
+    from vrl import demo_photos
+
+    given = {"per_class": args.per_class, "imbalance": args.imbalance, "seed": args.seed}
+    kwargs = {k: v for k, v in given.items() if v is not None}
+    if args.classes:
+        kwargs["classes"] = tuple(args.classes)
+    print(f"wrote {demo_photos.make_photos(args.out, **kwargs)}")
     return 0
 
 
