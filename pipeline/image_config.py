@@ -90,6 +90,16 @@ class ImagePipelineConfig:
     """Evaluator value threshold: eval accuracy must reach this to bless."""
     max_accuracy_drop: float = 0.01
     """Evaluator change threshold: may be at most this much worse than the blessed model."""
+    # Error analysis and TFLite export (models/cnn/eval_split.py, components/gated_evaluator).
+    top_k: tuple[int, ...] = limits.DEFAULT_TOP_K
+    """Top-k accuracies reported by the Evaluator (TFMA) and the trainer's error analysis;
+    k >= the number of classes is skipped."""
+    tflite: str | None = None
+    """Also export a TFLite model beside the SavedModel (<version>/tflite/model.tflite):
+    'float16' or 'dynamic' weight quantization; None exports none."""
+    tflite_max_drop: float = 0.02
+    """Largest eval-accuracy loss of the TFLite export against the SavedModel; beyond it
+    the model is not blessed (and not pushed)."""
     enable_cache: bool = True
     """Reuse results of components whose inputs did not change."""
 
@@ -125,7 +135,9 @@ class ImagePipelineConfig:
             "sanity_checks",
             "seed",
         )
-        config = {"image_size": self.image_size}
+        config = {"image_size": self.image_size, "top_k": list(self.top_k)}
+        if self.tflite is not None:
+            config["tflite"] = self.tflite
         config.update({f: getattr(self, f) for f in fields if getattr(self, f) is not None})
         return config
 
@@ -250,6 +262,17 @@ def _problems(c: ImagePipelineConfig) -> list[str]:
         ),
         ("min_accuracy", _in_range(c.min_accuracy, 0.0, 1.0), "must be in [0, 1]"),
         ("max_accuracy_drop", _in_range(c.max_accuracy_drop, 0.0, 1.0), "must be in [0, 1]"),
+        (
+            "top_k",
+            all(_is_int(k) and k >= 1 for k in c.top_k),
+            "must be ints >= 1 (e.g. 2 5)",
+        ),
+        (
+            "tflite",
+            c.tflite is None or c.tflite in limits.TFLITE_QUANTIZATIONS,
+            f"must be one of {limits.TFLITE_QUANTIZATIONS} or unset",
+        ),
+        ("tflite_max_drop", _in_range(c.tflite_max_drop, 0.0, 1.0), "must be in [0, 1]"),
     ]
     return [
         f"{name} {expected}, got {getattr(c, name)!r}" for name, ok, expected in checks if not ok

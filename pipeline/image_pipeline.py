@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import posixpath
+from collections.abc import Sequence
 
 import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
@@ -15,7 +16,7 @@ from components.image_checks.component import ImageChecks
 from components.image_checks.ops import CheckConfig
 from components.image_example_gen.component import ImageExampleGen
 from components.served_baseline.component import ServedBaseline
-from models.cnn import features
+from models.cnn import features, limits
 from pipeline.image_config import ImagePipelineConfig
 from pipeline.params import maybe_runtime
 
@@ -23,8 +24,11 @@ TRAINER_RUN_FN = "models.cnn.trainer.run_fn"
 PREPROCESSING_FN = "models.cnn.preprocessing.preprocessing_fn"
 
 
-def create_eval_config(min_accuracy: float, max_accuracy_drop: float) -> tfma.EvalConfig:
-    """TFMA config: overall and per-class accuracy, value and change thresholds."""
+def create_eval_config(
+    min_accuracy: float, max_accuracy_drop: float, top_k: Sequence[int] = limits.DEFAULT_TOP_K
+) -> tfma.EvalConfig:
+    """TFMA config: overall and per-class accuracy, value and change thresholds; top-k
+    accuracies, TFMA's multi-class confusion matrix, per-class precision and recall."""
     accuracy_threshold = tfma.MetricThreshold(
         value_threshold=tfma.GenericValueThreshold(lower_bound={"value": min_accuracy}),
         change_threshold=tfma.GenericChangeThreshold(
@@ -53,8 +57,28 @@ def create_eval_config(min_accuracy: float, max_accuracy_drop: float) -> tfma.Ev
                     tfma.MetricConfig(
                         class_name="SparseCategoricalAccuracy", threshold=accuracy_threshold
                     ),
+                    *(
+                        tfma.MetricConfig(
+                            class_name="SparseTopKCategoricalAccuracy",
+                            config=json.dumps({"k": k, "name": f"top_{k}_accuracy"}),
+                        )
+                        for k in sorted(set(top_k))
+                        if k > 1
+                    ),
+                    tfma.MetricConfig(class_name="MultiClassConfusionMatrixPlot"),
                 ]
-            )
+            ),
+            # Precision and recall of each class (its one-vs-rest view, the class
+            # predicted = the most probable one). The empty `binarize` is filled
+            # with class ids 0..K-1 by the GatedEvaluator, which reads K from the
+            # examples' label vocabulary (wiring reads no data).
+            tfma.MetricsSpec(
+                metrics=[
+                    tfma.MetricConfig(class_name="Precision", config=json.dumps({"top_k": 1})),
+                    tfma.MetricConfig(class_name="Recall", config=json.dumps({"top_k": 1})),
+                ],
+                binarize=tfma.BinarizationOptions(),
+            ),
         ],
     )
 
@@ -107,8 +131,8 @@ def create_image_pipeline(
     (against ServedBaseline, the model in production) → Pusher.
 
     With `runtime_parameters` (Kubeflow), data_root, trainer_config,
-    min_accuracy and max_accuracy_drop become pipeline parameters whose
-    defaults are the config's values.
+    min_accuracy, max_accuracy_drop and tflite_max_drop become pipeline
+    parameters whose defaults are the config's values.
     """
     rp = runtime_parameters
     gen_configs = example_gen_configs(config)
@@ -171,9 +195,10 @@ def create_image_pipeline(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
         baseline_model=baseline.outputs["model"],
-        eval_config=create_eval_config(config.min_accuracy, config.max_accuracy_drop),
+        eval_config=create_eval_config(config.min_accuracy, config.max_accuracy_drop, config.top_k),
         min_accuracy=maybe_runtime("min_accuracy", config.min_accuracy, float, rp),
         max_accuracy_drop=maybe_runtime("max_accuracy_drop", config.max_accuracy_drop, float, rp),
+        tflite_max_drop=maybe_runtime("tflite_max_drop", config.tflite_max_drop, float, rp),
     ).with_id("Evaluator")
     pusher = create_pusher(
         model=trainer.outputs["model"],

@@ -10,6 +10,7 @@ import argparse
 import os
 import types
 
+from models.cnn.limits import TFLITE_QUANTIZATIONS
 from pipeline.image_config import ARCHS, INPUT_FORMATS, OPTIMIZERS
 
 
@@ -118,6 +119,27 @@ def add_config_args(p: argparse.ArgumentParser, cluster: bool = False) -> None:
         default=d.max_accuracy_drop,
         help="allowed drop vs the served model",
     )
+    # Error analysis and TFLite export (models/cnn/eval_split.py, components/gated_evaluator).
+    p.add_argument(
+        "--top-k",
+        type=int,
+        nargs="+",
+        default=list(d.top_k),
+        help="top-k accuracies to report (k >= the number of classes is skipped)",
+    )
+    p.add_argument(
+        "--tflite",
+        choices=TFLITE_QUANTIZATIONS,
+        default=d.tflite,
+        help="also export a TFLite model into the pushed version's tflite/ folder "
+        "(input: the decoded, resized float image tensor; see models/cnn/tflite_export.py)",
+    )
+    p.add_argument(
+        "--tflite-max-drop",
+        type=float,
+        default=d.tflite_max_drop,
+        help="largest eval-accuracy loss of the TFLite model vs the SavedModel; more: not blessed",
+    )
     p.add_argument(
         "--no-cache", dest="enable_cache", action="store_false", help="disable TFX caching"
     )
@@ -187,6 +209,9 @@ def config_from_args(args: argparse.Namespace, pipeline_root: str | None = None)
         seed=args.seed,
         min_accuracy=args.min_accuracy,
         max_accuracy_drop=args.max_accuracy_drop,
+        top_k=tuple(args.top_k),
+        tflite=args.tflite,
+        tflite_max_drop=args.tflite_max_drop,
         enable_cache=args.enable_cache,
     )
 
@@ -257,8 +282,13 @@ def print_summary(config, summary) -> None:
         print(
             f"eval accuracy: {acc:.4f} on {int(summary.metrics.get('example_count', 0))} examples"
         )
-    for name, value in sorted(summary.per_class.items()):
-        print(f"  class {name:>12}: {value:.4f}")
+    if not summary.per_class_precision_recall:  # else the error-analysis table shows it
+        for name, value in sorted(summary.per_class.items()):
+            print(f"  class {name:>12}: {value:.4f}")
+    from vrl.results import error_analysis_lines
+
+    for line in error_analysis_lines(summary):
+        print(line)
     print(f"blessed: {summary.blessed}")
     if summary.pushed:
         print(f"pushed to: {summary.pushed_path}")

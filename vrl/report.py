@@ -17,6 +17,8 @@ import io
 import json
 import os
 
+from models.cnn import limits
+
 MAX_EVAL_EXAMPLES = 2000
 WRONG_SHOWN = 12
 
@@ -100,8 +102,7 @@ def predictions(version_dir: str, examples_uri: str, limit: int = MAX_EVAL_EXAMP
 
 
 def _classification(version_dir: str, provenance: dict) -> str:
-    import matplotlib.pyplot as plt
-    import numpy as np
+    from models.cnn import error_analysis as ea
 
     examples_uri = (provenance.get("data") or {}).get("examples_uri")
     if not examples_uri or not os.path.isdir(os.path.join(examples_uri, "Split-eval")):
@@ -112,24 +113,12 @@ def _classification(version_dir: str, provenance: dict) -> str:
     k = probs.shape[1]
     names = names if len(names) == k else [str(i) for i in range(k)]
     predicted = probs.argmax(axis=1)
-    matrix = np.zeros((k, k), dtype=int)
-    for t, p in zip(labels, predicted, strict=True):
-        matrix[t, p] += 1
-    rows = []
-    for i, name in enumerate(names):
-        tp = matrix[i, i]
-        precision = tp / matrix[:, i].sum() if matrix[:, i].sum() else float("nan")
-        recall = tp / matrix[i].sum() if matrix[i].sum() else float("nan")
-        rows.append((name, int(matrix[i].sum()), float(precision), float(recall)))
-    fig, ax = plt.subplots(figsize=(1 + 0.6 * k, 1 + 0.6 * k))
-    ax.imshow(matrix, cmap="Blues")
-    ax.set_xticks(range(k), names, rotation=45, ha="right")
-    ax.set_yticks(range(k), names)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    for (i, j), n in np.ndenumerate(matrix):
-        ax.text(j, i, str(n), ha="center", va="center", fontsize=8)
-    wrong = [i for i in np.argsort(-probs.max(axis=1)) if predicted[i] != labels[i]][:WRONG_SHOWN]
+    matrix = ea.confusion_matrix(labels, predicted, k)
+    rows = [
+        (name, s["support"], _or_nan(s["precision"]), _or_nan(s["recall"]))
+        for name, s in zip(names, ea.precision_recall(matrix), strict=True)
+    ]
+    wrong = ea.most_confident_wrong(labels, probs, WRONG_SHOWN)
     grid = "".join(
         f"<figure>{_img(images[i], 'image/' + _kind(images[i]), names[labels[i]])}"
         f"<figcaption>{html.escape(names[labels[i]])} → {html.escape(names[predicted[i]])} "
@@ -137,14 +126,37 @@ def _classification(version_dir: str, provenance: dict) -> str:
         for i in wrong
     )
     accuracy = float((predicted == labels).mean()) if len(labels) else float("nan")
+    top_k = ", ".join(
+        f"top-{j} {ea.top_k_accuracy(labels, probs, j):.4f}"
+        for j in ea.usable_top_k(limits.DEFAULT_TOP_K, k)
+    )
     return (
-        f"<p>{len(labels)} eval examples, accuracy {accuracy:.4f}</p>"
+        f"<p>{len(labels)} eval examples, accuracy {accuracy:.4f}"
+        + (f"; {top_k}" if top_k and len(labels) else "")
+        + "</p>"
         + _table(rows, ("class", "examples", "precision", "recall"))
         + "<h3>Confusion matrix</h3>"
-        + _png(fig)
+        + _img(ea.plot_confusion_matrix(matrix, names), "image/png", "confusion matrix")
         + "<h3>Most confidently wrong</h3>"
         + (f'<div class="grid">{grid}</div>' if grid else "<p>none wrong</p>")
+        + _tflite(version_dir)
     )
+
+
+def _or_nan(value: float | None) -> float:
+    return float("nan") if value is None else value
+
+
+def _tflite(version_dir: str) -> str:
+    """The TFLite copy pushed in the version, with its measured accuracy, if any."""
+    from models.cnn import tflite_export
+
+    report = tflite_export.read_report(version_dir)
+    if report is None:
+        return ""
+    keys = ("quantization", "tflite_bytes", "saved_model_variables_bytes", "examples")
+    keys += ("saved_model_accuracy", "tflite_accuracy", "accuracy_drop", "same_prediction")
+    return "<h3>TFLite export</h3>" + _table([(k, report.get(k)) for k in keys])
 
 
 def _kind(data: bytes) -> str:

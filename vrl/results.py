@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 
 from components.image_checks.keys import REPORT_FILE as IMAGE_CHECKS_REPORT
 
@@ -21,6 +22,18 @@ class RunSummary:
     ingest: dict | None = None
     data_issues: list[dict] = dataclasses.field(default_factory=list)
     evaluation_uri: str | None = None
+    per_class_precision_recall: dict[str, dict[str, float]] = dataclasses.field(
+        default_factory=dict
+    )
+    """TFMA's per-class precision and recall, by class name."""
+    confusion_matrix: list[list[int]] | None = None
+    """TFMA's multi-class confusion matrix (rows true, columns predicted class id)."""
+    not_blessed_reason: str | None = None
+    """Why the Evaluator did not bless: the TFLite gate's reason or TFMA's failed thresholds."""
+    tflite: dict | None = None
+    """The TFLite gate's verdict (accuracies, drop, maximum) when the run exported TFLite."""
+    error_analysis_dir: str | None = None
+    """The trainer's error analysis (JSON and PNGs) of the evaluated model."""
 
 
 def open_store(metadata_path: str):
@@ -48,8 +61,13 @@ def custom_property(artifact, name: str):
     return value.WhichOneof("value") and getattr(value, value.WhichOneof("value"))
 
 
+def _doubles(sub: dict) -> dict[str, float]:
+    return {name: float(v["doubleValue"]) for name, v in sub.items() if "doubleValue" in v}
+
+
 def read_eval_metrics(evaluation_uri: str) -> tuple[dict[str, float], dict[str, float]]:
-    """Overall metrics and per-class accuracy from a TFMA ModelEvaluation artifact."""
+    """Overall metrics and per-class accuracy from a TFMA ModelEvaluation artifact
+    (metrics without a sub key: per-class precision/recall are read by `read_class_metrics`)."""
     import tensorflow_model_analysis as tfma
 
     result = tfma.load_eval_result(evaluation_uri)
@@ -58,15 +76,93 @@ def read_eval_metrics(evaluation_uri: str) -> tuple[dict[str, float], dict[str, 
     for slice_key, metrics in result.slicing_metrics:
         values = {}
         for output in metrics.values():
-            for sub in output.values():
-                for name, v in sub.items():
-                    if "doubleValue" in v:
-                        values[name] = float(v["doubleValue"])
+            values.update(_doubles(output.get("", {})))
         if not slice_key:
             overall = values
         elif "sparse_categorical_accuracy" in values:
             per_class[str(slice_key[0][1])] = values["sparse_categorical_accuracy"]
     return overall, per_class
+
+
+def _load_candidate(evaluation_uri: str):
+    """TFMA's result for the evaluated model ("candidate" when a baseline was compared)."""
+    import tensorflow_model_analysis as tfma
+
+    for model_name in ("candidate", None):
+        result = tfma.load_eval_result(evaluation_uri, model_name=model_name)
+        if any(metrics for _, metrics in result.slicing_metrics):
+            return result
+    return result
+
+
+def read_class_metrics(
+    evaluation_uri: str,
+) -> tuple[dict[int, dict[str, float]], list[list[int]] | None]:
+    """TFMA's per-class precision/recall by class id (overall slice) and its
+    multi-class confusion matrix (rows true, columns predicted), if computed."""
+    result = _load_candidate(evaluation_uri)
+    by_class: dict[int, dict[str, float]] = {}
+    for slice_key, metrics in result.slicing_metrics:
+        if slice_key:
+            continue
+        for output in metrics.values():
+            for sub_key, sub in output.items():
+                match = re.match(r"classId:(\d+)", sub_key)
+                if match:
+                    by_class.setdefault(int(match.group(1)), {}).update(_doubles(sub))
+    entries = []
+    for slice_key, plots in result.plots:
+        if not slice_key:
+            for output in plots.values():
+                for sub in output.values():
+                    for matrix in sub.get("multiClassConfusionMatrixAtThresholds", {}).get(
+                        "matrices", []
+                    )[:1]:
+                        entries = matrix.get("entries", [])
+    if not entries:
+        return by_class, None
+    k = 1 + max(max(e.get("actualClassId", 0), e.get("predictedClassId", 0)) for e in entries)
+    k = max(k, len(by_class))
+    confusion = [[0] * k for _ in range(k)]
+    for e in entries:
+        predicted = e.get("predictedClassId", 0)
+        if predicted >= 0:  # -1: no class above the threshold (none at threshold 0)
+            confusion[e.get("actualClassId", 0)][predicted] += int(e.get("numWeightedExamples", 0))
+    return by_class, confusion
+
+
+def label_names(examples_uri: str) -> list[str]:
+    """ImageExampleGen's label vocabulary (class id = line), empty if absent."""
+    path = os.path.join(examples_uri, "label_vocab.txt")
+    if not os.path.isfile(path):
+        return []
+    with open(path) as f:
+        return [line.strip() for line in f if line.strip()]
+
+
+def _error_analysis(store, summary: RunSummary) -> None:
+    """Per-class TFMA metrics, the TFLite verdict, the not-blessed reason and the
+    trainer's error-analysis folder of the newest evaluation."""
+    from components.atomic_pusher.gather import tfma_failures
+    from components.gated_evaluator.ops import read_gate
+    from models.cnn.error_analysis import OUTPUT_DIR
+
+    by_class, summary.confusion_matrix = read_class_metrics(summary.evaluation_uri)
+    examples = latest_artifact(store, "Examples")
+    names = label_names(examples.uri) if examples is not None else []
+    summary.per_class_precision_recall = {
+        (names[i] if i < len(names) else str(i)): values for i, values in sorted(by_class.items())
+    }
+    summary.tflite = read_gate(summary.evaluation_uri)
+    if summary.blessed is False:
+        if summary.tflite and not summary.tflite.get("passed"):
+            summary.not_blessed_reason = summary.tflite.get("reason")
+        else:
+            failures = tfma_failures(summary.evaluation_uri)
+            summary.not_blessed_reason = "; ".join(failures) or None
+    model_run = latest_artifact(store, "ModelRun")
+    if model_run is not None and os.path.isdir(os.path.join(model_run.uri, OUTPUT_DIR)):
+        summary.error_analysis_dir = os.path.join(model_run.uri, OUTPUT_DIR)
 
 
 def summarize(pipeline_root: str, ingest_report_name: str = "ingest_report.json") -> RunSummary:
@@ -89,6 +185,7 @@ def summarize(pipeline_root: str, ingest_report_name: str = "ingest_report.json"
     if evaluation is not None:
         summary.evaluation_uri = evaluation.uri
         summary.metrics, summary.per_class = read_eval_metrics(evaluation.uri)
+        _error_analysis(store, summary)
     from components.image_example_gen.spec import QuarantineReport
 
     checks = [
@@ -107,3 +204,46 @@ def summarize(pipeline_root: str, ingest_report_name: str = "ingest_report.json"
             with open(report) as f:
                 summary.ingest = json.load(f)
     return summary
+
+
+def error_analysis_lines(summary: RunSummary) -> list[str]:
+    """What the command line prints about errors: top-k, per-class precision/recall
+    (TFMA), the TFLite check, why not blessed, and where the pictures are."""
+    lines = []
+    top_k = {k: v for k, v in summary.metrics.items() if re.fullmatch(r"top_\d+_accuracy", k)}
+    if top_k:
+        lines.append(
+            "top-k accuracy: " + ", ".join(f"{k} {v:.4f}" for k, v in sorted(top_k.items()))
+        )
+    if summary.per_class_precision_recall:
+        lines.append(f"  {'class':>12}  accuracy  precision  recall")
+        for name, values in summary.per_class_precision_recall.items():
+            accuracy = summary.per_class.get(name)
+            lines.append(
+                f"  {name:>12}  {_num(accuracy):>8}  {_num(values.get('precision')):>9}"
+                f"  {_num(values.get('recall')):>6}"
+            )
+    if summary.tflite:
+        t = summary.tflite
+        lines.append(
+            f"TFLite ({t.get('quantization')}, {_num(t.get('tflite_bytes'), 'bytes')}): eval accuracy "
+            f"{_num(t.get('tflite_accuracy'))} vs SavedModel {_num(t.get('saved_model_accuracy'))}, "
+            f"drop {_num(t.get('accuracy_drop'))} (max {_num(t.get('max_drop'))}): "
+            + ("passed" if t.get("passed") else "FAILED")
+        )
+    if summary.not_blessed_reason:
+        lines.append(f"not blessed because: {summary.not_blessed_reason}")
+    if summary.error_analysis_dir:
+        from models.cnn import error_analysis as ea
+
+        lines.append(f"error analysis: {summary.error_analysis_dir}")
+        lines.append(f"  {ea.CONFUSION_PNG}, {ea.WRONG_PNG}, {ea.REPORT_JSON}")
+    return lines
+
+
+def _num(value, unit: str = "") -> str:
+    if value is None:
+        return "-"
+    if unit == "bytes":
+        return f"{value / 1024:.0f} KiB"
+    return f"{value:.4f}"

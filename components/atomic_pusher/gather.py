@@ -111,14 +111,14 @@ def _split_metrics(slicing_metrics) -> tuple[dict, dict, dict]:
         values: dict[str, float] = {}
         changes: dict[str, float] = {}
         for output in metrics.values():
-            for sub in output.values():
-                for name, v in sub.items():
-                    if isinstance(v, dict) and "doubleValue" in v:
-                        values[name] = float(v["doubleValue"])
-                    elif isinstance(v, (int, float)):
-                        values[name] = float(v)
-                    if isinstance(v, dict) and "diff" in name.lower():
-                        changes[name] = float(v.get("doubleValue", 0.0))
+            # Without a sub key only: per-class metrics ("classId:3 topK:1") reuse the names.
+            for name, v in output.get("", {}).items():
+                if isinstance(v, dict) and "doubleValue" in v:
+                    values[name] = float(v["doubleValue"])
+                elif isinstance(v, (int, float)):
+                    values[name] = float(v)
+                if isinstance(v, dict) and "diff" in name.lower():
+                    changes[name] = float(v.get("doubleValue", 0.0))
         if not slice_key:
             overall = {k: v for k, v in values.items() if "diff" not in k.lower()}
             diff = changes or {k: v for k, v in values.items() if "diff" in k.lower()}

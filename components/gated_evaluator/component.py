@@ -6,6 +6,13 @@ extra parameters (`min_accuracy`, `max_accuracy_drop`) replace the bounds of
 every thresholded metric in the eval config, so a Kubeflow run can set them as
 runtime parameters. An empty ServedBaseline (nothing served yet) is treated as
 no baseline, as TFX does when a Resolver finds nothing.
+
+Per-class metric specs (an empty `binarize`) get one class id per entry of the
+examples' label vocabulary, and top-k accuracies with k >= the number of
+classes are dropped. A model exported with a TFLite copy is blessed only when
+that copy's eval accuracy (measured by the Trainer against the SavedModel's)
+is at most `tflite_max_drop` lower; the verdict is written to
+`tflite_gate.json` in the evaluation artifact.
 """
 
 from __future__ import annotations
@@ -22,17 +29,19 @@ from tfx.utils import json_utils
 from components.gated_evaluator.executor import (
     MAX_ACCURACY_DROP_KEY,
     MIN_ACCURACY_KEY,
+    TFLITE_MAX_DROP_KEY,
     Executor,
 )
 
 
 class GatedEvaluatorSpec(standard_component_specs.EvaluatorSpec):
-    """EvaluatorSpec plus the two threshold parameters."""
+    """EvaluatorSpec plus the threshold parameters."""
 
     PARAMETERS = {
         **standard_component_specs.EvaluatorSpec.PARAMETERS,
         MIN_ACCURACY_KEY: ExecutionParameter(type=float),
         MAX_ACCURACY_DROP_KEY: ExecutionParameter(type=float),
+        TFLITE_MAX_DROP_KEY: ExecutionParameter(type=float),
     }
 
 
@@ -50,10 +59,12 @@ class GatedEvaluator(Evaluator):
         eval_config: tfma.EvalConfig,
         min_accuracy: float | data_types.RuntimeParameter,
         max_accuracy_drop: float | data_types.RuntimeParameter,
+        tflite_max_drop: float | data_types.RuntimeParameter,
     ):
         """Args: examples, model, baseline_model (a ServedBaseline output),
         eval_config (its thresholded metrics get the two bounds below),
-        min_accuracy (value threshold), max_accuracy_drop (change threshold)."""
+        min_accuracy (value threshold), max_accuracy_drop (change threshold),
+        tflite_max_drop (largest eval-accuracy loss of a TFLite export)."""
         spec = GatedEvaluatorSpec(
             examples=examples,
             model=model,
@@ -63,6 +74,7 @@ class GatedEvaluator(Evaluator):
             example_splits=json_utils.dumps(None),
             min_accuracy=min_accuracy,
             max_accuracy_drop=max_accuracy_drop,
+            tflite_max_drop=tflite_max_drop,
             evaluation=types.Channel(type=standard_artifacts.ModelEvaluation),
             blessing=types.Channel(type=standard_artifacts.ModelBlessing),
         )

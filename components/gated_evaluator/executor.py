@@ -1,5 +1,6 @@
-"""GatedEvaluator executor: apply the run's thresholds, drop an empty baseline,
-then run TFX's own Evaluator executor."""
+"""GatedEvaluator executor: apply the run's thresholds, size the per-class
+metrics to the data's classes, drop an empty baseline, run TFX's own Evaluator
+executor, then apply the TFLite gate to its blessing."""
 
 from __future__ import annotations
 
@@ -8,15 +9,19 @@ from typing import Any
 import tensorflow_model_analysis as tfma
 from absl import logging
 from tfx import types
+from tfx.components.evaluator import constants
 from tfx.components.evaluator import executor as tfx_evaluator
-from tfx.types import standard_component_specs
-from tfx.utils import proto_utils
+from tfx.dsl.io import fileio
+from tfx.types import artifact_utils, standard_component_specs
+from tfx.utils import io_utils, path_utils, proto_utils
 
+from components.gated_evaluator import ops
 from components.outputs import ensure_output_dirs
 from components.served_baseline.executor import is_present
 
 MIN_ACCURACY_KEY = "min_accuracy"
 MAX_ACCURACY_DROP_KEY = "max_accuracy_drop"
+TFLITE_MAX_DROP_KEY = "tflite_max_drop"
 
 
 def apply_thresholds(
@@ -56,13 +61,57 @@ class Executor(tfx_evaluator.Executor):
         props = dict(exec_properties)
         min_accuracy = float(props.pop(MIN_ACCURACY_KEY))
         max_drop = float(props.pop(MAX_ACCURACY_DROP_KEY))
+        tflite_max_drop = float(props.pop(TFLITE_MAX_DROP_KEY))
         key = standard_component_specs.EVAL_CONFIG_KEY
         config = tfma.EvalConfig()
         proto_utils.json_to_proto(props[key], config)
-        props[key] = proto_utils.proto_to_json(apply_thresholds(config, min_accuracy, max_drop))
+        config = apply_thresholds(config, min_accuracy, max_drop)
+        examples = input_dict.get(standard_component_specs.EXAMPLES_KEY) or []
+        if examples:
+            config = ops.size_to_classes(config, ops.count_classes(examples[0].uri))
+        props[key] = proto_utils.proto_to_json(config)
         inputs = dict(input_dict)
         baseline = inputs.get(standard_component_specs.BASELINE_MODEL_KEY)
         if baseline and not is_present(baseline[0]):
             logging.info("GatedEvaluator: no model served yet; evaluating without a baseline")
             inputs.pop(standard_component_specs.BASELINE_MODEL_KEY)
         super().Do(inputs, output_dict, props)
+        self._tflite_gate(input_dict, output_dict, tflite_max_drop)
+
+    def _tflite_gate(
+        self,
+        input_dict: dict[str, list[types.Artifact]],
+        output_dict: dict[str, list[types.Artifact]],
+        max_drop: float,
+    ) -> None:
+        """Withdraws TFMA's blessing when the model's TFLite export loses more than
+        `max_drop` eval accuracy against its SavedModel (the Trainer measured both)."""
+        models = input_dict.get(standard_component_specs.MODEL_KEY) or []
+        if not models:
+            return
+        verdict = ops.tflite_gate(path_utils.serving_model_dir(models[0].uri), max_drop)
+        if verdict is None:
+            return
+        evaluation = artifact_utils.get_single_instance(
+            output_dict[standard_component_specs.EVALUATION_KEY]
+        )
+        ops.write_gate(evaluation.uri, verdict)
+        logging.info("GatedEvaluator: TFLite gate %s", verdict)
+        blessing = artifact_utils.get_single_instance(
+            output_dict[standard_component_specs.BLESSING_KEY]
+        )
+        if verdict["passed"] or not blessing.get_int_custom_property(
+            constants.ARTIFACT_PROPERTY_BLESSED_KEY
+        ):
+            return
+        blessed_file = f"{blessing.uri}/{constants.BLESSED_FILE_NAME}"
+        if fileio.exists(blessed_file):
+            fileio.remove(blessed_file)
+        io_utils.write_string_file(f"{blessing.uri}/{constants.NOT_BLESSED_FILE_NAME}", "")
+        blessing.set_int_custom_property(
+            constants.ARTIFACT_PROPERTY_BLESSED_KEY, constants.NOT_BLESSED_VALUE
+        )
+        blessing.set_string_custom_property(
+            constants.ARTIFACT_PROPERTY_BLESSING_MESSAGE_KEY, verdict["reason"]
+        )
+        logging.warning("GatedEvaluator: not blessed: %s", verdict["reason"])

@@ -1,19 +1,22 @@
 """End to end on the embedded default: LocalDagRunner, SQLite MLMD, DirectRunner."""
 
 import glob
+import json
 import os
 import shutil
 
 import numpy as np
 import pytest
 import tensorflow as tf
+import tensorflow_transform as tft
 from ml_metadata.proto import metadata_store_pb2
 
-from models.cnn import features
+from models.cnn import error_analysis, features, tflite_export
+from models.cnn.preprocessing import IMAGE_XF_KEY
 from pipeline.image_config import ImagePipelineConfig
 from vrl import demo_data
 from vrl.local import run_image_pipeline
-from vrl.results import open_store
+from vrl.results import latest_artifact, open_store
 from vrl.runner import metadata_path
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -51,6 +54,7 @@ def test_pipeline_pushes_a_servable_model_caches_and_retrains_on_new_span(spans,
         batch_size=16,
         min_accuracy=0.5,
         max_accuracy_drop=0.5,
+        tflite="dynamic",
     )
     summary = run_image_pipeline(config)
     model_dir = os.path.join(config.resolved_serving_base, config.model_name)
@@ -79,6 +83,38 @@ def test_pipeline_pushes_a_servable_model_caches_and_retrains_on_new_span(spans,
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-4)
     assert set(names) <= set(truth)
     assert (names == truth).mean() >= 0.5
+
+    # 2b) Error analysis: TFMA's confusion matrix, per-class precision/recall and
+    #     top-2 accuracy (top-5 skipped: 5 classes), and the trainer's JSON and PNGs
+    #     from the same model on the same eval split.
+    assert (
+        0.5 <= summary.metrics["top_2_accuracy"] <= 1.0 and "top_5_accuracy" not in summary.metrics
+    )
+    assert len(summary.per_class_precision_recall) == 5
+    matrix = np.array(summary.confusion_matrix)
+    assert matrix.sum() == summary.metrics["example_count"]
+    analysis_dir = summary.error_analysis_dir
+    analysis = json.load(open(os.path.join(analysis_dir, error_analysis.REPORT_JSON)))
+    np.testing.assert_array_equal(analysis["confusion_matrix"], matrix)
+    for png in (error_analysis.CONFUSION_PNG, error_analysis.WRONG_PNG):
+        assert open(os.path.join(analysis_dir, png), "rb").read(4) == b"\x89PNG"
+
+    # 2c) The TFLite copy was pushed inside the version, passed the gate, and answers
+    #     on the same images as the SavedModel (input: the decoded, resized tensor).
+    assert summary.tflite["passed"] and summary.tflite["accuracy_drop"] <= config.tflite_max_drop
+    tflite_dir = os.path.join(summary.pushed_path, tflite_export.TFLITE_DIR)
+    lite = tflite_export.TFLiteClassifier(
+        open(os.path.join(tflite_dir, tflite_export.MODEL_FILE), "rb").read()
+    )
+    lite_names = open(os.path.join(tflite_dir, tflite_export.LABELS_FILE)).read().split()
+    store = open_store(metadata_path(config.resolved_pipeline_root))
+    transform = tft.TFTransformOutput(latest_artifact(store, "TransformGraph").uri)
+    raw = tf.constant([[open(f, "rb").read()] for f in files])
+    images = transform.transform_features_layer()({features.IMAGE_KEY: raw})[IMAGE_XF_KEY]
+    lite_probs = lite.predict(images.numpy())
+    assert (lite_probs.argmax(axis=1) == probs.argmax(axis=1)).mean() >= 0.9
+    lite_accuracy = (np.array(lite_names)[lite_probs.argmax(axis=1)] == truth).mean()
+    assert lite_accuracy >= (names == truth).mean() - config.tflite_max_drop - 1 / len(files)
 
     # 3) Unchanged inputs: data and training come from the cache. The Evaluator
     #    re-runs (its baseline is now the blessed model itself) and the Pusher

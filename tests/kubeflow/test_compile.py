@@ -72,6 +72,7 @@ def test_runtime_parameters_default_to_the_config_and_new_data_is_never_cached(i
     assert params["data_root"]["defaultValue"] == "gs://b/images"
     assert json.loads(params["trainer_config"]["defaultValue"])["epochs"] == 3
     assert params["min_accuracy"]["defaultValue"] == 0.9
+    assert params["tflite_max_drop"]["defaultValue"] == 0.02
     assert params["range_config"]["defaultValue"] == ""
     tasks = spec["root"]["dag"]["tasks"]
     assert tasks["ImageExampleGen"]["cachingOptions"] == {"enableCache": False}

@@ -42,6 +42,7 @@ def test_empty_baseline_is_dropped_and_thresholds_reach_tfx(monkeypatch, tmp_pat
         ),
         executor.MIN_ACCURACY_KEY: 0.6,
         executor.MAX_ACCURACY_DROP_KEY: 0.05,
+        executor.TFLITE_MAX_DROP_KEY: 0.02,
     }
     executor.Executor().Do(
         {"examples": [], "model": [], standard_component_specs.BASELINE_MODEL_KEY: [empty]},
