@@ -100,15 +100,24 @@ def _holds_a_file(folder: str) -> bool:
         return any(not e.name.startswith(".") and e.is_file() for e in entries)
 
 
-def check_env(env_id: str) -> None:
+def check_env(env_id: str, replay_capacity: int | None = None) -> None:
     """Fails unless `env_id` is a registered gymnasium env with discrete actions
     and a vector or uint8 image observation (Atari and MinAtar ids included):
     `models.dqn.gym_envs.make_gym` checks it, with gymnasium alone, without
-    importing TensorFlow."""
-    from models.dqn.gym_envs import make_gym
+    importing TensorFlow. For image envs, also fails when a replay memory of
+    `replay_capacity` frames will not fit in the available memory."""
+    from models.dqn.gym_envs import frames_per_observation, make_gym
+    from models.dqn.memory import check_budget
 
     try:
         env = make_gym(env_id)
     except ValueError as e:
         raise ValueError(f"env_id {env_id!r}: {e}") from None
+    shape = env.observation_space.shape
     env.close()
+    if replay_capacity is not None and len(shape) == 3:
+        frame = (*shape[:2], shape[2] // frames_per_observation(env_id))
+        try:
+            check_budget(replay_capacity, frame)
+        except MemoryError as e:
+            raise ValueError(f"{env_id}: {e}") from None

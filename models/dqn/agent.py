@@ -15,7 +15,8 @@ from tf_agents.trajectories import time_step as ts
 from tf_agents.utils import common
 
 from models.dqn.config import NETWORKS, DqnConfig
-from models.dqn.replay import FrameReplay, check_budget
+from models.dqn.memory import check_budget
+from models.dqn.replay import FrameReplay
 
 # Conv torsos as TF-Agents' (filters, kernel, stride) triples.
 NATURE_CONV = ((32, 8, 4), (64, 4, 2), (64, 3, 1))
@@ -25,21 +26,6 @@ MINATAR_CONV = ((16, 3, 1),)
 """The MinAtar paper's network (Young & Tian 2019): one 3x3 conv of 16
 filters, stride 1, then a 128-unit dense layer (hidden_units)."""
 NATURE_MIN_SIDE = 36  # 8/4 -> 4/2 -> 3/1 valid convolutions need >= 36 pixels
-
-
-class ScaleObservation(tf_keras.layers.Layer):
-    """uint8 frames -> float32 in [0, 1], inside the graph, so replay and
-    serving carry uint8 (4x smaller than float32)."""
-
-    def __init__(self, scale: float, **kwargs):
-        super().__init__(**kwargs)
-        self.scale = float(scale)
-
-    def call(self, inputs: tf.Tensor) -> tf.Tensor:
-        return tf.cast(inputs, tf.float32) * self.scale
-
-    def get_config(self) -> dict:
-        return {**super().get_config(), "scale": self.scale}
 
 
 def choose_network(observation_shape: tuple[int, ...], network: str = "auto") -> str:
@@ -73,7 +59,9 @@ def build_q_network(
     preprocessing = None
     if image:
         high = float(np.max(getattr(observation_spec, "maximum", 255)))
-        preprocessing = ScaleObservation(1.0 / max(high, 1.0), name="scale_uint8")
+        # Keras' Rescaling casts to float32 first: uint8 frames -> [0, 1] inside
+        # the graph, so replay and serving carry uint8 (4x smaller than float32).
+        preprocessing = tf_keras.layers.Rescaling(1.0 / max(high, 1.0), name="scale_uint8")
     conv = {"nature": NATURE_CONV, "minatar": MINATAR_CONV}.get(kind)
     return q_network.QNetwork(
         observation_spec,

@@ -15,48 +15,11 @@ than the stack, exactly as gymnasium's FrameStackObservation pads on reset.
 from __future__ import annotations
 
 import logging
-import os
 
-import numpy as np
 import tensorflow as tf
 from tf_agents.trajectories import trajectory
 
-BUDGET_FRACTION = 0.8
-"""Share of the machine's available memory a replay memory may take."""
-# action int32, reward and discount float32, two step types uint8, episode start int64
-PER_TRANSITION_OVERHEAD = 4 + 4 + 4 + 1 + 1 + 8
-
-
-def bytes_per_transition(frame_shape: tuple[int, ...]) -> int:
-    """Bytes one stored step costs: one uint8 frame plus the scalars."""
-    return int(np.prod(frame_shape)) + PER_TRANSITION_OVERHEAD
-
-
-def available_memory_bytes() -> int:
-    """MemAvailable from /proc/meminfo (Linux), else free physical pages."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-
-
-def check_budget(capacity: int, frame_shape: tuple[int, ...], available: int | None = None) -> int:
-    """Bytes the replay memory will take; raises MemoryError when that exceeds
-    BUDGET_FRACTION of the available memory."""
-    needed = capacity * bytes_per_transition(frame_shape)
-    available = available_memory_bytes() if available is None else available
-    if needed > BUDGET_FRACTION * available:
-        fits = int(BUDGET_FRACTION * available // bytes_per_transition(frame_shape))
-        raise MemoryError(
-            f"replay memory of {capacity:_} transitions needs {needed / 2**30:.2f} GiB but only "
-            f"{BUDGET_FRACTION * available / 2**30:.2f} GiB ({BUDGET_FRACTION:.0%} of the "
-            f"available memory) may be used; set --dqn replay_capacity={fits} or less"
-        )
-    return needed
+from models.dqn.memory import bytes_per_transition
 
 
 class FrameReplay(tf.Module):

@@ -11,7 +11,8 @@ from tf_agents.trajectories import trajectory
 from models.dqn.agent import build_q_network, choose_network
 from models.dqn.envs import GymnasiumEnvironment, evaluate_batched
 from models.dqn.gym_envs import make_gym
-from models.dqn.replay import FrameReplay, bytes_per_transition, check_budget
+from models.dqn.memory import bytes_per_transition, check_budget
+from models.dqn.replay import FrameReplay
 
 
 def test_atari_preprocessing_gives_84x84_uint8_four_frame_stacks_newest_last():
@@ -144,3 +145,11 @@ def test_replay_rebuilds_stacks_padding_with_the_episodes_first_frame():
             assert observation[b, t, 0, 0].tolist() == expected[rewards[b, t]]
         assert rewards[b, 1] == rewards[b, 0] + 1
     assert np.array_equal(experience.action.numpy(), rewards % 2)
+
+
+def test_command_line_preflight_refuses_a_replay_memory_that_will_not_fit():
+    from vrl.preflight import check_env
+
+    check_env("MinAtar/Breakout-v1", replay_capacity=1_000)
+    with pytest.raises(ValueError, match=r"MinAtar/Breakout-v1: replay memory of .* GiB"):
+        check_env("MinAtar/Breakout-v1", replay_capacity=10**13)
