@@ -1,13 +1,15 @@
 """Serving latency and throughput: gRPC and REST vs an in-process call of the same SavedModel.
 
 Starts `python -m vrl.serve serve` in a subprocess on loopback (once without and
-once with server-side batching), sends single-image Predict requests at
+once with server-side batching, then with batching and `--workers N` processes
+sharing the ports), sends single-image Predict requests at
 concurrency 1, 8 and 32 (one client thread and one connection per concurrent
 client, gRPC and REST alike), and prints p50/p99 latency and throughput next to the
 same figures for calling the SavedModel's serving_default in this process
 (ratio = server / in-process). Request counts are bounded.
 
-  TF_USE_LEGACY_KERAS=1 python bench/serving_latency.py [--requests 400] [--saved-model DIR]
+  TF_USE_LEGACY_KERAS=1 python bench/serving_latency.py [--requests 400] [--workers 2]
+      [--repeats 3] [--saved-model DIR]
 
 Without --saved-model a small stand-in CNN for 32x32 images (decode, two conv
 layers, softmax; same signature as the pipeline's CNN) is exported first.
@@ -146,11 +148,15 @@ def measure_server(api: str, label: str, call, n: int, rows: list) -> None:
 
 
 def start_server(
-    model_base: str, batching: bool, extra_args: list[str] = (), batch_threads: int = 1
+    model_base: str,
+    batching: bool,
+    extra_args: list[str] = (),
+    batch_threads: int = 1,
+    workers: int = 1,
 ) -> tuple[subprocess.Popen, str, str]:
     """`vrl serve` in a subprocess on free loopback ports; returns (process, gRPC target, REST URL)."""
     cmd = [sys.executable, "-m", "vrl.serve", "serve", "--model-base", model_base]
-    cmd += ["--grpc-port", "0", "--rest-port", "0", *extra_args]
+    cmd += ["--grpc-port", "0", "--rest-port", "0", "--workers", str(workers), *extra_args]
     if batching:
         cmd += ["--batching", "--max-batch-size", "32", "--batch-timeout-ms", "2"]
         cmd += ["--batch-threads", str(batch_threads)]
@@ -188,6 +194,48 @@ def mean_batch_size(metrics_text: str) -> float:
     return requests / max(runs, 1)
 
 
+def _median_rows(rows: list[tuple]) -> list[tuple]:
+    """Per (api, batching, concurrency): medians of p50, p99, req/s and both ratios; error sum."""
+    groups: dict[tuple, list[tuple]] = {}
+    for row in rows:
+        groups.setdefault(row[:3], []).append(row[3:])
+    out = []
+    for key, values in groups.items():
+        columns = list(zip(*values, strict=True))
+        medians = [float(np.median(c)) for c in columns[:-1]]
+        out.append((*key, *medians, int(sum(columns[-1])), len(values)))
+    return out
+
+
+def _measure_setup(args, server_args, model_base, fn, batch, grpc_req, body, setup, rows) -> None:
+    """In-process baseline right before one server setup, then that server; appends rows
+    (api, batching, concurrency, p50, p99, req/s, p50 ratio, req/s ratio, errors)."""
+    batching, workers = setup
+    n = args.requests
+    baseline = {}
+    for c in CONCURRENCY:
+        lat, wall, _ = run_threads(lambda s: fn(image_bytes=batch), n, c)
+        baseline[c] = (*percentiles(lat), len(lat) / wall)
+        rows.append(("in-process", "-", c, *baseline[c], 1.0, 1.0, 0))
+    proc, grpc_target, rest_url = start_server(
+        model_base, batching, server_args, args.batch_threads, workers
+    )
+    label = ("on" if batching else "off") + (f" w{workers}" if workers > 1 else "")
+    measured: list = []
+    try:
+        measure_server("gRPC", label, grpc_call(grpc_target, grpc_req), n, measured)
+        measure_server("REST", label, rest_call(rest_url, body), n, measured)
+        if batching:
+            text = RestClient(rest_url).request("GET", "/monitoring/prometheus/metrics")
+            print(f"  mean batch size with batching {label}: {mean_batch_size(text):.1f} requests")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+    for api, lab, c, p50, p99, rps, err in measured:
+        b50, _, brps = baseline[c]
+        rows.append((api, lab, c, p50, p99, rps, p50 / b50, rps / brps, err))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=400, help="requests per measurement")
@@ -196,6 +244,18 @@ def main() -> int:
     parser.add_argument("--inter-op-threads", type=int, default=2, help="TF inter-op threads")
     parser.add_argument(
         "--batch-threads", type=int, default=1, help="server batching threads (--batch-threads)"
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="also measure batching with this many server processes (--workers; 1: skip)",
+    )
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=1,
+        help="rounds over all server setups; the table shows medians over rounds",
     )
     args = parser.parse_args()
     # The same TensorFlow thread pools in this process (baseline) and in the servers.
@@ -221,22 +281,17 @@ def main() -> int:
             ).numpy()
             for _ in range(8)
         ]
-        n = args.requests
         load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
         print(f"load average before: {load}; server flags: {' '.join(server_args)}")
         print(
-            f"{os.cpu_count()} CPUs; {n} single-image requests per row; 32x32 PNG ({len(images[0])} bytes)"
+            f"{os.cpu_count()} CPUs; {args.requests} single-image requests per row; "
+            f"32x32 PNG ({len(images[0])} bytes)"
         )
 
         fn = tf.saved_model.load(model_dir).signatures["serving_default"]
         batch = tf.constant(images[:1])
         for _ in range(20):
             fn(image_bytes=batch)
-        baseline = {}
-        for c in CONCURRENCY:
-            lat, wall, _ = run_threads(lambda s: fn(image_bytes=batch), n, c)
-            baseline[c] = (*percentiles(lat), len(lat) / wall)
-
         request = predict_pb2.PredictRequest()
         request.model_spec.name = "cnn"
         request.inputs[features.SERVING_INPUT_KEY].CopyFrom(
@@ -244,38 +299,27 @@ def main() -> int:
         )
         body = {"instances": [{"b64": base64.b64encode(images[0]).decode("ascii")}]}
 
-        rows = []
-        for c in CONCURRENCY:
-            p50, p99, rps = baseline[c]
-            rows.append(("in-process", "-", c, p50, p99, rps, 0))
-        for batching in (False, True):
-            proc, grpc_target, rest_url = start_server(
-                os.path.dirname(os.path.dirname(model_dir)),
-                batching,
-                server_args,
-                args.batch_threads,
-            )
-            try:
-                label = "on" if batching else "off"
-                measure_server("gRPC", label, grpc_call(grpc_target, request), n, rows)
-                measure_server("REST", label, rest_call(rest_url, body), n, rows)
-                if batching:
-                    text = RestClient(rest_url).request("GET", "/monitoring/prometheus/metrics")
-                    print(
-                        f"  mean batch size with batching on: {mean_batch_size(text):.1f} requests"
-                    )
-            finally:
-                proc.send_signal(signal.SIGTERM)
-                proc.wait(timeout=60)
+        # The in-process baseline is measured again right before each server, so a
+        # ratio compares two measurements made under the same (shared, noisy) load.
+        setups = [(False, 1), (True, 1)] + ([(True, args.workers)] if args.workers > 1 else [])
+        model_base = os.path.dirname(os.path.dirname(model_dir))
+        rows: list[tuple] = []
+        for round_ in range(args.repeats):
+            print(f"round {round_ + 1} of {args.repeats}", flush=True)
+            for setup in setups:
+                _measure_setup(args, server_args, model_base, fn, batch, request, body, setup, rows)
 
         print()
         print(f"{'api':<11}{'batching':>9}{'conc':>6}{'p50 ms':>9}{'p99 ms':>9}{'req/s':>8}"
-              f"{'p50 x':>8}{'req/s x':>9}{'errors':>8}")  # fmt: skip
-        for api, batching, c, p50, p99, rps, err in rows:
-            b50, _, brps = baseline[c]
+              f"{'p50 x':>8}{'req/s x':>9}{'errors':>8}{'runs':>6}")  # fmt: skip
+        for api, batching, c, p50, p99, rps, x50, xrps, err, runs in _median_rows(rows):
             print(f"{api:<11}{batching:>9}{c:>6}{p50:>9.2f}{p99:>9.2f}{rps:>8.0f}"
-                  f"{p50 / b50:>8.2f}{rps / brps:>9.2f}{err:>8}")  # fmt: skip
-        print("x = server / in-process at the same concurrency (single-image calls)")
+                  f"{x50:>8.2f}{xrps:>9.2f}{err:>8}{runs:>6}")  # fmt: skip
+        print(
+            "x = server / in-process at the same concurrency (single-image calls), the "
+            "in-process call measured right before each server; medians over rounds; "
+            "wN = N server processes (--workers N)"
+        )
         print(json.dumps({"rows": rows}))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

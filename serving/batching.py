@@ -15,11 +15,14 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from serving.errors import ServingError
-from serving.servable import LoadedVersion
+
+if TYPE_CHECKING:  # keeps TensorFlow out of flag parsing (and of --workers' supervisor)
+    from serving.servable import LoadedVersion
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from serving.limits import MIB, ConnectionLimits, RequestLimits
+from serving.limit_flags import add_limit_arguments, limits_from_args
 
 DEFAULT_HOST = "127.0.0.1"
 GRPC_PORT = 8500
@@ -90,6 +90,13 @@ def add_serve_arguments(serve: argparse.ArgumentParser) -> None:
     )
     net.add_argument("--host", default=DEFAULT_HOST, help="interface to bind")
     net.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="server processes sharing the gRPC and REST ports (SO_REUSEPORT, Linux); each "
+        "loads every model; metrics are summed over them (see README: Serving)",
+    )
+    net.add_argument(
         "--grpc-workers", "--grpc_max_threads", type=int, default=4 * _CPUS, help="gRPC threads"
     )
     net.add_argument(
@@ -111,7 +118,7 @@ def add_serve_arguments(serve: argparse.ArgumentParser) -> None:
         "grpc.max_receive_message_length=1048576",
     )
 
-    _add_limit_arguments(serve)
+    add_limit_arguments(serve)
 
     behaviour = serve.add_argument_group("TF Serving behaviour")
     _bool_flag(
@@ -188,130 +195,6 @@ def add_serve_arguments(serve: argparse.ArgumentParser) -> None:
         default=1,
         help="with --write-config: latest N versions the written config serves",
     )
-
-
-_REQUEST = RequestLimits()
-_CONNECTIONS = ConnectionLimits()
-
-
-def _add_limit_arguments(serve: argparse.ArgumentParser) -> None:
-    """Request caps and connection hygiene; defaults come from serving/limits.py."""
-    caps = serve.add_argument_group(
-        "request limits (checked before allocation; over a cap: RESOURCE_EXHAUSTED / HTTP 429)"
-    )
-    caps.add_argument(
-        "--max-tensor-elements",
-        type=int,
-        default=_REQUEST.max_tensor_elements,
-        help="most values over all inputs of one request, by declared shape",
-    )
-    caps.add_argument(
-        "--max-batch-rows",
-        type=int,
-        default=_REQUEST.max_batch_rows,
-        help="most rows in one input, or examples in one Classify/Regress",
-    )
-    caps.add_argument(
-        "--max-decoded-mb",
-        type=float,
-        default=_REQUEST.max_decoded_bytes / MIB,
-        help="most decoded bytes of one request's inputs (images counted from their header)",
-    )
-    caps.add_argument(
-        "--max-rest-body-mb",
-        type=float,
-        default=_REQUEST.max_rest_body_bytes / MIB,
-        help="largest REST body (JSON takes up to ~20x its size in memory once parsed)",
-    )
-    caps.add_argument(
-        "--max-json-depth",
-        type=int,
-        default=_REQUEST.max_json_depth,
-        help="deepest JSON nesting of a REST body (deeper: HTTP 400)",
-    )
-    caps.add_argument(
-        "--max-image-side",
-        type=int,
-        help="largest width/height of an image input (unset: ImageExampleGen's ingest limit)",
-    )
-    caps.add_argument(
-        "--max-image-pixels",
-        type=int,
-        help="most pixels of an image input (unset: ImageExampleGen's ingest limit)",
-    )
-    conn = serve.add_argument_group("connections")
-    conn.add_argument(
-        "--rest-max-connections",
-        type=int,
-        default=_CONNECTIONS.rest_max_connections,
-        help="open REST connections (and REST worker threads) at most; more get 503",
-    )
-    conn.add_argument(
-        "--rest-idle-timeout",
-        type=float,
-        default=_CONNECTIONS.rest_idle_timeout_s,
-        help="seconds a keep-alive REST connection may wait for its next request",
-    )
-    conn.add_argument(
-        "--rest-header-timeout",
-        type=float,
-        default=_CONNECTIONS.rest_header_timeout_s,
-        help="seconds from a request's first byte to the end of its headers (then 408)",
-    )
-    conn.add_argument(
-        "--rest-body-timeout",
-        type=float,
-        default=_CONNECTIONS.rest_body_timeout_s,
-        help="seconds to receive a request body (then 408)",
-    )
-    conn.add_argument(
-        "--grpc-max-connections",
-        type=int,
-        default=_CONNECTIONS.grpc_max_connections,
-        help="open gRPC connections at most (more are closed before the handshake)",
-    )
-    conn.add_argument(
-        "--grpc-max-concurrent-rpcs",
-        type=int,
-        default=_CONNECTIONS.grpc_max_concurrent_rpcs,
-        help="gRPC calls in progress or queued at most; more get RESOURCE_EXHAUSTED",
-    )
-    conn.add_argument(
-        "--grpc-idle-timeout",
-        type=float,
-        default=_CONNECTIONS.grpc_idle_timeout_s,
-        help="seconds before an idle gRPC connection is closed (clients reconnect)",
-    )
-    conn.add_argument(
-        "--grpc-handshake-timeout",
-        type=float,
-        default=_CONNECTIONS.grpc_handshake_timeout_s,
-        help="seconds a new gRPC connection has to finish its handshake",
-    )
-
-
-def limits_from_args(args: argparse.Namespace) -> tuple[RequestLimits, ConnectionLimits]:
-    """The limit dataclasses from parsed flags; ValueError names a bad value."""
-    request = RequestLimits(
-        max_tensor_elements=args.max_tensor_elements,
-        max_batch_rows=args.max_batch_rows,
-        max_decoded_bytes=int(args.max_decoded_mb * MIB),
-        max_json_depth=args.max_json_depth,
-        max_rest_body_bytes=int(args.max_rest_body_mb * MIB),
-        max_image_side=args.max_image_side,
-        max_image_pixels=args.max_image_pixels,
-    )
-    connections = ConnectionLimits(
-        rest_max_connections=args.rest_max_connections,
-        rest_idle_timeout_s=args.rest_idle_timeout,
-        rest_header_timeout_s=args.rest_header_timeout,
-        rest_body_timeout_s=args.rest_body_timeout,
-        grpc_max_connections=args.grpc_max_connections,
-        grpc_max_concurrent_rpcs=args.grpc_max_concurrent_rpcs,
-        grpc_idle_timeout_s=args.grpc_idle_timeout,
-        grpc_handshake_timeout_s=args.grpc_handshake_timeout,
-    )
-    return request, connections
 
 
 def _channel_arguments(text: str) -> list[tuple[str, int | str]]:

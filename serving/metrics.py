@@ -16,11 +16,16 @@ the TensorFlow monitoring names with "/" turned into ":", counters without a
 
 from __future__ import annotations
 
+import os
+
 from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.multiprocess import MultiProcessCollector
 
 # monitoring::Buckets::Exponential(10, 1.8, 33): 10 us up to ~20 minutes.
 LATENCY_BUCKETS_US = tuple(float(f"{10 * 1.8**i:.6g}") for i in range(33))
 DEFAULT_PATH = "/monitoring/prometheus/metrics"
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+"""prometheus_client's multiprocess folder, set by serving/workers.py for its workers."""
 
 REQUEST_COUNT = "/tensorflow/serving/request_count"
 REQUEST_LATENCY = "/tensorflow/serving/request_latency"
@@ -29,6 +34,16 @@ LOAD_LATENCY = "/tensorflow/cc/saved_model/load_latency"
 WARMUP_LATENCY = "/tensorflow/serving/model_warmup_latency"
 WARMUP_RECORDS = "/tensorflow/serving/model_warmup_records_read"
 WRAPPED_RUNS = "/tensorflow/serving/batching_session/wrapped_run_count"
+LABELS = {
+    REQUEST_COUNT: ("model_name", "status"),
+    REQUEST_LATENCY: ("model_name", "API", "entrypoint"),
+    LOAD_ATTEMPT_COUNT: ("model_path", "status"),
+    LOAD_LATENCY: ("model_path",),
+    WARMUP_LATENCY: ("model_path", "status"),
+    WARMUP_RECORDS: ("model_path", "status"),
+    WRAPPED_RUNS: (),
+}
+"""Label names of each metric, in the order TF Serving declares (and prints) them."""
 
 
 def prometheus_name(name: str) -> str:
@@ -51,39 +66,39 @@ class Metrics:
         self._requests = Counter(
             prometheus_name(REQUEST_COUNT),
             "The total number of requests.",
-            ["model_name", "status"],
+            LABELS[REQUEST_COUNT],
             registry=r,
         )
         self._latency = Histogram(
             prometheus_name(REQUEST_LATENCY),
             "Distribution of wall time (in microseconds) for Tensorflow Serving request.",
-            ["model_name", "API", "entrypoint"],
+            LABELS[REQUEST_LATENCY],
             buckets=LATENCY_BUCKETS_US,
             registry=r,
         )
         self._load_attempts = Counter(
             prometheus_name(LOAD_ATTEMPT_COUNT),
             "The number of times a SavedModel was successfully loaded.",
-            ["model_path", "status"],
+            LABELS[LOAD_ATTEMPT_COUNT],
             registry=r,
         )
         self._load_latency = Counter(
             prometheus_name(LOAD_LATENCY),
             "Latency in microseconds for SavedModels that were successfully loaded.",
-            ["model_path"],
+            LABELS[LOAD_LATENCY],
             registry=r,
         )
         self._warmup_latency = Histogram(
             prometheus_name(WARMUP_LATENCY),
             "Distribution of wall time (in microseconds) for warming up the model.",
-            ["model_path", "status"],
+            LABELS[WARMUP_LATENCY],
             buckets=LATENCY_BUCKETS_US,
             registry=r,
         )
         self._warmup_records = Counter(
             prometheus_name(WARMUP_RECORDS),
             "Total number of warmup records read during model warmup.",
-            ["model_path", "status"],
+            LABELS[WARMUP_RECORDS],
             registry=r,
         )
         self._wrapped_runs = Counter(
@@ -116,9 +131,18 @@ class Metrics:
         self._wrapped_runs.inc()
 
     def render(self) -> str:
-        """The Prometheus page, line for line in TF Serving's format."""
+        """The Prometheus page, line for line in TF Serving's format.
+
+        With worker processes (prometheus_client's multiprocess folder set), the
+        page sums every worker's values, whichever worker answers.
+        """
+        registry = self.registry
+        if os.environ.get(MULTIPROC_ENV):
+            registry = CollectorRegistry()
+            MultiProcessCollector(registry)
         lines: list[str] = []
-        for family in self.registry.collect():
+        order = {prometheus_name(k): v + ("le",) for k, v in LABELS.items()}
+        for family in registry.collect():
             samples = [s for s in family.samples if not s.name.endswith("_created")]
             if not samples:
                 continue
@@ -127,9 +151,12 @@ class Metrics:
                 name = s.name
                 if family.type == "counter" and name.endswith("_total"):
                     name = name[: -len("_total")]
+                names = order.get(family.name, ())
+                # The multiprocess collector sorts labels; TF Serving prints declared order.
+                items = sorted(s.labels.items(), key=lambda kv: names.index(kv[0]))
                 labels = ",".join(
                     f'{k}="{_escape(v if k != "le" or v == "+Inf" else _number(float(v)))}"'
-                    for k, v in s.labels.items()
+                    for k, v in items
                 )
                 value = _number(s.value) if name.endswith("_sum") else str(int(s.value))
                 lines.append(f"{name}{{{labels}}} {value}")

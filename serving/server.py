@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from concurrent import futures
@@ -13,14 +12,11 @@ from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_p
 
 from serving.batching import BatchingOptions
 from serving.core import ServingCore
-from serving.errors import ServingError
 from serving.grpc_service import ModelServicer, PredictionServicer
 from serving.limits import ConnectionLimits, RequestLimits
 from serving.metrics import Metrics
-from serving.model_config import ModelSpec, list_versions, load_config_file, specs_from_base
-from serving.registry import Loader, ModelRegistry
+from serving.model_source import build_registry, version_loader, watch_config_file
 from serving.rest import METRICS_PATH, RestServer
-from serving.servable import LoadedVersion
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +31,8 @@ class ServerHandle:
         self.core = core
         self.grpc_port: int | None = grpc_port
         self.rest_port: int | None = rest_port
+        self.internal_grpc_port: int | None = None
+        """Loopback gRPC port of this process alone (workers mode), else None."""
         self._grpc_server = grpc_server
         self._rest_server = rest_server
         self._stopped = threading.Event()
@@ -92,43 +90,6 @@ def _address(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def version_loader(metrics: Metrics, warmup: bool = True, warmup_iterations: int = 1) -> Loader:
-    """Loads a version, records TensorFlow's load metrics, replays its warmup file.
-
-    A version is only published (AVAILABLE) after its warmup requests ran, as in TF
-    Serving; a failing warmup fails the load.
-    """
-
-    def load(name: str, version: int, path: str) -> LoadedVersion:
-        start = time.perf_counter()
-        try:
-            loaded = LoadedVersion(name, version, path)
-        except Exception:
-            metrics.record_load(path, False, 0)
-            raise
-        metrics.record_load(path, True, (time.perf_counter() - start) * 1e6)
-        if warmup:
-            from serving import warmup as warmup_mod
-
-            start = time.perf_counter()
-            status, records = "OK", 0
-            try:
-                logs = warmup_mod.read_warmup_logs(path)
-                records = warmup_mod.replay(loaded, logs, warmup_iterations)
-            except ServingError as e:
-                status = e.code.name
-                raise RuntimeError(f"warmup of {name} version {version} failed: {e}") from e
-            finally:
-                if records or status != "OK":
-                    micros = (time.perf_counter() - start) * 1e6
-                    metrics.record_warmup(path, status, records, micros)
-            if records:
-                log.info("warmed up %s version %d with %d requests", name, version, records)
-        return loaded
-
-    return load
-
-
 def _grpc_connection_options(connections: ConnectionLimits) -> list[tuple[str, int]]:
     """gRPC core arguments for the connection caps (grpcio >= 1.84 enforces the count
     before the handshake: a connection over it is closed, the client sees UNAVAILABLE)."""
@@ -137,56 +98,6 @@ def _grpc_connection_options(connections: ConnectionLimits) -> list[tuple[str, i
         ("grpc.max_connection_idle_ms", int(connections.grpc_idle_timeout_s * 1000)),
         ("grpc.server_handshake_timeout_ms", int(connections.grpc_handshake_timeout_s * 1000)),
     ]
-
-
-def _registry(
-    model_base: str | None,
-    model_config: str | None,
-    model_name: str | None,
-    poll_seconds: float,
-    loader: Loader,
-    allow_labels: bool,
-) -> ModelRegistry:
-    common = {
-        "poll_seconds": poll_seconds,
-        "loader": loader,
-        "allow_labels_for_unavailable": allow_labels,
-    }
-    if model_config:
-        return ModelRegistry(load_config_file(model_config), **common)
-    if not model_base:
-        raise ValueError("start_server: pass model_base or model_config")
-    if model_name:  # TF Serving's single-model mode: model_base is the model's own folder
-        if not os.path.isdir(model_base):
-            raise FileNotFoundError(
-                f"Could not find base path {model_base} for servable {model_name}"
-            )
-        return ModelRegistry([ModelSpec(name=model_name, base_path=model_base)], **common)
-    versions = list_versions(model_base)
-    if versions:
-        raise ValueError(
-            f"{model_base} holds version folders {versions}: it is one model's folder, not a "
-            "base of models; serve it with --model_name NAME --model_base_path "
-            f"{model_base}, or pass its parent folder"
-        )
-    return ModelRegistry(specs_from_base(model_base), model_base=model_base, **common)
-
-
-def _watch_config_file(handle: ServerHandle, path: str, seconds: float) -> None:
-    """Re-reads the model config file every `seconds` and reloads it when it changed."""
-    with open(path, encoding="utf-8") as f:
-        last = f.read()
-    while not handle._stopped.wait(seconds):
-        try:
-            with open(path, encoding="utf-8") as f:
-                text = f.read()
-            if text == last:
-                continue
-            handle.core.registry.reload(load_config_file(path))
-            last = text
-            log.info("reloaded model config %s: serving %s", path, handle.core.registry.available())
-        except (OSError, ValueError, ServingError) as e:
-            log.error("PollFilesystemAndReloadConfig failed to ReloadConfig: %s", e)
 
 
 def start_server(
@@ -214,6 +125,8 @@ def start_server(
     grpc_options: list[tuple[str, int | str]] = (),
     limits: RequestLimits | None = None,
     connections: ConnectionLimits | None = None,
+    reuse_port: bool = False,
+    internal_grpc_port: bool = False,
 ) -> ServerHandle:
     """Loads the models and starts serving; returns once both ports are bound.
 
@@ -242,12 +155,16 @@ def start_server(
       grpc_options: further gRPC server arguments (--grpc_channel_arguments).
       limits: caps on one request (elements, rows, decoded bytes, JSON depth, images).
       connections: connection caps and timeouts of both front ends.
+      reuse_port: bind both ports with SO_REUSEPORT, shared with sibling worker
+        processes (serving/workers.py).
+      internal_grpc_port: also serve gRPC on a free loopback port of this process
+        alone (`handle.internal_grpc_port`), where sibling workers forward reloads.
     """
     limits = limits or RequestLimits()
     connections = connections or ConnectionLimits()
     _set_tf_threads(intra_op_threads, inter_op_threads)
     metrics = Metrics()
-    registry = _registry(
+    registry = build_registry(
         model_base,
         model_config,
         model_name,
@@ -261,14 +178,14 @@ def start_server(
         core.stop()
         raise RuntimeError(f"nothing to serve: {problem}")
 
-    grpc_server = bound_grpc = None
+    grpc_server = bound_grpc = internal = None
     if grpc_port is not None:
         grpc_server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=grpc_workers, thread_name_prefix="grpc"),
             options=[
                 ("grpc.max_receive_message_length", max_request_bytes),
                 ("grpc.max_send_message_length", -1),
-                ("grpc.so_reuseport", 0),
+                ("grpc.so_reuseport", int(reuse_port)),
                 *_grpc_connection_options(connections),
                 *grpc_options,
             ],
@@ -290,6 +207,8 @@ def start_server(
                 f"could not bind gRPC to {_address(host, grpc_port)} (port in use?); "
                 "choose another --grpc-port / --port"
             )
+        if internal_grpc_port:
+            internal = grpc_server.add_insecure_port("127.0.0.1:0")
         grpc_server.start()
 
     rest_server = bound_rest = None
@@ -302,6 +221,7 @@ def start_server(
                 metrics_path,
                 rest_threads,
                 connections,
+                reuse_port,
             )
         except OSError as e:
             if grpc_server is not None:
@@ -322,10 +242,11 @@ def start_server(
         bound_rest,
     )
     handle = ServerHandle(core, grpc_server, bound_grpc, rest_server, bound_rest)
+    handle.internal_grpc_port = internal
     if model_config and config_poll_seconds > 0:
         threading.Thread(
-            target=_watch_config_file,
-            args=(handle, model_config, config_poll_seconds),
+            target=watch_config_file,
+            args=(registry, model_config, config_poll_seconds, handle._stopped),
             name="config-poll",
             daemon=True,
         ).start()
