@@ -4,12 +4,22 @@ Protocol (the issue's): the greedy policy is evaluated every 2,500 env steps
 on 20 episodes of a separate eval env; "solved" is the first evaluation with
 mean return >= 475. Training seconds exclude evaluation time (and include
 tf.function tracing); process CPU seconds are printed too, as they move
-less than wall time when other jobs share the cores. Seeds 0, 1, 2; medians are compared with reference
-points measured with the same protocol on a comparable 2-core CPU machine,
-and with an in-run baseline: the SB3-zoo hyperparameters as one-step DQN on
-the same TF-Agents code (`--no-baseline` skips it).
+less than wall time when other jobs share the cores. Seeds 0-4, with the
+config's deterministic default (seeds plus TensorFlow op determinism, see
+models/reproducibility.py), so every figure repeats exactly in any process on
+the same machine and software; target: median steps to solve <= 12,500.
+Medians are compared with reference points measured with the same protocol
+on a comparable 2-core CPU machine, and with an in-run baseline: the SB3-zoo
+hyperparameters as one-step DQN on the same TF-Agents code (`--no-baseline`
+skips it).
 
-Usage: TF_USE_LEGACY_KERAS=1 python bench/dqn_solve.py [--seeds 0 1 2] [--budget 100000]
+`--determinism-cost STEPS` measures instead what op determinism costs: seed 0
+trains STEPS env steps (no early stop, no evaluation) with it on and off,
+alternating, `--repeats` times each; medians of process CPU seconds and wall
+seconds, and their ratios on/off.
+
+Usage: TF_USE_LEGACY_KERAS=1 python bench/dqn_solve.py [--seeds 0 1 2 3 4] [--budget 100000]
+       TF_USE_LEGACY_KERAS=1 python bench/dqn_solve.py --determinism-cost 10000 [--repeats 2]
 """
 
 from __future__ import annotations
@@ -26,6 +36,7 @@ from models.dqn.train import train
 
 ENV_ID = "CartPole-v1"
 THRESHOLD = 475.0
+TARGET_STEPS = 12_500  # the issue's: median steps to solve over seeds 0-4
 REFERENCES = {
     # name: (median steps to solve, median training seconds to solve)
     "SB3 DQN, rl-zoo params": (27_500, 22.8),
@@ -77,17 +88,36 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--budget", type=int, default=100_000, help="max env steps per seed")
     parser.add_argument(
         "--no-baseline", action="store_true", help="skip the in-run one-step DQN baseline"
     )
     parser.add_argument("--quiet", action="store_true", help="no tqdm bar per run")
+    parser.add_argument(
+        "--no-deterministic",
+        dest="deterministic",
+        action="store_false",
+        help="TensorFlow op determinism off (seeds are still set)",
+    )
+    parser.add_argument(
+        "--determinism-cost",
+        type=int,
+        metavar="STEPS",
+        default=0,
+        help="measure op determinism's cost over STEPS env steps instead",
+    )
+    parser.add_argument("--repeats", type=int, default=2, help="runs per setting for the cost")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
+    if args.determinism_cost:
+        determinism_cost(args.determinism_cost, args.repeats, not args.quiet)
+        return
 
     default_name = "default DqnConfig (DDQN, 3-step)"
-    runs = {default_name: DqnConfig()}
+    if not args.deterministic:
+        default_name += ", op determinism off"
+    runs = {default_name: dataclasses.replace(DqnConfig(), deterministic=args.deterministic)}
     if not args.no_baseline:
         runs[BASELINE_NAME] = SB3_ZOO_AS_DQN
     medians = {}
@@ -114,6 +144,8 @@ def main() -> None:
     for name, (steps, seconds) in REFERENCES.items():
         print(f"{name + ' (reference)':48s} {steps:>8} {seconds:>8} {'':>7} {'':>8}")
     ours_steps, ours_seconds = medians[default_name][:2]
+    met = ours_steps is not None and ours_steps <= TARGET_STEPS
+    print(f"target: median steps to solve <= {TARGET_STEPS:,}: {'met' if met else 'NOT met'}")
     if ours_steps is None:
         return
     compared = dict(REFERENCES)
@@ -124,6 +156,33 @@ def main() -> None:
             f"ratio default / {name}: steps {ours_steps / steps:.2f}x, "
             f"seconds {ours_seconds / seconds:.2f}x"
         )
+
+
+def determinism_cost(steps: int, repeats: int, progress: bool) -> None:
+    """Trains seed 0 for `steps` env steps with op determinism on and off, alternating,
+    and prints the medians of CPU and wall seconds and their ratios."""
+    base = dataclasses.replace(DqnConfig(), eval_interval=steps, stop_at_threshold=False)
+    seconds: dict[bool, list[tuple[float, float]]] = {True: [], False: []}
+    for _ in range(repeats):
+        for deterministic in (True, False):
+            config = dataclasses.replace(base, deterministic=deterministic)
+            with tempfile.TemporaryDirectory() as run_dir:
+                result = train(ENV_ID, config, 0, steps, run_dir, progress=progress)
+            seconds[deterministic].append((result.train_cpu_seconds, result.train_seconds))
+            print(
+                f"  op determinism {'on ' if deterministic else 'off'}: {steps} env steps, "
+                f"{result.train_cpu_seconds:.1f} CPU s, {result.train_seconds:.1f} s wall, "
+                f"load avg {os.getloadavg()[0]:.1f}",
+                flush=True,
+            )
+    cpu = {k: statistics.median(c for c, _ in v) for k, v in seconds.items()}
+    wall = {k: statistics.median(w for _, w in v) for k, v in seconds.items()}
+    print(
+        f"\n{ENV_ID}, seed 0, {steps} env steps, medians of {repeats} runs each: op determinism "
+        f"on {cpu[True]:.1f} CPU s ({wall[True]:.1f} s wall), off {cpu[False]:.1f} CPU s "
+        f"({wall[False]:.1f} s wall); on/off: CPU {cpu[True] / cpu[False]:.2f}x, "
+        f"wall {wall[True] / wall[False]:.2f}x"
+    )
 
 
 if __name__ == "__main__":
