@@ -216,6 +216,8 @@ def server_kwargs(args: argparse.Namespace) -> dict:
         raise ValueError("pass --model-base (many models) or --model_base_path (one), not both")
     if not (args.model_base or args.model_base_path or args.model_config):
         raise ValueError("pass --model_base_path DIR, --model-base DIR or --model_config_file FILE")
+    if args.workers < 1:
+        raise ValueError(f"--workers must be 1 or more, got {args.workers}")
     if args.batching_parameters_file and not args.batching:
         raise ValueError("--batching_parameters_file is set without --enable_batching")
     batching = None

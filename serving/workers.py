@@ -53,6 +53,18 @@ def reserve_port(host: str, port: int) -> socket.socket:
     picked with 0 from being taken by anything else, and never receives connections.
     """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    if port:
+        # A server already listening there with SO_REUSEPORT (say, a second `vrl serve
+        # --workers` started by mistake) would otherwise silently share the port.
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((host, port))
+            except OSError as e:
+                raise OSError(
+                    f"{host}:{port} is in use ({e.strerror}); stop the server there or "
+                    "choose other ports"
+                ) from e
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     try:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
 import base64
 import os
 import re
 import signal
+import socket
 import sys
 import time
 import types
@@ -23,8 +25,10 @@ from tensorflow_serving.apis import (
 
 from models.cnn import features
 from serving.client import RestClient
+from serving.flags import server_kwargs
 from serving.tensors import from_tensor_proto
-from serving.workers import Workers
+from serving.workers import Workers, reserve_port
+from vrl.serve import add_parsers
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="SO_REUSEPORT spreading and /proc are Linux's"
@@ -172,6 +176,20 @@ def _is_zombie(pid: int) -> bool:
         return f.read().rsplit(")", 1)[1].split()[0] == "Z"
 
 
-def test_one_worker_is_not_a_worker_pool():
+def test_worker_counts_below_two_are_refused_by_the_pool_and_below_one_by_the_flags():
     with pytest.raises(ValueError, match="--workers must be 2 or more"):
         Workers({"grpc_port": 0}, 1)
+    parser = argparse.ArgumentParser()
+    add_parsers(parser.add_subparsers())
+    args = parser.parse_args(["serve", "--model-base", "x", "--workers", "0"])
+    with pytest.raises(ValueError, match="--workers must be 1 or more, got 0"):
+        server_kwargs(args)
+
+
+def test_a_port_another_server_listens_on_is_refused_not_shared():
+    with socket.socket() as other:
+        other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        with pytest.raises(OSError, match="is in use"):
+            reserve_port("127.0.0.1", other.getsockname()[1])
