@@ -1,0 +1,203 @@
+"""Photo trainer throughput and peak memory: pretrained backbones at 96, 160 and 224 px.
+
+For each backbone (MobileNetV3Small, EfficientNetV2B0) and image size, in one
+process, the same model trains on the same photos two ways (structure of
+bench/trainer_throughput.py):
+
+- trainer: raw gzip TFRecords of JPEG photos (320-640 px, some EXIF-rotated)
+  -> parse -> Transform graph (scaled JPEG decode, EXIF orientation,
+  aspect-preserving resize, centre crop) -> cache -> shuffle -> batch ->
+  augmentation -> prefetch, exactly as `run_fn` builds it; the first epoch
+  pays for decoding.
+- baseline: the already decoded float32 tensors -> from_tensor_slices ->
+  cache -> shuffle -> batch -> the same augmentation -> prefetch.
+
+The model is phase 1 of fine-tuning (backbone frozen, inference-mode
+BatchNorm, new head; weights "none" so nothing is downloaded: the compute is
+the same as with ImageNet weights). Prints images/s and the ratio per
+configuration (target >= 0.9).
+
+Then, in child processes, the peak resident memory of training on a split
+whose decoded size exceeds the cache budget (decoded every epoch) and, for
+contrast, of the same split under a budget it fits (cached).
+
+    nice -n 5 python bench/photo_trainer.py [--images 96] [--epochs 2] [--memory-images 400]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+ARCHS = ("mobilenet_v3_small", "efficientnet_v2_b0")
+SIZES = (96, 160, 224)
+
+
+def _parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--images", type=int, default=96, help="photos in the throughput runs")
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--archs", nargs="+", default=list(ARCHS))
+    parser.add_argument("--sizes", nargs="+", type=int, default=list(SIZES))
+    parser.add_argument("--memory-images", type=int, default=400, help="0 skips memory runs")
+    parser.add_argument("--memory-size", type=int, default=224)
+    parser.add_argument("--skip-throughput", action="store_true", help="memory runs only")
+    parser.add_argument("--memory-child", help=argparse.SUPPRESS)  # JSON args of a child run
+    return parser.parse_args()
+
+
+def _photos(workdir: str, count: int) -> tuple[list[tuple[bytes, int]], list[str]]:
+    from models.cnn import testing
+    from vrl import demo_photos
+
+    classes = ("china", "flower", "cat", "coffee")
+    root = os.path.join(workdir, f"photos_{count}")
+    if not os.path.exists(root):
+        demo_photos.make_photos(
+            root, classes=classes, per_class=-(-count // len(classes)), sizes=(320, 480, 640)
+        )
+    return testing.read_class_folders(root)
+
+
+def _artifact(workdir: str, count: int, size: int) -> tuple[str, str, int, list[str]]:
+    """Examples artifact + transform graph at `size`; returns (train_glob, transform, n, names)."""
+    from models.cnn import testing
+
+    items, names = _photos(workdir, count)
+    uri = os.path.join(workdir, f"examples_{count}")
+    if not os.path.exists(uri):
+        testing.write_examples_artifact(uri, {"train": items}, names)
+    transform = os.path.join(workdir, f"transform_{count}_{size}")
+    if not os.path.exists(transform):
+        testing.build_transform_graph(uri, transform, size)
+    return os.path.join(uri, "Split-train", "*"), transform, len(items), names
+
+
+def _build(arch: str, size: int, num_classes: int):
+    import tf_keras
+
+    from models.cnn import model
+
+    tf_keras.utils.set_random_seed(0)
+    net = model.build_model((size, size, 3), num_classes, arch=arch, weights="none")
+    net.get_layer("backbone").trainable = False  # phase 1, as with pretrained weights
+    return model.compile_model(net, "adam", 1e-3)
+
+
+def _throughput(args: argparse.Namespace, workdir: str, arch: str, size: int) -> tuple:
+    import tensorflow as tf
+    import tensorflow_transform as tft
+
+    from models.cnn import augment, data
+
+    train_glob, transform, count, names = _artifact(workdir, args.images, size)
+    tft_out = tft.TFTransformOutput(transform)
+    images, labels = data.take_arrays(data.transformed_dataset([train_glob], tft_out), count)
+    augmenter = augment.build_augmenter(size, seed=0)
+
+    def trainer_dataset() -> tf.data.Dataset:
+        ds = data.training_dataset([train_glob], tft_out, args.batch_size, seed=0)
+        return augment.augment_dataset(ds, augmenter)
+
+    def baseline_dataset() -> tf.data.Dataset:
+        ds = tf.data.Dataset.from_tensor_slices((images, labels)).cache()
+        ds = ds.shuffle(count, seed=0, reshuffle_each_iteration=True).batch(args.batch_size)
+        return augment.augment_dataset(ds, augmenter).prefetch(tf.data.AUTOTUNE)
+
+    net = _build(arch, size, len(names))
+    net.fit(baseline_dataset().take(1), epochs=1, verbose=0)  # trace once, untimed
+    weights = net.get_weights()
+    rates = {}
+    for name, make in (("trainer", trainer_dataset), ("baseline", baseline_dataset)):
+        net.set_weights(weights)
+        ds = make()
+        start = time.perf_counter()
+        net.fit(ds, epochs=args.epochs, verbose=0)
+        rates[name] = count * args.epochs / (time.perf_counter() - start)
+    return rates["trainer"], rates["baseline"]
+
+
+def _memory_child(spec: dict) -> None:
+    """Trains one epoch the trainer's way under a cache budget; prints peak RSS as JSON."""
+    import tensorflow_transform as tft
+
+    from models.cnn import augment, data
+
+    tft_out = tft.TFTransformOutput(spec["transform"])
+    size, count = spec["size"], spec["count"]
+    decoded_mb = data.decoded_megabytes(count, (size, size, 3))
+    cache = decoded_mb <= spec["budget_mb"]  # the trainer's rule (models/cnn/trainer.py)
+    ds = data.training_dataset([spec["train_glob"]], tft_out, 16, seed=0, cache=cache)
+    ds = augment.augment_dataset(ds, augment.build_augmenter(size, seed=0))
+    net = _build(spec["arch"], size, spec["classes"])
+    net.fit(ds, epochs=spec["epochs"], verbose=0)
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"cached": cache, "decoded_mb": decoded_mb, "peak_rss_mb": peak_mb}))
+
+
+def _memory(args: argparse.Namespace, workdir: str) -> None:
+    train_glob, transform, count, names = _artifact(workdir, args.memory_images, args.memory_size)
+    size = args.memory_size
+    for budget in (64, 4096):
+        spec = dict(
+            transform=transform,
+            train_glob=train_glob,
+            size=size,
+            count=count,
+            classes=len(names),
+            arch="mobilenet_v3_small",
+            epochs=2,
+            budget_mb=budget,
+        )
+        out = subprocess.run(
+            [sys.executable, __file__, "--memory-child", json.dumps(spec)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        result = json.loads(out.splitlines()[-1])
+        print(
+            f"memory: {count} photos at {size} px, decoded {result['decoded_mb']:.0f} MB, "
+            f"cache budget {budget} MB -> {'cached' if result['cached'] else 'not cached'}: "
+            f"peak RSS {result['peak_rss_mb']:.0f} MB (MobileNetV3Small, 2 epochs)"
+        )
+
+
+def main() -> None:
+    args = _parse_args()
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from models.cnn import runtime
+
+    runtime.skip_autograph_for_tf_keras()  # what run_fn does; applies to both paths
+    if args.memory_child:
+        _memory_child(json.loads(args.memory_child))
+        return
+    import tensorflow as tf
+
+    print(
+        f"cpus={os.cpu_count()} tf={tf.__version__} images={args.images} epochs={args.epochs} "
+        f"batch={args.batch_size}"
+    )
+    with tempfile.TemporaryDirectory(prefix="photo_trainer_") as workdir:
+        for arch in [] if args.skip_throughput else args.archs:
+            for size in args.sizes:
+                trainer, baseline = _throughput(args, workdir, arch, size)
+                print(
+                    f"{arch:20s} {size:4d} px  trainer {trainer:7.1f} img/s  "
+                    f"baseline {baseline:7.1f} img/s  ratio {trainer / baseline:.3f} "
+                    "(target >= 0.9)",
+                    flush=True,
+                )
+        if args.memory_images:
+            _memory(args, workdir)
+
+
+if __name__ == "__main__":
+    main()
