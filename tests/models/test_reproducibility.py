@@ -49,35 +49,67 @@ def test_training_function_leaves_the_op_determinism_switch_as_it_found_it():
     assert not op_determinism_enabled()
 
 
-# One child process: a short CartPole run whose TensorBoard scalars (mean loss
-# per training phase, average training-episode return) and greedy evaluation
-# are printed as JSON.
-_CARTPOLE_CHILD = """
-import json, sys, tempfile
+# One child process: short CartPole and MinAtar runs, one after the other (one
+# TensorFlow import for both), each printing its TensorBoard scalars (mean loss
+# per training phase, average training-episode return) and greedy evaluations.
+_CHILD = """
+import dataclasses, json, tempfile
 import tensorflow as tf
-from models.dqn.config import DqnConfig
+from models.dqn.config import preset
 from models.dqn.train import train
 
-config = DqnConfig(
-    learning_starts=500, train_freq=250, gradient_steps=64, eval_interval=1_500, eval_episodes=5
-)
-with tempfile.TemporaryDirectory() as tmp:
-    result = train("CartPole-v1", config, 3, 1_500, tmp + "/run", log_dir=tmp + "/tb", progress=False)
-    curve = []
-    for path in sorted(tf.io.gfile.glob(tmp + "/tb/events.out.tfevents.*")):
-        for event in tf.compat.v1.train.summary_iterator(path):
-            for value in event.summary.value:
-                if value.tag in ("train/loss", "train/episode_return"):
-                    curve.append([event.step, value.tag, float(tf.make_ndarray(value.tensor))])
-print("CURVE " + json.dumps({"curve": curve, "history": [h["mean_return"] for h in result.history]}))
+for env_id, steps, overrides in RUNS:
+    config = dataclasses.replace(preset(env_id), **overrides)
+    with tempfile.TemporaryDirectory() as tmp:
+        result = train(env_id, config, 3, steps, tmp + "/run", log_dir=tmp + "/tb", progress=False)
+        curve = []
+        for path in sorted(tf.io.gfile.glob(tmp + "/tb/events.out.tfevents.*")):
+            for event in tf.compat.v1.train.summary_iterator(path):
+                for value in event.summary.value:
+                    if value.tag in ("train/loss", "train/episode_return"):
+                        number = float(tf.make_ndarray(value.tensor))
+                        curve.append([event.step, value.tag, number])
+    history = [h["mean_return"] for h in result.history]
+    print("CURVE " + json.dumps({"env": env_id, "curve": curve, "history": history}))
 """
+RUNS = [
+    # The CartPole preset with the first training phases brought forward.
+    (
+        "CartPole-v1",
+        1_500,
+        dict(
+            learning_starts=500,
+            train_freq=250,
+            gradient_steps=64,
+            eval_interval=1_500,
+            eval_episodes=5,
+        ),
+    ),
+    # The MinAtar preset (conv Q-network on uint8 frames stored once), shortened:
+    # 200 random steps, then 10 updates every 20 steps up to 600.
+    (
+        "MinAtar/Breakout-v1",
+        600,
+        dict(
+            learning_starts=200,
+            train_freq=20,
+            gradient_steps=10,
+            replay_capacity=1_000,
+            epsilon_decay_steps=600,
+            eval_interval=600,
+            eval_episodes=2,
+            max_episode_frames=2_000,
+        ),
+    ),
+]
 
 
-def _run_children(code: str, count: int = 2) -> list[dict]:
-    """Starts `count` Python processes at once (each with its own hash seed) and
-    returns the JSON each printed after 'CURVE '."""
+def _run_children(count: int = 2) -> list[dict[str, dict]]:
+    """Runs `count` processes at once (each with its own hash seed); returns, per
+    process, the JSON it printed for each env."""
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     env.pop("PYTHONHASHSEED", None)
+    code = _CHILD.replace("RUNS", repr(RUNS))
     children = [
         subprocess.Popen(
             [sys.executable, "-c", code],
@@ -90,19 +122,25 @@ def _run_children(code: str, count: int = 2) -> list[dict]:
     ]
     results = []
     for child in children:
-        out, err = child.communicate(timeout=600)
+        out, err = child.communicate(timeout=900)
         assert child.returncode == 0, err[-3000:]
-        line = next(x for x in out.splitlines() if x.startswith("CURVE "))
-        results.append(json.loads(line[len("CURVE ") :]))
+        runs = [json.loads(x[len("CURVE ") :]) for x in out.splitlines() if x.startswith("CURVE ")]
+        results.append({run["env"]: run for run in runs})
     return results
 
 
-@pytest.mark.slow
-def test_same_seed_gives_identical_cartpole_learning_curves_in_two_processes():
-    first, second = _run_children(_CARTPOLE_CHILD)
+def _losses(run: dict) -> list[float]:
+    return [v for _, tag, v in run["curve"] if tag == "train/loss"]
 
-    losses = [v for _, tag, v in first["curve"] if tag == "train/loss"]
-    assert len(losses) == 4 and all(v > 0 for v in losses)  # phases at 750 ... 1500
-    assert any(tag == "train/episode_return" for _, tag, _ in first["curve"])
-    assert len(first["history"]) == 1
-    assert first == second  # bit for bit: float losses and returns, every step
+
+@pytest.mark.slow
+def test_same_seed_gives_identical_cartpole_and_minatar_learning_curves_in_two_processes():
+    first, second = _run_children()
+
+    cartpole, minatar = first["CartPole-v1"], first["MinAtar/Breakout-v1"]
+    assert len(_losses(cartpole)) == 4  # training phases at 750, 1000, 1250, 1500
+    assert any(tag == "train/episode_return" for _, tag, _ in cartpole["curve"])
+    assert len(_losses(minatar)) == 20  # phases at 220, 240, ..., 600
+    assert len(set(_losses(minatar))) > 1
+    assert len(cartpole["history"]) == len(minatar["history"]) == 1
+    assert first == second  # bit for bit: every loss, return and evaluation
