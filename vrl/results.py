@@ -87,12 +87,11 @@ def read_eval_metrics(evaluation_uri: str) -> tuple[dict[str, float], dict[str, 
 def _load_candidate(evaluation_uri: str):
     """TFMA's result for the evaluated model ("candidate" when a baseline was compared)."""
     import tensorflow_model_analysis as tfma
+    from tensorflow_model_analysis.writers.eval_config_writer import load_eval_run
 
-    for model_name in ("candidate", None):
-        result = tfma.load_eval_result(evaluation_uri, model_name=model_name)
-        if any(metrics for _, metrics in result.slicing_metrics):
-            return result
-    return result
+    config = load_eval_run(evaluation_uri)[0]
+    baseline = config is not None and any(s.is_baseline for s in config.model_specs)
+    return tfma.load_eval_result(evaluation_uri, model_name="candidate" if baseline else None)
 
 
 def read_class_metrics(
