@@ -45,9 +45,9 @@ def seed_everything(seed: int, deterministic: bool) -> None:
 
     Call it at the start of a training run, before any model or dataset is built.
     """
-    import tensorflow as tf
+    import tf_keras  # the Keras the models use, whatever tf.keras resolves to
 
-    tf.keras.utils.set_random_seed(seed)
+    tf_keras.utils.set_random_seed(seed)
     set_op_determinism(deterministic)
     logging.info(
         "Seeded Python, NumPy and TensorFlow with %d; op determinism %s", seed, deterministic
