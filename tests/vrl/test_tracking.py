@@ -5,6 +5,7 @@ import glob
 import importlib.util
 import json
 import os
+import time
 
 import pytest
 import tensorflow as tf
@@ -22,15 +23,26 @@ def offline_wandb(tmp_path, monkeypatch):
         monkeypatch.setenv(name, str(tmp_path / "wandb-home" / name.lower()))
 
 
-def _records(run_folder: str) -> dict:
-    """The offline run's transaction log as {'config', 'history', 'summary'}."""
+def _records(run_folder: str, timeout: float = 60.0) -> dict:
+    """The offline run's transaction log as {'config', 'history', 'summary'}, read once
+    W&B's writer process has written its final 'exit' record (it may lag run.finish())."""
+    deadline = time.monotonic() + timeout
+    while True:
+        out, complete = _scan(run_folder)
+        if complete or time.monotonic() > deadline:
+            assert complete, f"{run_folder}: no exit record after {timeout} s"
+            return out
+        time.sleep(0.5)
+
+
+def _scan(run_folder: str) -> tuple[dict, bool]:
     from wandb.proto import wandb_internal_pb2
     from wandb.sdk.internal import datastore
 
     (path,) = glob.glob(os.path.join(run_folder, "run-*.wandb"))
     store = datastore.DataStore()
     store.open_for_scan(path)
-    out = {"config": {}, "history": [], "summary": {}}
+    out, complete = {"config": {}, "history": [], "summary": {}}, False
     while (data := store.scan_data()) is not None:
         record = wandb_internal_pb2.Record()
         record.ParseFromString(data)
@@ -50,7 +62,9 @@ def _records(run_folder: str) -> dict:
                 (i.key or "/".join(i.nested_key), json.loads(i.value_json))
                 for i in record.summary.update
             )
-    return out
+        elif kind == "exit":
+            complete = True
+    return out, complete
 
 
 def test_wandb_flag_without_wandb_installed_is_a_one_line_error(tmp_path, monkeypatch, capsys):
@@ -111,3 +125,48 @@ def test_vrl_run_rl_with_wandb_logs_config_history_summary_and_plot_offline(
     assert logged["summary"]["eval_mean_return"] >= 0 and "blessed" in logged["summary"]
     assert logged["summary"]["training/env_steps"] == 600
     assert glob.glob(os.path.join(run_folder, "files", "media", "images", "plots", "*.png"))
+
+
+def test_image_run_logs_epochs_trainer_config_tfma_summary_and_plots_offline(
+    tmp_path, offline_wandb, monkeypatch
+):
+    from models.cnn.report import LOSS_CURVE_PNG, REPORT_JSON, write_report
+    from pipeline.image_config import ImagePipelineConfig
+    from vrl.results import RunSummary
+
+    # The trainer's ModelRun as run_fn leaves it: Keras' TensorBoard folders, report, plot.
+    model_run = tmp_path / "model_run"
+    for sub, losses in (("train", [0.9, 0.4]), ("validation", [1.0, 0.5])):
+        writer = tf.summary.create_file_writer(str(model_run / sub))
+        with writer.as_default():
+            for epoch, loss in enumerate(losses):
+                tf.summary.scalar("epoch_loss", loss, step=epoch)
+        writer.close()
+    write_report(str(model_run), {"loss": [0.9, 0.4]}, {"config": {"arch": "convnet", "seed": 3}})
+    assert (model_run / REPORT_JSON).exists() and (model_run / LOSS_CURVE_PNG).exists()
+    monkeypatch.setattr(tracking, "_store", lambda root: None)
+    monkeypatch.setattr(tracking, "_latest_uri", lambda store, kind: str(model_run))
+    config = ImagePipelineConfig(data_dir="d", home=str(tmp_path / "home"), seed=3)
+    summary = RunSummary(
+        blessed=True,
+        pushed=True,
+        metrics={"sparse_categorical_accuracy": 0.95},
+        per_class={"cat": 0.9},
+    )
+
+    folder = tracking.track_image(tracking.TrackingConfig(enabled=True), config, summary)
+
+    assert folder.startswith(str(tmp_path / "home" / "wandb" / "offline-run-"))
+    logged = _records(folder)
+    assert logged["config"]["trainer"] == {"arch": "convnet", "seed": 3}
+    assert logged["config"]["seed"] == 3 and logged["config"]["data_dir"] == "d"
+    by_step = {row["_step"]: row for row in logged["history"]}
+    assert by_step[1]["train/epoch_loss"] == pytest.approx(0.4)
+    assert by_step[1]["validation/epoch_loss"] == pytest.approx(0.5)
+    assert logged["summary"]["eval/sparse_categorical_accuracy"] == 0.95
+    assert logged["summary"]["eval/accuracy/cat"] == 0.9 and logged["summary"]["blessed"] is True
+    assert glob.glob(os.path.join(folder, "files", "media", "images", "plots", "loss_curve*.png"))
+
+
+def test_tracking_off_logs_nothing():
+    assert tracking.track_rl(tracking.TrackingConfig(), config=None, home="unused") is None
