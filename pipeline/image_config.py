@@ -86,6 +86,9 @@ class ImagePipelineConfig:
     """Check loss at init ~ ln(num_classes) and overfitting one batch before training."""
     seed: int | None = None
     """Seed for weight init and shuffling."""
+    deterministic: bool | None = None
+    """TensorFlow op determinism in the trainer (models/reproducibility.py), so a seed
+    repeats its weights in any process; it serialises random augmentation in tf.data."""
     min_accuracy: float = 0.9
     """Evaluator value threshold: eval accuracy must reach this to bless."""
     max_accuracy_drop: float = 0.01
@@ -134,6 +137,7 @@ class ImagePipelineConfig:
             "epochs",
             "sanity_checks",
             "seed",
+            "deterministic",
         )
         config = {"image_size": self.image_size, "top_k": list(self.top_k)}
         if self.tflite is not None:
@@ -259,6 +263,11 @@ def _problems(c: ImagePipelineConfig) -> list[str]:
             "seed",
             c.seed is None or (_is_int(c.seed) and 0 <= c.seed < SEED_LIMIT),
             "must be an int in [0, 2**32)",
+        ),
+        (
+            "deterministic",
+            c.deterministic is None or isinstance(c.deterministic, bool),
+            "must be true, false or unset",
         ),
         ("min_accuracy", _in_range(c.min_accuracy, 0.0, 1.0), "must be in [0, 1]"),
         ("max_accuracy_drop", _in_range(c.max_accuracy_drop, 0.0, 1.0), "must be in [0, 1]"),

@@ -12,6 +12,7 @@ import types
 
 from models.cnn.limits import TFLITE_QUANTIZATIONS
 from pipeline.image_config import ARCHS, INPUT_FORMATS, OPTIMIZERS
+from vrl import tracking
 
 
 def add_config_args(p: argparse.ArgumentParser, cluster: bool = False) -> None:
@@ -111,6 +112,12 @@ def add_config_args(p: argparse.ArgumentParser, cluster: bool = False) -> None:
     )
     p.add_argument("--seed", type=int, help=tr)
     p.add_argument(
+        "--deterministic",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help=f"TensorFlow op determinism in the trainer (same seed, same weights); {tr}",
+    )
+    p.add_argument(
         "--min-accuracy", type=float, default=d.min_accuracy, help="value threshold to bless"
     )
     p.add_argument(
@@ -207,6 +214,7 @@ def config_from_args(args: argparse.Namespace, pipeline_root: str | None = None)
         epochs=args.epochs,
         sanity_checks=args.sanity_checks,
         seed=args.seed,
+        deterministic=args.deterministic,
         min_accuracy=args.min_accuracy,
         max_accuracy_drop=args.max_accuracy_drop,
         top_k=tuple(args.top_k),
@@ -235,17 +243,20 @@ def add_parser(run_sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     add_config_args(p)
+    tracking.add_args(p)
     p.set_defaults(func=handler)
 
 
 def handler(args: argparse.Namespace) -> int:
     """Runs the image pipeline locally; exit 0 when the gate worked either way."""
     config = config_from_args(args)
+    tracked = tracking.from_args(args)
     check_backbone_weights(config)
     from vrl.local import run_image_pipeline
 
     summary = run_image_pipeline(config, extra_beam_args=args.beam_arg)
     print_summary(config, summary)
+    tracking.print_run_folder(tracking.track_image(tracked, config, summary))
     if summary.pushed and summary.pushed_path:
         from vrl.report import print_run_report
 

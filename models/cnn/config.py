@@ -81,6 +81,10 @@ class TrainerConfig:
     """Steps allowed to overfit that batch."""
     seed: int = 42
     """Seed for weights, shuffling and the sanity checks."""
+    deterministic: bool = False
+    """TensorFlow op determinism (models/reproducibility.py): the same seed gives the
+    same weights in every process. Off by default: it runs tf.data maps that hold
+    stateful random ops (augmentation) serially; Python, NumPy and TF are seeded anyway."""
     cache: bool = True
     """Keep decoded images in memory after the first epoch, if they fit `cache_budget_mb`."""
     cache_budget_mb: int = 2048

@@ -31,6 +31,7 @@ from models.cnn import augment, data, eval_split, model, phases, report, runtime
 from models.cnn.config import TrainerConfig
 from models.cnn.preprocessing import IMAGE_XF_KEY
 from models.hparams import write_hparams
+from models.reproducibility import restores_op_determinism, seed_everything
 
 SANITY_SAMPLE = 256  # records decoded for the sanity checks
 
@@ -118,6 +119,7 @@ def write_warmup(file_patterns: list[str], saved_model_dir: str, count: int = 3)
         warmup.write_warmup_file(saved_model_dir, warmup.image_requests("", images))
 
 
+@restores_op_determinism
 def run_fn(fn_args: tfx.components.FnArgs) -> None:
     """Trains the CNN and exports a SavedModel to `fn_args.serving_model_dir`.
 
@@ -126,7 +128,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     config = TrainerConfig.from_custom_config(fn_args.custom_config)
     runtime.skip_autograph_for_tf_keras()
     logging.info("CNN trainer config: %s", config)
-    tf_keras.utils.set_random_seed(config.seed)
+    seed_everything(config.seed, config.deterministic)
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
     input_shape = image_shape(tf_transform_output, config.image_size)
     label_names = data.read_label_vocab(data.find_label_vocab(fn_args.train_files))
