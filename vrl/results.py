@@ -68,9 +68,7 @@ def _doubles(sub: dict) -> dict[str, float]:
 def read_eval_metrics(evaluation_uri: str) -> tuple[dict[str, float], dict[str, float]]:
     """Overall metrics and per-class accuracy from a TFMA ModelEvaluation artifact
     (metrics without a sub key: per-class precision/recall are read by `read_class_metrics`)."""
-    import tensorflow_model_analysis as tfma
-
-    result = tfma.load_eval_result(evaluation_uri)
+    result = _load_candidate(evaluation_uri)
     overall: dict[str, float] = {}
     per_class: dict[str, float] = {}
     for slice_key, metrics in result.slicing_metrics:
