@@ -3,9 +3,6 @@ smoke run) pushes a policy, `vrl serve` serves it, and `vrl act --obs-file`
 gets its action for a real uint8 observation over gRPC and REST."""
 
 import os
-import signal
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -15,6 +12,7 @@ from vrl.cli import main
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 ENV_ID = "MinAtar/Breakout-v1"
 MODEL = "dqn_minatar_breakout_v1"
+FREE_PORTS = ["--grpc-port", "0", "--rest-port", "0"]
 
 
 @pytest.fixture(scope="module")
@@ -43,27 +41,14 @@ def _version(home):
 
 
 @pytest.fixture(scope="module")
-def served(home):
+def served(home, vrl_serve):
     """`vrl serve` on free ports over the run's serving base: (gRPC target, REST URL)."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "vrl.serve", "serve", "--model-base",
-         os.path.join(home, "serving"), "--grpc-port", "0", "--rest-port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )  # fmt: skip
+    server = vrl_serve(["--model-base", os.path.join(home, "serving")] + FREE_PORTS)
     try:
-        line = proc.stdout.readline()  # printed once the ports are bound and models loaded
-        assert line.startswith(f"serving {{'{MODEL}': [{_version(home)}]}}"), line
-        grpc_target = line.split("gRPC ")[1].split(",")[0]
-        rest_url = line.split("REST ")[1].split()[0]
-        yield grpc_target, rest_url
+        assert server.line.startswith(f"serving {{'{MODEL}': [{_version(home)}]}}"), server.line
+        yield server.grpc_target, server.rest_url
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        server.stop()
 
 
 def test_pushed_pixel_policy_takes_uint8_stacked_frames(home):

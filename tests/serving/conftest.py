@@ -8,10 +8,6 @@ linear. Both are written with tf.saved_model.save, like the real exports.
 from __future__ import annotations
 
 import os
-import signal
-import socket
-import subprocess
-import sys
 import types
 
 import numpy as np
@@ -200,9 +196,6 @@ def helpers() -> types.SimpleNamespace:
         push=push,
         save_cnn=save_cnn,
         mnist_digit=mnist_digit,
-        free_port=free_port,
-        start_vrl_serve=start_vrl_serve,
-        stop_vrl_serve=stop_vrl_serve,
     )
 
 
@@ -283,36 +276,3 @@ def foreign_models(tmp_path_factory) -> dict[str, str]:
         "mnist": save_mnist_tf1(str(root / "mnist")),
         "keras": save_keras_classifier(str(root / "keras")),
     }
-
-
-def free_port() -> int:
-    """A loopback port free right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_vrl_serve(argv: list[str], timeout: float = 120.0) -> tuple[subprocess.Popen, str]:
-    """`vrl serve ARGV` in a subprocess; returns it and its "serving ..." line once it serves."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "vrl.serve", "serve", *argv],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
-    )
-    line = proc.stdout.readline()
-    if not line.startswith("serving"):
-        proc.kill()
-        raise RuntimeError(f"vrl serve did not start: {line!r} {proc.stderr.read()[-2000:]}")
-    return proc, line
-
-
-def stop_vrl_serve(proc: subprocess.Popen) -> None:
-    """SIGTERM, then wait (kill if it hangs)."""
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()

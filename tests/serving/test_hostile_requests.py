@@ -9,13 +9,11 @@ thread pile-up or a memory blow-up shows as such, not as a test-process effect.
 from __future__ import annotations
 
 import base64
-import collections
 import json
 import random
 import re
 import socket
 import struct
-import threading
 import time
 import zlib
 
@@ -71,10 +69,10 @@ def bmp_header(width: int, height: int) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def served(model_base, helpers):
+def served(model_base, vrl_serve):
     """`vrl serve` with small connection limits; yields (process, grpc port, rest port)."""
-    grpc_port, rest_port = helpers.free_port(), helpers.free_port()
-    proc, _ = helpers.start_vrl_serve(
+    grpc_port, rest_port = vrl_serve.free_port(), vrl_serve.free_port()
+    server = vrl_serve(
         [
             "--model-base", model_base,
             "--grpc-port", str(grpc_port),
@@ -88,14 +86,10 @@ def served(model_base, helpers):
             "--poll-seconds", "30",
         ]
     )  # fmt: skip
-    # The server logs every refused request; read its pipes so it never blocks writing.
-    tail: collections.deque[str] = collections.deque(maxlen=200)
-    for stream in (proc.stdout, proc.stderr):
-        threading.Thread(target=tail.extend, args=(stream,), daemon=True).start()
+    proc = server.proc
     print(f"server memory after start: {memory_mb(proc.pid)[0]:.0f} MB resident")
     yield proc, grpc_port, rest_port
-    helpers.stop_vrl_serve(proc)
-    assert proc.returncode == 0, "".join(tail)
+    assert server.stop() == 0, server.output()
 
 
 def memory_mb(pid: int) -> tuple[float, float]:

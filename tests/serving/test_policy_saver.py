@@ -5,8 +5,6 @@ extra signatures work, even in a server process that never imported TF-Agents
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -42,19 +40,11 @@ def policy_base(tmp_path_factory, helpers) -> str:
 
 
 @pytest.mark.slow
-def test_policy_saver_export_served_from_fresh_process(policy_base):
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "vrl.serve", "serve", "--model-base", policy_base,
-         "--grpc-port", "0", "--rest-port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )  # fmt: skip
+def test_policy_saver_export_served_from_fresh_process(policy_base, vrl_serve):
+    server = vrl_serve(["--model-base", policy_base, "--grpc-port", "0", "--rest-port", "0"])
     try:
-        line = proc.stdout.readline()
-        assert line.startswith("serving {'dqn': [1]}"), line
-        target = line.split("gRPC ")[1].split(",")[0]
-        with GrpcClient(target) as client:
+        assert server.line.startswith("serving {'dqn': [1]}"), server.line
+        with GrpcClient(server.grpc_target) as client:
             out = client.predict(
                 "dqn",
                 {
@@ -70,5 +60,4 @@ def test_policy_saver_export_served_from_fresh_process(policy_base):
             assert step["int64"].shape == ()
             assert "action" in client.metadata("dqn").signature_def
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        server.stop()

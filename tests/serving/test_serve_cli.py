@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import subprocess
 import sys
-import time
 
 import yaml
 from tensorflow_serving.config import model_server_config_pb2
@@ -136,27 +134,18 @@ def test_k8s_manifests_wire_ports_probe_and_config():
     assert specs and all(s.base_path.startswith("/models/") for s in specs)
 
 
-def test_serve_command_runs_until_sigterm(model_base):
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "vrl.serve", "serve", "--model-base", model_base,
-         "--grpc-port", "0", "--rest-port", "0", "--poll-seconds", "0.5"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )  # fmt: skip
+def test_serve_command_runs_until_sigterm(model_base, vrl_serve):
+    argv = ["--model-base", model_base, "--grpc-port", "0", "--rest-port", "0"]
+    server = vrl_serve([*argv, "--poll-seconds", "0.5"])
     try:
-        line = proc.stdout.readline()  # printed once the ports are bound and models loaded
-        assert line.startswith("serving {'cnn': [1], 'policy': [1]}"), line
-        rest_url = line.split("REST ")[1].split()[0]
-        client = RestClient(rest_url)
+        # printed once the ports are bound and models loaded
+        assert server.line.startswith("serving {'cnn': [1], 'policy': [1]}"), server.line
+        client = RestClient(server.rest_url)
         assert client.status("policy")["model_version_status"][0]["state"] == "AVAILABLE"
         client.close()
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=30) == 0
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            time.sleep(0.1)
+        code = server.stop()
+    assert code == 0, server.output()  # SIGTERM stops it cleanly
 
 
 def test_demo_queries_pushed_cnn_and_policy_over_grpc(model_base, helpers):

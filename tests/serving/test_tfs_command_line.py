@@ -51,14 +51,16 @@ def _resnet_style_predict(target: str, image: np.ndarray) -> int:
     return int(np.argmax(result.outputs["probs"].float_val))
 
 
-def test_config_file_edit_is_served_within_the_poll_interval(tmp_path, foreign_models, helpers):
+def test_config_file_edit_is_served_within_the_poll_interval(
+    tmp_path, foreign_models, helpers, vrl_serve
+):
     keras_base, mnist_base = tmp_path / "keras", tmp_path / "mnist"
     helpers.push(foreign_models["keras"], str(keras_base), 1)
     helpers.push(foreign_models["mnist"], str(mnist_base), 1)
     config = tmp_path / "models.config"
     config.write_text(KERAS_ONLY.format(keras=keras_base))
-    grpc_port, rest_port = helpers.free_port(), helpers.free_port()
-    proc, line = helpers.start_vrl_serve(
+    grpc_port, rest_port = vrl_serve.free_port(), vrl_serve.free_port()
+    server = vrl_serve(
         [
             f"--port={grpc_port}",
             f"--rest_api_port={rest_port}",
@@ -67,7 +69,7 @@ def test_config_file_edit_is_served_within_the_poll_interval(tmp_path, foreign_m
         ]
     )
     try:
-        assert line.startswith("serving {'keras': [1]}")
+        assert server.line.startswith("serving {'keras': [1]}")
         target = f"127.0.0.1:{grpc_port}"
         assert [_resnet_style_predict(target, np.eye(8, dtype="f")[k]) for k in range(3)] == [
             0,
@@ -84,7 +86,7 @@ def test_config_file_edit_is_served_within_the_poll_interval(tmp_path, foreign_m
         # One poll interval plus loading the TF1 SavedModel on a busy 2-core machine.
         assert _status_code(url) == 200 and seen_after < POLL_SECONDS + 10, seen_after
     finally:
-        helpers.stop_vrl_serve(proc)
+        server.stop()
 
 
 def _status_code(url: str) -> int:

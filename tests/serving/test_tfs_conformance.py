@@ -37,7 +37,7 @@ METRICS_PATH = "/custom/metrics"
 
 
 @pytest.fixture(scope="module")
-def tfs(tmp_path_factory, foreign_models, helpers):
+def tfs(tmp_path_factory, foreign_models, helpers, vrl_serve):
     """`vrl serve --port P --rest_api_port Q --model_name mnist --model_base_path DIR ...`."""
     root = tmp_path_factory.mktemp("tfs")
     base = root / "mnist"
@@ -48,8 +48,8 @@ def tfs(tmp_path_factory, foreign_models, helpers):
     write_warmup_file(v2, warm)
     monitoring = root / "monitoring.config"
     monitoring.write_text(f'prometheus_config {{ enable: true, path: "{METRICS_PATH}" }}\n')
-    grpc_port, rest_port = helpers.free_port(), helpers.free_port()
-    proc, _ = helpers.start_vrl_serve(
+    grpc_port, rest_port = vrl_serve.free_port(), vrl_serve.free_port()
+    server = vrl_serve(
         [
             f"--port={grpc_port}",
             f"--rest_api_port={rest_port}",
@@ -68,7 +68,7 @@ def tfs(tmp_path_factory, foreign_models, helpers):
         "models": model_service_pb2_grpc.ModelServiceStub(channel),
     }
     channel.close()
-    helpers.stop_vrl_serve(proc)
+    server.stop()
 
 
 def _predict_request(image: np.ndarray, signature: str = "predict_images", **spec):

@@ -37,20 +37,20 @@ CONNECTIONS = 16  # fresh connections; all landing on one of two workers: p = 2*
 
 
 @pytest.fixture(scope="module")
-def workers(tmp_path_factory, exported, helpers):
+def workers(tmp_path_factory, exported, helpers, vrl_serve):
     """`vrl serve --workers 2` over a base with cnn version 1 (favours "cat")."""
     base = tmp_path_factory.mktemp("workers_base")
     helpers.push(exported["cnn_v1"], str(base / "cnn"), 1)
     argv = ["--model-base", str(base), "--grpc-port", "0", "--rest-port", "0"]
-    proc, line = helpers.start_vrl_serve([*argv, "--workers", "2", "--poll-seconds", "0.3"])
+    server = vrl_serve([*argv, "--workers", "2", "--poll-seconds", "0.3"])
     yield types.SimpleNamespace(
-        proc=proc,
+        proc=server.proc,
         base=base,
-        grpc=line.split("gRPC ")[1].split(",")[0],
-        rest=line.split("REST ")[1].split()[0],
-        pids=[int(p) for p in re.search(r"pids \[([\d, ]+)\]", line).group(1).split(",")],
+        grpc=server.grpc_target,
+        rest=server.rest_url,
+        pids=[int(p) for p in re.search(r"pids \[([\d, ]+)\]", server.line).group(1).split(",")],
     )
-    helpers.stop_vrl_serve(proc)
+    server.stop()
 
 
 def _predict(target: str, image: bytes, label: str = "") -> tuple[int, str]:

@@ -1,10 +1,6 @@
 """vrl label / rollback against a running `vrl serve` that reads a model config file."""
 
 import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 
 import grpc
@@ -38,14 +34,8 @@ def _push(tmp_path, base: str, version: int) -> None:
     ops.atomic_push(src, os.path.join(base, "scale"), version=version)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
-def served(tmp_path):
+def served(tmp_path, vrl_serve):
     base = str(tmp_path / "serving")
     for version in (1, 2):
         _push(tmp_path, base, version)
@@ -56,29 +46,14 @@ def served(tmp_path):
             'model_version_policy { specific { versions: 2 } } version_labels { key: "stable" '
             "value: 2 } } }\n"
         )
-    port = _free_port()
+    port = vrl_serve.free_port()
     argv = ["--port", str(port), "--rest_api_port", "0", "--model_config_file", config]
     argv += ["--model_config_file_poll_wait_seconds", str(POLL_SECONDS)]
     # As with TF Serving, the first config may label a version that is still loading.
     argv += ["--allow_version_labels_for_unavailable_models"]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "vrl.cli", "serve", *argv],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
-    )
-    line = proc.stdout.readline()
-    if not line.startswith("serving"):
-        proc.kill()
-        raise RuntimeError(f"vrl serve did not start: {line!r} {proc.stderr.read()[-2000:]}")
+    server = vrl_serve(argv)
     yield config, f"127.0.0.1:{port}"
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    server.stop()
 
 
 def _stable_answer(stub) -> float:
