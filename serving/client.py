@@ -24,6 +24,35 @@ from tensorflow_serving.apis import (
 from models.cnn import features
 
 POLICY_INPUT = "observation"
+"""Input name of a policy's plain `serving_default` (models/dqn/export.py)."""
+
+
+def observation_batch(observations: Any) -> np.ndarray:
+    """Observations as a policy's plain signature takes them: a vector observation
+    [D] as float32 [N, D], an image observation [H, W, C] as uint8 [N, H, W, C]
+    (the two kinds models/dqn/envs.py serves). One observation ([D] or [H, W, C])
+    becomes a batch of one; a batch ([N, D] or [N, H, W, C]) is kept.
+
+    Raises ValueError for any other rank, an empty batch, or image values a uint8
+    cannot hold exactly (e.g. frames already scaled to [0, 1]).
+    """
+    obs = np.asarray(observations)
+    if obs.ndim in (1, 3):
+        obs = obs[None]
+    if obs.ndim not in (2, 4) or not obs.size:
+        raise ValueError(
+            "observations: expected a vector [D] or image [H, W, C] observation, or a "
+            f"non-empty batch of them ([N, D] or [N, H, W, C]); got shape {obs.shape}"
+        )
+    if obs.ndim == 2:
+        return obs.astype(np.float32, copy=False)
+    frames = obs.astype(np.uint8, copy=False)
+    if obs.dtype != np.uint8 and not (obs.dtype.kind in "biuf" and np.array_equal(frames, obs)):
+        raise ValueError(
+            f"observations: image frames must be uint8 values 0-255; got {obs.dtype} "
+            f"values from {obs.min()} to {obs.max()}"
+        )
+    return frames
 
 
 class GrpcClient:
@@ -86,9 +115,9 @@ class GrpcClient:
         )
 
     def act(self, model: str, observations: Any, **kwargs: Any) -> dict[str, np.ndarray]:
-        """Policy serving_default on an observation batch [N, obs_dim]."""
-        obs = np.asarray(observations, dtype=np.float32)
-        return self.predict(model, {POLICY_INPUT: obs.reshape(-1, obs.shape[-1])}, **kwargs)
+        """A policy's plain signature on observations (see `observation_batch`): vectors
+        go as float32 [N, D], image frames as uint8 [N, H, W, C]."""
+        return self.predict(model, {POLICY_INPUT: observation_batch(observations)}, **kwargs)
 
     def metadata(
         self, model: str, version: int | None = None
@@ -202,10 +231,19 @@ class RestClient:
         instances = [{"b64": base64.b64encode(b).decode("ascii")} for b in images]
         return self.predict(model, {"instances": instances}, **kwargs)["predictions"]
 
-    def act(self, model: str, observations: Any, **kwargs: Any) -> list[dict]:
-        """Row-format predict on the policy's serving_default."""
-        obs = np.asarray(observations, dtype=np.float32)
-        body = {"instances": obs.reshape(-1, obs.shape[-1]).tolist()}
+    def act(
+        self,
+        model: str,
+        observations: Any,
+        signature_name: str | None = None,
+        **kwargs: Any,
+    ) -> list:
+        """Row-format predict on a policy's plain signature, one prediction per observation
+        (see `observation_batch`; image frames go as nested lists of 0-255 integers, which
+        the server reads as the signature's uint8)."""
+        body: dict[str, Any] = {"instances": observation_batch(observations).tolist()}
+        if signature_name:
+            body["signature_name"] = signature_name
         return self.predict(model, body, **kwargs)["predictions"]
 
 

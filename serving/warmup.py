@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
 
 from models.cnn import features
-from serving.client import POLICY_INPUT
+from serving.client import POLICY_INPUT, observation_batch
 from serving.errors import invalid
 from serving.tensors import to_tensor_proto
 
@@ -85,16 +86,13 @@ def image_requests(
 
 def policy_requests(
     model_name: str,
-    observations: Sequence[Sequence[float]],
+    observations: Any,
     signature_name: str = "serving_default",
 ) -> list[predict_pb2.PredictRequest]:
-    """One request per observation, plus one with all of them, for the policy's plain signature."""
-    rows = np.asarray(observations, dtype=np.float32)
-    if rows.ndim != 2 or not len(rows):
-        raise ValueError(
-            f"policy_requests: observations must be a non-empty [N, obs_dim] list, got "
-            f"shape {rows.shape}"
-        )
+    """One request per observation, plus one with all of them, for the policy's plain
+    signature: vectors as float32 [n, D], image frames as uint8 [n, H, W, C]
+    (`serving.client.observation_batch`)."""
+    rows = observation_batch(observations)
     batches = [rows[i : i + 1] for i in range(len(rows))] + ([rows] if len(rows) > 1 else [])
     return [_request(model_name, signature_name, POLICY_INPUT, b) for b in batches]
 

@@ -53,8 +53,8 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     observation.add_argument(
         "--obs-file",
         metavar="FILE.npy",
-        help="one observation saved with numpy.save, e.g. uint8 stacked frames [H, W, C] "
-        "for a pixel policy (sent with its dtype)",
+        help="one observation saved with numpy.save: a vector [D] (sent as float32) or "
+        "uint8 stacked frames [H, W, C] for a pixel policy (sent as uint8)",
     )
     act.set_defaults(func=act_command)
 
@@ -225,7 +225,7 @@ def _b64_instances(images: list[bytes]) -> list[dict]:
 
 
 def _read_observation(args: argparse.Namespace):
-    """The observation as a numpy array (float32 from --obs, the file's dtype from
+    """One observation as a numpy array (float32 from --obs, the file's dtype from
     --obs-file); prints the error and returns None when it cannot be read."""
     import numpy as np
 
@@ -238,10 +238,10 @@ def _read_observation(args: argparse.Namespace):
                 file=sys.stderr,
             )
             return None
-        if obs.dtype.kind not in "uif" or obs.ndim == 0:
+        if obs.dtype.kind not in "uif" or obs.ndim not in (1, 3):
             print(
-                f"error: --obs-file {args.obs_file}: expected one numeric observation, got "
-                f"{obs.dtype} of shape {obs.shape}",
+                f"error: --obs-file {args.obs_file}: expected one numeric observation, a "
+                f"vector [D] or image frames [H, W, C]; got {obs.dtype} of shape {obs.shape}",
                 file=sys.stderr,
             )
             return None
@@ -255,24 +255,24 @@ def _read_observation(args: argparse.Namespace):
 
 def act_command(args: argparse.Namespace) -> int:
     """Prints the policy's action (and Q-values) for one observation."""
+    from serving.client import observation_batch
+
     obs = _read_observation(args)
     if obs is None:
         return 2
+    flag = f"--obs-file {args.obs_file}" if args.obs_file else f"--obs {args.obs!r}"
+    try:
+        batch = observation_batch(obs)  # float32 [1, D] or uint8 [1, H, W, C]
+    except ValueError as e:
+        print(f"error: {flag}: {e}", file=sys.stderr)
+        return 2
 
     def via_grpc(client):
-        from serving.client import POLICY_INPUT
-
-        out = client.predict(
-            args.model,
-            {POLICY_INPUT: obs[None]},
-            version=args.version,
-            signature_name=args.signature,
-        )
+        out = client.act(args.model, batch, version=args.version, signature_name=args.signature)
         return {k: v[0].tolist() for k, v in out.items()}
 
     def via_rest(client):
-        body = {"signature_name": args.signature, "instances": [obs.tolist()]}
-        row = client.predict(args.model, body, version=args.version)["predictions"][0]
+        row = client.act(args.model, batch, signature_name=args.signature, version=args.version)[0]
         return row if isinstance(row, dict) else {"action": row}
 
     result, code = _call(args, via_grpc, via_rest)

@@ -21,27 +21,16 @@ def checkpoint_dir(checkpoint_base: str, env_id: str, seed: int, config: DqnConf
 def write_policy_warmup(saved_model_dir: str, env_id: str, seed: int, count: int = 3) -> None:
     """TF Serving's warmup file from `count` real start observations of the env,
     inside the exported policy, so every pushed version warms up before serving.
-    Image observations go as uint8 [N, H, W, C], as the policy's signature takes them."""
+    Vector observations go as float32 [N, D], image observations as uint8 [N, H, W, C],
+    as the policy's signature takes them."""
     import numpy as np
-    from tensorflow_serving.apis import predict_pb2
 
     from models.dqn.envs import make_gym
     from serving import warmup
-    from serving.client import POLICY_INPUT
-    from serving.tensors import to_tensor_proto
 
     env = make_gym(env_id)
     try:
         observations = np.stack([env.reset(seed=seed + i)[0] for i in range(count)])
     finally:
         env.close()
-    if observations.ndim == 2:
-        requests = warmup.policy_requests("", observations.tolist())
-    else:
-        requests = []
-        for batch in [observations[i : i + 1] for i in range(count)] + [observations]:
-            request = predict_pb2.PredictRequest()
-            request.model_spec.signature_name = "serving_default"
-            request.inputs[POLICY_INPUT].CopyFrom(to_tensor_proto(batch.astype(np.uint8)))
-            requests.append(request)
-    warmup.write_warmup_file(saved_model_dir, requests)
+    warmup.write_warmup_file(saved_model_dir, warmup.policy_requests("", observations))
