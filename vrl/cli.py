@@ -11,7 +11,6 @@ import argparse
 import os
 import sys
 import time
-import warnings
 
 
 def _add_data_parsers(sub: argparse._SubParsersAction) -> None:
@@ -102,18 +101,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the `vrl` console script."""
+    """Entry point of the `vrl` console script (and of `python -m vrl.cli` and
+    `python -m vrl.serve`)."""
+    from vrl.quiet import quiet_entry_point
+
     # tf-agents 0.19 on TF 2.16 needs Keras 2; must be set before TF is imported.
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    # google-api-core warns on every import that Python 3.10 is past its
-    # support window; TFX 1.16 requires 3.10, so the warning is not actionable.
-    warnings.filterwarnings("ignore", category=FutureWarning, module="google")
+    # Before parsing: `--help` may import TensorFlow to show a default.
+    # argv None: a real `vrl` process, not a caller in Python (e.g. tests).
+    quiet_entry_point(filter_stderr=argv is None)
     args = build_parser().parse_args(argv)
-    if argv is None:  # a real `vrl` process, not a caller in Python (e.g. tests)
-        from vrl.quiet import filter_native_stderr
-
-        filter_native_stderr()
     start = time.time()
     try:
         code = args.func(args)

@@ -3,10 +3,13 @@
 TensorFlow's CUDA plugin registration logs three error-level lines from C++
 at import on every machine ("Unable to register cuDNN factory ..."), even
 with no GPU; `TF_CPP_MIN_LOG_LEVEL=3` would hide them but also every real
-C++ error; gym prints a notice from Python at import. `filter_native_stderr` routes file descriptor 2 through a pipe that
-drops only lines matching `NATIVE_NOISE`; Python's own `sys.stderr` writes
-straight to the terminal (dropping only `PYTHON_NOISE` lines), so nothing
-`vrl` itself prints is delayed or lost.
+C++ error; gym prints a notice from Python at import. `filter_native_stderr` routes file
+descriptor 2 through a pipe that drops only lines matching `NATIVE_NOISE`;
+Python's own `sys.stderr` writes straight to the terminal (dropping only
+`PYTHON_NOISE` lines), so nothing `vrl` itself prints is delayed or lost.
+`filter_warnings` ignores the Python warnings in `WARNING_NOISE`, each by
+category, message and module. `quiet_entry_point` does all of it; every
+`python -m vrl.*` entry that prints calls it first, as the `vrl` script does.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import io
 import os
 import sys
 import threading
+import warnings
 
 NATIVE_NOISE = (
     b"Unable to register cuFFT factory",
@@ -34,6 +38,37 @@ PYTHON_NOISE = (
     "Please upgrade to Gymnasium, the maintained drop-in replacement of Gym",
     "See the migration guide at https://gymnasium.farama.org/introduction/migration_guide/",
 )
+
+
+# (category, message regex, module regex) for warnings.filterwarnings; each one
+# is a warning nobody running `vrl` can act on.
+WARNING_NOISE = (
+    # google-api-core warns on every import that Python 3.10 is past its support
+    # window; TFX 1.16 requires 3.10.
+    (FutureWarning, "", "google"),
+    # TF-Agents' `safe_has_state` (tf_agents/utils/common.py) compares with
+    # `is not ()` on purpose and silences the SyntaxWarning for its own module, but
+    # autograph recompiles the function into a temporary module named
+    # __autograph_generated_file<random> when a tf.function that calls it is first
+    # traced (the DQN trainer's), and there the warning is printed again.
+    (SyntaxWarning, '"is not" with a literal', r".*__autograph_generated_file\w*\Z"),
+)
+
+
+def filter_warnings() -> None:
+    """Ignores the `WARNING_NOISE` warnings for the rest of the process."""
+    for category, message, module in WARNING_NOISE:
+        warnings.filterwarnings("ignore", message=message, category=category, module=module)
+
+
+def quiet_entry_point(filter_stderr: bool) -> None:
+    """What a `vrl` entry point runs before TensorFlow is imported: TensorFlow's C++
+    log level (INFO lines off, errors kept), the warning filters, and, in a real
+    `vrl` process (`filter_stderr`; not in a caller such as a test), the stderr filter."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    filter_warnings()
+    if filter_stderr:
+        filter_native_stderr()
 
 
 class _LineFilter(io.TextIOBase):

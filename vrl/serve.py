@@ -285,11 +285,11 @@ def act_command(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Standalone entry (`python -m vrl.serve ...`); `vrl` wires the same parsers."""
-    parser = argparse.ArgumentParser(prog="vrl")
-    add_parsers(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return args.func(args)
+    """`python -m vrl.serve serve|predict|act ...`: the `vrl` console script itself, so
+    it sets up the process the same way (Keras 2, the stderr and warning filters)."""
+    from vrl import cli
+
+    return cli.main(argv)
 
 
 if __name__ == "__main__":
