@@ -12,11 +12,13 @@ import os
 import sys
 import time
 
+from vrl.help_format import DefaultsFormatter, show_default, use_everywhere
+
 
 def _add_data_parsers(sub: argparse._SubParsersAction) -> None:
     data = sub.add_parser("data", help="write demo datasets")
     dsub = data.add_subparsers(dest="dataset", required=True)
-    fmt = argparse.ArgumentDefaultsHelpFormatter
+    fmt = DefaultsFormatter
     shapes = dsub.add_parser(
         "shapes", help="synthetic drawn shapes, class-per-folder, PNG+JPEG", formatter_class=fmt
     )
@@ -33,19 +35,37 @@ def _add_data_parsers(sub: argparse._SubParsersAction) -> None:
     photos = dsub.add_parser(
         "photos",
         help="crops of the sample photos bundled with scikit-learn and scikit-image, JPEG at "
-        "several sizes, a quarter stored sideways with an EXIF Orientation tag "
-        "(defaults: vrl/demo_photos.py make_photos)",
+        "several sizes, a quarter stored sideways with an EXIF Orientation tag",
+        formatter_class=fmt,
     )
     photos.add_argument("--out", required=True, help="output folder")
-    photos.add_argument(
-        "--classes",
-        nargs="+",
-        help="photo classes: china flower astronaut cat coffee rocket galaxies tissue",
+    # Unset flags leave make_photos its own defaults; help shows them.
+    made = _make_photos_default
+    classes = "photo classes: china flower astronaut cat coffee rocket galaxies tissue"
+    show_default(photos.add_argument("--classes", nargs="+", help=classes), made("classes"))
+    per_class = photos.add_argument(
+        "--per-class", type=int, help="images of the first (largest) class"
     )
-    photos.add_argument("--per-class", type=int, help="images of the first (largest) class")
-    photos.add_argument("--imbalance", type=float, help="largest/smallest class count")
-    photos.add_argument("--seed", type=int, help="random seed of the crops")
+    show_default(per_class, made("per_class"))
+    imbalance = photos.add_argument("--imbalance", type=float, help="largest/smallest class count")
+    show_default(imbalance, made("imbalance"))
+    show_default(
+        photos.add_argument("--seed", type=int, help="random seed of the crops"), made("seed")
+    )
     photos.set_defaults(func=_cmd_data_photos)
+
+
+def _make_photos_default(param: str):
+    """The default of one `vrl.demo_photos.make_photos` parameter, read when help is shown."""
+
+    def default() -> object:
+        import inspect
+
+        from vrl import demo_photos
+
+        return inspect.signature(demo_photos.make_photos).parameters[param].default
+
+    return default
 
 
 def _cmd_data_shapes(args: argparse.Namespace) -> int:
@@ -97,6 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
     __import__("vrl.operate", fromlist=["add_parsers"]).add_parsers(sub)  # status, label, ...
 
     demo.add_parser(sub)
+    # Also for the parsers registered without it (the command groups, `vrl run rl`).
+    use_everywhere(parser)
     return parser
 
 

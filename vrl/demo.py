@@ -11,6 +11,8 @@ import argparse
 import glob
 import os
 
+from vrl.help_format import DefaultsFormatter
+
 IMAGE_MODEL = "image_classifier"
 
 
@@ -19,7 +21,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "demo",
         help="run the whole main job locally: data, both pipelines, serving",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsFormatter,
     )
     p.add_argument("--home", default="runs/demo", help="working folder")
     p.add_argument("--dataset", default="shapes", choices=["shapes", "digits"], help="demo data")

@@ -13,6 +13,7 @@ import types
 from models.cnn.limits import TFLITE_QUANTIZATIONS
 from pipeline.image_config import ARCHS, INPUT_FORMATS, OPTIMIZERS
 from vrl import tracking
+from vrl.help_format import DefaultsFormatter, show_default
 
 
 def add_config_args(p: argparse.ArgumentParser, cluster: bool = False) -> None:
@@ -56,7 +57,12 @@ def add_config_args(p: argparse.ArgumentParser, cluster: bool = False) -> None:
         "--max-bad-fraction", type=float, default=d.max_bad_fraction, help="quarantine limit"
     )
     schema = p.add_mutually_exclusive_group()
-    schema.add_argument("--schema", dest="schema_path", default=None, help="curated schema .pbtxt")
+    schema.add_argument(
+        "--schema",
+        dest="schema_path",
+        default=None,
+        help="curated schema .pbtxt (default: the schema SchemaGen infers)",
+    )
     schema.add_argument(
         "--curated-schema",
         action="store_true",
@@ -77,32 +83,45 @@ def add_config_args(p: argparse.ArgumentParser, cluster: bool = False) -> None:
     p.add_argument(
         "--image-size", type=int, default=d.image_size, help="side images are resized to"
     )
-    tr = "default: the trainer's, see models/cnn/config.py"
-    p.add_argument("--arch", choices=ARCHS, help=tr)
+
+    # Trainer flags: unset, the trainer's own default applies (models/cnn/config.py
+    # TrainerConfig); help shows it.
+    def trainer(flag: str, help: str, **kwargs) -> None:
+        action = p.add_argument(flag, help=help, **kwargs)
+        show_default(action, lambda: trainer_default(action.dest))
+
+    trainer(
+        "--arch", "network: convnet/resnet from scratch, or a pretrained backbone", choices=ARCHS
+    )
     p.add_argument(
         "--weights",
         help="backbone weights: 'imagenet' (Keras' published weights, downloaded once), "
-        "a local weights file, or 'none' (from scratch); default: imagenet for backbones",
+        "a local weights file, or 'none' (from scratch) (default: imagenet for the "
+        "backbones; convnet/resnet always start from scratch)",
     )
-    p.add_argument(
-        "--fine-tune-layers", type=int, help=f"backbone layers unfrozen in phase 2; {tr}"
-    )
-    p.add_argument("--fine-tune-epochs", type=int, help=f"epochs of phase 2; {tr}")
+    trainer("--fine-tune-layers", "backbone layers unfrozen in phase 2", type=int)
+    trainer("--fine-tune-epochs", "epochs of phase 2", type=int)
     aug = p.add_mutually_exclusive_group()
     aug.add_argument(
         "--augment",
         dest="augment",
         action="store_const",
         const=True,
-        help="augment training batches (default: on for backbones, off for convnet/resnet)",
+        help="augment training batches (default: on for the backbones, off for convnet/resnet)",
     )
-    aug.add_argument("--no-augment", dest="augment", action="store_const", const=False)
-    p.add_argument("--label-smoothing", type=float, help=tr)
-    p.add_argument("--cache-budget-mb", type=int, help=f"decoded-image cache limit; {tr}")
-    p.add_argument("--optimizer", choices=OPTIMIZERS, help=tr)
-    p.add_argument("--learning-rate", type=float, help=tr)
-    p.add_argument("--batch-size", type=int, help=tr)
-    p.add_argument("--epochs", type=int, help=tr)
+    aug.add_argument(
+        "--no-augment",
+        dest="augment",
+        action="store_const",
+        const=False,
+        help="train on the batches as they are (default: see --augment)",
+    )
+    trainer("--label-smoothing", "label smoothing of the loss (0: off)", type=float)
+    trainer("--cache-budget-mb", "decoded-image cache limit", type=int)
+    trainer("--optimizer", "optimizer", choices=OPTIMIZERS)
+    trainer("--learning-rate", "peak learning rate", type=float)
+    trainer("--batch-size", "global batch size", type=int)
+    trainer("--epochs", "epochs (of phase 1 for a backbone)", type=int)
     p.add_argument(
         "--no-sanity-checks",
         dest="sanity_checks",
@@ -110,12 +129,12 @@ def add_config_args(p: argparse.ArgumentParser, cluster: bool = False) -> None:
         const=False,
         help="skip the init-loss and overfit checks",
     )
-    p.add_argument("--seed", type=int, help=tr)
-    p.add_argument(
+    trainer("--seed", "seed of weights, shuffling and the sanity checks", type=int)
+    trainer(
         "--deterministic",
+        "TensorFlow op determinism in the trainer (same seed, same weights)",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help=f"TensorFlow op determinism in the trainer (same seed, same weights); {tr}",
     )
     p.add_argument(
         "--min-accuracy", type=float, default=d.min_accuracy, help="value threshold to bless"
@@ -139,7 +158,8 @@ def add_config_args(p: argparse.ArgumentParser, cluster: bool = False) -> None:
         choices=TFLITE_QUANTIZATIONS,
         default=d.tflite,
         help="also export a TFLite model into the pushed version's tflite/ folder "
-        "(input: the decoded, resized float image tensor; see models/cnn/tflite_export.py)",
+        "(input: the decoded, resized float image tensor; see models/cnn/tflite_export.py) "
+        "(default: none, no TFLite export)",
     )
     p.add_argument(
         "--tflite-max-drop",
@@ -148,7 +168,11 @@ def add_config_args(p: argparse.ArgumentParser, cluster: bool = False) -> None:
         help="largest eval-accuracy loss of the TFLite model vs the SavedModel; more: not blessed",
     )
     p.add_argument(
-        "--no-cache", dest="enable_cache", action="store_false", help="disable TFX caching"
+        "--no-cache",
+        dest="enable_cache",
+        action="store_false",
+        help="run every component again (default: off: TFX reuses a component's cached "
+        "outputs when its inputs, code and parameters are unchanged)",
     )
     p.add_argument(
         "--beam-arg",
@@ -156,6 +180,27 @@ def add_config_args(p: argparse.ArgumentParser, cluster: bool = False) -> None:
         default=[],
         help="extra Beam pipeline arg, repeatable (e.g. --runner=FlinkRunner)",
     )
+
+
+def trainer_default(field: str) -> object:
+    """TrainerConfig's default for `field`, for help to show.
+
+    Read from models/cnn/config.py's source rather than imported: importing it imports
+    TensorFlow (through models/cnn/model.py), which would make `--help` take seconds.
+    Only literal defaults can be read this way; tests/vrl/test_cli.py checks each shown
+    value against the imported TrainerConfig.
+    """
+    import ast
+    import importlib.util
+
+    path = importlib.util.find_spec("models.cnn.config").origin
+    with open(path, encoding="utf-8") as f:
+        tree = ast.parse(f.read(), path)
+    (config,) = [n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "TrainerConfig"]
+    for node in config.body:
+        if isinstance(node, ast.AnnAssign) and getattr(node.target, "id", None) == field:
+            return ast.literal_eval(node.value)
+    raise KeyError(f"{path}: TrainerConfig has no field {field!r} with a default")
 
 
 def _schema_path(args: argparse.Namespace) -> str | None:
@@ -240,7 +285,7 @@ def add_parser(run_sub: argparse._SubParsersAction) -> None:
     p = run_sub.add_parser(
         "image",
         help="run the image-classification pipeline locally",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsFormatter,
     )
     add_config_args(p)
     tracking.add_args(p)

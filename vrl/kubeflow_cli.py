@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 
+from vrl.help_format import DefaultsFormatter
+
 DEFAULT_EXPERIMENT = "vision-rl-pipeline"
 
 
@@ -43,7 +45,7 @@ def _add_cluster_args(p: argparse.ArgumentParser) -> None:
         "--gpu",
         default=None,
         metavar="TYPE:COUNT",
-        help="accelerator for the trainers, e.g. nvidia-tesla-t4:1",
+        help="accelerator for the trainers, e.g. nvidia-tesla-t4:1 (default: none, CPU only)",
     )
     p.add_argument("--cpu", type=float, default=d.cpu, help="CPU request of data/eval tasks")
     p.add_argument("--memory", default=d.memory, help="memory request of data/eval tasks")
@@ -67,7 +69,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         p = compile_sub.add_parser(
             name,
             help=f"compile the {name} pipeline (every `vrl run {name}` flag applies)",
-            formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+            formatter_class=DefaultsFormatter,
         )
         _add_cluster_args(p)
         module.add_config_args(p, cluster=True)
@@ -76,7 +78,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "submit",
         help="submit a compiled package to Kubeflow Pipelines (a run or a recurring run)",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsFormatter,
     )
     p.add_argument("package", help="YAML written by `vrl compile`")
     p.add_argument(

@@ -9,10 +9,12 @@ import argparse
 import json
 import os
 
+from vrl.help_format import DefaultsFormatter
+
 DEFAULT_SERVING_BASE = os.path.join("runs", "serving")
 DEFAULT_HOME = "runs"
 DEFAULT_CONFIG = os.path.join("runs", "serving", "models.config")
-_FORMAT = argparse.ArgumentDefaultsHelpFormatter
+_FORMAT = DefaultsFormatter
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -49,7 +51,13 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
             p.add_argument("version", type=int, help="version to label")
             p.add_argument("label", help="label name: stable, canary or any other")
         else:
-            p.add_argument("--to", type=int, default=None, help="version to make stable")
+            p.add_argument(
+                "--to",
+                type=int,
+                default=None,
+                help="version to make stable (default: the labels before the last change, "
+                "else the newest version below the stable one)",
+            )
         p.add_argument(
             "--model-config",
             default=DEFAULT_CONFIG,

@@ -88,7 +88,12 @@ def add_config_args(parser: argparse.ArgumentParser, cluster: bool = False) -> N
         help="TensorFlow op determinism, so a seed repeats its run in any process "
         "(default: the preset's DqnConfig.deterministic, on; seeds are set either way)",
     )
-    parser.add_argument("--no-cache", action="store_true", help="disable TFX caching")
+    parser.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="run every component again (default: off: TFX reuses a component's cached "
+        "outputs when its inputs, code and parameters are unchanged)",
+    )
 
 
 def dqn_config_from_args(args: argparse.Namespace):

@@ -13,6 +13,7 @@ import sys
 import threading
 
 from serving.flags import DEFAULT_HOST, GRPC_PORT, REST_PORT, add_serve_arguments
+from vrl.help_format import DefaultsFormatter
 
 
 def add_parsers(subparsers: argparse._SubParsersAction) -> None:
@@ -23,7 +24,7 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
         description="Local TF-Serving-compatible server. Accepts tensorflow_model_server's "
         "flags (--port, --rest_api_port, --model_name, --model_base_path, "
         "--model_config_file, ...) as well as the project's own spellings.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsFormatter,
     )
     add_serve_arguments(serve)
     serve.set_defaults(func=serve_command)
@@ -31,18 +32,22 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     predict = subparsers.add_parser(
         "predict",
         help="classify images with a served CNN",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsFormatter,
     )
     _client_args(predict)
     predict.add_argument("--top-k", type=int, default=3, help="labels shown per image")
-    predict.add_argument("--labels", help="label vocabulary file (one class name per line)")
+    predict.add_argument(
+        "--labels",
+        help="label vocabulary file, one class name per line (default: the names the model "
+        "returns, else class_<id>)",
+    )
     predict.add_argument("images", nargs="+", metavar="IMAGE")
     predict.set_defaults(func=predict_command)
 
     act = subparsers.add_parser(
         "act",
         help="ask a served policy for its action",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsFormatter,
     )
     _client_args(act)
     observation = act.add_mutually_exclusive_group(required=True)

@@ -213,7 +213,7 @@ def test_serve_help_shows_every_default_without_importing_tensorflow():
                  "--enable_model_warmup", "--grpc_max_threads"):  # fmt: skip
         assert flag in flat, flag
     assert "(default: 2.0)" in flat and "(default: default)" in flat
-    assert "(default: True)" in flat  # --enable_model_warmup
+    assert "(default: on)" in flat  # --enable_model_warmup
 
 
 def test_rest_keras_predict_answers_like_tf_serving(tmp_path, foreign_models, helpers):

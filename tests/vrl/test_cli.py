@@ -5,13 +5,26 @@ import pytest
 
 from vrl import cli, image
 
+HELP_EVERYWHERE = """
+import argparse, sys
+from vrl import cli
+
+def format_all(parser):
+    parser.format_help()
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                format_all(sub)
+
+format_all(cli.build_parser())
+heavy = [m for m in ('tensorflow', 'tfx', 'tf_agents', 'apache_beam') if m in sys.modules]
+print(','.join(heavy))
+"""
+
 
 def test_help_does_not_import_tensorflow_or_tfx():
-    code = (
-        "import sys; from vrl import cli; cli.build_parser(); "
-        "heavy = [m for m in ('tensorflow', 'tfx', 'tf_agents', 'apache_beam') if m in sys.modules]; "
-        "print(','.join(heavy))"
-    )
+    # Every command's help, with every default it shows (the image trainer's too).
+    code = HELP_EVERYWHERE
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
 
@@ -116,17 +129,93 @@ def _subparser(parser, path):
     return parser
 
 
-def test_every_help_shows_its_defaults():
-    parser = cli.build_parser()
-    for path in (
-        ["run", "image"],
-        ["run", "rl"],
-        ["compile", "image"],
-        ["compile", "rl"],
-        ["submit"],
-    ):
-        text = _subparser(parser, path).format_help()
-        assert "(default:" in text, path
+# Options whose value is None when not given and that have no default to show: inputs
+# a run does without (a file to read, a server to ask, a schedule). Anything else with
+# a None default must say in its help what applies instead.
+NO_DEFAULT = {
+    "model_base", "model_config", "model_base_path",  # serve: one of the three is needed
+    "port", "rest_api_port",  # serve: "unset: --grpc-port / --rest-port"
+    "max_image_side", "max_image_pixels",  # serve: "unset: ImageExampleGen's ingest limit"
+    "monitoring_config_file", "batching_parameters_file", "write_config",
+    "cron", "every", "namespace",  # submit
+    "server", "home", "metadata_config",  # status, label, rollback, lineage
+}  # fmt: skip
+MISLEADING = ("default: None", "(default: )", "(default: [])", "default: True", "default: False")
+
+
+def _all_parsers(parser, path=()):
+    import argparse
+
+    yield path, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from _all_parsers(sub, (*path, name))
+
+
+def _option_help(parser, action) -> str:
+    """The formatted help of one option, on one line."""
+    formatter = parser._get_formatter()
+    return " ".join(formatter._expand_help(action).split()) if action.help else ""
+
+
+def test_every_help_shows_every_real_default():
+    import argparse
+    import dataclasses
+
+    from models.cnn.config import TrainerConfig
+    from vrl.help_format import describe
+
+    trainer = {f.name: f.default for f in dataclasses.fields(TrainerConfig)}
+    problems, trainer_flags_seen = [], 0
+    for path, parser in _all_parsers(cli.build_parser()):
+        command = " ".join(("vrl", *path))
+        text = parser.format_help()
+        problems += [f"{command}: {bad!r}" for bad in MISLEADING if bad in " ".join(text.split())]
+        one_required = {
+            a for g in parser._mutually_exclusive_groups if g.required for a in g._group_actions
+        }
+        for action in parser._actions:
+            if not action.option_strings or action.required or action.dest == "help":
+                continue
+            if action in one_required:  # e.g. vrl act's --obs / --obs-file
+                continue
+            shown = _option_help(parser, action)
+            flag = f"{command} {action.option_strings[0]}"
+            if "default" not in shown and action.default is not None:
+                problems.append(f"{flag}: no default shown ({action.default!r} applies)")
+            if "default" not in shown and action.default is None and action.nargs != 0:
+                if action.dest not in NO_DEFAULT:
+                    problems.append(f"{flag}: None when not given; help must say what applies")
+            # The image trainer's flags: None here, the trainer's default applies
+            # (switches such as --no-sanity-checks are off by default instead).
+            switch = isinstance(action, argparse._StoreConstAction)
+            if path[-1:] == ("image",) and trainer.get(action.dest) is not None and not switch:
+                trainer_flags_seen += 1
+                if f"(default: {describe(trainer[action.dest])})" not in shown:
+                    problems.append(f"{flag}: TrainerConfig's {trainer[action.dest]!r} not shown")
+    assert not problems, "\n".join(problems)
+    assert trainer_flags_seen >= 2 * 10  # run image and compile image
+
+
+def test_help_shows_a_switch_as_off_and_computes_shown_defaults_only_when_printed():
+    import argparse
+
+    from vrl.help_format import DefaultsFormatter, show_default
+
+    parser = argparse.ArgumentParser(formatter_class=DefaultsFormatter)
+    parser.add_argument("--no-cache", dest="cache", action="store_false", help="re-run")
+    calls = []
+    show_default(
+        parser.add_argument("--epochs", type=int, help="epochs"), lambda: calls.append(1) or 20
+    )
+    parser.add_argument("--labels", help="label file")
+    parser.add_argument("--tags", action="append", default=[], help="tags")
+    assert parser.parse_args([]).epochs is None and not calls
+    text = " ".join(parser.format_help().split())
+    assert "re-run (default: off)" in text and "epochs (default: 20)" in text and calls
+    assert "label file" in text and "label file (default" not in text
+    assert "tags (default: none)" in text
 
 
 def test_compile_flags_build_the_same_rl_config_as_run():
