@@ -63,7 +63,7 @@ def filter_warnings() -> None:
 
 def quiet_entry_point(filter_stderr: bool) -> None:
     """What a `vrl` entry point runs before TensorFlow is imported: TensorFlow's C++
-    log level (INFO lines off, errors kept), the warning filters, and, in a real
+    log level (INFO and WARNING lines off, errors kept), the warning filters, and, in a real
     `vrl` process (`filter_stderr`; not in a caller such as a test), the stderr filter."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     filter_warnings()
