@@ -16,6 +16,7 @@ from tf_agents.utils import common
 
 from models.dqn.config import NETWORKS, DqnConfig
 from models.dqn.memory import check_budget
+from models.dqn.precision import LossScaledDdqnAgent, LossScaledDqnAgent, MixedPrecisionQNetwork
 from models.dqn.replay import FrameReplay
 
 # Conv torsos as TF-Agents' (filters, kernel, stride) triples.
@@ -46,10 +47,17 @@ def build_q_network(
     hidden_units: tuple[int, ...],
     network: str = "auto",
     name: str = "QNetwork",
-) -> q_network.QNetwork:
+    mixed_precision: bool = False,
+) -> q_network.QNetwork | MixedPrecisionQNetwork:
     """TF-Agents QNetwork: an MLP for vector observations, or a conv torso
     (Nature DQN or MinAtar, see `choose_network`) over uint8 images scaled
-    in-graph by 1/max value (1/255 for Atari, 1 for MinAtar's 0/1 grids)."""
+    in-graph by 1/max value (1/255 for Atari, 1 for MinAtar's 0/1 grids).
+    `mixed_precision`: the same layers with a float16 torso (models/dqn/precision.py).
+
+    Kernels use TF-Agents' default initializer (He: truncated normal, scale 2,
+    fan in), one random op per layer seeded from TensorFlow's global seed; a
+    single tf_keras initializer instance shared by every layer would draw one
+    seed for all of them (tf_keras warns: identical values for equal shapes)."""
     kind = choose_network(tuple(observation_spec.shape.as_list()), network)
     if kind != "mlp" and observation_spec.shape.rank != 3:
         raise ValueError(
@@ -63,15 +71,13 @@ def build_q_network(
         # the graph, so replay and serving carry uint8 (4x smaller than float32).
         preprocessing = tf_keras.layers.Rescaling(1.0 / max(high, 1.0), name="scale_uint8")
     conv = {"nature": NATURE_CONV, "minatar": MINATAR_CONV}.get(kind)
-    return q_network.QNetwork(
+    network_cls = MixedPrecisionQNetwork if mixed_precision else q_network.QNetwork
+    return network_cls(
         observation_spec,
         action_spec,
         preprocessing_layers=preprocessing,
         conv_layer_params=conv,
         fc_layer_params=tuple(hidden_units),
-        kernel_initializer=tf_keras.initializers.VarianceScaling(
-            scale=2.0, mode="fan_in", distribution="truncated_normal"
-        ),
         name=name,
     )
 
@@ -84,13 +90,19 @@ def build_agent(
     epsilon: Callable[[], tf.Tensor] | float,
     train_step_counter: tf.Variable,
 ) -> dqn_agent.DqnAgent:
-    """A TF-Agents DqnAgent (or DdqnAgent when `config.double_dqn`) over `q_net`, initialised."""
-    agent_cls = dqn_agent.DdqnAgent if config.double_dqn else dqn_agent.DqnAgent
+    """A TF-Agents DqnAgent (or DdqnAgent when `config.double_dqn`) over `q_net`,
+    initialised; with a loss-scaled Adam when `q_net` is a MixedPrecisionQNetwork."""
+    optimizer = tf_keras.optimizers.Adam(learning_rate=config.learning_rate)
+    if isinstance(q_net, MixedPrecisionQNetwork):
+        optimizer = tf_keras.mixed_precision.LossScaleOptimizer(optimizer)
+        agent_cls = LossScaledDdqnAgent if config.double_dqn else LossScaledDqnAgent
+    else:
+        agent_cls = dqn_agent.DdqnAgent if config.double_dqn else dqn_agent.DqnAgent
     agent = agent_cls(
         time_step_spec,
         action_spec,
         q_network=q_net,
-        optimizer=tf_keras.optimizers.Adam(learning_rate=config.learning_rate),
+        optimizer=optimizer,
         epsilon_greedy=epsilon,
         n_step_update=config.n_step,
         target_update_tau=config.target_update_tau,
@@ -105,19 +117,28 @@ def build_agent(
 
 
 def build_replay_buffer(
-    agent: dqn_agent.DqnAgent, capacity: int, frames_per_observation: int = 1
+    agent: dqn_agent.DqnAgent, capacity: int, frames_per_observation: int = 1, num_envs: int = 1
 ) -> tf_uniform_replay_buffer.TFUniformReplayBuffer | FrameReplay:
-    """Uniform replay over the agent's collect data spec (one env): TF-Agents'
-    buffer for vector observations, `FrameReplay` (each frame once, uint8) for
-    images, after checking it fits in memory."""
+    """Uniform replay over the agent's collect data spec for a batch of `num_envs`
+    envs (capacity // num_envs steps each): TF-Agents' buffer for vector
+    observations, `FrameReplay` (each frame once, uint8) for images, after
+    checking it fits in memory."""
     spec = agent.collect_data_spec
     if spec.observation.shape.rank == 3:
         frame_shape = (
             *spec.observation.shape[:2],
             spec.observation.shape[-1] // frames_per_observation,
         )
-        check_budget(capacity, frame_shape)
-        return FrameReplay(spec, capacity, frames_per_observation)
+        check_budget(capacity, frame_shape, num_envs=num_envs)
+        return FrameReplay(spec, capacity, frames_per_observation, num_envs)
     return tf_uniform_replay_buffer.TFUniformReplayBuffer(
-        data_spec=spec, batch_size=1, max_length=capacity
+        data_spec=spec, batch_size=num_envs, max_length=capacity // num_envs
     )
+
+
+def replay_nbytes(replay: tf_uniform_replay_buffer.TFUniformReplayBuffer | FrameReplay) -> int:
+    """Bytes a replay memory holds (what a checkpoint of it writes)."""
+    if isinstance(replay, FrameReplay):
+        return replay.nbytes
+    per_step = sum(s.shape.num_elements() * s.dtype.size for s in tf.nest.flatten(replay.data_spec))
+    return int(replay.capacity) * per_step

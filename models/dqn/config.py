@@ -10,6 +10,9 @@ import math
 from typing import Any
 
 NETWORKS = ("auto", "mlp", "nature", "minatar")
+MIXED_PRECISION = ("auto", "on", "off")
+GPU_NUM_ENVS = 8
+"""Envs stepped as one batch when `num_envs` is 'auto' and a GPU is present."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,6 +79,21 @@ class DqnConfig:
     its learning curve in every process, on GPUs too. Python, NumPy and TensorFlow are
     seeded from the run's seed either way; False only lets ops pick faster,
     run-to-run varying kernels (on CPU the seeds alone already repeat a run)."""
+    num_envs: int | str = "auto"
+    """Copies of the env stepped as one batch, the policy acting on all in one call;
+    'auto' is 1 without a GPU and GPU_NUM_ENVS (8) with one. Every env step counts as
+    an agent step: budgets, epsilon, learning_starts and eval_interval stay in env
+    steps summed over the copies, and with more copies than train_freq a vector step
+    is followed by gradient_steps * num_envs / train_freq updates (the same updates
+    per env step)."""
+    mixed_precision: str = "auto"
+    """Q-network compute in float16 with float32 variables, Q-values and loss, and a
+    dynamic loss scale: 'auto' turns it on only with a GPU of compute capability
+    >= 7.0 (where float16 runs on tensor cores), 'on' forces it, 'off' never."""
+    replay_checkpoint_limit_mb: int = 1_024
+    """Replay memories up to this many MiB are saved in every checkpoint; larger ones
+    (the Pong preset's 6.6 GiB) are not, and a resumed run refills its memory for
+    learning_starts steps before training again (0: never saved)."""
 
     def to_json(self) -> str:
         """Serialises the config (keys sorted) for component parameters."""
@@ -116,6 +134,11 @@ class DqnConfig:
                 if not isinstance(value, (tuple, list)) or not all(_is_int(u) for u in value):
                     raise ValueError(f"DqnConfig.{f.name} must be a list of ints, got {value!r}")
                 object.__setattr__(self, f.name, tuple(value))
+            elif f.name == "num_envs":
+                if value != "auto" and not (_is_int(value) and value >= 1):
+                    raise ValueError(
+                        f"DqnConfig.num_envs must be 'auto' or an int >= 1, got {value!r}"
+                    )
             elif type(value) is not type(default):
                 raise ValueError(
                     f"DqnConfig.{f.name} must be {type(default).__name__}, got {value!r}"
@@ -140,6 +163,8 @@ class DqnConfig:
             ("eval_epsilon", 0.0 <= c.eval_epsilon <= 1.0, "in [0, 1]"),
             ("max_episode_frames", c.max_episode_frames >= 0, ">= 0 (0: the env's limit)"),
             ("network", c.network in NETWORKS, f"one of {NETWORKS}"),
+            ("mixed_precision", c.mixed_precision in MIXED_PRECISION, f"one of {MIXED_PRECISION}"),
+            ("replay_checkpoint_limit_mb", c.replay_checkpoint_limit_mb >= 0, ">= 0 (0: never)"),
         ]
         for name, ok, expected in checks:
             if not ok:
@@ -149,6 +174,19 @@ class DqnConfig:
                 "DqnConfig needs 0 <= epsilon_end <= epsilon_start <= 1, got "
                 f"{self.epsilon_start} -> {self.epsilon_end}"
             )
+
+
+def resolve_num_envs(num_envs: int | str, has_gpu: bool) -> int:
+    """`DqnConfig.num_envs` as a count: 'auto' is GPU_NUM_ENVS with a GPU, else 1."""
+    if num_envs == "auto":
+        return GPU_NUM_ENVS if has_gpu else 1
+    return int(num_envs)
+
+
+def resolve_mixed_precision(setting: str, fast_float16_gpu: bool) -> bool:
+    """`DqnConfig.mixed_precision` as a switch: 'auto' is on only with a GPU that
+    runs float16 fast (compute capability >= 7.0)."""
+    return setting == "on" or (setting == "auto" and fast_float16_gpu)
 
 
 def _is_int(value: Any) -> bool:

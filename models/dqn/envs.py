@@ -11,13 +11,20 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-from tf_agents.environments import py_environment
+from tf_agents.environments import batched_py_environment, py_environment
 from tf_agents.specs import array_spec
 from tf_agents.trajectories import time_step as ts
 
 from models.dqn.gym_envs import is_image, make_gym, reward_threshold
 
-__all__ = ["GymnasiumEnvironment", "env_dims", "evaluate_batched", "make_gym", "reward_threshold"]
+__all__ = [
+    "GymnasiumEnvironment",
+    "env_dims",
+    "evaluate_batched",
+    "make_gym",
+    "reward_threshold",
+    "training_env",
+]
 
 
 def env_dims(env_id: str) -> tuple[int, int]:
@@ -77,6 +84,22 @@ class GymnasiumEnvironment(py_environment.PyEnvironment):
 
     def close(self) -> None:
         self._env.close()
+
+
+def training_env(
+    env_id: str, seed: int, num_envs: int, max_episode_frames: int = 0
+) -> py_environment.PyEnvironment:
+    """`num_envs` training copies of `env_id` (copy i seeded `seed + i`), stepped as
+    one batch by TF-Agents' BatchedPyEnvironment in this thread (a thread pool costs
+    more than a MinAtar or Atari step); each copy resets itself after its episode
+    ends. One copy is returned unbatched, as before batching existed."""
+    copies = [
+        GymnasiumEnvironment(env_id, seed + i, training=True, max_episode_frames=max_episode_frames)
+        for i in range(num_envs)
+    ]
+    if num_envs == 1:
+        return copies[0]
+    return batched_py_environment.BatchedPyEnvironment(copies, multithreading=False)
 
 
 def evaluate_batched(

@@ -76,3 +76,12 @@ def td_targets(
     return (
         n_step_return(rewards, discounts, gamma) + gamma**n * np.prod(discounts, axis=1) * bootstrap
     )
+
+
+def training_phases(start: int, end: int, train_freq: int, learning_starts: int) -> int:
+    """Training phases due after collecting env steps (start, end]: the multiples of
+    `train_freq` in (max(start, learning_starts), end]. One per call with one env;
+    with N envs a vector step of N > train_freq steps owes several, which keeps
+    gradient steps per env step at gradient_steps / train_freq."""
+    first = max(start, learning_starts)
+    return max(0, end // train_freq - first // train_freq)

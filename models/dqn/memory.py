@@ -18,6 +18,12 @@ def bytes_per_transition(frame_shape: tuple[int, ...]) -> int:
     return int(np.prod(frame_shape)) + PER_TRANSITION_OVERHEAD
 
 
+def stored_transitions(capacity: int, num_envs: int = 1) -> int:
+    """Transitions a replay memory of `capacity` keeps over `num_envs` env streams:
+    each stream keeps capacity // num_envs, so the total rounds down to a multiple."""
+    return (capacity // num_envs) * num_envs
+
+
 def available_memory_bytes() -> int:
     """MemAvailable from /proc/meminfo (Linux), else free physical pages."""
     try:
@@ -30,11 +36,17 @@ def available_memory_bytes() -> int:
     return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
 
 
-def check_budget(capacity: int, frame_shape: tuple[int, ...], available: int | None = None) -> int:
-    """Bytes the replay memory will take; raises MemoryError (one line: what is
-    needed, what may be used, the capacity that fits) when that exceeds
-    BUDGET_FRACTION of the available memory."""
-    needed = capacity * bytes_per_transition(frame_shape)
+def check_budget(
+    capacity: int,
+    frame_shape: tuple[int, ...],
+    available: int | None = None,
+    num_envs: int = 1,
+) -> int:
+    """Bytes the replay memory of `num_envs` streams will take (bytes per transition
+    do not depend on the streams); raises MemoryError (one line: what is needed,
+    what may be used, the capacity that fits) when that exceeds BUDGET_FRACTION
+    of the available memory."""
+    needed = stored_transitions(capacity, num_envs) * bytes_per_transition(frame_shape)
     available = available_memory_bytes() if available is None else available
     if needed > BUDGET_FRACTION * available:
         fits = int(BUDGET_FRACTION * available // bytes_per_transition(frame_shape))

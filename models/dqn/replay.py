@@ -10,6 +10,11 @@ TF-Agents buffer. It keeps the newest frame of each step and the first step
 of its episode; sampling rebuilds each stacked observation from the frames
 before it, repeating the episode's first frame where the episode is younger
 than the stack, exactly as gymnasium's FrameStackObservation pads on reset.
+
+With a batch of N envs, each env is a stream: one `add_batch` call stores one
+row of N steps, slot `row * N + stream`, and a stacked observation is rebuilt
+from its own stream's earlier rows (TFUniformReplayBuffer's layout with
+batch_size=N). Rows and episode starts count vector steps of the batch.
 """
 
 from __future__ import annotations
@@ -19,15 +24,16 @@ import logging
 import tensorflow as tf
 from tf_agents.trajectories import trajectory
 
-from models.dqn.memory import bytes_per_transition
+from models.dqn.memory import bytes_per_transition, stored_transitions
 
 
 class FrameReplay(tf.Module):
-    """Uniform replay over one env's steps, each frame stored once (uint8).
+    """Uniform replay over the steps of `num_envs` env streams, each frame stored once (uint8).
 
     Same calls as TFUniformReplayBuffer as the training loop uses them:
-    `add_batch(traj)` with a batch of one, and `get_next(sample_batch_size,
-    num_steps)` returning `num_steps` consecutive trajectories per sample.
+    `add_batch(traj)` with a batch of `num_envs` steps (one per stream), and
+    `get_next(sample_batch_size, num_steps)` returning `num_steps` consecutive
+    trajectories of one stream per sample.
     """
 
     def __init__(
@@ -35,6 +41,7 @@ class FrameReplay(tf.Module):
         data_spec: trajectory.Trajectory,
         capacity: int,
         frames_per_observation: int,
+        num_envs: int = 1,
         device: str = "/CPU:0",
         name: str = "FrameReplay",
     ):
@@ -45,8 +52,14 @@ class FrameReplay(tf.Module):
                 f"FrameReplay needs [H, W, C] observations with C a multiple of "
                 f"{frames_per_observation} frames, got {obs_shape}"
             )
+        if capacity // num_envs < 2:
+            raise ValueError(
+                f"DqnConfig.replay_capacity must be >= 2 * num_envs ({2 * num_envs}), got {capacity}"
+            )
         self._spec = data_spec
-        self._capacity = int(capacity)
+        self._streams = int(num_envs)
+        self._rows = int(capacity) // self._streams
+        self._capacity = stored_transitions(int(capacity), self._streams)
         self._stack = int(frames_per_observation)
         self.frame_shape = (*obs_shape[:2], obs_shape[-1] // self._stack)
         self.nbytes = self._capacity * bytes_per_transition(self.frame_shape)
@@ -62,18 +75,17 @@ class FrameReplay(tf.Module):
             self._discount = zeros([self._capacity], tf.float32, "discount")
             self._step_type = zeros([self._capacity], tf.uint8, "step_type")
             self._next_step_type = zeros([self._capacity], tf.uint8, "next_step_type")
+            # Row of the step that began the episode (the stream's own rows).
             self._episode_start = zeros([self._capacity], tf.int64, "episode_start")
             self._count = tf.Variable(tf.constant(0, tf.int64), trainable=False, name="count")
-            self._current_start = tf.Variable(
-                tf.constant(0, tf.int64), trainable=False, name="current_episode_start"
-            )
         logging.info(
-            "FrameReplay: %d transitions x %d bytes = %.1f MiB (%s frames, stack of %d)",
+            "FrameReplay: %d transitions x %d bytes = %.1f MiB (%s frames, stack of %d, %d streams)",
             self._capacity,
             bytes_per_transition(self.frame_shape),
             self.nbytes / 2**20,
             "x".join(map(str, self.frame_shape)),
             self._stack,
+            self._streams,
         )
 
     @property
@@ -83,28 +95,35 @@ class FrameReplay(tf.Module):
 
     def num_frames(self) -> tf.Tensor:
         """Transitions added so far (not capped at capacity)."""
-        return self._count.read_value()
+        return self._count.read_value() * self._streams
+
+    def _slots(self, rows: tf.Tensor, streams: tf.Tensor) -> tf.Tensor:
+        """Flat slots of (row, stream) pairs (broadcast)."""
+        return (rows % self._rows) * self._streams + streams
 
     def add_batch(self, traj: trajectory.Trajectory) -> tf.Operation:
-        """Stores one step of a batch-of-one trajectory; keeps only its newest frame."""
-        position = self._count.read_value()
-        slot = tf.reshape(position % self._capacity, [1])
-        first = tf.equal(traj.step_type[0], tf.constant(0, traj.step_type.dtype))
-        start = tf.where(first, position, self._current_start.read_value())
-        frame = traj.observation[0, ..., -self.frame_shape[-1] :]
+        """Stores one row: the step of each stream (batch of `num_envs`), newest frame only."""
+        row = self._count.read_value()
+        streams = tf.range(self._streams, dtype=tf.int64)
+        slots = self._slots(row, streams)
+        first = tf.equal(traj.step_type, tf.constant(0, traj.step_type.dtype))
+        # The previous row's episode start carries on unless this step begins one
+        # (the first row always does: envs start with a reset).
+        carried = tf.gather(self._episode_start, self._slots(row - 1, streams))
+        start = tf.where(first, row, carried)
+        frames = traj.observation[..., -self.frame_shape[-1] :]
 
         def put(var, value):
-            return var.scatter_update(tf.IndexedSlices(tf.cast([value], var.dtype), slot))
+            return var.scatter_update(tf.IndexedSlices(tf.cast(value, var.dtype), slots))
 
         updates = [
-            put(self._frames, frame),
-            put(self._action, traj.action[0]),
-            put(self._reward, traj.reward[0]),
-            put(self._discount, traj.discount[0]),
-            put(self._step_type, traj.step_type[0]),
-            put(self._next_step_type, traj.next_step_type[0]),
+            put(self._frames, frames),
+            put(self._action, traj.action),
+            put(self._reward, traj.reward),
+            put(self._discount, traj.discount),
+            put(self._step_type, traj.step_type),
+            put(self._next_step_type, traj.next_step_type),
             put(self._episode_start, start),
-            self._current_start.assign(start),
         ]
         with tf.control_dependencies(updates):
             return self._count.assign_add(1)
@@ -112,13 +131,13 @@ class FrameReplay(tf.Module):
     def get_next(
         self, sample_batch_size: int, num_steps: int
     ) -> tuple[trajectory.Trajectory, tuple]:
-        """`sample_batch_size` windows of `num_steps` consecutive steps, uniformly.
+        """`sample_batch_size` windows of `num_steps` consecutive steps of one stream, uniformly.
 
-        Windows lie within the kept steps and start at least `stack - 1` steps
+        Windows lie within the kept rows and start at least `stack - 1` rows
         after the oldest, so every frame a stacked observation needs is kept.
         """
         count = self._count.read_value()
-        oldest = tf.maximum(count - self._capacity, 0)
+        oldest = tf.maximum(count - self._rows, 0)
         low = oldest + self._stack - 1
         high = count - num_steps  # last valid window start
         with tf.control_dependencies(
@@ -129,14 +148,16 @@ class FrameReplay(tf.Module):
             ]
         ):
             starts = tf.random.uniform([sample_batch_size], low, high + 1, dtype=tf.int64)  # [B]
-        positions = starts[:, None] + tf.range(num_steps, dtype=tf.int64)[None, :]  # [B, T]
-        slots = positions % self._capacity
+        if self._streams > 1:
+            streams = tf.random.uniform([sample_batch_size], 0, self._streams, dtype=tf.int64)
+        else:  # no extra random op: one stream draws exactly what it always drew
+            streams = tf.zeros([sample_batch_size], tf.int64)
+        rows = starts[:, None] + tf.range(num_steps, dtype=tf.int64)[None, :]  # [B, T]
+        slots = self._slots(rows, streams[:, None])
         episode_start = tf.gather(self._episode_start, slots)
         lags = tf.range(self._stack - 1, -1, -1, dtype=tf.int64)  # oldest frame first
-        frame_positions = tf.maximum(
-            positions[..., None] - lags, episode_start[..., None]
-        )  # [B, T, stack]
-        frames = tf.gather(self._frames, frame_positions % self._capacity)
+        frame_rows = tf.maximum(rows[..., None] - lags, episode_start[..., None])  # [B, T, stack]
+        frames = tf.gather(self._frames, self._slots(frame_rows, streams[:, None, None]))
         # [B, T, stack, H, W, c] -> [B, T, H, W, stack * c]
         frames = tf.transpose(frames, [0, 1, 3, 4, 2, 5])
         h, w, c = self.frame_shape

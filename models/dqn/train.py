@@ -4,7 +4,6 @@ evaluation, best-policy keeping, checkpoints that resume, TensorBoard."""
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import os
 import time
@@ -20,46 +19,33 @@ from tqdm import tqdm
 from models import reproducibility
 from models.dqn import agent as agent_lib
 from models.dqn import envs
-from models.dqn.config import DqnConfig
+from models.dqn.config import DqnConfig, resolve_mixed_precision, resolve_num_envs
 from models.dqn.export import export_policy
 from models.dqn.gym_envs import frames_per_observation
-from models.dqn.maths import linear_epsilon
+from models.dqn.history import HISTORY_FILE, TrainResult, read_history, write_history
+from models.dqn.maths import linear_epsilon, training_phases
+from models.dqn.precision import fast_float16_gpu
 from models.hparams import write_hparams
 
-HISTORY_FILE = "eval_history.json"
+__all__ = ["CHECKPOINT_SUBDIR", "HISTORY_FILE", "TrainResult", "next_boundary", "train"]
+
 CHECKPOINT_SUBDIR = "checkpoints"
 EVAL_SEED_OFFSET = 10_000  # eval episodes never share seeds with training
 
 
-@dataclasses.dataclass
-class TrainResult:
-    """What a training run did; `history` lists every greedy evaluation."""
-
-    start_step: int
-    env_steps: int
-    train_seconds: float
-    train_cpu_seconds: float
-    eval_seconds: float
-    best_mean_return: float
-    best_step: int
-    solved_step: int | None
-    history: list[dict[str, float]]
-
-    @property
-    def steps_per_second(self) -> float:
-        """Env steps per training second over the whole run (all resumes)."""
-        return self.env_steps / self.train_seconds if self.train_seconds > 0 else float("nan")
-
-
-def next_boundary(step: int, config: DqnConfig, budget: int) -> int:
-    """Next env step at which collection pauses (train phase, eval, learning start, budget)."""
+def next_boundary(
+    step: int, config: DqnConfig, budget: int, learning_starts: int | None = None
+) -> int:
+    """Next env step at which collection pauses (train phase, eval, learning start
+    (`config.learning_starts` unless given), budget)."""
+    learning_starts = config.learning_starts if learning_starts is None else learning_starts
     candidates = [
         (step // config.train_freq + 1) * config.train_freq,
         (step // config.eval_interval + 1) * config.eval_interval,
         budget,
     ]
-    if step < config.learning_starts:
-        candidates.append(config.learning_starts)
+    if step < learning_starts:
+        candidates.append(learning_starts)
     return min(candidates)
 
 
@@ -82,7 +68,9 @@ def train(
     the end; the best-scoring Q-network is kept and, when `export_dir` is set,
     exported there as a SavedModel. Stops early once an evaluation reaches
     `threshold` (default: the env's registered reward threshold) if
-    `config.stop_at_threshold`.
+    `config.stop_at_threshold`. With `config.num_envs` copies of the env, each
+    collect call steps whole batches, so the budget and the pauses above are
+    reached rounded up to a multiple of the copies.
     """
     if threshold is None:
         threshold = envs.reward_threshold(env_id)
@@ -97,11 +85,18 @@ def train(
     # that stays comparable when other jobs share the cores.
     seconds = tf.Variable([0.0, 0.0, 0.0], dtype=tf.float64, name="train_eval_cpu_seconds")
 
+    num_envs = resolve_num_envs(config.num_envs, bool(tf.config.list_physical_devices("GPU")))
+    mixed = resolve_mixed_precision(config.mixed_precision, fast_float16_gpu())
+    logging.info("%s: %d env copies per batch, mixed precision %s", env_id, num_envs, mixed)
     spec_env = envs.GymnasiumEnvironment(env_id, seed)
     time_step_spec = tf_py_environment.TFPyEnvironment(spec_env).time_step_spec()
     action_spec = tf_py_environment.TFPyEnvironment(spec_env).action_spec()
     q_net = agent_lib.build_q_network(
-        time_step_spec.observation, action_spec, config.hidden_units, config.network
+        time_step_spec.observation,
+        action_spec,
+        config.hidden_units,
+        config.network,
+        mixed_precision=mixed,
     )
     agent = agent_lib.build_agent(
         time_step_spec, action_spec, q_net, config, lambda: epsilon, train_step
@@ -109,17 +104,19 @@ def train(
     best_q_net = q_net.copy(name="BestQNetwork")
     best_q_net.create_variables(time_step_spec.observation)
     replay_buffer = agent_lib.build_replay_buffer(
-        agent, config.replay_capacity, frames_per_observation(env_id)
+        agent, config.replay_capacity, frames_per_observation(env_id), num_envs
     )
-    avg_return = tf_metrics.AverageReturnMetric(buffer_size=10)
-    avg_length = tf_metrics.AverageEpisodeLengthMetric(buffer_size=10)
+    avg_return = tf_metrics.AverageReturnMetric(batch_size=num_envs, buffer_size=10)
+    avg_length = tf_metrics.AverageEpisodeLengthMetric(batch_size=num_envs, buffer_size=10)
 
+    replay_mib = agent_lib.replay_nbytes(replay_buffer) / 2**20
+    keep_replay = replay_mib <= config.replay_checkpoint_limit_mb
     checkpointer = common.Checkpointer(
         ckpt_dir=os.path.join(run_dir, CHECKPOINT_SUBDIR),
         max_to_keep=2,
         agent=agent,
         policy=agent.policy,
-        replay_buffer=replay_buffer,
+        **({"replay_buffer": replay_buffer} if keep_replay else {}),
         global_step=train_step,
         env_step=env_step,
         best_q_network=best_q_net,
@@ -128,15 +125,24 @@ def train(
         seconds=seconds,
         metrics=[avg_return, avg_length],
     )
-    history = _read_history(run_dir, int(env_step.numpy()))
+    history = read_history(run_dir, int(env_step.numpy()))
     start_step = int(env_step.numpy())
+    learning_starts = config.learning_starts
     if start_step:
         logging.info("Resumed %s from env step %d (%s)", env_id, start_step, run_dir)
+    if start_step and not keep_replay:
+        learning_starts = start_step + config.learning_starts
+        logging.info(
+            "The checkpoint holds no replay memory (%.0f MiB > replay_checkpoint_limit_mb %d): "
+            "refilling it for %d env steps, training again from step %d",
+            replay_mib,
+            config.replay_checkpoint_limit_mb,
+            config.learning_starts,
+            learning_starts,
+        )
 
     tf_env = tf_py_environment.TFPyEnvironment(
-        envs.GymnasiumEnvironment(
-            env_id, seed + start_step, training=True, max_episode_frames=config.max_episode_frames
-        )
+        envs.training_env(env_id, seed + start_step, num_envs, config.max_episode_frames)
     )
     collect_policy = agent.collect_policy
     observers = [replay_buffer.add_batch, avg_return, avg_length]
@@ -170,7 +176,10 @@ def train(
 
     obs_spec = time_step_spec.observation
 
-    @tf.function(input_signature=[tf.TensorSpec([None, *obs_spec.shape], obs_spec.dtype)])
+    # autograph=False here too: converting the Q-network's call took ~20 s per run.
+    @tf.function(
+        input_signature=[tf.TensorSpec([None, *obs_spec.shape], obs_spec.dtype)], autograph=False
+    )
     def greedy(observations):
         return tf.argmax(q_net(observations, training=False)[0], axis=-1)
 
@@ -180,7 +189,8 @@ def train(
     bar = tqdm(total=max_env_steps, initial=step, unit="step", disable=not progress, desc=env_id)
     time_step = tf_env.reset()
     while step < max_env_steps and not (solved and config.stop_at_threshold):
-        target = next_boundary(step, config, max_env_steps)
+        target = next_boundary(step, config, max_env_steps, learning_starts)
+        end = step + -(-(target - step) // num_envs) * num_envs  # whole batches
         eps = (
             1.0
             if step < config.learning_starts
@@ -190,15 +200,17 @@ def train(
         )
         epsilon.assign(eps)
         started, cpu_started = time.perf_counter(), time.process_time()
-        time_step = collect(time_step, tf.constant(target - step, tf.int64))
+        time_step = collect(time_step, tf.constant((end - step) // num_envs, tf.int64))
         loss = None
-        if target % config.train_freq == 0 and target > config.learning_starts:
-            loss = float(train_phase(tf.constant(config.gradient_steps, tf.int64)))
+        phases = training_phases(step, end, config.train_freq, learning_starts)
+        if phases:
+            loss = float(train_phase(tf.constant(phases * config.gradient_steps, tf.int64)))
         elapsed = time.perf_counter() - started
         seconds.assign_add([elapsed, 0.0, time.process_time() - cpu_started])
-        bar.update(target - step)
-        rate = (target - step) / max(elapsed, 1e-9)
-        step = target
+        bar.update(end - step)
+        rate = (end - step) / max(elapsed, 1e-9)
+        evaluate = end // config.eval_interval > step // config.eval_interval
+        step = end
         env_step.assign(step)
         with writer.as_default(step=step):
             tf.summary.scalar("train/epsilon", eps)
@@ -208,7 +220,7 @@ def train(
             if avg_return.result() != 0.0:
                 tf.summary.scalar("train/episode_return", avg_return.result())
                 tf.summary.scalar("train/episode_length", avg_length.result())
-        if step % config.eval_interval == 0 or step >= max_env_steps:
+        if evaluate or step >= max_env_steps:
             started = time.perf_counter()
             returns = envs.evaluate_batched(
                 env_id,
@@ -248,7 +260,7 @@ def train(
                 step / max(float(seconds[0]), 1e-9),
             )
             # History first: on restore it is cut at the checkpoint's step.
-            _write_history(run_dir, history)
+            write_history(run_dir, history)
             checkpointer.save(global_step=env_step)
     bar.close()
     writer.flush()
@@ -280,17 +292,3 @@ def train(
         solved_step=solved_step,
         history=history,
     )
-
-
-def _read_history(run_dir: str, env_step: int) -> list[dict[str, float]]:
-    """Eval history saved with the checkpoint, cut at the restored env step."""
-    path = os.path.join(run_dir, HISTORY_FILE)
-    if not tf.io.gfile.exists(path):
-        return []
-    with tf.io.gfile.GFile(path) as f:
-        return [h for h in json.load(f) if h["env_step"] <= env_step]
-
-
-def _write_history(run_dir: str, history: list[dict[str, float]]) -> None:
-    with tf.io.gfile.GFile(os.path.join(run_dir, HISTORY_FILE), "w") as f:
-        json.dump(history, f, indent=1)

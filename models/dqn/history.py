@@ -1,0 +1,47 @@
+"""What a DQN training run returns, and its evaluation history kept next to the
+checkpoints (cut back to the restored step when a run resumes)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+
+import tensorflow as tf
+
+HISTORY_FILE = "eval_history.json"
+
+
+@dataclasses.dataclass
+class TrainResult:
+    """What a training run did; `history` lists every greedy evaluation."""
+
+    start_step: int
+    env_steps: int
+    train_seconds: float
+    train_cpu_seconds: float
+    eval_seconds: float
+    best_mean_return: float
+    best_step: int
+    solved_step: int | None
+    history: list[dict[str, float]]
+
+    @property
+    def steps_per_second(self) -> float:
+        """Env steps per training second over the whole run (all resumes)."""
+        return self.env_steps / self.train_seconds if self.train_seconds > 0 else float("nan")
+
+
+def read_history(run_dir: str, env_step: int) -> list[dict[str, float]]:
+    """Eval history saved with the checkpoint, cut at the restored env step."""
+    path = os.path.join(run_dir, HISTORY_FILE)
+    if not tf.io.gfile.exists(path):
+        return []
+    with tf.io.gfile.GFile(path) as f:
+        return [h for h in json.load(f) if h["env_step"] <= env_step]
+
+
+def write_history(run_dir: str, history: list[dict[str, float]]) -> None:
+    """Writes the eval history next to the checkpoints (before each checkpoint)."""
+    with tf.io.gfile.GFile(os.path.join(run_dir, HISTORY_FILE), "w") as f:
+        json.dump(history, f, indent=1)
