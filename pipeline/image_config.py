@@ -122,7 +122,8 @@ class ImagePipelineConfig:
         return self.serving_base or os.path.join(self.home, "serving")
 
     def trainer_config(self) -> dict:
-        """custom_config handed to models.cnn.trainer.run_fn (only what was set)."""
+        """custom_config handed to models.cnn.trainer.run_fn (only what was set), plus
+        the sha256 of a local weights file (read here, once per call)."""
         fields = (
             "arch",
             "weights",
@@ -143,6 +144,13 @@ class ImagePipelineConfig:
         if self.tflite is not None:
             config["tflite"] = self.tflite
         config.update({f: getattr(self, f) for f in fields if getattr(self, f) is not None})
+        local_file = self.weights not in (None, *limits.WEIGHT_CHOICES)
+        if local_file and os.path.isfile(self.weights):
+            # The path alone would keep the Trainer cached when the file is
+            # replaced in place; its content's hash enters the cache key.
+            from models.cnn import backbones
+
+            config[backbones.WEIGHTS_SHA256_KEY] = backbones.weights_sha256(self.weights)
         return config
 
 

@@ -130,6 +130,9 @@ def create_image_pipeline(
     """Wires ImageExampleGen → validation → Transform → Trainer → Evaluator
     (against ServedBaseline, the model in production) → Pusher.
 
+    Reads no data; a local weights file (`config.weights`) is hashed into the
+    Trainer's custom_config, so replacing it in place retrains.
+
     With `runtime_parameters` (Kubeflow), data_root, trainer_config,
     min_accuracy, max_accuracy_drop and tflite_max_drop become pipeline
     parameters whose defaults are the config's values.

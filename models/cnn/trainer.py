@@ -28,6 +28,7 @@ from absl import logging
 from tfx import v1 as tfx
 
 from models.cnn import augment, data, eval_split, model, phases, report, runtime, sanity, signatures
+from models.cnn.backbones import trainer_config_checked
 from models.cnn.config import TrainerConfig
 from models.cnn.preprocessing import IMAGE_XF_KEY
 from models.hparams import write_hparams
@@ -123,9 +124,10 @@ def write_warmup(file_patterns: list[str], saved_model_dir: str, count: int = 3)
 def run_fn(fn_args: tfx.components.FnArgs) -> None:
     """Trains the CNN and exports a SavedModel to `fn_args.serving_model_dir`.
 
-    custom_config keys: see `models.cnn.config.TrainerConfig`.
+    custom_config keys: see `models.cnn.config.TrainerConfig`, plus the sha256 of a
+    local weights file (`WEIGHTS_SHA256_KEY` of models/cnn/backbones.py), checked first.
     """
-    config = TrainerConfig.from_custom_config(fn_args.custom_config)
+    config = trainer_config_checked(fn_args.custom_config)
     runtime.skip_autograph_for_tf_keras()
     logging.info("CNN trainer config: %s", config)
     seed_everything(config.seed, config.deterministic)

@@ -1,3 +1,4 @@
+import hashlib
 import os
 
 import pytest
@@ -118,3 +119,39 @@ def test_input_format_overrides_detection_and_gz_records_are_found(tmp_path):
 def test_eval_fraction_outside_the_hash_bucket_range_is_refused(fraction):
     with pytest.raises(ValueError, match=r"eval_fraction must be in \[0.01, 0.99\]"):
         ImagePipelineConfig(data_dir="d", eval_fraction=fraction)
+
+
+def _backbone_config(data_dir: str, home, weights: str) -> ImagePipelineConfig:
+    return ImagePipelineConfig(
+        data_dir=data_dir,
+        home=str(home),
+        input_pattern="*/*",
+        arch="mobilenet_v3_small",
+        image_size=64,
+        weights=weights,
+    )
+
+
+def _trainer_custom_config(config: ImagePipelineConfig) -> str:
+    trainer = next(c for c in create_image_pipeline(config).components if c.id == "Trainer")
+    return trainer.exec_properties["custom_config"]
+
+
+def test_weights_file_replaced_in_place_changes_the_trainer_cache_key(class_folders, tmp_path):
+    weights = tmp_path / "backbone.weights.h5"
+    weights.write_bytes(b"A" * 4096)
+    config = _backbone_config(class_folders, tmp_path, str(weights))
+    first = _trainer_custom_config(config)
+    assert _trainer_custom_config(config) == first  # unchanged file: the cache still hits
+    # Same path, same size, same mtime: only the content differs.
+    stat = os.stat(weights)
+    weights.write_bytes(b"B" * 4096)
+    os.utime(weights, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert _trainer_custom_config(config) != first
+    assert hashlib.sha256(b"B" * 4096).hexdigest() in _trainer_custom_config(config)
+
+
+def test_weights_choices_add_no_fingerprint(class_folders, tmp_path):
+    for weights in ("imagenet", "none"):
+        config = _backbone_config(class_folders, tmp_path, weights)
+        assert "weights_sha256" not in config.trainer_config()

@@ -159,3 +159,17 @@ def test_label_smoothing_loss_matches_hand_computed_value():
     t = np.array([0.9 + 0.1 / 3, 0.1 / 3, 0.1 / 3])
     expected = -(t * np.log([0.7, 0.2, 0.1])).sum()
     assert float(loss(tf.constant([0]), probs)) == pytest.approx(expected, rel=1e-5)
+
+
+def test_trainer_refuses_a_weights_file_changed_after_the_pipeline_was_defined(tmp_path):
+    path = tmp_path / "backbone.weights.h5"
+    path.write_bytes(b"defined")
+    custom = {"arch": "mobilenet_v3_small", "weights": str(path)}
+    custom[backbones.WEIGHTS_SHA256_KEY] = backbones.weights_sha256(str(path))
+    assert backbones.trainer_config_checked(custom).weights == str(path)
+    path.write_bytes(b"replaced")
+    with pytest.raises(backbones.WeightsError, match="changed after the pipeline was defined"):
+        backbones.trainer_config_checked(custom)
+    # Without a recorded hash (e.g. a cluster path not readable at compile time): no check.
+    del custom[backbones.WEIGHTS_SHA256_KEY]
+    assert backbones.trainer_config_checked(custom).weights == str(path)
