@@ -2,6 +2,7 @@ import hashlib
 import os
 
 import pytest
+import tensorflow_model_analysis as tfma
 
 from pipeline.image_config import ImagePipelineConfig, detect_input_pattern
 from pipeline.image_pipeline import create_eval_config, create_image_pipeline
@@ -77,6 +78,13 @@ def test_eval_config_gates_on_value_and_change():
     assert metric.threshold.value_threshold.lower_bound.value == 0.9
     assert metric.threshold.change_threshold.absolute.value == -0.02
     assert cfg.model_specs[0].signature_name == "serving_examples"
+
+
+def test_evaluator_model_type_is_generic_so_tfma_never_loads_the_model_with_keras():
+    # Unset, TFMA tries tf.keras.models.load_model on every model to guess the type
+    # and then loads it with Keras again for compile() metrics.
+    cfg = create_eval_config(min_accuracy=0.9, max_accuracy_drop=0.02)
+    assert [s.model_type for s in cfg.model_specs] == [tfma.TF_GENERIC]
 
 
 def test_wiring_reads_no_disk_and_needs_a_resolved_pattern(tmp_path):
