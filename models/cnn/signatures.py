@@ -92,7 +92,12 @@ def export_serving_model(
 ) -> str:
     """Saves `model` with both signatures as a TF SavedModel; returns the folder."""
     signatures = make_signatures(model, tf_transform_output, label_names)
-    model.save(serving_model_dir, save_format="tf", signatures=signatures)
+    # save_traces=False: no traced call functions of every layer (Keras saves
+    # them to revive layers without their Python classes). Serving and TFMA call
+    # only the signatures, and tf_keras.models.load_model still revives the model
+    # from the layers' configs. MobileNetV3Small, 64 px, 2 busy cores: save
+    # 69 s -> 17 s, tf.saved_model.load 20 s -> 12 s, the same answers.
+    model.save(serving_model_dir, save_format="tf", signatures=signatures, save_traces=False)
     logging.info(
         "Exported SavedModel with signatures %s to %s", sorted(signatures), serving_model_dir
     )
