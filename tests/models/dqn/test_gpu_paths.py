@@ -29,7 +29,9 @@ def test_q_network_builds_without_the_shared_initializer_warning():
         q_net.copy(name="Target").create_variables(OBS_SPEC)
     assert not [w for w in caught if "unseeded" in str(w.message)]
     conv, dense = [v.numpy() for v in q_net.trainable_variables if "kernel" in v.name][:2]
-    assert not np.allclose(conv.ravel()[:64], dense.ravel()[:64])  # layers drew their own values
+    # One shared unseeded instance gave every layer the same stateless seed: the conv
+    # kernel was a scaled copy of the dense kernel's first values (correlation 1.0).
+    assert abs(np.corrcoef(conv.ravel()[:64], dense.ravel()[:64])[0, 1]) < 0.9
 
 
 def test_mixed_precision_q_network_keeps_float32_variables_and_q_values():
