@@ -22,6 +22,11 @@ from pipeline.params import maybe_runtime
 
 TRAINER_RUN_FN = "models.cnn.trainer.run_fn"
 PREPROCESSING_FN = "models.cnn.preprocessing.preprocessing_fn"
+# A class counts as predicted when it is the most probable one: top_k=1 sets the
+# other classes' scores to -inf. TFMA's default threshold with top_k is -inf,
+# which counted every example as predicted for every class (recall 1.0 and
+# precision = the class's share for all classes); 0.0 separates the two.
+_TOP_1_VS_REST = json.dumps({"top_k": 1, "thresholds": [0.0]})
 
 
 def create_eval_config(
@@ -80,8 +85,8 @@ def create_eval_config(
             # examples' label vocabulary (wiring reads no data).
             tfma.MetricsSpec(
                 metrics=[
-                    tfma.MetricConfig(class_name="Precision", config=json.dumps({"top_k": 1})),
-                    tfma.MetricConfig(class_name="Recall", config=json.dumps({"top_k": 1})),
+                    tfma.MetricConfig(class_name=name, config=_TOP_1_VS_REST)
+                    for name in ("Precision", "Recall")
                 ],
                 binarize=tfma.BinarizationOptions(),
             ),

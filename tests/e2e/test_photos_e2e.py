@@ -22,7 +22,7 @@ import pytest
 from ml_metadata.proto import metadata_store_pb2
 from PIL import Image
 
-from models.cnn import backbones
+from models.cnn import backbones, error_analysis
 from pipeline.image_config import ImagePipelineConfig
 from serving.server import start_server
 from vrl import demo_photos
@@ -84,6 +84,14 @@ def test_mobilenet_from_scratch_then_from_local_weights_pushes_and_serves_jpeg_b
     states = _states(config.resolved_pipeline_root)
     for name in ("ImageExampleGen", "SchemaGen", "Transform"):
         assert states[name] == metadata_store_pb2.Execution.CACHED, name
+    # TFMA's per-class recall (one-vs-rest, the top class predicted) is the trainer's
+    # on the same model and eval split, and equals the class's slice accuracy.
+    analysis = json.load(open(os.path.join(second.error_analysis_dir, error_analysis.REPORT_JSON)))
+    assert set(second.per_class_precision_recall) == set(analysis["per_class"]) == set(CLASSES)
+    for name, stats in analysis["per_class"].items():
+        tfma_recall = second.per_class_precision_recall[name]["recall"]
+        assert tfma_recall == pytest.approx(stats["recall"]), name
+        assert second.per_class[name] == pytest.approx(tfma_recall), name
     print(
         f"\nphotos e2e eval accuracy: from scratch "
         f"{first.metrics.get('sparse_categorical_accuracy'):.3f}, local weights + fine-tune "
