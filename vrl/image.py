@@ -183,24 +183,16 @@ def add_config_args(p: argparse.ArgumentParser, cluster: bool = False) -> None:
 
 
 def trainer_default(field: str) -> object:
-    """TrainerConfig's default for `field`, for help to show.
+    """TrainerConfig's default for `field`, for help to show (models/cnn/config.py
+    imports without TensorFlow, so `--help` stays fast)."""
+    import dataclasses
 
-    Read from models/cnn/config.py's source rather than imported: importing it imports
-    TensorFlow (through models/cnn/model.py), which would make `--help` take seconds.
-    Only literal defaults can be read this way; tests/vrl/test_cli.py checks each shown
-    value against the imported TrainerConfig.
-    """
-    import ast
-    import importlib.util
+    from models.cnn.config import TrainerConfig
 
-    path = importlib.util.find_spec("models.cnn.config").origin
-    with open(path, encoding="utf-8") as f:
-        tree = ast.parse(f.read(), path)
-    (config,) = [n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "TrainerConfig"]
-    for node in config.body:
-        if isinstance(node, ast.AnnAssign) and getattr(node.target, "id", None) == field:
-            return ast.literal_eval(node.value)
-    raise KeyError(f"{path}: TrainerConfig has no field {field!r} with a default")
+    for f in dataclasses.fields(TrainerConfig):
+        if f.name == field and f.default is not dataclasses.MISSING:
+            return f.default
+    raise KeyError(f"models/cnn/config.py: TrainerConfig has no field {field!r} with a default")
 
 
 def _schema_path(args: argparse.Namespace) -> str | None:

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from models.cnn import limits
-from models.cnn.model import ARCHITECTURES, DEFAULT_FILTERS, OPTIMIZERS, SCHEDULES
+from models.cnn.limits import ARCHITECTURES, DEFAULT_FILTERS, OPTIMIZERS, SCHEDULES
 
 
 @dataclasses.dataclass(frozen=True)

@@ -17,13 +17,10 @@ from models.cnn import features, limits
 Policy = tf_keras.mixed_precision.Policy
 
 ARCHITECTURES = limits.ARCHITECTURES
-OPTIMIZERS = ("adam", "sgd", "rmsprop")
-SCHEDULES = ("cosine", "constant")
+OPTIMIZERS = limits.OPTIMIZERS
+SCHEDULES = limits.SCHEDULES
 INPUT_NAME = features.transformed_name(features.IMAGE_KEY)
-# Three stages: with two (64, 128) stages the receptive field at 32 px is too
-# small to tell shapes apart (measured: ~0.3 train accuracy after 8 epochs on
-# the shapes demo, versus 0.99 eval after 20 epochs with three stages).
-DEFAULT_FILTERS = (32, 64, 128)
+DEFAULT_FILTERS = limits.DEFAULT_FILTERS
 # Small datasets give few steps per epoch; Keras' default 0.99 leaves the
 # moving statistics (used at eval) lagging the weights for many epochs.
 BN_MOMENTUM = 0.9
