@@ -29,6 +29,17 @@ def test_help_does_not_import_tensorflow_or_tfx():
     assert out.stdout.strip() == ""
 
 
+def test_python_dash_m_vrl_is_the_vrl_command():
+    out = subprocess.run(
+        [sys.executable, "-m", "vrl", "run", "image", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert out.stdout.startswith("usage: vrl run image")
+    assert "(default: convnet)" in out.stdout
+
+
 def test_every_documented_command_is_registered(capsys):
     parser = cli.build_parser()
     for argv in (
