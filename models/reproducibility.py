@@ -3,7 +3,9 @@
 Why the same seed used to give different DQN runs (measured: CartPole-v1 seed
 0 solved at 17.5k env steps in one process and 30k in another, and the first
 training phase's mean loss already differed): the Q-network's initial weights
-come from tf_keras initializers built without a seed, and tf_keras draws
+came from tf_keras initializers built without a seed (the Q-networks now use
+TF-Agents' default initializers, seeded from TensorFlow's global seed; any
+other unseeded tf_keras initializer still behaves as follows), and tf_keras draws
 the seeds of such initializers from Python's `random` module
 (`tf_keras.backend.RandomGenerator._create_seed`). `tf.random.set_seed` and
 `np.random.seed`, the two seeds the loop set, do not reach it, so every

@@ -17,7 +17,7 @@ from models.reproducibility import (
 
 
 def _unseeded_dense_kernel() -> np.ndarray:
-    # Like the Q-network's layers: an initializer without a seed of its own.
+    # An initializer without a seed of its own (as the Q-network's layers had before).
     layer = tf_keras.layers.Dense(4, kernel_initializer=tf_keras.initializers.VarianceScaling())
     layer.build((None, 3))
     return layer.kernel.numpy()
