@@ -121,7 +121,7 @@ def _throughput(args: argparse.Namespace, workdir: str, arch: str, size: int) ->
     def baseline_dataset() -> tf.data.Dataset:
         ds = tf.data.Dataset.from_tensor_slices((images, labels)).cache()
         ds = ds.shuffle(count, seed=0, reshuffle_each_iteration=True).batch(args.batch_size)
-        return augment.augment_dataset(ds, augmenter).prefetch(tf.data.AUTOTUNE)
+        return augment.augment_dataset(ds, augmenter)  # augmentation then prefetch, as trainer
 
     net = _build(arch, size, len(names))
     net.fit(baseline_dataset().take(1), epochs=1, verbose=0)  # trace once, untimed

@@ -42,13 +42,14 @@ def build_augmenter(
 
 
 def augment_dataset(ds: tf.data.Dataset, augmenter: tf_keras.Sequential) -> tf.data.Dataset:
-    """Applies `augmenter` (in training mode) to the images of (image, label) batches."""
+    """Applies `augmenter` (in training mode) to the images of (image, label) batches,
+    prefetched so the augmentation of the next batches overlaps the training step."""
 
     def _augment(images: tf.Tensor, labels: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         out = augmenter(images, training=True)
         return tf.clip_by_value(out, 0.0, 1.0), labels
 
-    return ds.map(_augment, num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.map(_augment, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 
 def class_weights(counts: Mapping[int, int], min_ratio: float = 1.5) -> dict[int, float] | None:
