@@ -10,6 +10,7 @@ import argparse
 import os
 
 from vrl import tracking
+from vrl.help_format import DefaultsFormatter
 
 DEFAULT_HOME = "./runs"
 
@@ -156,7 +157,7 @@ def add_parser(run_subparsers: argparse._SubParsersAction) -> None:
         "rl",
         help="train a DQN policy on a gymnasium env, evaluate it and push it if blessed",
         description=__doc__,
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsFormatter,
     )
     add_config_args(parser)
     tracking.add_args(parser)
