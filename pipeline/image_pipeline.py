@@ -15,6 +15,7 @@ from components.gated_evaluator.component import GatedEvaluator
 from components.image_checks.component import ImageChecks
 from components.image_checks.ops import CheckConfig
 from components.image_example_gen.component import ImageExampleGen
+from components.image_transform.component import ImageTransform
 from components.served_baseline.component import ServedBaseline
 from models.cnn import features, limits
 from pipeline.image_config import ImagePipelineConfig
@@ -178,16 +179,16 @@ def create_image_pipeline(
         config=CheckConfig(max_class_imbalance=config.max_class_imbalance),
         halt_on_anomalies=config.halt_on_anomalies,
     )
-    transform = tfx.components.Transform(
+    transform = ImageTransform(
         examples=example_gen.outputs["examples"],
         schema=schema_gen.outputs["schema"],
         preprocessing_fn=PREPROCESSING_FN,
-        # Decoded images are many times larger than encoded ones: the Trainer
-        # applies the transform graph in its input pipeline instead.
-        materialize=False,
+        # Images are decoded once, here (on Beam workers at scale), and stored
+        # as uint8 pixels of the model's size: the Trainer never decodes a JPEG.
+        materialize=True,
         disable_statistics=True,
         custom_config={"image_size": config.image_size},
-    )
+    ).with_id("Transform")
     # Validation gates training: nothing downstream runs if the checks halt.
     transform.add_upstream_node(image_checks)
     trainer_config = config.trainer_config()
@@ -195,7 +196,7 @@ def create_image_pipeline(
         trainer_config = maybe_runtime("trainer_config", json.dumps(trainer_config), str, rp)
     trainer = tfx.components.Trainer(
         run_fn=TRAINER_RUN_FN,
-        examples=example_gen.outputs["examples"],
+        examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=schema_gen.outputs["schema"],
         train_args=tfx.proto.TrainArgs(),

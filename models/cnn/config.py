@@ -86,10 +86,10 @@ class TrainerConfig:
     same weights in every process. Off by default: it runs tf.data maps that hold
     stateful random ops (augmentation) serially; Python, NumPy and TF are seeded anyway."""
     cache: bool = True
-    """Keep decoded images in memory after the first epoch, if they fit `cache_budget_mb`."""
+    """Keep the decoded images in memory after the first epoch, if they fit `cache_budget_mb`."""
     cache_budget_mb: int = 2048
-    """Largest decoded training split (float32 images) kept in memory; a larger split
-    is decoded again every epoch instead."""
+    """Largest training split kept in memory (uint8 pixels, S x S x 3 bytes per image);
+    a larger split is read again from Transform's materialised records every epoch."""
     # Error analysis and TFLite export (models/cnn/eval_split.py).
     top_k: tuple[int, ...] = limits.DEFAULT_TOP_K
     """Top-k accuracies in the error analysis (k >= the number of classes is skipped)."""

@@ -1,10 +1,11 @@
-"""Trainer input pipeline: raw gzip TFRecords -> transform graph -> batches.
+"""Trainer input pipeline: Transform's materialised examples -> batches.
 
-Transform runs with `materialize=False`, so the Trainer reads the raw
-examples and applies the transform graph itself. Decoding is the expensive
-part, so it happens once: records are parsed and transformed in large
-batches (vectorised `parse_example`, one transform call per batch), then
-cached as decoded tensors; later epochs only shuffle and batch the cache.
+Transform materialises every split once (decode, EXIF orientation, resize,
+crop, in Beam: on Dataflow or Flink workers at scale), as uint8 pixels of the
+model's input size. The Trainer therefore never decodes a JPEG: it parses
+records in large batches (vectorised `parse_example`), caches the uint8
+pixels (a quarter of float32) when they fit the budget, and scales whole
+batches to float32 after the cache.
 """
 
 from __future__ import annotations
@@ -17,11 +18,11 @@ import tensorflow as tf
 import tensorflow_transform as tft
 
 from models.cnn import features
-from models.cnn.preprocessing import IMAGE_XF_KEY, LABEL_XF_KEY
+from models.cnn.preprocessing import IMAGE_XF_KEY, LABEL_XF_KEY, decode_pixels, to_unit_range
 
-# Records parsed and transformed per call; large enough to amortise the
-# per-call overhead of the transform graph, small enough to bound memory.
-TRANSFORM_BATCH = 256
+# Records parsed per call; large enough to amortise the per-call overhead,
+# small enough to bound memory.
+PARSE_BATCH = 256
 MAX_SHUFFLE_BUFFER = 10_000
 
 
@@ -47,7 +48,8 @@ def find_label_vocab(file_patterns: Iterable[str]) -> str:
             return candidate
     raise FileNotFoundError(
         f"{features.LABEL_VOCAB_FILENAME} not found; looked at {looked}. ImageExampleGen writes it "
-        "at the root of the Examples artifact, next to the Split-* folders"
+        "at the root of the Examples artifact, next to the Split-* folders, and the pipeline's "
+        "Transform (components.image_transform) copies it beside the transformed examples"
     )
 
 
@@ -64,53 +66,95 @@ def read_label_vocab(path: str) -> list[str]:
     return names
 
 
-def _parse_and_transform_fn(tf_transform_output: tft.TFTransformOutput, with_label: bool):
-    raw_spec = tf_transform_output.raw_feature_spec()
-    keys = [features.IMAGE_KEY] + ([features.LABEL_KEY] if with_label else [])
-    missing = [k for k in keys if k not in raw_spec]
+def _transformed_spec(
+    tf_transform_output: tft.TFTransformOutput, with_label: bool
+) -> dict[str, tf.io.FixedLenFeature]:
+    """The materialised features the Trainer reads, from the transform graph's own spec."""
+    spec = tf_transform_output.transformed_feature_spec()
+    keys = [IMAGE_XF_KEY] + ([LABEL_XF_KEY] if with_label else [])
+    missing = [k for k in keys if k not in spec]
     if missing:
         raise ValueError(
-            f"raw feature spec of the transform graph lacks {missing}; has {sorted(raw_spec)}"
+            f"transformed feature spec of the transform graph lacks {missing}; has "
+            f"{sorted(spec)}. Expected the graph of models.cnn.preprocessing.preprocessing_fn"
         )
-    spec = {k: raw_spec[k] for k in keys}
-    tft_layer = tf_transform_output.transform_features_layer()
+    return {k: spec[k] for k in keys}
+
+
+def _records(file_patterns: Iterable[str], max_records: int | None = None) -> tf.data.Dataset:
+    files = list_files(file_patterns)
+    ds = tf.data.TFRecordDataset(
+        files, compression_type="GZIP", num_parallel_reads=min(len(files), 8)
+    )
+    return ds.take(max_records) if max_records else ds
+
+
+def image_shape(
+    file_patterns: Iterable[str], tf_transform_output: tft.TFTransformOutput
+) -> tuple[int, int, int]:
+    """(S, S, 3) of the materialised images, read off the first transformed example."""
+    spec = _transformed_spec(tf_transform_output, with_label=False)
+    for record in _records(file_patterns, 1):
+        try:
+            encoded = tf.io.parse_single_example(record, spec)[IMAGE_XF_KEY]
+        except tf.errors.InvalidArgumentError as e:
+            raise ValueError(
+                f"{list(file_patterns)}: not Transform's materialised examples ({e.message}); "
+                "feed the Trainer the Transform's transformed_examples output"
+            ) from None
+        shape = tuple(int(d) for d in tf.io.parse_tensor(encoded, tf.uint8).shape)
+        if len(shape) != 3 or shape[0] != shape[1] or shape[2] != 3:
+            raise ValueError(
+                f"{list(file_patterns)}: expected {IMAGE_XF_KEY} to hold [S, S, 3] uint8 "
+                f"pixels, got shape {shape}"
+            )
+        return shape  # type: ignore[return-value]
+    raise ValueError(f"{list(file_patterns)} holds no transformed examples")
+
+
+def pixel_dataset(
+    file_patterns: Iterable[str],
+    tf_transform_output: tft.TFTransformOutput,
+    shape: Iterable[int],
+    with_label: bool = True,
+    max_records: int | None = None,
+) -> tf.data.Dataset:
+    """Unbatched (uint8 [S, S, 3] pixels, label) pairs from Transform's materialised examples."""
+    spec = _transformed_spec(tf_transform_output, with_label)
+    shape = tuple(shape)
 
     @tf.autograph.experimental.do_not_convert
-    def parse_and_transform(serialized: tf.Tensor):
-        raw = tf.io.parse_example(serialized, spec)
-        transformed = tft_layer(raw)
-        image = transformed[IMAGE_XF_KEY]
+    def parse(serialized: tf.Tensor):
+        parsed = tf.io.parse_example(serialized, spec)
+        pixels = decode_pixels(parsed[IMAGE_XF_KEY], shape)
         if not with_label:
-            return image
-        return image, tf.reshape(transformed[LABEL_XF_KEY], [-1])
+            return pixels
+        return pixels, tf.reshape(parsed[LABEL_XF_KEY], [-1])
 
-    return parse_and_transform
+    ds = _records(file_patterns, max_records).batch(PARSE_BATCH)
+    return ds.map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).unbatch()
+
+
+def _to_model_input(pixels: tf.Tensor, *rest: tf.Tensor):
+    return (to_unit_range(pixels), *rest) if rest else to_unit_range(pixels)
 
 
 def transformed_dataset(
     file_patterns: Iterable[str],
     tf_transform_output: tft.TFTransformOutput,
+    shape: Iterable[int],
     with_label: bool = True,
     max_records: int | None = None,
 ) -> tf.data.Dataset:
-    """Unbatched (image, label) pairs: raw records through the transform graph."""
-    files = list_files(file_patterns)
-    ds = tf.data.TFRecordDataset(
-        files, compression_type="GZIP", num_parallel_reads=min(len(files), 8)
-    )
-    if max_records:
-        ds = ds.take(max_records)
-    ds = ds.batch(TRANSFORM_BATCH).map(
-        _parse_and_transform_fn(tf_transform_output, with_label),
-        num_parallel_calls=tf.data.AUTOTUNE,
-        deterministic=True,
-    )
-    return ds.unbatch()
+    """Unbatched (float32 [S, S, 3] in [0, 1], label) pairs: what the model is fed."""
+    ds = pixel_dataset(file_patterns, tf_transform_output, shape, with_label, max_records)
+    return ds.map(_to_model_input, num_parallel_calls=tf.data.AUTOTUNE)
 
 
 def training_dataset(
     file_patterns: Iterable[str],
     tf_transform_output: tft.TFTransformOutput,
+    shape: Iterable[int],
     batch_size: int,
     shuffle: bool = True,
     repeat: bool = False,
@@ -118,19 +162,21 @@ def training_dataset(
     cache: bool = True,
     shuffle_buffer: int | None = None,
 ) -> tf.data.Dataset:
-    """The Trainer's batched dataset: transform once, cache, shuffle, batch, prefetch.
+    """The Trainer's batched dataset: parse once, cache uint8, shuffle, batch, scale, prefetch.
 
     Args:
-      file_patterns: gzip TFRecord patterns (`fn_args.train_files`).
-      tf_transform_output: the Transform graph.
+      file_patterns: gzip TFRecord patterns of Transform's materialised examples
+        (`fn_args.train_files`).
+      tf_transform_output: the Transform graph (its transformed feature spec).
+      shape: (S, S, 3) of the images (`image_shape`).
       batch_size: global batch size.
       shuffle: reshuffle every epoch (off for evaluation).
       repeat: repeat forever (when the Trainer counts steps, not epochs).
       seed: shuffle seed.
-      cache: keep decoded images in memory after the first pass.
+      cache: keep the uint8 pixels in memory after the first pass.
       shuffle_buffer: examples in the shuffle buffer (default: up to 10k).
     """
-    ds = transformed_dataset(file_patterns, tf_transform_output)
+    ds = pixel_dataset(file_patterns, tf_transform_output, shape)
     if cache:
         ds = ds.cache()
     if shuffle:
@@ -139,21 +185,23 @@ def training_dataset(
         )
     if repeat:
         ds = ds.repeat()
-    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    # Scaling whole batches after the cache keeps the cache at 1 byte per value.
+    ds = ds.batch(batch_size).map(_to_model_input, num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)
 
 
 def read_labels(file_patterns: Iterable[str]) -> np.ndarray:
-    """Every label id of a split, parsing only the label feature (no image decoding)."""
-    spec = {features.LABEL_KEY: tf.io.FixedLenFeature([], tf.int64)}
-    ds = tf.data.TFRecordDataset(list_files(file_patterns), compression_type="GZIP")
-    ds = ds.batch(TRANSFORM_BATCH).map(lambda r: tf.io.parse_example(r, spec)[features.LABEL_KEY])
+    """Every label id of a transformed split, parsing only the label feature."""
+    spec = {LABEL_XF_KEY: tf.io.FixedLenFeature([], tf.int64)}
+    ds = _records(file_patterns).batch(PARSE_BATCH)
+    ds = ds.map(lambda r: tf.io.parse_example(r, spec)[LABEL_XF_KEY])
     parts = [batch.numpy() for batch in ds]
     return np.concatenate(parts) if parts else np.zeros([0], np.int64)
 
 
 def decoded_megabytes(examples: int, image_shape: Iterable[int]) -> float:
-    """Memory of `examples` decoded float32 images of `image_shape`, in MB."""
-    return examples * int(np.prod(list(image_shape))) * 4 / 2**20
+    """Memory of `examples` decoded uint8 images of `image_shape` (the cache), in MB."""
+    return examples * int(np.prod(list(image_shape))) / 2**20
 
 
 def take_arrays(ds: tf.data.Dataset, count: int) -> tuple[np.ndarray, np.ndarray]:
@@ -162,10 +210,10 @@ def take_arrays(ds: tf.data.Dataset, count: int) -> tuple[np.ndarray, np.ndarray
     return images.numpy(), labels.numpy()
 
 
-def raw_images(file_patterns: Iterable[str], count: int) -> list[bytes]:
-    """The first `count` encoded images (the `image` feature, bytes as on disk)."""
-    from models.cnn.features import IMAGE_KEY
-
-    ds = tf.data.TFRecordDataset(list_files(file_patterns), compression_type="GZIP").take(count)
-    spec = {IMAGE_KEY: tf.io.FixedLenFeature([], tf.string)}
-    return [tf.io.parse_single_example(r, spec)[IMAGE_KEY].numpy() for r in ds]
+def png_images(
+    file_patterns: Iterable[str], tf_transform_output: tft.TFTransformOutput, count: int
+) -> list[bytes]:
+    """The first `count` transformed images of a split, PNG-encoded (as the model saw them)."""
+    shape = image_shape(file_patterns, tf_transform_output)
+    ds = pixel_dataset(file_patterns, tf_transform_output, shape, with_label=False)
+    return [tf.io.encode_png(pixels).numpy() for pixels in ds.take(count)]

@@ -1,14 +1,14 @@
 """After export: the exported model on the eval split, for error analysis and the TFLite check.
 
-run_fn calls `analyze_export` once the SavedModel is written. It reads the
-eval split in batches, applies the Transform graph once per batch and feeds
-the result to the trained network (the exported SavedModel's
-`serving_examples` signature is exactly these two steps; the end-to-end test
-checks that the resulting confusion matrix equals the one TFMA computes from
-the SavedModel) and, with a TFLite export, to the TFLite interpreter, so both
-accuracies are measured on identical inputs. Only the few most confidently
-wrong encoded images are kept. Loading the SavedModel back instead would cost
-a second trace of the transform graph for the same numbers.
+run_fn calls `analyze_export` once the SavedModel is written. It reads
+Transform's materialised eval split in batches (the pixels the exported
+SavedModel's `serving_examples` signature computes from the raw examples; the
+end-to-end test checks that the resulting confusion matrix equals the one
+TFMA computes from the SavedModel) and feeds them to the trained network and,
+with a TFLite export, to the TFLite interpreter, so both accuracies are
+measured on identical inputs. Only the few most confidently wrong images are
+kept, PNG-encoded as the model saw them. Loading the SavedModel back instead
+would cost a trace of the transform graph for the same numbers.
 """
 
 from __future__ import annotations
@@ -23,29 +23,30 @@ import tensorflow_transform as tft
 import tf_keras
 from absl import logging
 
-from models.cnn import data, error_analysis, features, tflite_export
-from models.cnn.preprocessing import IMAGE_XF_KEY
+from models.cnn import data, error_analysis, tflite_export
+from models.cnn.preprocessing import to_unit_range
 
 BATCH = 128
 
 
 class _WrongImages:
-    """The encoded images of the most confidently wrong examples seen so far (bounded)."""
+    """The images of the most confidently wrong examples seen so far (bounded)."""
 
     def __init__(self, keep: int) -> None:
         self.keep = keep
         self.images: dict[int, tuple[float, bytes]] = {}
 
-    def add(self, start: int, labels, probs, encoded) -> None:
+    def add(self, start: int, labels, probs, pixels) -> None:
         predicted = probs.argmax(axis=1)
         for i in np.flatnonzero(predicted != labels):
-            self.images[start + int(i)] = (float(probs[i].max()), encoded[i])
+            self.images[start + int(i)] = (float(probs[i].max()), pixels[i])
         if len(self.images) > self.keep:
             best = sorted(self.images.items(), key=lambda kv: (-kv[1][0], kv[0]))[: self.keep]
             self.images = dict(best)
 
     def by_index(self) -> dict[int, bytes]:
-        return {i: image for i, (_, image) in self.images.items()}
+        """Example index -> PNG of the kept images."""
+        return {i: tf.io.encode_png(image).numpy() for i, (_, image) in self.images.items()}
 
 
 def predict_eval_split(
@@ -55,21 +56,19 @@ def predict_eval_split(
     tflite: tflite_export.TFLiteClassifier | None = None,
 ) -> dict[str, Any]:
     """Labels, the network's probabilities, TFLite probabilities (or None) and wrong images."""
-    raw_spec = tf_transform_output.raw_feature_spec()
-    spec = {k: raw_spec[k] for k in (features.IMAGE_KEY, features.LABEL_KEY)}
-    tft_layer = tf_transform_output.transform_features_layer()
-    files = data.list_files(eval_files)
+    shape = [int(d) for d in net.input_shape[1:]]
     labels, saved, lite = [], [], []
     wrong = _WrongImages(error_analysis.WRONG_SHOWN)
     seen = 0
-    for batch in tf.data.TFRecordDataset(files, compression_type="GZIP").batch(BATCH):
-        raw = tf.io.parse_example(batch, spec)
-        batch_labels = raw[features.LABEL_KEY].numpy().reshape(-1)
-        images = tft_layer({features.IMAGE_KEY: raw[features.IMAGE_KEY]})[IMAGE_XF_KEY]
+    for pixels, label_batch in data.pixel_dataset(eval_files, tf_transform_output, shape).batch(
+        BATCH
+    ):
+        batch_labels = label_batch.numpy()
+        images = to_unit_range(pixels)
         probs = tf.cast(net(images, training=False), tf.float32).numpy()
         if tflite is not None:
             lite.append(tflite.predict(images.numpy()))
-        wrong.add(seen, batch_labels, probs, raw[features.IMAGE_KEY].numpy().reshape(-1))
+        wrong.add(seen, batch_labels, probs, pixels.numpy())
         labels.append(batch_labels)
         saved.append(probs)
         seen += len(batch_labels)

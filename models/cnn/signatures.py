@@ -1,7 +1,8 @@
 """Serving signatures and SavedModel export for the CNN.
 
-Both signatures run the Transform graph (`tft_layer`) before the model, so
-serving applies exactly the training preprocessing:
+Both signatures run the Transform graph (`tft_layer`), then read its uint8
+pixels back and scale them (`decode_pixels`, `to_unit_range`) before the
+model, so serving applies exactly the training preprocessing:
 
 - `serving_default`: `image_bytes` string [N] of encoded images.
 - `serving_examples`: `examples` string [N] of serialized tf.Example (the
@@ -22,7 +23,7 @@ import tf_keras
 from absl import logging
 
 from models.cnn import features
-from models.cnn.preprocessing import IMAGE_XF_KEY
+from models.cnn.preprocessing import IMAGE_XF_KEY, decode_pixels, to_unit_range
 
 
 def _outputs(probabilities: tf.Tensor, label_names: tf.Tensor) -> dict[str, tf.Tensor]:
@@ -57,10 +58,12 @@ def make_signatures(
     # infer_feature_shape=True, [] otherwise.
     raw_shape = [-1] + list(image_spec[features.IMAGE_KEY].shape)
     names = tf.constant(list(label_names), dtype=tf.string)
+    input_shape = [int(d) for d in model.input_shape[1:]]
 
     def _predict(raw_images: tf.Tensor) -> dict[str, tf.Tensor]:
         transformed = model.tft_layer({features.IMAGE_KEY: raw_images})
-        return _outputs(model(transformed[IMAGE_XF_KEY], training=False), names)
+        pixels = decode_pixels(transformed[IMAGE_XF_KEY], input_shape)
+        return _outputs(model(to_unit_range(pixels), training=False), names)
 
     # autograph=False: no Python control flow here, and conversion is slow.
     @tf.function(

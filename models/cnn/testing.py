@@ -132,6 +132,19 @@ def hash_split(
     return splits
 
 
+def _raw_instances(examples_uri: str, split: str) -> list[dict]:
+    """The raw examples of one split as TFT instance dicts."""
+    spec = raw_feature_spec()
+    files = tf.io.gfile.glob(os.path.join(examples_uri, f"Split-{split}", "*"))
+    records = tf.data.TFRecordDataset(files, compression_type="GZIP")
+    instances = []
+    for parsed in records.batch(256).map(lambda s: tf.io.parse_example(s, spec)):
+        columns = {k: v.numpy() for k, v in parsed.items()}
+        n = len(columns[features.IMAGE_KEY])
+        instances.extend({k: list(columns[k][i]) for k in spec} for i in range(n))
+    return instances
+
+
 def build_transform_graph(
     examples_uri: str, transform_output_dir: str, image_size: int = 32
 ) -> str:
@@ -144,14 +157,7 @@ def build_transform_graph(
     from models.cnn.preprocessing import preprocessing_fn
 
     spec = raw_feature_spec()
-    pattern = os.path.join(examples_uri, "Split-train", "*")
-    files = tf.io.gfile.glob(pattern)
-    records = tf.data.TFRecordDataset(files, compression_type="GZIP")
-    instances = []
-    for parsed in records.batch(256).map(lambda s: tf.io.parse_example(s, spec)):
-        columns = {k: v.numpy() for k, v in parsed.items()}
-        n = len(columns[features.IMAGE_KEY])
-        instances.extend({k: list(columns[k][i]) for k in spec} for i in range(n))
+    instances = _raw_instances(examples_uri, "train")
     metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(spec))
 
     def _fn(inputs):
@@ -169,3 +175,54 @@ def build_transform_graph(
         metadata, os.path.join(transform_output_dir, tft.TFTransformOutput.RAW_METADATA_DIR)
     )
     return transform_output_dir
+
+
+def materialize_examples(examples_uri: str, transform_output_dir: str, output_uri: str) -> str:
+    """What the pipeline's Transform materialises: every split through the transform graph.
+
+    Applies the saved transform graph with `tft_beam.TransformDataset`, encodes
+    with TFT's `ExampleProtoCoder` into gzip TFRecords under
+    `<output_uri>/Split-<name>/`, and copies `label_vocab.txt` as ImageTransform
+    does. Returns `output_uri`.
+    """
+    import shutil
+
+    import apache_beam as beam
+    import tensorflow_transform as tft
+    import tensorflow_transform.beam as tft_beam
+    from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils
+
+    spec = raw_feature_spec()
+    metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(spec))
+    transform_output = tft.TFTransformOutput(transform_output_dir)
+    coder = tft.coders.ExampleProtoCoder(
+        schema_utils.schema_from_feature_spec(transform_output.transformed_feature_spec())
+    )
+    splits = sorted(d[len("Split-") :] for d in os.listdir(examples_uri) if d.startswith("Split-"))
+    with tempfile.TemporaryDirectory() as tmp, tft_beam.Context(temp_dir=tmp):
+        with beam.Pipeline() as pipeline:
+            transform_fn = pipeline | tft_beam.ReadTransformFn(transform_output_dir)
+            for split in splits:
+                split_dir = os.path.join(output_uri, f"Split-{split}")
+                os.makedirs(split_dir, exist_ok=True)
+                raw = (
+                    pipeline | f"Create{split}" >> beam.Create(_raw_instances(examples_uri, split)),
+                    metadata,
+                )
+                transformed, _ = (
+                    raw,
+                    transform_fn,
+                ) | f"Transform{split}" >> tft_beam.TransformDataset()
+                _ = (
+                    transformed
+                    | f"Encode{split}" >> beam.Map(coder.encode)
+                    | f"Write{split}"
+                    >> beam.io.WriteToTFRecord(
+                        os.path.join(split_dir, "transformed_examples"), file_name_suffix=".gz"
+                    )
+                )
+    shutil.copy(
+        os.path.join(examples_uri, features.LABEL_VOCAB_FILENAME),
+        os.path.join(output_uri, features.LABEL_VOCAB_FILENAME),
+    )
+    return output_uri

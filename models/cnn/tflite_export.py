@@ -2,9 +2,9 @@
 
 The serving signatures take encoded image bytes and decode them with
 TensorFlow ops TFLite does not have, so the TFLite model is the Keras network
-alone: input `image_xf`, float32 [N, S, S, 3], the image as the Transform
-graph hands it to the network (decoded, RGB, resized to S x S, scaled to
-[0, 1]); output `probabilities`, float32 [N, K]. A phone app decodes and
+alone: input `image_xf`, float32 [N, S, S, 3], the image as the network
+receives it (the Transform graph's uint8 pixels: decoded, RGB, resized to
+S x S; divided by 255); output `probabilities`, float32 [N, K]. A phone app decodes and
 resizes the photo itself and feeds that tensor; `labels.txt` names the K
 columns.
 
@@ -76,6 +76,11 @@ class TFLiteClassifier:
         (self._input,) = self._interpreter.get_input_details()
         (self._output,) = self._interpreter.get_output_details()
         self._batch = -1
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """(S, S, 3) of one input image."""
+        return tuple(int(d) for d in self._input["shape"][1:])
 
     def predict(self, images: np.ndarray) -> np.ndarray:
         """Probabilities [N, K] for float32 images [N, S, S, 3] in [0, 1]."""

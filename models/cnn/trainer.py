@@ -1,7 +1,7 @@
 """TFX Trainer entry point for the CNN: `run_fn`, referenced as "models.cnn.trainer.run_fn".
 
 Steps: read hyperparameters (`TrainerConfig`), build the input pipeline over
-the raw examples and the Transform graph, run the sanity checks, fit with
+Transform's materialised examples (uint8 pixels, no decoding here), run the sanity checks, fit with
 early stopping / checkpoints / TensorBoard, export the SavedModel with both
 serving signatures, and write a training report into `model_run_dir`.
 
@@ -30,7 +30,6 @@ from tfx import v1 as tfx
 from models.cnn import augment, data, eval_split, model, phases, report, runtime, sanity, signatures
 from models.cnn.backbones import trainer_config_checked
 from models.cnn.config import TrainerConfig
-from models.cnn.preprocessing import IMAGE_XF_KEY
 from models.hparams import write_hparams
 from models.reproducibility import restores_op_determinism, seed_everything
 
@@ -46,14 +45,11 @@ def _timed(seconds: dict[str, float], phase: str) -> Iterator[None]:
     logging.info("CNN trainer: %s took %.1fs", phase, seconds[phase])
 
 
-def image_shape(tf_transform_output: tft.TFTransformOutput, image_size: int | None) -> tuple:
-    """(S, S, 3) of the transformed image, checked against the config's image_size."""
-    spec = tf_transform_output.transformed_feature_spec().get(IMAGE_XF_KEY)
-    if spec is None or len(spec.shape) != 3:
-        raise ValueError(
-            f"transform graph must output {IMAGE_XF_KEY!r} with a fixed [S, S, 3] shape; got {spec}"
-        )
-    shape = tuple(int(d) for d in spec.shape)
+def image_shape(
+    train_files: list[str], tf_transform_output: tft.TFTransformOutput, image_size: int | None
+) -> tuple:
+    """(S, S, 3) of the materialised images, checked against the config's image_size."""
+    shape = data.image_shape(train_files, tf_transform_output)
     if image_size is not None and shape[:2] != (image_size, image_size):
         raise ValueError(
             f"Trainer custom_config image_size={image_size} but the transform graph outputs "
@@ -69,10 +65,11 @@ def run_sanity_checks(
     build_compiled: Callable[[], tf_keras.Model],
     num_classes: int,
     config: TrainerConfig,
+    input_shape: tuple,
 ) -> dict[str, Any]:
     """Init loss on a sample of real examples, then overfit one balanced small batch."""
     sample = data.transformed_dataset(
-        fn_args.train_files, tf_transform_output, max_records=SANITY_SAMPLE
+        fn_args.train_files, tf_transform_output, input_shape, max_records=SANITY_SAMPLE
     )
     images, labels = data.take_arrays(sample, SANITY_SAMPLE)
     init = sanity.check_init_loss(net, images, labels, num_classes)
@@ -110,12 +107,18 @@ def make_callbacks(
 
 
 # TFX entry point: the Trainer component calls this function by name.
-def write_warmup(file_patterns: list[str], saved_model_dir: str, count: int = 3) -> None:
-    """TF Serving's warmup file from real images of the data, inside the export, so
-    every pushed version warms up (in TF Serving and `vrl serve`) before serving."""
+def write_warmup(
+    file_patterns: list[str],
+    tf_transform_output: tft.TFTransformOutput,
+    saved_model_dir: str,
+    count: int = 3,
+) -> None:
+    """TF Serving's warmup file from real images of the data (PNG-encoded transformed
+    images), inside the export, so every pushed version warms up (in TF Serving and
+    `vrl serve`) before serving."""
     from serving import warmup
 
-    images = data.raw_images(file_patterns, count)
+    images = data.png_images(file_patterns, tf_transform_output, count)
     if images:
         warmup.write_warmup_file(saved_model_dir, warmup.image_requests("", images))
 
@@ -132,7 +135,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     logging.info("CNN trainer config: %s", config)
     seed_everything(config.seed, config.deterministic)
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
-    input_shape = image_shape(tf_transform_output, config.image_size)
+    input_shape = image_shape(fn_args.train_files, tf_transform_output, config.image_size)
     label_names = data.read_label_vocab(data.find_label_vocab(fn_args.train_files))
     num_classes = len(label_names)
     strategy, mixed = runtime.choose_strategy()
@@ -169,6 +172,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     train_ds = data.training_dataset(
         fn_args.train_files,
         tf_transform_output,
+        input_shape,
         config.batch_size,
         repeat=bool(fn_args.train_steps),
         seed=config.seed,
@@ -186,7 +190,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
         train_ds = augment.augment_dataset(train_ds, augmenter)
     eval_ds = (
         data.training_dataset(
-            fn_args.eval_files, tf_transform_output, config.batch_size, shuffle=False
+            fn_args.eval_files, tf_transform_output, input_shape, config.batch_size, shuffle=False
         )
         if has_eval
         else None
@@ -243,6 +247,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
                 functools.partial(build_compiled, schedule="constant"),
                 num_classes,
                 config,
+                input_shape,
             )
         tf_keras.utils.set_random_seed(config.seed)
 
@@ -280,7 +285,11 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
         signatures.export_serving_model(
             net, tf_transform_output, label_names, fn_args.serving_model_dir
         )
-        write_warmup(fn_args.eval_files or fn_args.train_files, fn_args.serving_model_dir)
+        write_warmup(
+            fn_args.eval_files or fn_args.train_files,
+            tf_transform_output,
+            fn_args.serving_model_dir,
+        )
     # Error analysis and the optional TFLite export (models/cnn/eval_split.py).
     if fn_args.eval_files:
         with _timed(seconds, "error_analysis"):

@@ -12,7 +12,7 @@ import tensorflow_transform as tft
 from ml_metadata.proto import metadata_store_pb2
 
 from models.cnn import error_analysis, features, tflite_export
-from models.cnn.preprocessing import IMAGE_XF_KEY
+from models.cnn.preprocessing import IMAGE_XF_KEY, decode_pixels, to_unit_range
 from pipeline.image_config import ImagePipelineConfig
 from vrl import demo_data
 from vrl.local import run_image_pipeline
@@ -110,8 +110,9 @@ def test_pipeline_pushes_a_servable_model_caches_and_retrains_on_new_span(spans,
     store = open_store(metadata_path(config.resolved_pipeline_root))
     transform = tft.TFTransformOutput(latest_artifact(store, "TransformGraph").uri)
     raw = tf.constant([[open(f, "rb").read()] for f in files])
-    images = transform.transform_features_layer()({features.IMAGE_KEY: raw})[IMAGE_XF_KEY]
-    lite_probs = lite.predict(images.numpy())
+    encoded = transform.transform_features_layer()({features.IMAGE_KEY: raw})[IMAGE_XF_KEY]
+    pixels = decode_pixels(encoded, lite.input_shape)
+    lite_probs = lite.predict(to_unit_range(pixels).numpy())
     assert (lite_probs.argmax(axis=1) == probs.argmax(axis=1)).mean() >= 0.9
     lite_accuracy = (np.array(lite_names)[lite_probs.argmax(axis=1)] == truth).mean()
     assert lite_accuracy >= (names == truth).mean() - config.tflite_max_drop - 1 / len(files)
@@ -122,7 +123,7 @@ def test_pipeline_pushes_a_servable_model_caches_and_retrains_on_new_span(spans,
     run_image_pipeline(config)
     states = _latest_states(config.resolved_pipeline_root)
     cached = metadata_store_pb2.Execution.CACHED
-    for name in ("ImageExampleGen", "StatisticsGen", "SchemaGen", "Transform", "Trainer"):
+    for name in ("ImageExampleGen", "StatisticsGen", "SchemaGen", "ImageTransform", "Trainer"):
         assert states[name] == cached, name
     assert _versions(model_dir) == [version]
 

@@ -82,7 +82,7 @@ def test_mobilenet_from_scratch_then_from_local_weights_pushes_and_serves_jpeg_b
     second = run_image_pipeline(config)
     assert second.blessed and second.pushed and second.pushed_path != first.pushed_path
     states = _states(config.resolved_pipeline_root)
-    for name in ("ImageExampleGen", "SchemaGen", "Transform"):
+    for name in ("ImageExampleGen", "SchemaGen", "ImageTransform"):
         assert states[name] == metadata_store_pb2.Execution.CACHED, name
     # TFMA's per-class recall (one-vs-rest, the top class predicted) is the trainer's
     # on the same model and eval split, and equals the class's slice accuracy.

@@ -40,8 +40,11 @@ def test_pipeline_has_every_component_in_order(class_folders, tmp_path):
     transform = next(c for c in pipeline.components if c.id == "Transform")
     assert "ImageChecks" in {n.id for n in transform.upstream_nodes}  # validation gates training
     assert transform.exec_properties["force_tf_compat_v1"] == 0
-    assert "transformed_examples" not in transform.outputs  # materialize=False
     assert transform.exec_properties["disable_statistics"] == 1
+    # Images are decoded once, by Transform; the Trainer reads its materialised pixels.
+    trainer = next(c for c in pipeline.components if c.id == "Trainer")
+    assert trainer.inputs["examples"] is transform.outputs["transformed_examples"]
+    assert type(transform).__name__ == "ImageTransform"
 
 
 def test_curated_schema_replaces_schema_gen(class_folders, tmp_path):

@@ -38,3 +38,10 @@ def transform_dir(tmp_path_factory, examples_uri) -> str:
     """A real transform graph from tft_beam over the train split (16x16 images)."""
     out = os.path.join(str(tmp_path_factory.mktemp("transform")), "transform_graph")
     return testing.build_transform_graph(examples_uri, out, image_size=IMAGE_SIZE)
+
+
+@pytest.fixture(scope="session")
+def transformed_uri(tmp_path_factory, examples_uri, transform_dir) -> str:
+    """Both splits materialised through the transform graph, as the pipeline's Transform does."""
+    out = str(tmp_path_factory.mktemp("transformed_examples"))
+    return testing.materialize_examples(examples_uri, transform_dir, out)

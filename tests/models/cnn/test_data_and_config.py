@@ -1,13 +1,15 @@
-"""Input pipeline over raw TFRecords + transform graph, label vocabulary and trainer config."""
+"""Input pipeline over materialised examples, label vocabulary and trainer config."""
 
 import os
 
 import numpy as np
 import pytest
+import tensorflow as tf
 import tensorflow_transform as tft
 
-from models.cnn import data, trainer
+from models.cnn import data, testing, trainer
 from models.cnn.config import TrainerConfig
+from models.cnn.preprocessing import IMAGE_XF_KEY, decode_pixels
 
 
 def _train_pattern(examples_uri: str) -> list[str]:
@@ -39,12 +41,19 @@ def test_no_matching_files_is_an_error(tmp_path):
         data.list_files([str(tmp_path / "Split-train" / "*")])
 
 
+def test_label_vocab_is_found_beside_the_transformed_splits(transformed_uri):
+    path = data.find_label_vocab(_train_pattern(transformed_uri))
+
+    assert path == os.path.join(transformed_uri, "label_vocab.txt")
+    assert data.read_label_vocab(path) == list(testing.COLOUR_CLASSES)
+
+
 def test_training_dataset_yields_transformed_batches_covering_every_example(
-    examples_uri, transform_dir
+    transformed_uri, transform_dir
 ):
     tf_transform_output = tft.TFTransformOutput(transform_dir)
     ds = data.training_dataset(
-        _train_pattern(examples_uri), tf_transform_output, batch_size=8, seed=0
+        _train_pattern(transformed_uri), tf_transform_output, (16, 16, 3), batch_size=8, seed=0
     )
 
     batches = list(ds)
@@ -59,12 +68,43 @@ def test_training_dataset_yields_transformed_batches_covering_every_example(
     assert (images.mean(axis=(1, 2)).argmax(axis=1) == labels).all()
 
 
-def test_image_shape_comes_from_transform_graph_and_must_match_config(transform_dir):
+def test_image_shape_comes_from_the_materialised_pixels_and_must_match_config(
+    transformed_uri, transform_dir
+):
     tf_transform_output = tft.TFTransformOutput(transform_dir)
+    files = _train_pattern(transformed_uri)
 
-    assert trainer.image_shape(tf_transform_output, None) == (16, 16, 3)
+    assert trainer.image_shape(files, tf_transform_output, None) == (16, 16, 3)
     with pytest.raises(ValueError, match="image_size=32 but the transform graph outputs"):
-        trainer.image_shape(tf_transform_output, 32)
+        trainer.image_shape(files, tf_transform_output, 32)
+
+
+def test_materialised_pixels_are_exactly_what_the_transform_graph_computes_from_raw(
+    examples_uri, transformed_uri, transform_dir
+):
+    tf_transform_output = tft.TFTransformOutput(transform_dir)
+    shape = (16, 16, 3)
+    stored = list(data.pixel_dataset(_train_pattern(transformed_uri), tf_transform_output, shape))
+    records = tf.data.TFRecordDataset(
+        data.list_files(_train_pattern(examples_uri)), compression_type="GZIP"
+    )
+    raw = tf.io.parse_example(tf.stack(list(records)), tf_transform_output.raw_feature_spec())
+    encoded = tf_transform_output.transform_features_layer()(raw)[IMAGE_XF_KEY]
+    from_raw = decode_pixels(encoded, shape).numpy()
+
+    assert len(stored) == len(from_raw) == 45
+    assert stored[0][0].dtype == tf.uint8
+    np.testing.assert_array_equal(np.stack([p.numpy() for p, _ in stored]), from_raw)
+    assert data.read_labels(_train_pattern(transformed_uri)).tolist() == [
+        int(label) for _, label in stored
+    ]
+
+
+def test_training_split_that_is_not_materialised_names_what_was_expected(
+    examples_uri, transform_dir
+):
+    with pytest.raises(ValueError, match="not Transform's materialised examples"):
+        data.image_shape(_train_pattern(examples_uri), tft.TFTransformOutput(transform_dir))
 
 
 def test_trainer_config_defaults_and_unknown_keys():

@@ -1,4 +1,4 @@
-"""preprocessing_fn: any stored layout decodes to float32 RGB [N, S, S, 3] in [0, 1]."""
+"""preprocessing_fn: any stored layout decodes to RGB [N, S, S, 3] pixels the model reads in [0, 1]."""
 
 import io
 
@@ -11,9 +11,17 @@ from models.cnn import features, testing
 from models.cnn.preprocessing import (
     IMAGE_XF_KEY,
     LABEL_XF_KEY,
+    decode_pixels,
+    encode_pixels,
     image_size_from_config,
     preprocessing_fn,
+    to_unit_range,
 )
+
+
+def _model_input(out: dict, size: int) -> np.ndarray:
+    """The transform's image output as the Trainer and the signatures read it."""
+    return to_unit_range(decode_pixels(out[IMAGE_XF_KEY], (size, size, 3))).numpy()
 
 
 def _encoded_batch() -> list[bytes]:
@@ -38,7 +46,8 @@ def test_preprocessing_fn_decodes_gray_png_rgb_jpeg_and_rgba_png_to_rgb_in_unit_
 
     out = preprocessing_fn(inputs, {"image_size": 8})
 
-    image = out[IMAGE_XF_KEY].numpy()
+    assert out[IMAGE_XF_KEY].dtype == tf.string and out[IMAGE_XF_KEY].shape == (3,)
+    image = _model_input(out, 8)
     assert image.shape == (3, 8, 8, 3)
     assert image.dtype == np.float32
     assert image.min() >= 0.0 and image.max() <= 1.0
@@ -54,7 +63,7 @@ def test_preprocessing_fn_defaults_to_32_pixels_and_works_without_custom_config(
 
     out = preprocessing_fn(inputs)
 
-    assert out[IMAGE_XF_KEY].shape == (1, 32, 32, 3)
+    assert _model_input(out, 32).shape == (1, 32, 32, 3)
     assert LABEL_XF_KEY not in out
 
 
@@ -83,6 +92,17 @@ def _pil_bytes(image: Image.Image, fmt: str) -> bytes:
 def test_preprocessing_fn_handles_16bit_png_and_cmyk_jpeg(encoded, expected_rgb):
     out = preprocessing_fn({features.IMAGE_KEY: tf.constant([[encoded]])}, {"image_size": 4})
 
-    image = out[IMAGE_XF_KEY].numpy()
+    image = _model_input(out, 4)
     assert image.shape == (1, 4, 4, 3)
     np.testing.assert_allclose(image.reshape(-1, 3).mean(axis=0), expected_rgb, atol=0.02)
+
+
+def test_pixels_round_trip_one_byte_per_value_and_a_wrong_shape_is_refused():
+    pixels = tf.constant(np.arange(2 * 4 * 4 * 3).reshape(2, 4, 4, 3) % 256, tf.uint8)
+
+    encoded = encode_pixels(pixels)
+
+    assert encoded.shape == (2,) and all(len(e) < 4 * 4 * 3 + 32 for e in encoded.numpy())
+    np.testing.assert_array_equal(decode_pixels(encoded, (4, 4, 3)).numpy(), pixels.numpy())
+    with pytest.raises(tf.errors.InvalidArgumentError):
+        decode_pixels(encoded, (8, 8, 3))

@@ -38,7 +38,7 @@ def test_convert_rejects_an_unknown_quantization():
 
 @pytest.mark.slow
 def test_tflite_model_answers_on_the_eval_split_like_the_saved_model(
-    tmp_path, examples_uri, transform_dir
+    tmp_path, transformed_uri, transform_dir
 ):
     tf.keras.utils.set_random_seed(0)
     tft_output = tft.TFTransformOutput(transform_dir)
@@ -48,7 +48,7 @@ def test_tflite_model_answers_on_the_eval_split_like_the_saved_model(
 
     result = eval_split.analyze_export(
         net,
-        [os.path.join(examples_uri, "Split-eval", "*")],
+        [os.path.join(transformed_uri, "Split-eval", "*")],
         tft_output,
         serving_dir,
         str(tmp_path / "run"),

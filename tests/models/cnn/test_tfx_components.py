@@ -1,5 +1,6 @@
 """The model code inside TFX's own components: SchemaGen-inferred schema, Transform
-(materialize=False, preprocessing_fn by name) and Trainer (run_fn by name)."""
+(ImageTransform: TFX's Transform executor, materialising; preprocessing_fn by name)
+and Trainer (run_fn by name) fed the transformed examples."""
 
 import glob
 import os
@@ -9,6 +10,7 @@ import pytest
 import tensorflow as tf
 from tfx import v1 as tfx
 
+from components.image_transform.component import ImageTransform
 from models.cnn import features, testing
 
 
@@ -25,17 +27,17 @@ def test_transform_and_trainer_components_export_a_model_serving_both_signatures
     schema = tfx.components.SchemaGen(
         statistics=statistics.outputs["statistics"], infer_feature_shape=True
     )
-    transform = tfx.components.Transform(
+    transform = ImageTransform(
         examples=examples.outputs["result"],
         schema=schema.outputs["schema"],
         preprocessing_fn="models.cnn.preprocessing.preprocessing_fn",
-        materialize=False,
+        materialize=True,
         custom_config={"image_size": 16},
         disable_statistics=True,
     )
     trainer = tfx.components.Trainer(
         run_fn="models.cnn.trainer.run_fn",
-        examples=examples.outputs["result"],
+        examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=schema.outputs["schema"],
         custom_config={
@@ -60,6 +62,8 @@ def test_transform_and_trainer_components_export_a_model_serving_both_signatures
     tfx.orchestration.LocalDagRunner().run(pipeline)
 
     (serving_dir,) = glob.glob(os.path.join(root, "Trainer", "model", "*", "Format-Serving"))
+    (transformed,) = glob.glob(os.path.join(root, "ImageTransform", "transformed_examples", "*"))
+    assert sorted(os.listdir(transformed)) == ["Split-eval", "Split-train", "label_vocab.txt"]
     loaded = tf.saved_model.load(serving_dir)
     eval_items = colour_items[45:]
     labels = np.array([label for _, label in eval_items])

@@ -14,11 +14,11 @@ from models.cnn import features, report, sanity, testing, trainer
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory, examples_uri, transform_dir):
+def trained(tmp_path_factory, transformed_uri, transform_dir):
     out = tmp_path_factory.mktemp("trainer")
     fn_args = tfx.components.FnArgs(
-        train_files=[os.path.join(examples_uri, "Split-train", "*")],
-        eval_files=[os.path.join(examples_uri, "Split-eval", "*")],
+        train_files=[os.path.join(transformed_uri, "Split-train", "*")],
+        eval_files=[os.path.join(transformed_uri, "Split-eval", "*")],
         transform_output=transform_dir,
         serving_model_dir=str(out / "serving_model_dir"),
         model_run_dir=str(out / "model_run_dir"),
@@ -110,10 +110,10 @@ def test_run_fn_writes_report_curve_checkpoints_and_tensorboard_logs(trained):
     assert any(name.startswith("train") for name in os.listdir(run_dir))  # TensorBoard
 
 
-def _fn_args(tmp_path, examples_uri, transform_dir, **overrides) -> tfx.components.FnArgs:
+def _fn_args(tmp_path, transformed_uri, transform_dir, **overrides) -> tfx.components.FnArgs:
     args = {
-        "train_files": [os.path.join(examples_uri, "Split-train", "*")],
-        "eval_files": [os.path.join(examples_uri, "Split-eval", "*")],
+        "train_files": [os.path.join(transformed_uri, "Split-train", "*")],
+        "eval_files": [os.path.join(transformed_uri, "Split-eval", "*")],
         "transform_output": transform_dir,
         "serving_model_dir": str(tmp_path / "serving_model_dir"),
         "model_run_dir": str(tmp_path / "model_run_dir"),
@@ -124,11 +124,11 @@ def _fn_args(tmp_path, examples_uri, transform_dir, **overrides) -> tfx.componen
 
 @pytest.mark.slow
 def test_run_fn_with_train_steps_spreads_them_over_epochs_rounding_up(
-    tmp_path, examples_uri, transform_dir
+    tmp_path, transformed_uri, transform_dir
 ):
     fn_args = _fn_args(
         tmp_path,
-        examples_uri,
+        transformed_uri,
         transform_dir,
         train_steps=7,
         eval_steps=1,
@@ -156,11 +156,11 @@ def test_run_fn_with_train_steps_spreads_them_over_epochs_rounding_up(
 
 @pytest.mark.slow
 def test_run_fn_fails_fast_when_the_model_cannot_overfit_one_batch(
-    tmp_path, examples_uri, transform_dir
+    tmp_path, transformed_uri, transform_dir
 ):
     fn_args = _fn_args(
         tmp_path,
-        examples_uri,
+        transformed_uri,
         transform_dir,
         custom_config={"learning_rate": 0.0, "filters": [8], "sanity_steps": 5},
     )

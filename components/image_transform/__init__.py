@@ -1,0 +1,1 @@
+"""ImageTransform: TFX's Transform, whose materialised examples carry the label vocabulary."""

@@ -1,0 +1,79 @@
+"""ImageTransform executor: TFX's Transform executor, then the label vocabulary copied over.
+
+The Trainer reads Transform's materialised examples and finds the class names
+in `label_vocab.txt` at the root of its Examples artifact (beside the
+`Split-*` folders), where ImageExampleGen writes it. TFX's Transform writes
+only the transformed splits, so this executor copies the file from each input
+Examples artifact to the matching transformed one.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from typing import Any
+
+from absl import logging
+from tfx import types
+from tfx.components.transform import executor as tfx_transform_executor
+from tfx.dsl.io import fileio
+from tfx.types import standard_component_specs
+
+from models.cnn.features import LABEL_VOCAB_FILENAME
+
+
+def vocab_pairs(sources: list[str], targets: list[str]) -> list[tuple[str, str]]:
+    """(source file, target file) of the label vocabulary for each transformed artifact.
+
+    One input artifact per output pairs by position; otherwise every input must
+    hold the same vocabulary, and each output gets it.
+    """
+    if not sources or not targets:
+        return []
+    if len(sources) == len(targets):
+        pairs = list(zip(sources, targets, strict=True))
+    else:
+        pairs = [(sources[0], target) for target in targets]
+    files = [posixpath.join(uri, LABEL_VOCAB_FILENAME) for uri in sources]
+    missing = [f for f in files if not fileio.exists(f)]
+    if missing:
+        raise FileNotFoundError(
+            f"{missing}: no {LABEL_VOCAB_FILENAME}; ImageTransform expects Examples written by "
+            "ImageExampleGen, which puts the class names there, one per line"
+        )
+    if len(sources) != len(targets):
+        contents = {_read(f) for f in files}
+        if len(contents) > 1:
+            raise ValueError(
+                f"the {len(sources)} Examples artifacts given to ImageTransform have different "
+                f"{LABEL_VOCAB_FILENAME} files ({files}); transform spans with the same classes"
+            )
+    return [
+        (posixpath.join(s, LABEL_VOCAB_FILENAME), posixpath.join(t, LABEL_VOCAB_FILENAME))
+        for s, t in pairs
+    ]
+
+
+def _read(path: str) -> bytes:
+    with fileio.open(path, "rb") as f:
+        return f.read()
+
+
+class Executor(tfx_transform_executor.Executor):
+    """Transform as TFX runs it, plus `label_vocab.txt` beside the transformed splits."""
+
+    def Do(  # noqa: N802 (TFX API)
+        self,
+        input_dict: dict[str, list[types.Artifact]],
+        output_dict: dict[str, list[types.Artifact]],
+        exec_properties: dict[str, Any],
+    ) -> None:
+        sources = [a.uri for a in input_dict[standard_component_specs.EXAMPLES_KEY]]
+        targets = [
+            a.uri for a in output_dict.get(standard_component_specs.TRANSFORMED_EXAMPLES_KEY, [])
+        ]
+        pairs = vocab_pairs(sources, targets)  # checked before the Beam job starts
+        super().Do(input_dict, output_dict, exec_properties)
+        for source, target in pairs:
+            fileio.makedirs(posixpath.dirname(target))
+            fileio.copy(source, target, overwrite=True)
+            logging.info("ImageTransform: copied %s to %s", source, target)
