@@ -29,10 +29,6 @@ def vocab_pairs(sources: list[str], targets: list[str]) -> list[tuple[str, str]]
     """
     if not sources or not targets:
         return []
-    if len(sources) == len(targets):
-        pairs = list(zip(sources, targets, strict=True))
-    else:
-        pairs = [(sources[0], target) for target in targets]
     files = [posixpath.join(uri, LABEL_VOCAB_FILENAME) for uri in sources]
     missing = [f for f in files if not fileio.exists(f)]
     if missing:
@@ -47,9 +43,10 @@ def vocab_pairs(sources: list[str], targets: list[str]) -> list[tuple[str, str]]
                 f"the {len(sources)} Examples artifacts given to ImageTransform have different "
                 f"{LABEL_VOCAB_FILENAME} files ({files}); transform spans with the same classes"
             )
+        files = files[:1] * len(targets)
     return [
-        (posixpath.join(s, LABEL_VOCAB_FILENAME), posixpath.join(t, LABEL_VOCAB_FILENAME))
-        for s, t in pairs
+        (source, posixpath.join(target, LABEL_VOCAB_FILENAME))
+        for source, target in zip(files, targets, strict=True)
     ]
 
 

@@ -211,9 +211,11 @@ def take_arrays(ds: tf.data.Dataset, count: int) -> tuple[np.ndarray, np.ndarray
 
 
 def png_images(
-    file_patterns: Iterable[str], tf_transform_output: tft.TFTransformOutput, count: int
+    file_patterns: Iterable[str],
+    tf_transform_output: tft.TFTransformOutput,
+    shape: Iterable[int],
+    count: int,
 ) -> list[bytes]:
     """The first `count` transformed images of a split, PNG-encoded (as the model saw them)."""
-    shape = image_shape(file_patterns, tf_transform_output)
     ds = pixel_dataset(file_patterns, tf_transform_output, shape, with_label=False)
     return [tf.io.encode_png(pixels).numpy() for pixels in ds.take(count)]

@@ -105,11 +105,6 @@ def to_unit_range(pixels: tf.Tensor) -> tf.Tensor:
     return tf.cast(pixels, tf.float32) / 255.0
 
 
-def decode_and_resize(image_bytes: tf.Tensor, image_size: int) -> tf.Tensor:
-    """`decode_to_pixels` as the model sees it: float32 [N, S, S, 3] in [0, 1]."""
-    return to_unit_range(decode_to_pixels(image_bytes, image_size))
-
-
 def encode_pixels(pixels: tf.Tensor) -> tf.Tensor:
     """uint8 [N, S, S, 3] to string [N], one serialized tensor per image (raw bytes inside)."""
     return tf.map_fn(tf.io.serialize_tensor, pixels, fn_output_signature=tf.string)

@@ -1,9 +1,10 @@
 """TFX Trainer entry point for the CNN: `run_fn`, referenced as "models.cnn.trainer.run_fn".
 
 Steps: read hyperparameters (`TrainerConfig`), build the input pipeline over
-Transform's materialised examples (uint8 pixels, no decoding here), run the sanity checks, fit with
-early stopping / checkpoints / TensorBoard, export the SavedModel with both
-serving signatures, and write a training report into `model_run_dir`.
+Transform's materialised examples (uint8 pixels, no decoding here), run the
+sanity checks, fit with early stopping / checkpoints / TensorBoard, export the
+SavedModel with both serving signatures, and write a training report into
+`model_run_dir`.
 
 Epochs or steps: by default each epoch is one full pass over the training
 split (`fn_args.train_steps` is None when TrainArgs has no num_steps), for
@@ -106,10 +107,10 @@ def make_callbacks(
     return [early, checkpoints, tensorboard, progress], early
 
 
-# TFX entry point: the Trainer component calls this function by name.
 def write_warmup(
     file_patterns: list[str],
     tf_transform_output: tft.TFTransformOutput,
+    shape: tuple,
     saved_model_dir: str,
     count: int = 3,
 ) -> None:
@@ -118,11 +119,12 @@ def write_warmup(
     `vrl serve`) before serving."""
     from serving import warmup
 
-    images = data.png_images(file_patterns, tf_transform_output, count)
+    images = data.png_images(file_patterns, tf_transform_output, shape, count)
     if images:
         warmup.write_warmup_file(saved_model_dir, warmup.image_requests("", images))
 
 
+# TFX entry point: the Trainer component calls this function by name.
 @restores_op_determinism
 def run_fn(fn_args: tfx.components.FnArgs) -> None:
     """Trains the CNN and exports a SavedModel to `fn_args.serving_model_dir`.
@@ -288,6 +290,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
         write_warmup(
             fn_args.eval_files or fn_args.train_files,
             tf_transform_output,
+            input_shape,
             fn_args.serving_model_dir,
         )
     # Error analysis and the optional TFLite export (models/cnn/eval_split.py).

@@ -10,7 +10,7 @@ import tensorflow as tf
 from PIL import Image, ImageOps
 
 from models.cnn import exif
-from models.cnn.preprocessing import decode_and_resize, resize_and_center_crop
+from models.cnn.preprocessing import decode_to_pixels, resize_and_center_crop, to_unit_range
 from vrl import demo_photos
 
 
@@ -61,7 +61,7 @@ def test_files_without_exif_orientation_read_as_upright(upright):
 def test_transform_of_exif_rotated_copy_equals_transform_of_upright_file(upright):
     plain = demo_photos.exif_jpeg(upright, 1, quality=95)
     rotated = demo_photos.exif_jpeg(upright, 6, quality=95)
-    out = decode_and_resize(tf.constant([plain, rotated]), 32).numpy()
+    out = to_unit_range(decode_to_pixels(tf.constant([plain, rotated]), 32)).numpy()
     assert np.abs(out[0] - out[1]).mean() < 0.02
 
 
@@ -69,7 +69,7 @@ def test_large_jpeg_decoded_at_reduced_scale_matches_full_decode_closely():
     photo = Image.fromarray(demo_photos.load_photo("china")).resize((1280, 854))
     buf = io.BytesIO()
     photo.save(buf, format="JPEG", quality=92)
-    scaled = decode_and_resize(tf.constant([buf.getvalue()]), 64).numpy()[0]
+    scaled = to_unit_range(decode_to_pixels(tf.constant([buf.getvalue()]), 64)).numpy()[0]
     full = tf.io.decode_jpeg(buf.getvalue(), channels=3)
     reference = (resize_and_center_crop(full, 64) / 255.0).numpy()
     assert np.abs(scaled - reference).mean() < 0.02
