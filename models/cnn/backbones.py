@@ -26,12 +26,12 @@ from typing import TYPE_CHECKING, Any
 import tensorflow as tf
 import tf_keras
 
-from models.cnn import features, limits, model
+from models.cnn import limits
+from models.cnn.head import INPUT_NAME, classifier_head
 
 if TYPE_CHECKING:
     from models.cnn.config import TrainerConfig
 
-INPUT_NAME = features.transformed_name(features.IMAGE_KEY)
 BACKBONE_NAME = "backbone"
 # MobileNetV3 and EfficientNetV2 rescale [0, 255] inputs themselves
 # (include_preprocessing=True); ResNet50 wants caffe-style BGR minus the
@@ -142,7 +142,7 @@ def build_backbone_model(
     backbone = build_backbone(arch, input_shape, weights, mixed_precision)
     backbone.trainable = weights == "none"
     x = backbone(input_scaling(arch, inputs, policy), training=False)
-    outputs = model.classifier_head(x, num_classes, dropout, policy)
+    outputs = classifier_head(x, num_classes, dropout, policy)
     return tf_keras.Model(inputs, outputs, name=arch)
 
 

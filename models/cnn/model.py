@@ -12,14 +12,14 @@ from collections.abc import Sequence
 import tensorflow as tf
 import tf_keras
 
-from models.cnn import features, limits
+from models.cnn import backbones, limits
+from models.cnn.head import INPUT_NAME, classifier_head
 
 Policy = tf_keras.mixed_precision.Policy
 
 ARCHITECTURES = limits.ARCHITECTURES
 OPTIMIZERS = limits.OPTIMIZERS
 SCHEDULES = limits.SCHEDULES
-INPUT_NAME = features.transformed_name(features.IMAGE_KEY)
 DEFAULT_FILTERS = limits.DEFAULT_FILTERS
 # Small datasets give few steps per epoch; Keras' default 0.99 leaves the
 # moving statistics (used at eval) lagging the weights for many epochs.
@@ -115,8 +115,6 @@ def build_model(
     if num_classes < 2:
         raise ValueError(f"num_classes must be >= 2, got {num_classes}")
     if arch in limits.BACKBONES:
-        from models.cnn import backbones
-
         return backbones.build_backbone_model(
             arch, input_shape, num_classes, weights, dropout, mixed_precision
         )
@@ -129,22 +127,6 @@ def build_model(
     body = _convnet_body if arch == "convnet" else _resnet_body
     outputs = classifier_head(body(inputs, filters, policy), num_classes, dropout, policy)
     return tf_keras.Model(inputs, outputs, name=arch)
-
-
-def classifier_head(
-    features_map: tf.Tensor, num_classes: int, dropout: float, policy: Policy | str
-) -> tf.Tensor:
-    """Global average pooling, dropout, dense logits and a float32 softmax."""
-    x = tf_keras.layers.GlobalAveragePooling2D(dtype=policy, name="pool")(features_map)
-    x = tf_keras.layers.Dropout(dropout, dtype=policy, name="dropout")(x)
-    # Small initial logits make the loss at init ~ln(K) (Karpathy's "init well").
-    logits = tf_keras.layers.Dense(
-        num_classes,
-        kernel_initializer=tf_keras.initializers.RandomNormal(stddev=0.01, seed=0),
-        dtype=policy,
-        name="logits",
-    )(x)
-    return tf_keras.layers.Activation("softmax", dtype="float32", name="probabilities")(logits)
 
 
 def learning_rate_schedule(

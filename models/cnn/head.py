@@ -1,0 +1,33 @@
+"""The classifier head and input name shared by the small CNNs and the pretrained backbones.
+
+Both `models.cnn.model` (convnet/resnet) and `models.cnn.backbones` end in the
+same head; it lives here so neither of them imports the other.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+import tf_keras
+
+from models.cnn import features
+
+INPUT_NAME = features.transformed_name(features.IMAGE_KEY)
+
+
+def classifier_head(
+    features_map: tf.Tensor,
+    num_classes: int,
+    dropout: float,
+    policy: tf_keras.mixed_precision.Policy | str,
+) -> tf.Tensor:
+    """Global average pooling, dropout, dense logits and a float32 softmax."""
+    x = tf_keras.layers.GlobalAveragePooling2D(dtype=policy, name="pool")(features_map)
+    x = tf_keras.layers.Dropout(dropout, dtype=policy, name="dropout")(x)
+    # Small initial logits make the loss at init ~ln(K) (Karpathy's "init well").
+    logits = tf_keras.layers.Dense(
+        num_classes,
+        kernel_initializer=tf_keras.initializers.RandomNormal(stddev=0.01, seed=0),
+        dtype=policy,
+        name="logits",
+    )(x)
+    return tf_keras.layers.Activation("softmax", dtype="float32", name="probabilities")(logits)
