@@ -1,15 +1,14 @@
 """Serving latency and throughput: gRPC and REST vs an in-process call of the same SavedModel.
 
 Starts `python -m vrl.serve serve` in a subprocess on loopback (once without and
-once with server-side batching, then with batching and `--workers N` processes
-sharing the ports), sends single-image Predict requests at
+once with server-side batching), sends single-image Predict requests at
 concurrency 1, 8 and 32 (one client thread and one connection per concurrent
 client, gRPC and REST alike), and prints p50/p99 latency and throughput next to the
 same figures for calling the SavedModel's serving_default in this process
 (ratio = server / in-process). Request counts are bounded.
 
-  TF_USE_LEGACY_KERAS=1 python bench/serving_latency.py [--requests 400] [--workers 2]
-      [--repeats 3] [--saved-model DIR]
+  TF_USE_LEGACY_KERAS=1 python bench/serving_latency.py [--requests 400] [--repeats 3]
+      [--saved-model DIR]
 
 Without --saved-model a small stand-in CNN for 32x32 images (decode, two conv
 layers, softmax; same signature as the pipeline's CNN) is exported first.
@@ -152,11 +151,10 @@ def start_server(
     batching: bool,
     extra_args: list[str] = (),
     batch_threads: int = 1,
-    workers: int = 1,
 ) -> tuple[subprocess.Popen, str, str]:
     """`vrl serve` in a subprocess on free loopback ports; returns (process, gRPC target, REST URL)."""
     cmd = [sys.executable, "-m", "vrl.serve", "serve", "--model-base", model_base]
-    cmd += ["--grpc-port", "0", "--rest-port", "0", "--workers", str(workers), *extra_args]
+    cmd += ["--grpc-port", "0", "--rest-port", "0", *extra_args]
     if batching:
         cmd += ["--batching", "--max-batch-size", "32", "--batch-timeout-ms", "2"]
         cmd += ["--batch-threads", str(batch_threads)]
@@ -210,7 +208,7 @@ def _median_rows(rows: list[tuple]) -> list[tuple]:
 def _measure_setup(args, server_args, model_base, fn, batch, grpc_req, body, setup, rows) -> None:
     """In-process baseline right before one server setup, then that server; appends rows
     (api, batching, concurrency, p50, p99, req/s, p50 ratio, req/s ratio, errors)."""
-    batching, workers = setup
+    batching = setup
     n = args.requests
     baseline = {}
     for c in CONCURRENCY:
@@ -218,9 +216,9 @@ def _measure_setup(args, server_args, model_base, fn, batch, grpc_req, body, set
         baseline[c] = (*percentiles(lat), len(lat) / wall)
         rows.append(("in-process", "-", c, *baseline[c], 1.0, 1.0, 0))
     proc, grpc_target, rest_url = start_server(
-        model_base, batching, server_args, args.batch_threads, workers
+        model_base, batching, server_args, args.batch_threads
     )
-    label = ("on" if batching else "off") + (f" w{workers}" if workers > 1 else "")
+    label = "on" if batching else "off"
     measured: list = []
     try:
         measure_server("gRPC", label, grpc_call(grpc_target, grpc_req), n, measured)
@@ -244,12 +242,6 @@ def main() -> int:
     parser.add_argument("--inter-op-threads", type=int, default=2, help="TF inter-op threads")
     parser.add_argument(
         "--batch-threads", type=int, default=1, help="server batching threads (--batch-threads)"
-    )
-    parser.add_argument(
-        "--workers",
-        type=int,
-        default=2,
-        help="also measure batching with this many server processes (--workers; 1: skip)",
     )
     parser.add_argument(
         "--repeats",
@@ -301,7 +293,7 @@ def main() -> int:
 
         # The in-process baseline is measured again right before each server, so a
         # ratio compares two measurements made under the same (shared, noisy) load.
-        setups = [(False, 1), (True, 1)] + ([(True, args.workers)] if args.workers > 1 else [])
+        setups = [False, True]  # batching off, on
         model_base = os.path.dirname(os.path.dirname(model_dir))
         rows: list[tuple] = []
         for round_ in range(args.repeats):
@@ -317,8 +309,7 @@ def main() -> int:
                   f"{x50:>8.2f}{xrps:>9.2f}{err:>8}{runs:>6}")  # fmt: skip
         print(
             "x = server / in-process at the same concurrency (single-image calls), the "
-            "in-process call measured right before each server; medians over rounds; "
-            "wN = N server processes (--workers N)"
+            "in-process call measured right before each server; medians over rounds"
         )
         print(json.dumps({"rows": rows}))
     finally:

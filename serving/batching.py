@@ -21,7 +21,7 @@ import numpy as np
 
 from serving.errors import ServingError
 
-if TYPE_CHECKING:  # keeps TensorFlow out of flag parsing (and of --workers' supervisor)
+if TYPE_CHECKING:  # keeps TensorFlow out of flag parsing
     from serving.servable import LoadedVersion
 
 log = logging.getLogger(__name__)

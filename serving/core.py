@@ -47,8 +47,6 @@ class ServingCore:
         """--enable_signature_method_name_check: Classify/Regress need the method name."""
         self.tensor_content = tensor_content
         """--enable_serialization_as_tensor_content: gRPC outputs packed in tensor_content."""
-        self.reload_peers: list[str] = []
-        """Loopback gRPC targets of sibling worker processes; reloads are forwarded there."""
 
     def stop(self) -> None:
         """Stops the watcher and the batcher."""

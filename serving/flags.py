@@ -12,22 +12,13 @@ import argparse
 import os
 
 from serving.limit_flags import add_limit_arguments, limits_from_args
+from serving.tfs_flags import add_tfs_arguments, check_tfs_arguments, tfs_bool
 
 DEFAULT_HOST = "127.0.0.1"
 GRPC_PORT = 8500
 REST_PORT = 8501
 _CPUS = os.cpu_count() or 1
 DEFAULT_MAX_REQUEST_MB = 2048.0  # TF Serving: int32 max bytes
-
-
-def tfs_bool(text: str) -> bool:
-    """A TF Serving boolean flag value: true/false/1/0."""
-    lowered = text.lower()
-    if lowered in ("true", "1", "yes"):
-        return True
-    if lowered in ("false", "0", "no"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
 
 
 def _bool_flag(group, name: str, default: bool, help_text: str, dest: str | None = None) -> None:
@@ -89,13 +80,6 @@ def add_serve_arguments(serve: argparse.ArgumentParser) -> None:
         help="TF Serving's REST port, 0 disables REST (unset: --rest-port)",
     )
     net.add_argument("--host", default=DEFAULT_HOST, help="interface to bind")
-    net.add_argument(
-        "--workers",
-        type=int,
-        default=1,
-        help="server processes sharing the gRPC and REST ports (SO_REUSEPORT, Linux); each "
-        "loads every model; metrics are summed over them (see README: Serving)",
-    )
     net.add_argument(
         "--grpc-workers", "--grpc_max_threads", type=int, default=4 * _CPUS, help="gRPC threads"
     )
@@ -180,6 +164,8 @@ def add_serve_arguments(serve: argparse.ArgumentParser) -> None:
         "--batch-threads", type=int, default=2, help="threads running batched calls"
     )
 
+    add_tfs_arguments(serve)
+
     deploy = serve.add_argument_group("production (real tensorflow/serving); no server is started")
     deploy.add_argument(
         "--write-config",
@@ -212,12 +198,11 @@ def server_kwargs(args: argparse.Namespace) -> dict:
     """`start_server` keyword arguments from parsed flags; ValueError names a bad flag."""
     from serving.tfs_config import batching_options_from_file, prometheus_path_from_file
 
+    check_tfs_arguments(args)
     if args.model_base and args.model_base_path:
         raise ValueError("pass --model-base (many models) or --model_base_path (one), not both")
     if not (args.model_base or args.model_base_path or args.model_config):
         raise ValueError("pass --model_base_path DIR, --model-base DIR or --model_config_file FILE")
-    if args.workers < 1:
-        raise ValueError(f"--workers must be 1 or more, got {args.workers}")
     if args.batching_parameters_file and not args.batching:
         raise ValueError("--batching_parameters_file is set without --enable_batching")
     batching = None

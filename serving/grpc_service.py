@@ -25,7 +25,6 @@ from serving.limits import RequestBudget
 from serving.model_config import specs_from_proto
 from serving.servable import DEFAULT_SIGNATURE, LoadedVersion
 from serving.tensors import check_tensor_proto, fill_tensor_proto, from_tensor_proto
-from serving.workers import FORWARDED_KEY, forward_reload
 
 log = logging.getLogger(__name__)
 
@@ -177,9 +176,6 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
             except ValueError as e:
                 raise invalid(str(e)) from e
             self.core.registry.reload(specs)
-            metadata = dict(context.invocation_metadata() or ())
-            if self.core.reload_peers and FORWARDED_KEY not in metadata:
-                forward_reload(request, self.core.reload_peers)
             response = model_management_pb2.ReloadConfigResponse()
             response.status.error_code = 0
             return response

@@ -16,16 +16,11 @@ the TensorFlow monitoring names with "/" turned into ":", counters without a
 
 from __future__ import annotations
 
-import os
-
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.multiprocess import MultiProcessCollector
 
 # monitoring::Buckets::Exponential(10, 1.8, 33): 10 us up to ~20 minutes.
 LATENCY_BUCKETS_US = tuple(float(f"{10 * 1.8**i:.6g}") for i in range(33))
 DEFAULT_PATH = "/monitoring/prometheus/metrics"
-MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
-"""prometheus_client's multiprocess folder, set by serving/workers.py for its workers."""
 
 REQUEST_COUNT = "/tensorflow/serving/request_count"
 REQUEST_LATENCY = "/tensorflow/serving/request_latency"
@@ -131,15 +126,8 @@ class Metrics:
         self._wrapped_runs.inc()
 
     def render(self) -> str:
-        """The Prometheus page, line for line in TF Serving's format.
-
-        With worker processes (prometheus_client's multiprocess folder set), the
-        page sums every worker's values, whichever worker answers.
-        """
+        """The Prometheus page, line for line in TF Serving's format."""
         registry = self.registry
-        if os.environ.get(MULTIPROC_ENV):
-            registry = CollectorRegistry()
-            MultiProcessCollector(registry)
         lines: list[str] = []
         order = {prometheus_name(k): v + ("le",) for k, v in LABELS.items()}
         for family in registry.collect():
@@ -152,7 +140,7 @@ class Metrics:
                 if family.type == "counter" and name.endswith("_total"):
                     name = name[: -len("_total")]
                 names = order.get(family.name, ())
-                # The multiprocess collector sorts labels; TF Serving prints declared order.
+                # TF Serving prints labels in their declared order.
                 items = sorted(s.labels.items(), key=lambda kv: names.index(kv[0]))
                 labels = ",".join(
                     f'{k}="{_escape(v if k != "le" or v == "+Inf" else _number(float(v)))}"'

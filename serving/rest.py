@@ -65,12 +65,9 @@ class RestServer(BoundedHTTPServer):
         metrics_path: str | None = METRICS_PATH,
         num_threads: int | None = None,
         connections: ConnectionLimits | None = None,
-        reuse_port: bool = False,
     ) -> None:
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
-        self.reuse_port = reuse_port
-        """SO_REUSEPORT: worker processes share the port (serving/workers.py)."""
         super().__init__(address, RestHandler, connections or ConnectionLimits())
         self.core = core
         self.max_body_bytes = max_body_bytes
@@ -78,12 +75,6 @@ class RestServer(BoundedHTTPServer):
         """Where Prometheus metrics are published (None: not published)."""
         self.slots = threading.BoundedSemaphore(num_threads) if num_threads else None
         """--rest_api_num_threads: most requests processed at once (connections may be more)."""
-
-    def server_bind(self) -> None:
-        """Binds, with SO_REUSEPORT first when worker processes share the port."""
-        if self.reuse_port:
-            self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        super().server_bind()
 
 
 class RestHandler(DeadlineHandler):

@@ -31,8 +31,6 @@ class ServerHandle:
         self.core = core
         self.grpc_port: int | None = grpc_port
         self.rest_port: int | None = rest_port
-        self.internal_grpc_port: int | None = None
-        """Loopback gRPC port of this process alone (workers mode), else None."""
         self._grpc_server = grpc_server
         self._rest_server = rest_server
         self._stopped = threading.Event()
@@ -125,8 +123,6 @@ def start_server(
     grpc_options: list[tuple[str, int | str]] = (),
     limits: RequestLimits | None = None,
     connections: ConnectionLimits | None = None,
-    reuse_port: bool = False,
-    internal_grpc_port: bool = False,
 ) -> ServerHandle:
     """Loads the models and starts serving; returns once both ports are bound.
 
@@ -155,10 +151,6 @@ def start_server(
       grpc_options: further gRPC server arguments (--grpc_channel_arguments).
       limits: caps on one request (elements, rows, decoded bytes, JSON depth, images).
       connections: connection caps and timeouts of both front ends.
-      reuse_port: bind both ports with SO_REUSEPORT, shared with sibling worker
-        processes (serving/workers.py).
-      internal_grpc_port: also serve gRPC on a free loopback port of this process
-        alone (`handle.internal_grpc_port`), where sibling workers forward reloads.
     """
     limits = limits or RequestLimits()
     connections = connections or ConnectionLimits()
@@ -178,14 +170,14 @@ def start_server(
         core.stop()
         raise RuntimeError(f"nothing to serve: {problem}")
 
-    grpc_server = bound_grpc = internal = None
+    grpc_server = bound_grpc = None
     if grpc_port is not None:
         grpc_server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=grpc_workers, thread_name_prefix="grpc"),
             options=[
                 ("grpc.max_receive_message_length", max_request_bytes),
                 ("grpc.max_send_message_length", -1),
-                ("grpc.so_reuseport", int(reuse_port)),
+                ("grpc.so_reuseport", 0),
                 *_grpc_connection_options(connections),
                 *grpc_options,
             ],
@@ -207,8 +199,6 @@ def start_server(
                 f"could not bind gRPC to {_address(host, grpc_port)} (port in use?); "
                 "choose another --grpc-port / --port"
             )
-        if internal_grpc_port:
-            internal = grpc_server.add_insecure_port("127.0.0.1:0")
         grpc_server.start()
 
     rest_server = bound_rest = None
@@ -221,7 +211,6 @@ def start_server(
                 metrics_path,
                 rest_threads,
                 connections,
-                reuse_port,
             )
         except OSError as e:
             if grpc_server is not None:
@@ -242,7 +231,6 @@ def start_server(
         bound_rest,
     )
     handle = ServerHandle(core, grpc_server, bound_grpc, rest_server, bound_rest)
-    handle.internal_grpc_port = internal
     if model_config and config_poll_seconds > 0:
         threading.Thread(
             target=watch_config_file,

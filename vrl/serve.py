@@ -97,8 +97,6 @@ def serve_command(args: argparse.Namespace) -> int:
     from serving.flags import server_kwargs
 
     try:
-        if args.workers > 1:  # the supervisor loads no model
-            return _serve_workers(server_kwargs(args), args.workers, args.host)
         from serving.server import start_server
 
         handle = start_server(**server_kwargs(args))
@@ -121,22 +119,6 @@ def serve_command(args: argparse.Namespace) -> int:
     )
     handle.wait()
     return 0
-
-
-def _serve_workers(kwargs: dict, num_workers: int, host: str) -> int:
-    """`vrl serve --workers N`: worker processes on shared ports (serving/workers.py)."""
-    from serving.workers import serve_workers
-
-    def ready(workers) -> None:
-        grpc_at = f"{host}:{workers.grpc_port}" if workers.grpc_port else "off"
-        rest_at = f"http://{host}:{workers.rest_port}" if workers.rest_port else "off"
-        print(
-            f"serving {workers.available}: gRPC {grpc_at}, REST {rest_at} "
-            f"({num_workers} workers, pids {workers.pids}; Ctrl-C stops)",
-            flush=True,
-        )
-
-    return serve_workers(kwargs, num_workers, ready)
 
 
 def _target(args: argparse.Namespace) -> str:

@@ -234,3 +234,11 @@ def test_rest_keras_predict_answers_like_tf_serving(tmp_path, foreign_models, he
             assert len(token.lstrip("-0.").replace(".", "").split("e")[0]) <= 9, token
     finally:
         handle.stop()
+
+
+@pytest.mark.parametrize("argv", [["--workers", "2"], ["--workers"], ["--ssl_config_file=/s"]])
+def test_removed_and_unsupported_flags_are_refused_in_one_line(argv, capsys):
+    code = cli.serve_command(_parse(["--model_base_path=/m", *argv]))
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "\n" not in err
+    assert err.startswith(f"error: {argv[0].split('=')[0]} refused: "), err
