@@ -93,6 +93,11 @@ class ImagePipelineConfig:
     """Evaluator value threshold: eval accuracy must reach this to bless."""
     max_accuracy_drop: float = 0.01
     """Evaluator change threshold: may be at most this much worse than the blessed model."""
+    baseline_label: str = ""
+    """Version label in the serving base's model config (<serving_base>/models.config)
+    that names the model in production, the baseline a candidate is gated against;
+    empty takes 'stable' when the model has labels, else the version policy's choice
+    (without a config: the newest pushed version)."""
     # Error analysis and TFLite export (models/cnn/eval_split.py, components/gated_evaluator).
     top_k: tuple[int, ...] = limits.DEFAULT_TOP_K
     """Top-k accuracies reported by the Evaluator (TFMA) and the trainer's error analysis;

@@ -204,7 +204,8 @@ def create_image_pipeline(
         custom_config=trainer_config,
     )
     baseline = ServedBaseline(
-        model_dir=posixpath.join(config.resolved_serving_base, config.model_name)
+        model_dir=posixpath.join(config.resolved_serving_base, config.model_name),
+        label=config.baseline_label,
     ).with_id("ServedBaseline")
     evaluator = GatedEvaluator(
         examples=example_gen.outputs["examples"],

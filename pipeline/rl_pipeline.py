@@ -69,6 +69,11 @@ class RlPipelineConfig:
     or, for envs that register none (MinAtar, Atari), the served policy alone."""
     max_regression: float = 0.05
     """Allowed drop below the latest blessed policy's mean, as a fraction of it."""
+    baseline_label: str = ""
+    """Version label in the serving base's model config (<serving_base>/models.config)
+    that names the model in production, the baseline a candidate is gated against;
+    empty takes 'stable' when the model has labels, else the version policy's choice
+    (without a config: the newest pushed version)."""
     enable_cache: bool = True
     """TFX caching of component executions."""
 
@@ -189,7 +194,8 @@ def create_rl_pipeline(
         checkpoint_base=posixpath.join(config.pipeline_root, CHECKPOINT_SUBDIR),
     ).with_id(TRAINER_ID)
     baseline = ServedBaseline(
-        model_dir=posixpath.join(config.serving_base, config.model_name)
+        model_dir=posixpath.join(config.serving_base, config.model_name),
+        label=config.baseline_label,
     ).with_id(BASELINE_ID)
     evaluator = PolicyEvaluator(
         model=trainer.outputs["model"],

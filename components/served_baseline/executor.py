@@ -1,4 +1,4 @@
-"""ServedBaseline executor: copy the newest complete served version, or mark absence."""
+"""ServedBaseline executor: copy the version TF Serving serves, or mark absence."""
 
 from __future__ import annotations
 
@@ -7,23 +7,22 @@ from typing import Any
 from absl import logging
 from tfx import types
 from tfx.dsl.components.base import base_executor
+from tfx.dsl.io import fileio
 from tfx.types import artifact_utils
 from tfx.utils import io_utils, path_utils
 
 from components.atomic_pusher.ops import complete_versions
 from components.outputs import ensure_output_dirs
-from components.served_baseline import constants
+from components.served_baseline import constants, ops
 
 
 def is_present(model: types.Artifact) -> bool:
     """Whether a ServedBaseline output holds a model (False on the first run)."""
-    from tfx.dsl.io import fileio
-
     return fileio.exists(f"{path_utils.serving_model_dir(model.uri)}/saved_model.pb")
 
 
 class Executor(base_executor.BaseExecutor):
-    """Copies `<model_dir>/<newest complete version>/` where TFX looks for a serving model."""
+    """Copies `<model_dir>/<served version>/` where TFX looks for a serving model."""
 
     def Do(
         self,
@@ -33,17 +32,27 @@ class Executor(base_executor.BaseExecutor):
     ) -> None:
         ensure_output_dirs(output_dict)
         model_dir = exec_properties[constants.MODEL_DIR_KEY].rstrip("/")
+        label = exec_properties.get(constants.LABEL_KEY) or ""
         output = artifact_utils.get_single_instance(output_dict[constants.MODEL_KEY])
-        versions = complete_versions(model_dir)
-        if not versions:
-            logging.info("ServedBaseline: nothing served under %s yet; no baseline", model_dir)
+        config_path = ops.config_path_for(model_dir, constants.MODEL_CONFIG_FILE)
+        served = ops.served_version(
+            ops.read_model_config(config_path),
+            config_path,
+            model_dir.rsplit("/", 1)[-1],
+            complete_versions(model_dir),
+            label,
+        )
+        output.set_string_custom_property(constants.WHY_PROPERTY, served.why)
+        if served.version is None:
+            logging.info("ServedBaseline: nothing served under %s (%s)", model_dir, served.why)
             output.set_int_custom_property(constants.PRESENT_PROPERTY, 0)
             return
-        source = f"{model_dir}/{versions[-1]}"
+        source = f"{model_dir}/{served.version}"
         # A copy, not a reference: the server may drop this version later, and
         # the evaluation must stay reproducible from the pipeline's artifacts.
         io_utils.copy_dir(source, path_utils.serving_model_dir(output.uri))
         output.set_int_custom_property(constants.PRESENT_PROPERTY, 1)
-        output.set_int_custom_property(constants.VERSION_PROPERTY, versions[-1])
+        output.set_int_custom_property(constants.VERSION_PROPERTY, served.version)
         output.set_string_custom_property(constants.PATH_PROPERTY, source)
-        logging.info("ServedBaseline: baseline is %s", source)
+        output.set_string_custom_property(constants.LABEL_PROPERTY, served.label)
+        logging.info("ServedBaseline: baseline is %s (%s)", source, served.why)

@@ -18,11 +18,18 @@ def _saved_model(uri: str, payload: bytes) -> str:
     return uri
 
 
-def _run(model_dir: str, out_uri: str):
+def _run(model_dir: str, out_uri: str, label: str = ""):
     out = standard_artifacts.Model()
     out.uri = out_uri
-    Executor().Do({}, {constants.MODEL_KEY: [out]}, {constants.MODEL_DIR_KEY: model_dir})
+    params = {constants.MODEL_DIR_KEY: model_dir, constants.LABEL_KEY: label}
+    Executor().Do({}, {constants.MODEL_KEY: [out]}, params)
     return out
+
+
+def _copied_payload(out) -> bytes:
+    copied = f"{path_utils.serving_model_dir(out.uri)}/variables/variables.index"
+    with tf.io.gfile.GFile(copied, "rb") as f:
+        return f.read()
 
 
 def test_nothing_served_yet_gives_an_empty_baseline():
@@ -39,9 +46,49 @@ def test_newest_complete_version_is_copied_and_a_half_push_is_skipped():
     out = _run(base, "ram://baseline-b/out")
     assert is_present(out)
     assert out.get_int_custom_property(constants.VERSION_PROPERTY) == 2
-    copied = f"{path_utils.serving_model_dir(out.uri)}/variables/variables.index"
-    with tf.io.gfile.GFile(copied, "rb") as f:
-        assert f.read() == b"two"
+    assert _copied_payload(out) == b"two"
+
+
+def test_after_a_rollback_the_baseline_is_the_version_rolled_back_to(tmp_path):
+    """Push v1, v2; label stable v2; roll back with the project's own rollback:
+    the next run's baseline is v1, not the newest version on disk."""
+    from serving.deploy import write_models_config
+    from vrl import labels
+
+    base = str(tmp_path / "serving")
+    model_dir = f"{base}/clf"
+    push_ops.atomic_push(_saved_model(str(tmp_path / "m1"), b"one"), model_dir, version=1)
+    push_ops.atomic_push(_saved_model(str(tmp_path / "m2"), b"two"), model_dir, version=2)
+    config = f"{base}/{constants.MODEL_CONFIG_FILE}"
+    write_models_config(base, config, container_base=base)
+    assert (
+        _run(model_dir, str(tmp_path / "run0")).get_int_custom_property(constants.VERSION_PROPERTY)
+        == 2
+    )
+
+    labels.set_label(config, "clf", "stable", 2, server=None)
+    labels.rollback(config, "clf", to=None, server=None)
+
+    out = _run(model_dir, str(tmp_path / "run1"))
+    assert out.get_int_custom_property(constants.VERSION_PROPERTY) == 1
+    assert out.get_string_custom_property(constants.LABEL_PROPERTY) == "stable"
+    assert _copied_payload(out) == b"one"
+
+
+def test_a_named_label_picks_its_version(tmp_path):
+    from serving.deploy import write_models_config
+    from vrl import labels
+
+    base = str(tmp_path / "serving")
+    for version in (1, 2, 3):
+        payload = str(version).encode()
+        src = _saved_model(str(tmp_path / f"m{version}"), payload)
+        push_ops.atomic_push(src, f"{base}/clf", version=version)
+    config = f"{base}/{constants.MODEL_CONFIG_FILE}"
+    write_models_config(base, config, container_base=base)
+    labels.apply_labels(config, "clf", {"stable": 1, "canary": 3}, server=None, timeout=1)
+    assert _copied_payload(_run(f"{base}/clf", str(tmp_path / "a"))) == b"1"
+    assert _copied_payload(_run(f"{base}/clf", str(tmp_path / "b"), label="canary")) == b"3"
 
 
 def test_pusher_executor_pushes_a_blessed_model_to_a_ram_base():
