@@ -34,8 +34,8 @@ import time
 
 import numpy as np
 
+from contracts.files import EVAL_HISTORY_FILE
 from models.dqn.config import DqnConfig, preset
-from models.dqn.train import HISTORY_FILE
 
 ENV_ID = "MinAtar/Breakout-v1"
 TARGET_RETURN = 8.0
@@ -151,7 +151,7 @@ def report(out: str) -> None:
             rows.append(json.load(f))
     done = {r["seed"] for r in rows}
     # Seeds still running: their eval history so far.
-    for path in sorted(glob.glob(os.path.join(out, "run_seed*", HISTORY_FILE))):
+    for path in sorted(glob.glob(os.path.join(out, "run_seed*", EVAL_HISTORY_FILE))):
         seed = int(os.path.basename(os.path.dirname(path))[len("run_seed") :])
         with open(path) as f:
             history = json.load(f)

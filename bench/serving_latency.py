@@ -33,7 +33,7 @@ import numpy as np
 import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
-from models.cnn import features
+from contracts import features
 from serving.client import RestClient
 
 CONCURRENCY = (1, 8, 32)

@@ -17,7 +17,8 @@ from components.image_checks.ops import CheckConfig
 from components.image_example_gen.component import ImageExampleGen
 from components.image_transform.component import ImageTransform
 from components.served_baseline.component import ServedBaseline
-from models.cnn import features, limits
+from contracts import features
+from models.cnn import limits
 from pipeline.image_config import ImagePipelineConfig
 from pipeline.params import maybe_runtime
 

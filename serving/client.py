@@ -21,38 +21,8 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
-from models.cnn import features
-
-POLICY_INPUT = "observation"
-"""Input name of a policy's plain `serving_default` (models/dqn/export.py)."""
-
-
-def observation_batch(observations: Any) -> np.ndarray:
-    """Observations as a policy's plain signature takes them: a vector observation
-    [D] as float32 [N, D], an image observation [H, W, C] as uint8 [N, H, W, C]
-    (the two kinds models/dqn/envs.py serves). One observation ([D] or [H, W, C])
-    becomes a batch of one; a batch ([N, D] or [N, H, W, C]) is kept.
-
-    Raises ValueError for any other rank, an empty batch, or image values a uint8
-    cannot hold exactly (e.g. frames already scaled to [0, 1]).
-    """
-    obs = np.asarray(observations)
-    if obs.ndim in (1, 3):
-        obs = obs[None]
-    if obs.ndim not in (2, 4) or not obs.size:
-        raise ValueError(
-            "observations: expected a vector [D] or image [H, W, C] observation, or a "
-            f"non-empty batch of them ([N, D] or [N, H, W, C]); got shape {obs.shape}"
-        )
-    if obs.ndim == 2:
-        return obs.astype(np.float32, copy=False)
-    frames = obs.astype(np.uint8, copy=False)
-    if obs.dtype != np.uint8 and not (obs.dtype.kind in "biuf" and np.array_equal(frames, obs)):
-        raise ValueError(
-            f"observations: image frames must be uint8 values 0-255; got {obs.dtype} "
-            f"values from {obs.min()} to {obs.max()}"
-        )
-    return frames
+from contracts import features
+from contracts.warmup import observation_batch
 
 
 class GrpcClient:
@@ -117,7 +87,9 @@ class GrpcClient:
     def act(self, model: str, observations: Any, **kwargs: Any) -> dict[str, np.ndarray]:
         """A policy's plain signature on observations (see `observation_batch`): vectors
         go as float32 [N, D], image frames as uint8 [N, H, W, C]."""
-        return self.predict(model, {POLICY_INPUT: observation_batch(observations)}, **kwargs)
+        return self.predict(
+            model, {features.OBSERVATION_KEY: observation_batch(observations)}, **kwargs
+        )
 
     def metadata(
         self, model: str, version: int | None = None

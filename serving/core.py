@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import numpy as np
 import tensorflow as tf
 
-from models.cnn import features
+from contracts import features
 from serving import image_guard
 from serving.batching import Batcher, BatchingOptions
 from serving.errors import ServingError, invalid

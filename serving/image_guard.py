@@ -1,7 +1,7 @@
 """Image inputs checked from their encoded header before anything decodes them.
 
-The dimension rules are ImageExampleGen's (`components.image_example_gen.ops`):
-the same `ImageLimits` and the same absurd-dimensions check as at ingest, so a
+The dimension rules are ImageExampleGen's (`contracts.images`): the same
+`ImageLimits` and the same absurd-dimensions check as at ingest, so a
 picture the pipeline would quarantine is not decoded by the server either.
 Only the upper limits apply here; a tiny image costs nothing to decode.
 """
@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import functools
 
-from components.image_example_gen import ops as ingest
-from models.cnn import features
+from contracts import features, images
 from serving.errors import invalid
 from serving.limits import RequestBudget, RequestLimits, exhausted
 
@@ -21,10 +20,10 @@ _DECODED_CHANNELS = 4  # RGBA at most
 
 
 @functools.lru_cache(maxsize=8)
-def image_limits(limits: RequestLimits) -> ingest.ImageLimits:
+def image_limits(limits: RequestLimits) -> images.ImageLimits:
     """Ingest's ImageLimits with the request limits' overrides (min_side does not apply)."""
-    default = ingest.ImageLimits()
-    return ingest.ImageLimits(
+    default = images.ImageLimits()
+    return images.ImageLimits(
         min_side=1,
         max_side=limits.max_image_side or default.max_side,
         max_pixels=limits.max_image_pixels or default.max_pixels,
@@ -45,15 +44,15 @@ def check_image(where: str, data: bytes, budget: RequestBudget) -> None:
     if not data.startswith(_IMAGE_MAGIC):
         return
     try:
-        image = ingest.open_image(data)
-    except ingest.ImageRejected as e:
-        if e.reason == ingest.ABSURD_DIMENSIONS:
+        image = images.open_image(data)
+    except images.ImageRejected as e:
+        if e.reason == images.ABSURD_DIMENSIONS:
             raise exhausted(f"{where}: image dimensions refused ({e.detail})") from e
         raise invalid(f"{where}: image header unreadable ({e.reason}: {e.detail})") from e
     width, height = image.size
     try:
-        ingest.check_dimensions(width, height, image_limits(budget.limits))
-    except ingest.ImageRejected as e:
+        images.check_dimensions(width, height, image_limits(budget.limits))
+    except images.ImageRejected as e:
         raise exhausted(f"{where}: image dimensions refused ({e.detail})") from e
     sample_bytes = 2 if "16" in image.mode or image.mode.startswith("I") else 1
     budget.add_bytes(where, width * height * _DECODED_CHANNELS * sample_bytes)

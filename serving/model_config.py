@@ -12,6 +12,8 @@ import os
 
 from google.protobuf import text_format
 
+from contracts.serving_base import complete_versions
+
 _DEFAULT_NUM_VERSIONS = 1
 
 
@@ -48,15 +50,13 @@ class ModelSpec:
 def list_versions(base_path: str) -> list[int]:
     """Numeric version folders under `base_path` that are complete, ascending.
 
-    The pusher's rule (`components.atomic_pusher.ops.complete_versions`): once any
+    The push protocol's rule (`contracts.serving_base.complete_versions`): once any
     version of the model carries the push completion marker
     (`assets.extra/vrl_push_complete.json`), only marked versions count, so a copy
     caught half-way is never loaded; in a base written by other tools (no marker
     anywhere) every version holding a SavedModel counts. Hidden or non-numeric
     folders (a push's staging folder) are ignored, as TF Serving does.
     """
-    from components.atomic_pusher.ops import complete_versions
-
     return complete_versions(base_path)
 
 

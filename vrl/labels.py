@@ -130,7 +130,7 @@ def apply_labels(
     path: str, model: str, labels: dict[str, int], server: str | None, timeout: float
 ) -> tuple[dict[str, int], dict[str, int]]:
     """Sets `model`'s labels to exactly `labels`; returns (old labels, new labels)."""
-    from components.atomic_pusher.ops import complete_versions
+    from contracts.serving_base import complete_versions
 
     config = read_config(path)
     entry = _entry(config, model, path)
@@ -194,7 +194,7 @@ def rollback(
         if previous and previous != current:
             old, new = apply_labels(path, model, previous, server, timeout)
             return _describe(model, old, new, path, server)
-    from components.atomic_pusher.ops import complete_versions
+    from contracts.serving_base import complete_versions
 
     stable = current.get(STABLE)
     entry = _entry(read_config(path), model, path)

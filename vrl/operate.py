@@ -98,8 +98,8 @@ def model_status(
 ) -> list[dict]:
     """Per model under `serving_base`: complete versions with provenance, served
     state (with `server`) and labels (with `model_config`)."""
-    from components.atomic_pusher.ops import complete_versions
     from components.atomic_pusher.provenance import read_provenance, summary_line
+    from contracts.serving_base import complete_versions
 
     if not os.path.isdir(serving_base):
         raise FileNotFoundError(

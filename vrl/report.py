@@ -84,7 +84,7 @@ def predictions(version_dir: str, examples_uri: str, limit: int = MAX_EVAL_EXAMP
     import numpy as np
     import tensorflow as tf
 
-    from models.cnn import features
+    from contracts import features
 
     files = sorted(glob.glob(os.path.join(examples_uri, "Split-eval", "*")))
     records = list(tf.data.TFRecordDataset(files, compression_type="GZIP").take(limit))
@@ -262,8 +262,8 @@ _STYLE = (
 
 def build(target: str, serving_base: str, home: str) -> str:
     """The HTML page for `MODEL[:VERSION]` (newest complete version if none)."""
-    from components.atomic_pusher.ops import complete_versions
     from components.atomic_pusher.provenance import read_provenance, summary_line
+    from contracts.serving_base import complete_versions
     from vrl import lineage as lineage_lib
 
     model, _, version_text = target.partition(":")

@@ -211,8 +211,8 @@ def track_rl(tracking: TrackingConfig, config, home: str) -> str | None:
     (`config` is its RlPipelineConfig); returns the W&B run folder, None when off."""
     if not tracking.enabled:
         return None
-    from components.dqn_trainer import constants as trainer_keys
     from components.policy_evaluator import constants as evaluator_keys
+    from contracts import files
     from vrl.results import custom_property, latest_artifact
 
     store = _store(config.pipeline_root)
@@ -222,7 +222,7 @@ def track_rl(tracking: TrackingConfig, config, home: str) -> str | None:
     if blessing is not None:
         # The evaluated policy's Model (ServedBaseline outputs Models too).
         model_uri = custom_property(blessing, evaluator_keys.CURRENT_MODEL_PROPERTY)
-        training = _read_json(os.path.join(model_uri, trainer_keys.TRAINING_SUMMARY_FILE))
+        training = _read_json(os.path.join(model_uri, files.TRAINING_SUMMARY_FILE))
         summary.update(
             {f"training/{k}": v for k, v in training.items() if isinstance(v, (int, float))}
         )

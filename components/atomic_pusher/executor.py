@@ -22,6 +22,7 @@ from tfx.utils import io_utils, proto_utils
 
 from components.atomic_pusher import constants, gather, ops, provenance
 from components.outputs import ensure_output_dirs
+from contracts import files
 
 
 class Executor(tfx_pusher_executor.Executor):
@@ -90,7 +91,7 @@ class Executor(tfx_pusher_executor.Executor):
         data = None
         if examples is not None or quarantine is not None:
             ingest = (
-                gather.read_json(f"{quarantine.uri.rstrip('/')}/{gather.INGEST_REPORT_FILE}")
+                gather.read_json(f"{quarantine.uri.rstrip('/')}/{files.INGEST_REPORT_FILE}")
                 if quarantine
                 else None
             )
@@ -131,7 +132,7 @@ def _single(input_dict: dict[str, list[types.Artifact]], key: str) -> types.Arti
 
 
 def _is_policy(model: types.Artifact) -> bool:
-    return bool(gather.read_json(f"{model.uri.rstrip('/')}/{gather.DQN_SUMMARY_FILE}"))
+    return bool(gather.read_json(f"{model.uri.rstrip('/')}/{files.TRAINING_SUMMARY_FILE}"))
 
 
 def _tfma_evaluation(
@@ -167,7 +168,7 @@ def _policy_evaluation(
 ) -> dict[str, Any]:
     """Return statistics of the greedy episodes, the baseline's mean, the decision."""
     report = (
-        gather.read_json(f"{evaluation.uri.rstrip('/')}/{gather.POLICY_REPORT_FILE}")
+        gather.read_json(f"{evaluation.uri.rstrip('/')}/{files.POLICY_REPORT_FILE}")
         if evaluation
         else None
     ) or {}

@@ -15,13 +15,9 @@ from typing import Any
 import tensorflow as tf
 from tfx.utils import path_utils
 
-from components.atomic_pusher.provenance import PROVENANCE_DIR, PROVENANCE_NAME
+from contracts.files import TRAINING_REPORT_FILE, TRAINING_SUMMARY_FILE
+from contracts.serving_base import PROVENANCE_FILE, PUSH_MARKER_FILE
 
-INGEST_REPORT_FILE = "ingest_report.json"  # ImageExampleGen's quarantine artifact
-TRAINING_REPORT_FILE = "training_report.json"  # CNN Trainer's model_run artifact
-DQN_SUMMARY_FILE = "training_summary.json"  # DqnTrainer's model artifact root
-POLICY_REPORT_FILE = "report.json"  # PolicyEvaluator's evaluation artifact
-PUSH_MARKER = f"{PROVENANCE_DIR}/vrl_push_complete.json"
 _ACCURACY = "sparse_categorical_accuracy"
 
 
@@ -78,7 +74,7 @@ def cnn_training(model_run_uri: str | None) -> tuple[dict | None, dict | None]:
 
 def dqn_training(model_uri: str) -> tuple[dict | None, dict | None]:
     """(trainer config with env and seed, training metrics) from DqnTrainer's summary."""
-    summary = read_json(posixpath.join(model_uri, DQN_SUMMARY_FILE))
+    summary = read_json(posixpath.join(model_uri, TRAINING_SUMMARY_FILE))
     if not summary:
         return None, None
     config = dict(summary.get("config") or {})
@@ -162,8 +158,8 @@ def baseline(baseline_uri: str | None) -> dict[str, Any] | None:
     if not baseline_uri:
         return None
     served = path_utils.serving_model_dir(baseline_uri)  # ServedBaseline's copy
-    marker = read_json(posixpath.join(served, PUSH_MARKER))
-    prior = read_json(posixpath.join(served, PROVENANCE_DIR, PROVENANCE_NAME))
+    marker = read_json(posixpath.join(served, PUSH_MARKER_FILE))
+    prior = read_json(posixpath.join(served, PROVENANCE_FILE))
     if marker is None and prior is None:
         return None
     version = (marker or {}).get("version", (prior or {}).get("version"))

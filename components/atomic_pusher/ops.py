@@ -13,9 +13,9 @@ volume, `gs://`, `s3://`, `ram://` in tests). The push protocol:
 3. write the completion marker `<version>/assets.extra/vrl_push_complete.json`
    (TF Serving ignores unknown files in `assets.extra/`).
 
-Readers in this project (`complete_versions`: the local server, the served
-baseline, `vrl` commands) take a version only once its marker exists, unless
-the model folder holds no marker at all (a base written by other tools).
+The layout, the version numbers and the marker are the contract in
+`contracts.serving_base`, which readers (`complete_versions`: the local server,
+the served baseline, `vrl` commands) import.
 """
 
 from __future__ import annotations
@@ -29,33 +29,24 @@ import uuid
 
 import tensorflow as tf
 
-from components.atomic_pusher.provenance import PROVENANCE_FILE, PROVENANCE_NAME, to_json
-
-MARKER_DIR = "assets.extra"
-MARKER_NAME = "vrl_push_complete.json"
-MARKER_FILE = f"{MARKER_DIR}/{MARKER_NAME}"
-STAGING_PREFIX = ".staging-"
-_GRAPH_FILES = ("saved_model.pb", "saved_model.pbtxt")
-
-
-def _join(*parts: str) -> str:
-    """Path join that keeps URIs (gs://, ram://) intact."""
-    return posixpath.join(*parts) if "://" in parts[0] else os.path.join(*parts)
+from components.atomic_pusher.provenance import to_json
+from contracts.serving_base import (
+    EXTRA_DIR,
+    GRAPH_FILES,
+    PROVENANCE_FILE,
+    PUSH_MARKER_FILE,
+    PUSH_MARKER_NAME,
+    STAGING_PREFIX,
+    complete_versions,
+    is_uri,
+    listdir,
+    next_version,
+)
+from contracts.serving_base import join as _join
 
 
 def _dirname(path: str) -> str:
-    return posixpath.dirname(path) if "://" in path else os.path.dirname(path)
-
-
-def _is_local(path: str) -> bool:
-    return "://" not in path
-
-
-def _listdir(path: str) -> list[str]:
-    try:
-        return [n.rstrip("/") for n in tf.io.gfile.listdir(path)]
-    except tf.errors.NotFoundError:
-        return []
+    return posixpath.dirname(path) if is_uri(path) else os.path.dirname(path)
 
 
 def _files(root: str) -> list[str]:
@@ -67,45 +58,10 @@ def _files(root: str) -> list[str]:
     return sorted(out)
 
 
-def has_marker(version_dir: str) -> bool:
-    """Whether a version folder holds this pusher's completion marker."""
-    return tf.io.gfile.exists(_join(version_dir, MARKER_DIR, MARKER_NAME))
-
-
-def _has_graph(version_dir: str) -> bool:
-    return any(tf.io.gfile.exists(_join(version_dir, g)) for g in _GRAPH_FILES)
-
-
-def complete_versions(model_dir: str) -> list[int]:
-    """Numeric version folders that are fully pushed, ascending.
-
-    A version counts once its completion marker exists. A model folder in
-    which no version has a marker was not written by this pusher (e.g. a
-    plain TF Serving base); there every version holding a SavedModel counts.
-    """
-    versions = sorted(int(n) for n in _listdir(model_dir) if n.isdigit())
-    marked = [v for v in versions if has_marker(_join(model_dir, str(v)))]
-    if marked:
-        return marked
-    return [v for v in versions if _has_graph(_join(model_dir, str(v)))]
-
-
-def next_version(model_dir: str, now: int | None = None) -> int:
-    """Returns a version number greater than every version already in `model_dir`.
-
-    Versions are Unix timestamps (TFX's convention); if the clock has not moved
-    past the newest existing version (two pushes in one second, clock skew), the
-    newest version plus one is used so versions stay strictly increasing.
-    """
-    now = int(time.time()) if now is None else now
-    existing = [int(n) for n in _listdir(model_dir) if n.isdigit()]
-    return max([now] + [v + 1 for v in existing])
-
-
 def remove_stale_staging(model_dir: str) -> list[str]:
     """Deletes staging folders left by killed pushes; returns their names."""
     removed = []
-    for name in _listdir(model_dir):
+    for name in listdir(model_dir):
         if name.startswith(STAGING_PREFIX):
             tf.io.gfile.rmtree(_join(model_dir, name))
             removed.append(name)
@@ -123,11 +79,11 @@ def _move_tree(src: str, dst: str) -> None:
     """Renames a folder: atomic on a local filesystem; on object stores object by
     object with the graph file last, so a reader never sees a graph without its
     variables."""
-    if _is_local(src) and _is_local(dst):
+    if not is_uri(src) and not is_uri(dst):
         os.rename(src, dst)
         return
     files = _files(src)
-    ordered = [f for f in files if f not in _GRAPH_FILES] + [f for f in files if f in _GRAPH_FILES]
+    ordered = [f for f in files if f not in GRAPH_FILES] + [f for f in files if f in GRAPH_FILES]
     for rel in ordered:
         target = _join(dst, rel)
         tf.io.gfile.makedirs(_dirname(target))
@@ -137,7 +93,7 @@ def _move_tree(src: str, dst: str) -> None:
 
 def _fsync_tree(root: str) -> None:
     """Flushes every file so a crash after the rename cannot expose empty files."""
-    if not _is_local(root):
+    if is_uri(root):
         return
     for dirpath, _, filenames in os.walk(root):
         for name in filenames:
@@ -181,8 +137,8 @@ def atomic_push(
     try:
         _copy_tree(saved_model_dir, staging)
         if provenance is not None:
-            tf.io.gfile.makedirs(_join(staging, MARKER_DIR))
-            with tf.io.gfile.GFile(_join(staging, MARKER_DIR, PROVENANCE_NAME), "w") as f:
+            tf.io.gfile.makedirs(_join(staging, EXTRA_DIR))
+            with tf.io.gfile.GFile(_join(staging, PROVENANCE_FILE), "w") as f:
                 f.write(to_json({**provenance, "version": version}))
         _fsync_tree(staging)
         _move_tree(staging, final)
@@ -190,8 +146,8 @@ def atomic_push(
         if tf.io.gfile.exists(staging):
             tf.io.gfile.rmtree(staging)
     marker = {"version": version, "pushed_at": int(time.time()), "digest": tree_digest(final)}
-    tf.io.gfile.makedirs(_join(final, MARKER_DIR))
-    with tf.io.gfile.GFile(_join(final, MARKER_DIR, MARKER_NAME), "w") as f:
+    tf.io.gfile.makedirs(_join(final, EXTRA_DIR))
+    with tf.io.gfile.GFile(_join(final, EXTRA_DIR, PUSH_MARKER_NAME), "w") as f:
         f.write(json.dumps(marker))
     return final
 
@@ -204,7 +160,7 @@ def tree_digest(path: str) -> str:
     """
     digest = hashlib.sha256()
     for rel in _files(path):
-        if rel in (MARKER_FILE, PROVENANCE_FILE):
+        if rel in (PUSH_MARKER_FILE, PROVENANCE_FILE):
             continue
         digest.update(rel.encode() + b"\0")
         with tf.io.gfile.GFile(_join(path, rel), "rb") as f:

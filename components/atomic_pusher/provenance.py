@@ -16,9 +16,8 @@ import subprocess
 from collections.abc import Mapping
 from typing import Any
 
-PROVENANCE_DIR = "assets.extra"
-PROVENANCE_NAME = "vrl_provenance.json"
-PROVENANCE_FILE = f"{PROVENANCE_DIR}/{PROVENANCE_NAME}"
+from contracts.serving_base import PROVENANCE_FILE
+
 SCHEMA_VERSION = 1
 PACKAGE_NAME = "vision-rl-pipeline"
 
@@ -118,7 +117,7 @@ def to_json(provenance: Mapping[str, Any]) -> str:
 def read_provenance(version_dir: str) -> dict[str, Any] | None:
     """A local version folder's provenance, or None when it has none (pushed by
     another tool or before provenance existed)."""
-    path = os.path.join(version_dir, PROVENANCE_DIR, PROVENANCE_NAME)
+    path = os.path.join(version_dir, PROVENANCE_FILE)
     if not os.path.isfile(path):
         return None
     with open(path, encoding="utf-8") as f:

@@ -10,7 +10,5 @@ CHECKPOINT_BASE_KEY = "checkpoint_base"
 # Outputs.
 MODEL_KEY = "model"  # standard Model; SavedModel under Format-Serving/
 MODEL_RUN_KEY = "model_run"  # standard ModelRun; TensorBoard logs
-
-# Files written at the root of the Model artifact beside Format-Serving/.
-EVAL_HISTORY_FILE = "eval_history.json"
-TRAINING_SUMMARY_FILE = "training_summary.json"
+# Files at the root of the Model artifact beside Format-Serving/ are named in
+# contracts.files (EVAL_HISTORY_FILE, TRAINING_SUMMARY_FILE).

@@ -16,6 +16,7 @@ from tfx.utils import path_utils
 
 from components.dqn_trainer import constants, ops
 from components.outputs import ensure_output_dirs
+from contracts import files
 from models.dqn.config import DqnConfig
 
 
@@ -57,12 +58,12 @@ class Executor(base_executor.BaseExecutor):
             log_dir=model_run.uri,
         )
         ops.write_policy_warmup(path_utils.serving_model_dir(model.uri), env_id, seed)
-        with fileio.open(os.path.join(model.uri, constants.EVAL_HISTORY_FILE), "w") as f:
+        with fileio.open(os.path.join(model.uri, files.EVAL_HISTORY_FILE), "w") as f:
             json.dump(result.history, f, indent=1)
         summary = dataclasses.asdict(result)
         summary.pop("history")
         summary.update(env_id=env_id, seed=seed, config=json.loads(config.to_json()))
-        with fileio.open(os.path.join(model.uri, constants.TRAINING_SUMMARY_FILE), "w") as f:
+        with fileio.open(os.path.join(model.uri, files.TRAINING_SUMMARY_FILE), "w") as f:
             json.dump(summary, f, indent=1)
         model.set_string_custom_property("env_id", env_id)
         model.set_int_custom_property("env_steps", result.env_steps)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from contracts import warmup
 from models.dqn.config import DqnConfig
 
 
@@ -26,7 +27,6 @@ def write_policy_warmup(saved_model_dir: str, env_id: str, seed: int, count: int
     import numpy as np
 
     from models.dqn.envs import make_gym
-    from serving import warmup
 
     env = make_gym(env_id)
     try:

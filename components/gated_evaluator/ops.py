@@ -10,7 +10,8 @@ from typing import Any
 import tensorflow as tf
 import tensorflow_model_analysis as tfma
 
-from models.cnn import features, tflite_export
+from contracts import features
+from models.cnn import tflite_export
 
 TFLITE_GATE_FILE = "tflite_gate.json"  # written into the evaluation artifact
 TOP_K_METRIC = "SparseTopKCategoricalAccuracy"

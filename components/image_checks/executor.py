@@ -17,7 +17,7 @@ from tfx.utils import io_utils, writer_utils
 
 from components.image_checks import keys, ops
 from components.outputs import ensure_output_dirs
-from models.cnn import features
+from contracts import features
 
 SCHEMA_DIFF_FILE = "SchemaDiff.pb"  # same file name ExampleValidator writes
 REPORT_FILE = keys.REPORT_FILE

@@ -21,7 +21,7 @@ import apache_beam as beam
 import tensorflow as tf
 
 from components.image_example_gen import ops, report, sources
-from models.cnn import features
+from contracts import features
 
 QUARANTINE_TAG = "quarantine"
 SEEN_PREFIX = "seen-"

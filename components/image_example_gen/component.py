@@ -22,7 +22,7 @@ from tfx.types import standard_artifacts
 
 from components.image_example_gen import inputs, ops, sources, spec
 from components.image_example_gen.executor import Executor
-from models.cnn import features
+from contracts import features
 
 FOLDER_PATTERN = "*/*"  # <input_base>/<class>/<file>
 SPAN_FOLDER_PATTERN = "span-{SPAN}/*/*"  # <input_base>/span-N/<class>/<file>
@@ -56,7 +56,7 @@ class ImageExampleGen(FileBasedExampleGen):
     """Image folders / CSV manifest / TFRecords -> checked tf.Examples + quarantine report.
 
     Outputs: `examples` (Examples: gzipped TFRecords per split with exactly
-    `models.cnn.features.RAW_FEATURE_KEYS`, and `label_vocab.txt` at the
+    `contracts.features.RAW_FEATURE_KEYS`, and `label_vocab.txt` at the
     artifact root) and `quarantine` (QuarantineReport). Fails, publishing
     nothing, when more than `max_bad_fraction` of the inputs are bad.
     """

@@ -18,7 +18,7 @@ from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
 from components.image_example_gen import beam_io, inputs, ops, report, sources, spec
-from models.cnn import features
+from contracts import features
 
 # Private exec_properties filled in by Do() for the Beam stages (TFX itself
 # passes `_beam_pipeline_args` the same way).

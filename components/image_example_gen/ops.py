@@ -13,27 +13,33 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import io
 import re
-import struct
 import warnings
 from collections.abc import Iterable, Sequence
 
 import tensorflow as tf
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
-from models.cnn import features
+from contracts import features
+from contracts.images import (
+    ABSURD_DIMENSIONS,
+    CORRUPT,
+    NOT_AN_IMAGE,
+    PIL_ERRORS,
+    ImageLimits,
+    ImageRejected,
+    check_dimensions,
+    open_image,
+)
 
 # Pillow format name -> value of the `format` feature.
 ALLOWED_FORMATS = {"PNG": "png", "JPEG": "jpeg", "BMP": "bmp", "GIF": "gif"}
 
-# Quarantine reasons (stable strings: they appear in reports and metrics).
+# Quarantine reasons (stable strings: they appear in reports and metrics); the
+# header and dimension checks' own reasons are in contracts.images.
 EMPTY = "empty"
-NOT_AN_IMAGE = "not_an_image"
 UNSUPPORTED_FORMAT = "unsupported_format"
-ABSURD_DIMENSIONS = "absurd_dimensions"
 TRUNCATED = "truncated"
-CORRUPT = "corrupt"
 UNDECODABLE = "undecodable_by_tensorflow"
 MISSING = "missing"
 UNREADABLE = "unreadable"
@@ -59,35 +65,6 @@ REASONS = (
     NOT_A_TFRECORD,
 )
 
-# Errors Pillow raises on broken files (it has no single base class for them).
-_PIL_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error)
-
-
-class ImageRejected(Exception):
-    """An input that must be quarantined; `reason` is one of REASONS."""
-
-    def __init__(self, reason: str, detail: str):
-        super().__init__(f"{reason}: {detail}")
-        self.reason = reason
-        self.detail = detail
-
-
-@dataclasses.dataclass(frozen=True)
-class ImageLimits:
-    """Dimension limits; anything outside is `absurd_dimensions`."""
-
-    min_side: int = 8
-    max_side: int = 16384
-    max_pixels: int = 50_000_000
-
-    def __post_init__(self) -> None:
-        if not 1 <= self.min_side <= self.max_side:
-            raise ValueError(
-                f"ImageLimits: need 1 <= min_side <= max_side, got {self.min_side}, {self.max_side}"
-            )
-        if self.max_pixels < self.min_side * self.min_side:
-            raise ValueError(f"ImageLimits: max_pixels={self.max_pixels} is below min_side**2")
-
 
 @dataclasses.dataclass(frozen=True)
 class ImageInfo:
@@ -100,37 +77,6 @@ class ImageInfo:
     sha256: str
 
 
-def check_dimensions(width: int, height: int, limits: ImageLimits) -> None:
-    """Raises ImageRejected(absurd_dimensions) outside `limits` (ingest and serving)."""
-    if min(width, height) < limits.min_side:
-        raise ImageRejected(
-            ABSURD_DIMENSIONS, f"{width}x{height} has a side below min_side={limits.min_side}"
-        )
-    if max(width, height) > limits.max_side:
-        raise ImageRejected(
-            ABSURD_DIMENSIONS, f"{width}x{height} has a side above max_side={limits.max_side}"
-        )
-    if width * height > limits.max_pixels:
-        raise ImageRejected(
-            ABSURD_DIMENSIONS, f"{width}x{height} is above max_pixels={limits.max_pixels}"
-        )
-
-
-def open_image(data: bytes) -> Image.Image:
-    """Pillow image over encoded bytes, header only (pixels are decoded lazily)."""
-    # Our own limits decide; Pillow's bomb warning would only add noise.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        try:
-            return Image.open(io.BytesIO(data))
-        except UnidentifiedImageError as e:
-            raise ImageRejected(NOT_AN_IMAGE, "Pillow cannot identify an image format") from e
-        except Image.DecompressionBombError as e:
-            raise ImageRejected(ABSURD_DIMENSIONS, str(e)) from e
-        except _PIL_ERRORS as e:
-            raise ImageRejected(CORRUPT, f"header: {e}") from e
-
-
 def _pillow_decode(data: bytes) -> None:
     """Full decode with Pillow: verify() checks structure/CRCs, load() the pixels."""
     for step in ("verify", "load"):
@@ -139,7 +85,7 @@ def _pillow_decode(data: bytes) -> None:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", Image.DecompressionBombWarning)
                 getattr(img, step)()
-        except _PIL_ERRORS as e:
+        except PIL_ERRORS as e:
             reason = TRUNCATED if "truncated" in str(e).lower() else CORRUPT
             raise ImageRejected(reason, f"{step}: {e}") from e
 

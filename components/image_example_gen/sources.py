@@ -14,7 +14,7 @@ import tensorflow as tf
 from google.protobuf.message import DecodeError
 
 from components.image_example_gen import names, ops
-from models.cnn import features
+from contracts import features
 
 AUTO = "auto"
 FOLDERS = "folders"

@@ -18,7 +18,7 @@ from tfx.components.transform import executor as tfx_transform_executor
 from tfx.dsl.io import fileio
 from tfx.types import standard_component_specs
 
-from models.cnn.features import LABEL_VOCAB_FILENAME
+from contracts.features import LABEL_VOCAB_FILENAME
 
 
 def vocab_pairs(sources: list[str], targets: list[str]) -> list[tuple[str, str]]:

@@ -17,10 +17,8 @@ MAX_REGRESSION_KEY = "max_regression"
 EPSILON_KEY = "epsilon"
 MAX_EPISODE_FRAMES_KEY = "max_episode_frames"
 
-# Files in the ModelEvaluation artifact.
-REPORT_FILE = "report.json"
-REPORT_TEXT_FILE = "report.txt"
-PLOT_FILE = "return_over_training.png"
+# Files in the ModelEvaluation artifact are named in contracts.files
+# (POLICY_REPORT_FILE, POLICY_REPORT_TEXT_FILE, RETURN_PLOT_FILE).
 
 # Same names as TFX's Evaluator, so Pusher and LatestBlessedModelStrategy work.
 BLESSED_PROPERTY = "blessed"

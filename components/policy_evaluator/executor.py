@@ -13,10 +13,10 @@ from tfx.dsl.io import fileio
 from tfx.types import artifact_utils
 from tfx.utils import path_utils
 
-from components.dqn_trainer.constants import EVAL_HISTORY_FILE
 from components.outputs import ensure_output_dirs
 from components.policy_evaluator import constants, ops
 from components.served_baseline.executor import is_present
+from contracts import files
 
 
 class Executor(base_executor.BaseExecutor):
@@ -97,18 +97,18 @@ class Executor(base_executor.BaseExecutor):
             "reason": decision.reason,
         }
         ops.write_report(evaluation.uri, report)
-        history_path = os.path.join(model.uri, EVAL_HISTORY_FILE)
+        history_path = os.path.join(model.uri, files.EVAL_HISTORY_FILE)
         history = []
         if fileio.exists(history_path):
             with fileio.open(history_path) as f:
                 history = json.load(f)
         else:
-            logging.warning("PolicyEvaluator: no %s in %s", EVAL_HISTORY_FILE, model.uri)
+            logging.warning("PolicyEvaluator: no %s in %s", files.EVAL_HISTORY_FILE, model.uri)
         ops.plot_return_over_training(
             history,
             None if threshold is None else float(threshold),
             float(returns.mean()),
-            os.path.join(evaluation.uri, constants.PLOT_FILE),
+            os.path.join(evaluation.uri, files.RETURN_PLOT_FILE),
             title=f"{env_id}: evaluation return over training",
         )
 

@@ -10,6 +10,8 @@ import os
 import numpy as np
 from tfx.dsl.io import fileio
 
+from contracts import files
+
 
 @dataclasses.dataclass(frozen=True)
 class Decision:
@@ -92,9 +94,7 @@ def evaluate_saved_policy(
 
 def write_report(out_dir: str, report: dict) -> None:
     """Writes `report.json` and a short human-readable `report.txt`."""
-    from components.policy_evaluator.constants import REPORT_FILE, REPORT_TEXT_FILE
-
-    with fileio.open(os.path.join(out_dir, REPORT_FILE), "w") as f:
+    with fileio.open(os.path.join(out_dir, files.POLICY_REPORT_FILE), "w") as f:
         json.dump(report, f, indent=1)
     lines = [
         f"env: {report['env_id']}  episodes: {len(report['returns'])}  seed: {report['seed']}",
@@ -109,7 +109,7 @@ def write_report(out_dir: str, report: dict) -> None:
         f"baseline mean return: {report['baseline_mean_return']}",
         f"blessed: {report['blessed']}  ({report['reason']})",
     ]
-    with fileio.open(os.path.join(out_dir, REPORT_TEXT_FILE), "w") as f:
+    with fileio.open(os.path.join(out_dir, files.POLICY_REPORT_TEXT_FILE), "w") as f:
         f.write("\n".join(lines) + "\n")
 
 

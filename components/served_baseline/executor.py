@@ -11,9 +11,9 @@ from tfx.dsl.io import fileio
 from tfx.types import artifact_utils
 from tfx.utils import io_utils, path_utils
 
-from components.atomic_pusher.ops import complete_versions
 from components.outputs import ensure_output_dirs
 from components.served_baseline import constants, ops
+from contracts.serving_base import complete_versions
 
 
 def is_present(model: types.Artifact) -> bool:

@@ -17,7 +17,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from models.cnn import features
+from contracts import features
 from models.cnn.preprocessing import IMAGE_XF_KEY, LABEL_XF_KEY, decode_pixels, to_unit_range
 
 # Records parsed per call; large enough to amortise the per-call overhead,

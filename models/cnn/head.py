@@ -9,7 +9,7 @@ from __future__ import annotations
 import tensorflow as tf
 import tf_keras
 
-from models.cnn import features
+from contracts import features
 
 INPUT_NAME = features.transformed_name(features.IMAGE_KEY)
 

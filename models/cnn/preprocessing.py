@@ -16,7 +16,8 @@ from typing import Any
 
 import tensorflow as tf
 
-from models.cnn import exif, features
+from contracts import features
+from models.cnn import exif
 
 DEFAULT_IMAGE_SIZE = 32
 IMAGE_XF_KEY = features.transformed_name(features.IMAGE_KEY)

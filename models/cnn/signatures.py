@@ -22,7 +22,7 @@ import tensorflow_transform as tft
 import tf_keras
 from absl import logging
 
-from models.cnn import features
+from contracts import features
 from models.cnn.preprocessing import IMAGE_XF_KEY, decode_pixels, to_unit_range
 
 

@@ -18,7 +18,7 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
-from models.cnn import features
+from contracts import features
 
 COLOUR_CLASSES = ("red", "green", "blue")
 _COLOUR_RGB = {"red": (220, 30, 30), "green": (30, 200, 40), "blue": (40, 50, 220)}

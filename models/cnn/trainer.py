@@ -28,6 +28,7 @@ import tf_keras
 from absl import logging
 from tfx import v1 as tfx
 
+from contracts import warmup
 from models.cnn import augment, data, eval_split, model, phases, report, runtime, sanity, signatures
 from models.cnn.backbones import trainer_config_checked
 from models.cnn.config import TrainerConfig
@@ -117,7 +118,6 @@ def write_warmup(
     """TF Serving's warmup file from real images of the data (PNG-encoded transformed
     images), inside the export, so every pushed version warms up (in TF Serving and
     `vrl serve`) before serving."""
-    from serving import warmup
 
     images = data.png_images(file_patterns, tf_transform_output, shape, count)
     if images:

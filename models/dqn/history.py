@@ -9,7 +9,7 @@ import os
 
 import tensorflow as tf
 
-HISTORY_FILE = "eval_history.json"
+from contracts.files import EVAL_HISTORY_FILE
 
 
 @dataclasses.dataclass
@@ -34,7 +34,7 @@ class TrainResult:
 
 def read_history(run_dir: str, env_step: int) -> list[dict[str, float]]:
     """Eval history saved with the checkpoint, cut at the restored env step."""
-    path = os.path.join(run_dir, HISTORY_FILE)
+    path = os.path.join(run_dir, EVAL_HISTORY_FILE)
     if not tf.io.gfile.exists(path):
         return []
     with tf.io.gfile.GFile(path) as f:
@@ -43,5 +43,5 @@ def read_history(run_dir: str, env_step: int) -> list[dict[str, float]]:
 
 def write_history(run_dir: str, history: list[dict[str, float]]) -> None:
     """Writes the eval history next to the checkpoints (before each checkpoint)."""
-    with tf.io.gfile.GFile(os.path.join(run_dir, HISTORY_FILE), "w") as f:
+    with tf.io.gfile.GFile(os.path.join(run_dir, EVAL_HISTORY_FILE), "w") as f:
         json.dump(history, f, indent=1)

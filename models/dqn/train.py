@@ -22,12 +22,12 @@ from models.dqn import envs
 from models.dqn.config import DqnConfig, resolve_mixed_precision, resolve_num_envs
 from models.dqn.export import export_policy
 from models.dqn.gym_envs import frames_per_observation
-from models.dqn.history import HISTORY_FILE, TrainResult, read_history, write_history
+from models.dqn.history import TrainResult, read_history, write_history
 from models.dqn.maths import linear_epsilon, training_phases
 from models.dqn.precision import fast_float16_gpu
 from models.hparams import write_hparams
 
-__all__ = ["CHECKPOINT_SUBDIR", "HISTORY_FILE", "TrainResult", "next_boundary", "train"]
+__all__ = ["CHECKPOINT_SUBDIR", "TrainResult", "next_boundary", "train"]
 
 CHECKPOINT_SUBDIR = "checkpoints"
 EVAL_SEED_OFFSET = 10_000  # eval episodes never share seeds with training

@@ -11,7 +11,8 @@ import tensorflow as tf
 import tensorflow_transform as tft
 from ml_metadata.proto import metadata_store_pb2
 
-from models.cnn import error_analysis, features, tflite_export
+from contracts import features
+from models.cnn import error_analysis, tflite_export
 from models.cnn.preprocessing import IMAGE_XF_KEY, decode_pixels, to_unit_range
 from pipeline.image_config import ImagePipelineConfig
 from vrl import demo_data

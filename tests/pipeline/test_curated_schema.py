@@ -3,7 +3,7 @@ import tensorflow_data_validation as tfdv
 from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import schema_pb2
 
-from models.cnn import features
+from contracts import features
 from pipeline.image_config import CURATED_SCHEMA
 from vrl import cli, image
 

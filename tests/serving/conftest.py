@@ -16,7 +16,7 @@ import tensorflow as tf
 from tensorflow.core.protobuf import saved_model_pb2
 
 from components.atomic_pusher.ops import atomic_push
-from models.cnn import features
+from contracts import features
 from serving.server import start_server
 
 LABELS = ("cat", "dog", "bird")

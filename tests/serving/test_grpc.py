@@ -15,7 +15,7 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
-from models.cnn import features
+from contracts import features
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ from tensorflow.core.framework import types_pb2
 from tensorflow_serving.apis import predict_pb2, prediction_log_pb2, prediction_service_pb2_grpc
 
 from components.atomic_pusher.ops import atomic_push
-from serving import warmup
+from contracts import warmup
 from serving.client import GrpcClient, RestClient, observation_batch
 from serving.server import start_server
 from vrl import serve as cli

@@ -30,7 +30,7 @@ from tensorflow_serving.apis import (
 )
 from tensorflow_serving.config import model_server_config_pb2
 
-from serving.warmup import write_warmup_file
+from contracts.warmup import write_warmup_file
 
 MAX_MESSAGE = 1 << 20
 METRICS_PATH = "/custom/metrics"

@@ -6,9 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import tensorflow as tf
-from tensorflow_serving.apis import prediction_log_pb2
 
-from serving import json_text, metrics, tensors, tfs_config, warmup
+from serving import json_text, metrics, tensors, tfs_config
 
 
 @pytest.mark.parametrize(
@@ -92,31 +91,6 @@ def test_monitoring_config_path_and_disable(tmp_path):
 def test_batching_defaults_without_a_file_are_tf_serving_scheduler_defaults():
     options = tfs_config.batching_options_from_file(None, num_threads=4)
     assert (options.max_batch_size, options.timeout_s, options.num_threads) == (1000, 0.0, 4)
-
-
-def test_warmup_file_is_a_tfrecord_of_predict_logs(tmp_path):
-    folder = tmp_path / "1"
-    folder.mkdir()
-    requests = warmup.image_requests("cnn", [b"png-1", b"png-2"])
-    requests += warmup.policy_requests("policy", [[0.1, 0.2, 0.3, 0.4]])
-    path = warmup.write_warmup_file(str(folder), requests)
-    assert path == str(folder / "assets.extra" / "tf_serving_warmup_requests")
-    logs = warmup.read_warmup_logs(str(folder))
-    assert [log.WhichOneof("log_type") for log in logs] == ["predict_log"] * 4
-    batch = logs[2].predict_log.request
-    assert batch.model_spec.name == "cnn" and list(batch.inputs["image_bytes"].string_val) == [
-        b"png-1",
-        b"png-2",
-    ]
-    assert list(logs[3].predict_log.request.inputs["observation"].float_val) == pytest.approx(
-        [0.1, 0.2, 0.3, 0.4]
-    )
-    raw = list(tf.data.TFRecordDataset(path).as_numpy_iterator())
-    assert prediction_log_pb2.PredictionLog.FromString(raw[0]) == logs[0]
-    with pytest.raises(ValueError, match="at most 1000"):
-        warmup.write_warmup_file(str(folder), requests * 300)
-    with pytest.raises(FileNotFoundError):
-        warmup.write_warmup_file(str(tmp_path / "missing"), requests)
 
 
 def test_fast_signature_call_matches_the_public_call(exported, helpers):

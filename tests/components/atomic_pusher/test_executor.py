@@ -7,8 +7,9 @@ from tfx.types import standard_artifacts
 from tfx.types import standard_component_specs as specs
 from tfx.utils import proto_utils
 
-from components.atomic_pusher import constants, ops
+from components.atomic_pusher import constants
 from components.atomic_pusher.executor import Executor
+from contracts import serving_base
 
 
 def _write(path, data):
@@ -54,7 +55,7 @@ def test_policy_push_carries_return_stats_trainer_config_and_baseline(tmp_path):
             specs.CUSTOM_CONFIG_KEY: json.dumps(config),
         },
     )
-    version = ops.complete_versions(f"{root}/serving/dqn")[-1]
+    version = serving_base.complete_versions(f"{root}/serving/dqn")[-1]
     with tf.io.gfile.GFile(f"{root}/serving/dqn/{version}/assets.extra/vrl_provenance.json") as f:
         record = json.load(f)
     assert record["version"] == version and record["kind"] == "rl"

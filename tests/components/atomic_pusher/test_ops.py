@@ -3,6 +3,7 @@ import os
 import pytest
 
 from components.atomic_pusher import ops
+from contracts import serving_base
 
 
 def _saved_model(tmp_path, name="model"):
@@ -20,15 +21,7 @@ def test_push_writes_numbered_version_with_every_file(tmp_path):
     assert (base / "7" / "saved_model.pb").read_bytes() == b"graph"
     assert (base / "7" / "variables" / "variables.index").read_bytes() == b"index"
     assert sorted(os.listdir(base)) == ["7"]  # no staging folder left behind
-    assert ops.has_marker(final) and ops.complete_versions(str(base)) == [7]
-
-
-def test_versions_strictly_increase_even_within_one_second(tmp_path):
-    base = str(tmp_path / "clf")
-    os.makedirs(os.path.join(base, "1000"))
-    assert ops.next_version(base, now=1000) == 1001
-    assert ops.next_version(base, now=2000) == 2000
-    assert ops.next_version(str(tmp_path / "missing"), now=5) == 5
+    assert serving_base.has_marker(final) and serving_base.complete_versions(str(base)) == [7]
 
 
 def test_failed_copy_leaves_no_visible_version(tmp_path, monkeypatch):
@@ -84,16 +77,7 @@ def test_version_without_marker_is_ignored_once_the_model_uses_markers(tmp_path)
     half = base / "2"  # e.g. an object-store rename still in progress
     half.mkdir()
     (half / "saved_model.pb").write_bytes(b"graph")
-    assert ops.complete_versions(str(base)) == [1]
-
-
-def test_a_base_written_by_other_tools_counts_every_saved_model(tmp_path):
-    base = tmp_path / "plain"
-    for v in ("1", "2"):
-        (base / v).mkdir(parents=True)
-        (base / v / "saved_model.pb").write_bytes(b"graph")
-    (base / "3").mkdir()  # no SavedModel: not a version
-    assert ops.complete_versions(str(base)) == [1, 2]
+    assert serving_base.complete_versions(str(base)) == [1]
 
 
 def test_push_on_an_object_store_uri_copies_renames_and_marks(tmp_path):
@@ -109,7 +93,7 @@ def test_push_on_an_object_store_uri_copies_renames_and_marks(tmp_path):
     assert final == base + "/9"
     with tf.io.gfile.GFile(final + "/variables/variables.index", "rb") as f:
         assert f.read() == b"index"
-    assert ops.has_marker(final)
+    assert serving_base.has_marker(final)
     assert not [p for p in tf.io.gfile.glob(base + "/.staging-*/*")]
-    assert ops.complete_versions(base) == [9]
+    assert serving_base.complete_versions(base) == [9]
     assert ops.latest_identical_version(src, base) == final

@@ -23,7 +23,7 @@ from components.image_example_gen import (
     default_output_config,
     spec,
 )
-from models.cnn import features
+from contracts import features
 from vrl import demo_data
 
 

@@ -15,7 +15,7 @@ from tfx.types import standard_component_specs as std
 from tfx.utils import proto_utils
 
 from components.image_example_gen import component, executor, ops, report, spec
-from models.cnn import features
+from contracts import features
 from vrl import demo_data
 
 BEAM_ARGS = ["--runner=DirectRunner", "--direct_running_mode=in_memory", "--direct_num_workers=1"]

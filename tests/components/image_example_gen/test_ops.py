@@ -11,7 +11,7 @@ import tensorflow as tf
 from PIL import Image
 
 from components.image_example_gen import ops
-from models.cnn import features
+from contracts import features
 
 
 def test_bad_input_is_rejected_with_its_reason(imaging, bad_case):

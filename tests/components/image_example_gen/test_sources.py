@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 from components.image_example_gen import beam_io, ops, report, sources
-from models.cnn import features
+from contracts import features
 
 
 def _config(root, vocab, fixed=()):

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from components.policy_evaluator import constants
 from components.policy_evaluator.ops import decide_blessing, plot_return_over_training, write_report
+from contracts import files
 
 
 def test_mean_at_or_above_threshold_without_baseline_is_blessed():
@@ -49,8 +49,11 @@ def test_report_files_hold_every_return_and_the_decision(tmp_path):
         "reason": "ok",
     }
     write_report(str(tmp_path), report)
-    assert json.loads((tmp_path / constants.REPORT_FILE).read_text())["returns"] == [500.0, 480.0]
-    text = (tmp_path / constants.REPORT_TEXT_FILE).read_text()
+    assert json.loads((tmp_path / files.POLICY_REPORT_FILE).read_text())["returns"] == [
+        500.0,
+        480.0,
+    ]
+    text = (tmp_path / files.POLICY_REPORT_TEXT_FILE).read_text()
     assert "490.00 +- 10.00" in text and "blessed: True" in text
 
 
@@ -84,6 +87,6 @@ def test_report_without_a_threshold_says_the_served_policy_decides(tmp_path):
         "reason": "first",
     }
     write_report(str(tmp_path), report)
-    assert "threshold: none" in (tmp_path / constants.REPORT_TEXT_FILE).read_text()
+    assert "threshold: none" in (tmp_path / files.POLICY_REPORT_TEXT_FILE).read_text()
     plot_return_over_training([], None, 3.0, str(tmp_path / "plot.png"), "MinAtar")
     assert (tmp_path / "plot.png").read_bytes()[:4] == b"\x89PNG"

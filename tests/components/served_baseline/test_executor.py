@@ -8,6 +8,7 @@ from tfx.utils import path_utils
 from components.atomic_pusher import ops as push_ops
 from components.served_baseline import constants
 from components.served_baseline.executor import Executor, is_present
+from contracts import serving_base
 
 
 def _saved_model(uri: str, payload: bytes) -> str:
@@ -123,6 +124,6 @@ def test_pusher_executor_pushes_a_blessed_model_to_a_ram_base():
         },
     )
     assert pushed.get_int_custom_property("pushed") == 1
-    assert push_ops.complete_versions("ram://pusher-exec/serving/clf") == [
+    assert serving_base.complete_versions("ram://pusher-exec/serving/clf") == [
         int(pushed.get_string_custom_property("pushed_version"))
     ]

@@ -7,7 +7,8 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from models.cnn import features, testing
+from contracts import features
+from models.cnn import testing
 from models.cnn.preprocessing import (
     IMAGE_XF_KEY,
     LABEL_XF_KEY,

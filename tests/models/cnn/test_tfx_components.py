@@ -11,7 +11,8 @@ import tensorflow as tf
 from tfx import v1 as tfx
 
 from components.image_transform.component import ImageTransform
-from models.cnn import features, testing
+from contracts import features
+from models.cnn import testing
 
 
 @pytest.mark.slow

@@ -10,7 +10,8 @@ import tf_keras
 from tensorflow.core.protobuf import saved_model_pb2
 from tfx import v1 as tfx
 
-from models.cnn import features, report, sanity, testing, trainer
+from contracts import features
+from models.cnn import report, sanity, testing, trainer
 
 
 @pytest.fixture(scope="module")

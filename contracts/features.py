@@ -1,5 +1,6 @@
 """Feature keys and the tf.Example contract shared by ExampleGen, Transform,
-the Keras model, the serving signatures and the Evaluator config.
+the Keras model, the serving signatures and the Evaluator config; and the
+names of the policy's plain serving signature.
 
 Every raw example written by ImageExampleGen has exactly these features.
 """
@@ -40,6 +41,15 @@ OUTPUT_LABEL_NAMES = "label_names"
 # Every class name, index-aligned with the probabilities ([N, K]; TF Serving's
 # classification convention), so clients can name the top-k without the vocabulary.
 OUTPUT_CLASSES = "classes"
+
+
+# Serving contract of a policy's plain signature (models/dqn/export.py, see
+# DESIGN.md "Policy signatures"): float32 [N, D] vectors or uint8 [N, H, W, C]
+# frames in, the greedy action and the Q-values out.
+SERVING_SIGNATURE = "serving_default"
+OBSERVATION_KEY = "observation"
+ACTION_KEY = "action"
+Q_VALUES_KEY = "q_values"
 
 
 def transformed_name(key: str) -> str:

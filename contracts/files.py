@@ -1,0 +1,32 @@
+"""Artifact file names, one per file, and the layout of the input folders.
+
+Each name is written by one component and read by others (the pusher's
+provenance, the PolicyEvaluator, the `vrl` report and results commands), so it
+is defined here once. The label vocabulary's name is in `contracts.features`
+beside the tf.Example contract it belongs to.
+"""
+
+from __future__ import annotations
+
+# Input folders ImageExampleGen reads: <input_base>/<class>/<file>, or one
+# sub-folder per span, <input_base>/span-N/<class>/<file>.
+FOLDER_PATTERN = "*/*"
+SPAN_FOLDER_PREFIX = "span-"
+SPAN_FOLDER_PATTERN = SPAN_FOLDER_PREFIX + "{SPAN}/" + FOLDER_PATTERN
+
+# ImageExampleGen's quarantine artifact.
+INGEST_REPORT_FILE = "ingest_report.json"
+# ImageChecks' output artifact.
+IMAGE_CHECKS_FILE = "image_checks.json"
+# The CNN Trainer's model_run artifact.
+TRAINING_REPORT_FILE = "training_report.json"
+LOSS_CURVE_FILE = "loss_curve.png"
+
+# DqnTrainer's Model artifact, at its root beside Format-Serving/.
+EVAL_HISTORY_FILE = "eval_history.json"
+TRAINING_SUMMARY_FILE = "training_summary.json"
+
+# PolicyEvaluator's ModelEvaluation artifact.
+POLICY_REPORT_FILE = "report.json"
+POLICY_REPORT_TEXT_FILE = "report.txt"
+RETURN_PLOT_FILE = "return_over_training.png"
