@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from components.atomic_pusher.ops import complete_versions
+from contracts.serving_base import complete_versions
 from kubeflow import kfp_local
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]

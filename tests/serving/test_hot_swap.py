@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from components.atomic_pusher.ops import MARKER_DIR, MARKER_FILE
+from contracts.serving_base import EXTRA_DIR, PUSH_MARKER_FILE
 from serving.client import GrpcClient, RestClient
 from serving.server import start_server
 
@@ -98,8 +98,8 @@ def test_version_that_fails_to_load_keeps_previous_one_serving(swap_server, help
         f.write(b"definitely not a SavedModel")
     # A completed push (marker written) of a model that does not load; without the
     # marker the server would not even try it (see test_version_markers.py).
-    os.makedirs(os.path.join(broken, MARKER_DIR))
-    with open(os.path.join(broken, MARKER_FILE), "w") as f:
+    os.makedirs(os.path.join(broken, EXTRA_DIR))
+    with open(os.path.join(broken, PUSH_MARKER_FILE), "w") as f:
         f.write("{}")
     os.rename(broken, os.path.join(base, "cnn", "5"))
     deadline = time.monotonic() + POLL_SECONDS + LOAD_ALLOWANCE_S
