@@ -5,16 +5,14 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-import re
 
+from contracts.files import FOLDER_PATTERN, SPAN_FOLDER_PREFIX
+from contracts.names import MODEL_NAME, PIPELINE_NAME
 from models.cnn import limits
 
 INPUT_FORMATS = ("auto", "folders", "csv", "tfrecord")
 ARCHS = limits.ARCHITECTURES
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
-# Kubeflow's rule for pipeline names; TF Serving model names become one folder.
-PIPELINE_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,127}")
-MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 SEED_LIMIT = 2**32  # numpy's and tf's seeds: 0 <= seed < 2**32
 
 # The curated schema shipped with the package (see the file's header).
@@ -312,9 +310,17 @@ def detect_input_pattern(data_dir: str, input_format: str = "auto") -> str:
     if not os.path.isdir(data_dir):
         raise FileNotFoundError(f"{data_dir}: data folder does not exist")
     names = sorted(os.listdir(data_dir))
-    spans = [n for n in names if n.startswith("span-") and os.path.isdir(os.path.join(data_dir, n))]
+    spans = [
+        n
+        for n in names
+        if n.startswith(SPAN_FOLDER_PREFIX) and os.path.isdir(os.path.join(data_dir, n))
+    ]
     if spans:
-        return "span-{SPAN}/" + _pattern_in(os.path.join(data_dir, spans[0]), input_format)
+        return (
+            SPAN_FOLDER_PREFIX
+            + "{SPAN}/"
+            + _pattern_in(os.path.join(data_dir, spans[0]), input_format)
+        )
     return _pattern_in(data_dir, input_format)
 
 
@@ -338,7 +344,7 @@ def _pattern_in(folder: str, input_format: str) -> str:
             f"{folder}: expected class sub-folders (class-per-folder), a *.csv manifest "
             "(path,label) or TFRecord files; found none"
         )
-    return "*/*"
+    return FOLDER_PATTERN
 
 
 def _suffix(name: str) -> str:

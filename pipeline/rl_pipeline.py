@@ -8,6 +8,7 @@ import math
 import posixpath
 import re
 
+from contracts.names import MODEL_NAME, PIPELINE_NAME
 from models.dqn.config import DqnConfig, preset
 from pipeline.params import maybe_runtime
 
@@ -16,8 +17,6 @@ BASELINE_ID = "ServedBaseline"
 EVALUATOR_ID = "PolicyEvaluator"
 PUSHER_ID = "Pusher"
 CHECKPOINT_SUBDIR = "dqn_checkpoints"
-_PIPELINE_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,127}")
-_MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 # gymnasium ids: [namespace/]name[-vN], optionally "module:" first; whether the id
 # is registered is checked by the local runner (it needs gymnasium).
 _ENV_ID = re.compile(r"([\w.]+:)?([\w.-]+/)?[\w.-]+")
@@ -80,10 +79,10 @@ class RlPipelineConfig:
     def __post_init__(self) -> None:
         if not self.pipeline_name:
             object.__setattr__(self, "pipeline_name", default_pipeline_name(self.env_id))
-        if not _PIPELINE_NAME.fullmatch(self.pipeline_name):
+        if not PIPELINE_NAME.fullmatch(self.pipeline_name):
             raise ValueError(
                 f"RlPipelineConfig.pipeline_name {self.pipeline_name!r} must match "
-                f"{_PIPELINE_NAME.pattern} (Kubeflow's rule), e.g. 'vrl-rl-cartpole-v1'"
+                f"{PIPELINE_NAME.pattern} (Kubeflow's rule), e.g. 'vrl-rl-cartpole-v1'"
             )
         if not self.model_name:
             object.__setattr__(self, "model_name", default_model_name(self.env_id))
@@ -117,13 +116,13 @@ def _problems(c: RlPipelineConfig) -> list[str]:
         ),
         (
             "pipeline_name",
-            bool(_PIPELINE_NAME.fullmatch(c.pipeline_name)),
-            f"must match {_PIPELINE_NAME.pattern} (Kubeflow's rule), e.g. 'vrl-rl-cartpole-v1'",
+            bool(PIPELINE_NAME.fullmatch(c.pipeline_name)),
+            f"must match {PIPELINE_NAME.pattern} (Kubeflow's rule), e.g. 'vrl-rl-cartpole-v1'",
         ),
         (
             "model_name",
-            bool(_MODEL_NAME.fullmatch(c.model_name)),
-            f"must match {_MODEL_NAME.pattern} (it names the serving folder)",
+            bool(MODEL_NAME.fullmatch(c.model_name)),
+            f"must match {MODEL_NAME.pattern} (it names the serving folder)",
         ),
         (
             "num_env_steps",

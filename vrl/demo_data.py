@@ -18,10 +18,10 @@ from collections.abc import Iterator
 import numpy as np
 from PIL import Image, ImageDraw
 
+from contracts.files import FOLDER_PATTERN, SPAN_FOLDER_PATTERN, SPAN_FOLDER_PREFIX
+
 SHAPE_CLASSES = ("circle", "cross", "square", "star", "triangle")
 # Input pattern for ImageExampleGen, relative to the dataset root.
-FOLDER_PATTERN = "*/*"
-SPAN_FOLDER_PATTERN = "span-{SPAN}/*/*"
 
 _MIN_SIDE, _MAX_SIDE = 28, 96
 _JPEG_SHARE = 0.4
@@ -181,7 +181,7 @@ def make_shapes(out_dir: str, per_class: int = 300, seed: int = 0, spans: int = 
     formats = {"png": 0, "jpeg": 0}
     with _complete_or_absent(out_dir) as staging:
         for span in range(1, spans + 1):
-            root = staging if spans == 1 else os.path.join(staging, f"span-{span}")
+            root = staging if spans == 1 else os.path.join(staging, f"{SPAN_FOLDER_PREFIX}{span}")
             for fmt, n in _write_shape_tree(root, per_class, seed, span).items():
                 formats[fmt] += n
     return {

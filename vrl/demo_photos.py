@@ -17,7 +17,8 @@ import os
 import numpy as np
 from PIL import Image
 
-from vrl.demo_data import FOLDER_PATTERN, _complete_or_absent, _write
+from contracts.files import FOLDER_PATTERN
+from vrl.demo_data import _complete_or_absent, _write
 
 # Class name -> (package, name): photos that load offline from the installed packages.
 PHOTO_SOURCES = {

@@ -10,6 +10,7 @@ import argparse
 import os
 import types
 
+from contracts.files import SPAN_FOLDER_PATTERN
 from models.cnn.limits import TFLITE_QUANTIZATIONS
 from pipeline.image_config import ARCHS, INPUT_FORMATS, OPTIMIZERS
 from vrl import tracking
@@ -27,7 +28,7 @@ def add_config_args(p: argparse.ArgumentParser, cluster: bool = False) -> None:
         p.add_argument("--serving-base", required=True, help=f"TF Serving model base ({where})")
         p.add_argument(
             "--pattern",
-            default="span-{SPAN}/*/*",
+            default=SPAN_FOLDER_PATTERN,
             help="input glob under --data; {SPAN} selects spans (data is not read at compile time)",
         )
     else:

@@ -12,9 +12,11 @@ import os
 import re
 import tempfile
 
+from contracts.files import FOLDER_PATTERN, SPAN_FOLDER_PATTERN, SPAN_FOLDER_PREFIX
+
 # Class-per-folder patterns as `detect_input_pattern` writes them.
-_CLASS_PER_FOLDER = re.compile(r"(span-\{SPAN\}/)?\*/\*")
-_SPAN_DIR = re.compile(r"span-(\d+)")
+_CLASS_PER_FOLDER = (FOLDER_PATTERN, SPAN_FOLDER_PATTERN)
+_SPAN_DIR = re.compile(re.escape(SPAN_FOLDER_PREFIX) + r"(\d+)")
 
 
 def _is_uri(path: str) -> bool:
@@ -64,10 +66,10 @@ def check_class_folders(data_dir: str, pattern: str, span: int | None) -> None:
     layouts (CSV manifest, TFRecords) are counted by ingest, which fails with
     the same kind of message.
     """
-    if _is_uri(data_dir) or not _CLASS_PER_FOLDER.fullmatch(pattern):
+    if _is_uri(data_dir) or pattern not in _CLASS_PER_FOLDER:
         return
     folder = data_dir
-    if pattern.startswith("span-"):
+    if pattern.startswith(SPAN_FOLDER_PREFIX):
         spans = {
             int(m.group(1)): name
             for name in os.listdir(data_dir)

@@ -17,6 +17,7 @@ import io
 import json
 import os
 
+from contracts import features, files
 from models.cnn import limits
 
 MAX_EVAL_EXAMPLES = 2000
@@ -84,10 +85,8 @@ def predictions(version_dir: str, examples_uri: str, limit: int = MAX_EVAL_EXAMP
     import numpy as np
     import tensorflow as tf
 
-    from contracts import features
-
-    files = sorted(glob.glob(os.path.join(examples_uri, "Split-eval", "*")))
-    records = list(tf.data.TFRecordDataset(files, compression_type="GZIP").take(limit))
+    shards = sorted(glob.glob(os.path.join(examples_uri, "Split-eval", "*")))
+    records = list(tf.data.TFRecordDataset(shards, compression_type="GZIP").take(limit))
     serialized = [r.numpy() for r in records]
     parsed = [tf.train.Example.FromString(s).features.feature for s in serialized]
     labels = np.array([f[features.LABEL_KEY].int64_list.value[0] for f in parsed])
@@ -108,7 +107,7 @@ def _classification(version_dir: str, provenance: dict) -> str:
     if not examples_uri or not os.path.isdir(os.path.join(examples_uri, "Split-eval")):
         return "<p>eval examples not reachable from here: no confusion matrix.</p>"
     labels, probs, images = predictions(version_dir, examples_uri)
-    vocab_file = os.path.join(examples_uri, "label_vocab.txt")
+    vocab_file = os.path.join(examples_uri, features.LABEL_VOCAB_FILENAME)
     names = open(vocab_file).read().split() if os.path.isfile(vocab_file) else []
     k = probs.shape[1]
     names = names if len(names) == k else [str(i) for i in range(k)]
@@ -203,7 +202,7 @@ def _anomalies(lineage: dict | None) -> str:
 
     parts = []
     for a in _artifacts(lineage, "ExampleAnomalies"):
-        checks = os.path.join(a["uri"], "image_checks.json")
+        checks = os.path.join(a["uri"], files.IMAGE_CHECKS_FILE)
         # ImageChecks' output repeats TFDV's anomalies beside its own report.
         tfdv_files = (
             [] if os.path.isfile(checks) else glob.glob(f"{a['uri']}/Split-*/SchemaDiff.pb")
@@ -231,18 +230,18 @@ def _anomalies(lineage: dict | None) -> str:
 def _curves(lineage: dict | None, provenance: dict) -> str:
     parts = []
     for a in _artifacts(lineage, "ModelRun"):
-        curve = os.path.join(a["uri"], "loss_curve.png")
+        curve = os.path.join(a["uri"], files.LOSS_CURVE_FILE)
         if os.path.isfile(curve):
             parts.append(_img(open(curve, "rb").read(), "image/png", "learning curves"))
     evaluation = provenance.get("evaluation") or {}
     uri = evaluation.get("evaluation_uri")
-    if uri and os.path.isfile(os.path.join(uri, "return_over_training.png")):
-        plot = open(os.path.join(uri, "return_over_training.png"), "rb").read()
+    if uri and os.path.isfile(os.path.join(uri, files.RETURN_PLOT_FILE)):
+        plot = open(os.path.join(uri, files.RETURN_PLOT_FILE), "rb").read()
         parts.append(_img(plot, "image/png", "return over training"))
-    if uri and os.path.isfile(os.path.join(uri, "report.json")):
+    if uri and os.path.isfile(os.path.join(uri, files.POLICY_REPORT_FILE)):
         import matplotlib.pyplot as plt
 
-        returns = json.load(open(os.path.join(uri, "report.json"))).get("returns") or []
+        returns = json.load(open(os.path.join(uri, files.POLICY_REPORT_FILE))).get("returns") or []
         fig, ax = plt.subplots(figsize=(5, 3))
         ax.hist(returns, bins=min(20, max(len(returns), 1)))
         ax.set_xlabel("evaluation return")

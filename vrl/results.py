@@ -7,7 +7,8 @@ import json
 import os
 import re
 
-from components.image_checks.keys import REPORT_FILE as IMAGE_CHECKS_REPORT
+from contracts.features import LABEL_VOCAB_FILENAME
+from contracts.files import IMAGE_CHECKS_FILE, INGEST_REPORT_FILE
 
 
 @dataclasses.dataclass
@@ -130,7 +131,7 @@ def read_class_metrics(
 
 def label_names(examples_uri: str) -> list[str]:
     """ImageExampleGen's label vocabulary (class id = line), empty if absent."""
-    path = os.path.join(examples_uri, "label_vocab.txt")
+    path = os.path.join(examples_uri, LABEL_VOCAB_FILENAME)
     if not os.path.isfile(path):
         return []
     with open(path) as f:
@@ -162,7 +163,7 @@ def _error_analysis(store, summary: RunSummary) -> None:
         summary.error_analysis_dir = os.path.join(model_run.uri, OUTPUT_DIR)
 
 
-def summarize(pipeline_root: str, ingest_report_name: str = "ingest_report.json") -> RunSummary:
+def summarize(pipeline_root: str, ingest_report_name: str = INGEST_REPORT_FILE) -> RunSummary:
     """Latest push, blessing, evaluation and ingest report of a pipeline."""
     from vrl.runner import metadata_path
 
@@ -188,11 +189,11 @@ def summarize(pipeline_root: str, ingest_report_name: str = "ingest_report.json"
     checks = [
         a
         for a in store.get_artifacts_by_type("ExampleAnomalies")
-        if a.state == a.LIVE and os.path.exists(os.path.join(a.uri, IMAGE_CHECKS_REPORT))
+        if a.state == a.LIVE and os.path.exists(os.path.join(a.uri, IMAGE_CHECKS_FILE))
     ]
     if checks:
         newest = max(checks, key=lambda a: (a.create_time_since_epoch, a.id))
-        with open(os.path.join(newest.uri, IMAGE_CHECKS_REPORT)) as f:
+        with open(os.path.join(newest.uri, IMAGE_CHECKS_FILE)) as f:
             summary.data_issues = json.load(f).get("issues", [])
     quarantine = latest_artifact(store, QuarantineReport.TYPE_NAME)
     if quarantine is not None:

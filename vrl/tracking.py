@@ -248,11 +248,11 @@ def track_image(tracking: TrackingConfig, config, run_summary) -> str | None:
     what `vrl.results.summarize` read); returns the W&B run folder, None when off."""
     if not tracking.enabled:
         return None
-    from models.cnn.report import REPORT_JSON
+    from contracts.files import TRAINING_REPORT_FILE
 
     store = _store(config.resolved_pipeline_root)
     log_dir = _latest_uri(store, "ModelRun")
-    report = _read_json(os.path.join(log_dir, REPORT_JSON)) if log_dir else {}
+    report = _read_json(os.path.join(log_dir, TRAINING_REPORT_FILE)) if log_dir else {}
     run_config = dataclasses.asdict(config)
     run_config["trainer"] = report.get("summary", {}).get("config", config.trainer_config())
     summary: dict[str, Any] = {"blessed": run_summary.blessed, "pushed": run_summary.pushed}

@@ -17,10 +17,9 @@ from tfx.utils import io_utils, writer_utils
 
 from components.image_checks import keys, ops
 from components.outputs import ensure_output_dirs
-from contracts import features
+from contracts import features, files
 
 SCHEMA_DIFF_FILE = "SchemaDiff.pb"  # same file name ExampleValidator writes
-REPORT_FILE = keys.REPORT_FILE
 
 
 class ImageCheckFailure(ValueError):
@@ -131,7 +130,7 @@ class Executor(base_executor.BaseExecutor):
             "example_validator": upstream,
         }
         io_utils.write_string_file(
-            os.path.join(output.uri, REPORT_FILE), json.dumps(report, indent=2)
+            os.path.join(output.uri, files.IMAGE_CHECKS_FILE), json.dumps(report, indent=2)
         )
         errors = [i for i in issues if i.severity == ops.ERROR]
         output.set_int_custom_property("num_errors", len(errors) + len(upstream))

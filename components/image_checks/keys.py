@@ -5,4 +5,4 @@ ANOMALIES = "anomalies"  # ExampleValidator's output (optional input)
 IMAGE_ANOMALIES = "image_anomalies"
 CONFIG = "config"
 HALT_ON_ANOMALIES = "halt_on_anomalies"
-REPORT_FILE = "image_checks.json"  # the JSON report inside the output artifact
+# The JSON report inside the output artifact: contracts.files.IMAGE_CHECKS_FILE.

@@ -11,8 +11,8 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "FOLDER_PATTERN": "components.image_example_gen.component",
-    "SPAN_FOLDER_PATTERN": "components.image_example_gen.component",
+    "FOLDER_PATTERN": "contracts.files",
+    "SPAN_FOLDER_PATTERN": "contracts.files",
     "ImageExampleGen": "components.image_example_gen.component",
     "default_input_config": "components.image_example_gen.component",
     "default_output_config": "components.image_example_gen.component",

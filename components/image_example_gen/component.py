@@ -23,9 +23,8 @@ from tfx.types import standard_artifacts
 from components.image_example_gen import inputs, ops, sources, spec
 from components.image_example_gen.executor import Executor
 from contracts import features
+from contracts.files import FOLDER_PATTERN
 
-FOLDER_PATTERN = "*/*"  # <input_base>/<class>/<file>
-SPAN_FOLDER_PATTERN = "span-{SPAN}/*/*"  # <input_base>/span-N/<class>/<file>
 _HASH_BUCKETS = 100
 
 

@@ -18,7 +18,7 @@ from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
 from components.image_example_gen import beam_io, inputs, ops, report, sources, spec
-from contracts import features
+from contracts import features, files
 
 # Private exec_properties filled in by Do() for the Beam stages (TFX itself
 # passes `_beam_pipeline_args` the same way).
@@ -197,7 +197,7 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
         report_text = json.dumps(ingest, indent=2, sort_keys=True)
         quarantine_path = os.path.join(quarantine.uri, spec.QUARANTINE_FILENAME)
         _write_text(quarantine_path, quarantine_lines)
-        _write_text(os.path.join(quarantine.uri, spec.INGEST_REPORT_FILENAME), report_text)
+        _write_text(os.path.join(quarantine.uri, files.INGEST_REPORT_FILE), report_text)
         tf.io.gfile.rmtree(staging)
         _record_properties(props, ingest, examples, quarantine)
         logging.info(
@@ -255,5 +255,5 @@ def keep_refused_lists(quarantine_uri: str, quarantine_lines: str, report_text: 
     tf.io.gfile.makedirs(folder)
     path = os.path.join(folder, spec.QUARANTINE_FILENAME)
     _write_text(path, quarantine_lines)
-    _write_text(os.path.join(folder, spec.INGEST_REPORT_FILENAME), report_text)
+    _write_text(os.path.join(folder, files.INGEST_REPORT_FILE), report_text)
     return path

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tfx.types import artifact, component_spec, standard_component_specs
 
-from components.image_example_gen.ops import ImageLimits
+from contracts.images import ImageLimits
 
 # Parameters added to TFX's FileBasedExampleGenSpec.
 INPUT_FORMAT_KEY = "input_format"
@@ -19,11 +19,10 @@ EXAMPLES_KEY = standard_component_specs.EXAMPLES_KEY
 QUARANTINE_KEY = "quarantine"
 
 # Files in the QuarantineReport artifact.
-QUARANTINE_FILENAME = "quarantine.jsonl"
-INGEST_REPORT_FILENAME = "ingest_report.json"
+QUARANTINE_FILENAME = "quarantine.jsonl"  # the report itself: contracts.files.INGEST_REPORT_FILE
 
 DEFAULT_MAX_BAD_FRACTION = 0.05
-# Written once, in ops.ImageLimits (serving checks the same limits).
+# Written once, in contracts.images.ImageLimits (serving checks the same limits).
 DEFAULT_MIN_SIDE = ImageLimits.min_side
 DEFAULT_MAX_SIDE = ImageLimits.max_side
 DEFAULT_MAX_IMAGE_PIXELS = ImageLimits.max_pixels

@@ -13,8 +13,7 @@ import tensorflow as tf
 import tf_keras
 from absl import logging
 
-REPORT_JSON = "training_report.json"
-LOSS_CURVE_PNG = "loss_curve.png"
+from contracts.files import LOSS_CURVE_FILE, TRAINING_REPORT_FILE
 
 
 class EpochProgressLogger(tf_keras.callbacks.Callback):
@@ -80,9 +79,9 @@ def write_report(
     tf.io.gfile.makedirs(out_dir)
     clean_history = {k: [float(v) for v in vs] for k, vs in history.items()}
     report = {"summary": dict(summary), "history": clean_history}
-    path = os.path.join(out_dir, REPORT_JSON)
+    path = os.path.join(out_dir, TRAINING_REPORT_FILE)
     with tf.io.gfile.GFile(path, "w") as f:
         json.dump(report, f, indent=2, sort_keys=True, default=str)
-    plot_history(clean_history, os.path.join(out_dir, LOSS_CURVE_PNG))
+    plot_history(clean_history, os.path.join(out_dir, LOSS_CURVE_FILE))
     logging.info("Training report: %s", path)
     return path

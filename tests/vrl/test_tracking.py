@@ -130,7 +130,8 @@ def test_vrl_run_rl_with_wandb_logs_config_history_summary_and_plot_offline(
 def test_image_run_logs_epochs_trainer_config_tfma_summary_and_plots_offline(
     tmp_path, offline_wandb, monkeypatch
 ):
-    from models.cnn.report import LOSS_CURVE_PNG, REPORT_JSON, write_report
+    from contracts.files import LOSS_CURVE_FILE, TRAINING_REPORT_FILE
+    from models.cnn.report import write_report
     from pipeline.image_config import ImagePipelineConfig
     from vrl.results import RunSummary
 
@@ -143,7 +144,7 @@ def test_image_run_logs_epochs_trainer_config_tfma_summary_and_plots_offline(
                 tf.summary.scalar("epoch_loss", loss, step=epoch)
         writer.close()
     write_report(str(model_run), {"loss": [0.9, 0.4]}, {"config": {"arch": "convnet", "seed": 3}})
-    assert (model_run / REPORT_JSON).exists() and (model_run / LOSS_CURVE_PNG).exists()
+    assert (model_run / TRAINING_REPORT_FILE).exists() and (model_run / LOSS_CURVE_FILE).exists()
     monkeypatch.setattr(tracking, "_store", lambda root: None)
     monkeypatch.setattr(tracking, "_latest_uri", lambda store, kind: str(model_run))
     config = ImagePipelineConfig(data_dir="d", home=str(tmp_path / "home"), seed=3)

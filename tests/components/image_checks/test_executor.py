@@ -7,6 +7,7 @@ from tensorflow_metadata.proto.v0 import anomalies_pb2
 from tfx.types import artifact_utils, standard_artifacts
 
 from components.image_checks import executor, keys
+from contracts import files
 
 
 def _example(label, sha, h=32, w=32, c=3):
@@ -56,7 +57,7 @@ def test_leak_is_written_as_tfmd_anomaly_and_reported(tmp_path):
     info = proto.anomaly_info["sha256"]
     assert info.severity == anomalies_pb2.AnomalyInfo.ERROR
     assert info.reason[0].short_description == "train_eval_leak"
-    report = json.load(open(os.path.join(out.uri, executor.REPORT_FILE)))
+    report = json.load(open(os.path.join(out.uri, files.IMAGE_CHECKS_FILE)))
     assert report["examples_per_split"] == {"train": 2, "eval": 2}
     assert out.get_int_custom_property("num_errors") == 1
 
@@ -93,6 +94,6 @@ def test_executor_reads_and_writes_only_through_gfile_on_ram_uris():
         {keys.IMAGE_ANOMALIES: [out]},
         {keys.CONFIG: json.dumps({"max_class_imbalance": 3.0}), keys.HALT_ON_ANOMALIES: 1},
     )
-    with fileio.open(f"{out.uri}/{executor.REPORT_FILE}") as f:
+    with fileio.open(f"{out.uri}/{files.IMAGE_CHECKS_FILE}") as f:
         assert json.load(f)["examples_per_split"] == {"train": 2, "eval": 2}
     assert fileio.exists(f"{out.uri}/Split-eval/{executor.SCHEMA_DIFF_FILE}")

@@ -23,7 +23,7 @@ from components.image_example_gen import (
     default_output_config,
     spec,
 )
-from contracts import features
+from contracts import features, files
 from vrl import demo_data
 
 
@@ -111,7 +111,7 @@ def test_local_run_resolves_latest_span_caches_and_ingests_a_new_span(tmp_path):
     examples = store.get_artifacts_by_type("Examples")
     assert [a.custom_properties["span"].int_value for a in examples] == [1, 2]
     (first_report, second_report) = store.get_artifacts_by_type(QuarantineReport.TYPE_NAME)
-    with open(os.path.join(second_report.uri, spec.INGEST_REPORT_FILENAME)) as f:
+    with open(os.path.join(second_report.uri, files.INGEST_REPORT_FILE)) as f:
         ingest = json.load(f)
     assert ingest["span"] == 2
     assert ingest["seen_per_input_pattern"] == {"span-2/*/*": 20}

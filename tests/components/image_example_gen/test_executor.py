@@ -15,7 +15,7 @@ from tfx.types import standard_component_specs as std
 from tfx.utils import proto_utils
 
 from components.image_example_gen import component, executor, ops, report, spec
-from contracts import features
+from contracts import features, files
 from vrl import demo_data
 
 BEAM_ARGS = ["--runner=DirectRunner", "--direct_running_mode=in_memory", "--direct_num_workers=1"]
@@ -123,7 +123,7 @@ def test_quarantine_report_names_each_bad_file_and_counts_reconcile(first_run):
         ("star/notes.png", ops.NOT_AN_IMAGE),
         ("triangle/line.png", ops.ABSURD_DIMENSIONS),
     }
-    with open(os.path.join(quarantine.uri, spec.INGEST_REPORT_FILENAME)) as f:
+    with open(os.path.join(quarantine.uri, files.INGEST_REPORT_FILE)) as f:
         ingest = json.load(f)
     assert ingest["files_seen"] == 107 == ingest["examples_written"] + ingest["quarantined"]
     assert ingest["reconciled"] and ingest["quarantined"] == 4

@@ -22,9 +22,10 @@ from tfx.types import standard_component_specs as std
 from tfx.utils import proto_utils
 
 from components.image_example_gen import component, executor, ops, report, spec
+from contracts import files
 
 BEAM_ARGS = ["--runner=DirectRunner", "--direct_running_mode=in_memory", "--direct_num_workers=1"]
-SPAN_PATTERN = component.SPAN_FOLDER_PATTERN
+SPAN_PATTERN = files.SPAN_FOLDER_PATTERN
 
 
 def _props(input_base: str, pattern: str = "*/*", max_bad_fraction: float = 0.5) -> dict:

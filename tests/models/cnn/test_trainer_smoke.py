@@ -10,8 +10,8 @@ import tf_keras
 from tensorflow.core.protobuf import saved_model_pb2
 from tfx import v1 as tfx
 
-from contracts import features
-from models.cnn import report, sanity, testing, trainer
+from contracts import features, files
+from models.cnn import sanity, testing, trainer
 
 
 @pytest.fixture(scope="module")
@@ -99,14 +99,14 @@ def test_serving_examples_matches_serving_default_on_the_same_images(trained, co
 @pytest.mark.slow
 def test_run_fn_writes_report_curve_checkpoints_and_tensorboard_logs(trained):
     run_dir = trained.model_run_dir
-    with open(os.path.join(run_dir, report.REPORT_JSON)) as f:
+    with open(os.path.join(run_dir, files.TRAINING_REPORT_FILE)) as f:
         summary = json.load(f)["summary"]
 
     assert summary["num_classes"] == 3 and summary["train_examples"] == 45
     assert summary["eval_accuracy"] > 0.8
     assert 0.0 <= summary["train_accuracy"] <= 1.0
     assert summary["sanity"]["overfit_steps"] >= 1
-    assert os.path.getsize(os.path.join(run_dir, report.LOSS_CURVE_PNG)) > 1000
+    assert os.path.getsize(os.path.join(run_dir, files.LOSS_CURVE_FILE)) > 1000
     assert tf.train.latest_checkpoint(os.path.join(run_dir, "checkpoints")) is not None
     assert any(name.startswith("train") for name in os.listdir(run_dir))  # TensorBoard
 
@@ -146,7 +146,7 @@ def test_run_fn_with_train_steps_spreads_them_over_epochs_rounding_up(
 
     trainer.run_fn(fn_args)
 
-    with open(os.path.join(fn_args.model_run_dir, report.REPORT_JSON)) as f:
+    with open(os.path.join(fn_args.model_run_dir, files.TRAINING_REPORT_FILE)) as f:
         result = json.load(f)
     assert result["summary"]["epochs_run"] == 2
     assert result["summary"]["optimizer_steps"] == 8  # ceil(7 / 2) per epoch
