@@ -134,23 +134,9 @@ def example_gen_configs(config: ImagePipelineConfig) -> dict:
     return kwargs
 
 
-def create_image_pipeline(
-    config: ImagePipelineConfig,
-    beam_pipeline_args: list[str] | None = None,
-    metadata_connection_config=None,
-    runtime_parameters: bool = False,
-) -> tfx.dsl.Pipeline:
-    """Wires ImageExampleGen → validation → Transform → Trainer → Evaluator
-    (against ServedBaseline, the model in production) → Pusher.
-
-    Reads no data; a local weights file (`config.weights`) is hashed into the
-    Trainer's custom_config, so replacing it in place retrains.
-
-    With `runtime_parameters` (Kubeflow), data_root, trainer_config,
-    min_accuracy, max_accuracy_drop and tflite_max_drop become pipeline
-    parameters whose defaults are the config's values.
-    """
-    rp = runtime_parameters
+def _data_components(config: ImagePipelineConfig, rp: bool) -> list:
+    """ImageExampleGen, StatisticsGen, SchemaGen (or the curated schema),
+    ExampleValidator and ImageChecks, in that order."""
     gen_configs = example_gen_configs(config)
     if rp and "{SPAN}" in config.input_pattern:
         # Per-run span choice: RangeConfig JSON; empty means the latest span.
@@ -180,6 +166,13 @@ def create_image_pipeline(
         config=CheckConfig(max_class_imbalance=config.max_class_imbalance),
         halt_on_anomalies=config.halt_on_anomalies,
     )
+    return [example_gen, statistics_gen, schema_gen, example_validator, image_checks]
+
+
+def _training_components(
+    config: ImagePipelineConfig, rp: bool, example_gen, schema_gen, image_checks
+) -> list:
+    """Transform (gated on ImageChecks) and the Trainer, in that order."""
     transform = ImageTransform(
         examples=example_gen.outputs["examples"],
         schema=schema_gen.outputs["schema"],
@@ -204,6 +197,11 @@ def create_image_pipeline(
         eval_args=tfx.proto.EvalArgs(),
         custom_config=trainer_config,
     )
+    return [transform, trainer]
+
+
+def _release_components(config: ImagePipelineConfig, rp: bool, example_gen, trainer) -> list:
+    """ServedBaseline, the Evaluator (against it) and the Pusher, in that order."""
     baseline = ServedBaseline(
         model_dir=posixpath.join(config.resolved_serving_base, config.model_name),
         label=config.baseline_label,
@@ -229,21 +227,34 @@ def create_image_pipeline(
         evaluation=evaluator.outputs["evaluation"],
         model_run=trainer.outputs["model_run"],
     )
+    return [baseline, evaluator, pusher]
+
+
+def create_image_pipeline(
+    config: ImagePipelineConfig,
+    beam_pipeline_args: list[str] | None = None,
+    metadata_connection_config=None,
+    runtime_parameters: bool = False,
+) -> tfx.dsl.Pipeline:
+    """Wires ImageExampleGen → validation → Transform → Trainer → Evaluator
+    (against ServedBaseline, the model in production) → Pusher.
+
+    Reads no data; a local weights file (`config.weights`) is hashed into the
+    Trainer's custom_config, so replacing it in place retrains.
+
+    With `runtime_parameters` (Kubeflow), data_root, trainer_config,
+    min_accuracy, max_accuracy_drop and tflite_max_drop become pipeline
+    parameters whose defaults are the config's values.
+    """
+    rp = runtime_parameters
+    data = _data_components(config, rp)
+    example_gen, _, schema_gen, _, image_checks = data
+    training = _training_components(config, rp, example_gen, schema_gen, image_checks)
+    release = _release_components(config, rp, example_gen, trainer=training[-1])
     return tfx.dsl.Pipeline(
         pipeline_name=config.pipeline_name,
         pipeline_root=config.resolved_pipeline_root,
-        components=[
-            example_gen,
-            statistics_gen,
-            schema_gen,
-            example_validator,
-            image_checks,
-            transform,
-            trainer,
-            baseline,
-            evaluator,
-            pusher,
-        ],
+        components=data + training + release,
         enable_cache=config.enable_cache,
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=beam_pipeline_args or [],
