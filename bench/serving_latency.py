@@ -31,9 +31,10 @@ from concurrent import futures
 
 import numpy as np
 import tensorflow as tf
-from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+from tensorflow_serving.apis import prediction_service_pb2_grpc
 
 from contracts import features
+from contracts.warmup import predict_request
 from serving.client import RestClient
 
 CONCURRENCY = (1, 8, 32)
@@ -234,7 +235,7 @@ def _measure_setup(args, server_args, model_base, fn, batch, grpc_req, body, set
         rows.append((api, lab, c, p50, p99, rps, p50 / b50, rps / brps, err))
 
 
-def main() -> int:
+def _parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=400, help="requests per measurement")
     parser.add_argument("--saved-model", help="SavedModel to serve (default: the stand-in CNN)")
@@ -249,7 +250,40 @@ def main() -> int:
         default=1,
         help="rounds over all server setups; the table shows medians over rounds",
     )
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def _export_model(saved_model: str | None, model_dir: str) -> list[bytes]:
+    """The served model in `model_dir` (a copy of `saved_model`, or the stand-in CNN);
+    returns eight random 32x32 PNGs to send it."""
+    if saved_model:
+        shutil.copytree(saved_model, model_dir)
+    else:
+        module = BenchCnn()
+        tf.saved_model.save(module, model_dir, signatures={"serving_default": module.serve})
+    rng = np.random.default_rng(0)
+    return [
+        tf.io.encode_png(rng.integers(0, 255, (IMAGE_SIZE, IMAGE_SIZE, 3), dtype=np.uint8)).numpy()
+        for _ in range(8)
+    ]
+
+
+def _print_table(rows: list[tuple]) -> None:
+    print()
+    print(f"{'api':<11}{'batching':>9}{'conc':>6}{'p50 ms':>9}{'p99 ms':>9}{'req/s':>8}"
+          f"{'p50 x':>8}{'req/s x':>9}{'errors':>8}{'runs':>6}")  # fmt: skip
+    for api, batching, c, p50, p99, rps, x50, xrps, err, runs in _median_rows(rows):
+        print(f"{api:<11}{batching:>9}{c:>6}{p50:>9.2f}{p99:>9.2f}{rps:>8.0f}"
+              f"{x50:>8.2f}{xrps:>9.2f}{err:>8}{runs:>6}")  # fmt: skip
+    print(
+        "x = server / in-process at the same concurrency (single-image calls), the "
+        "in-process call measured right before each server; medians over rounds"
+    )
+    print(json.dumps({"rows": rows}))
+
+
+def main() -> int:
+    args = _parse_args()
     # The same TensorFlow thread pools in this process (baseline) and in the servers.
     tf.config.threading.set_intra_op_parallelism_threads(args.intra_op_threads)
     tf.config.threading.set_inter_op_parallelism_threads(args.inter_op_threads)
@@ -261,18 +295,7 @@ def main() -> int:
     workdir = tempfile.mkdtemp(prefix="serving-bench-")
     try:
         model_dir = os.path.join(workdir, "base", "cnn", "1")
-        if args.saved_model:
-            shutil.copytree(args.saved_model, model_dir)
-        else:
-            module = BenchCnn()
-            tf.saved_model.save(module, model_dir, signatures={"serving_default": module.serve})
-        rng = np.random.default_rng(0)
-        images = [
-            tf.io.encode_png(
-                rng.integers(0, 255, (IMAGE_SIZE, IMAGE_SIZE, 3), dtype=np.uint8)
-            ).numpy()
-            for _ in range(8)
-        ]
+        images = _export_model(args.saved_model, model_dir)
         load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
         print(f"load average before: {load}; server flags: {' '.join(server_args)}")
         print(
@@ -284,10 +307,10 @@ def main() -> int:
         batch = tf.constant(images[:1])
         for _ in range(20):
             fn(image_bytes=batch)
-        request = predict_pb2.PredictRequest()
-        request.model_spec.name = "cnn"
-        request.inputs[features.SERVING_INPUT_KEY].CopyFrom(
-            tf.make_tensor_proto(np.array(images[:1], dtype=object))
+        request = predict_request(
+            "cnn",
+            features.SERVING_SIGNATURE,
+            {features.SERVING_INPUT_KEY: np.array(images[:1], dtype=object)},
         )
         body = {"instances": [{"b64": base64.b64encode(images[0]).decode("ascii")}]}
 
@@ -300,18 +323,7 @@ def main() -> int:
             print(f"round {round_ + 1} of {args.repeats}", flush=True)
             for setup in setups:
                 _measure_setup(args, server_args, model_base, fn, batch, request, body, setup, rows)
-
-        print()
-        print(f"{'api':<11}{'batching':>9}{'conc':>6}{'p50 ms':>9}{'p99 ms':>9}{'req/s':>8}"
-              f"{'p50 x':>8}{'req/s x':>9}{'errors':>8}{'runs':>6}")  # fmt: skip
-        for api, batching, c, p50, p99, rps, x50, xrps, err, runs in _median_rows(rows):
-            print(f"{api:<11}{batching:>9}{c:>6}{p50:>9.2f}{p99:>9.2f}{rps:>8.0f}"
-                  f"{x50:>8.2f}{xrps:>9.2f}{err:>8}{runs:>6}")  # fmt: skip
-        print(
-            "x = server / in-process at the same concurrency (single-image calls), the "
-            "in-process call measured right before each server; medians over rounds"
-        )
-        print(json.dumps({"rows": rows}))
+        _print_table(rows)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return 0

@@ -23,9 +23,11 @@ their ratio (target >= 0.9).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import tempfile
 import time
+from typing import Any
 
 
 def _parse_args() -> argparse.Namespace:
@@ -48,15 +50,26 @@ def main() -> None:
         _run(args, workdir)
 
 
-def _run(args: argparse.Namespace, workdir: str) -> None:
-    import numpy as np
-    import tensorflow as tf
+@dataclasses.dataclass
+class _Inputs:
+    """What both paths train on: the materialised split and the same images decoded."""
+
+    count: int
+    num_classes: int
+    train_files: list[str]
+    transform_output: Any
+    shape: tuple
+    images: Any
+    labels: Any
+
+
+def _prepare(args: argparse.Namespace, workdir: str) -> _Inputs:
+    """Steps 1-2: examples written, the Transform graph built and the split
+    materialised through it (timed once, printed), and the decoded baseline arrays."""
     import tensorflow_transform as tft
-    import tf_keras
 
-    from models.cnn import data, model, runtime, testing
+    from models.cnn import data, testing
 
-    runtime.skip_autograph_for_tf_keras()  # what run_fn does; applies to both paths
     examples_uri = os.path.join(workdir, "examples")
     if args.data:
         items, names = testing.read_class_folders(args.data)
@@ -79,30 +92,40 @@ def _run(args: argparse.Namespace, workdir: str) -> None:
         f"[2/4] built the Transform graph; materialised the split through it in "
         f"{materialize_seconds:.1f} s (tft_beam, once per pipeline run; not in the timed runs)"
     )
-
     # Baseline input: the same images, decoded (not timed).
     images, labels = data.take_arrays(
         data.transformed_dataset(train_files, tf_transform_output, shape), len(items)
     )
-    num_classes = len(names)
+    return _Inputs(len(items), len(names), train_files, tf_transform_output, shape, images, labels)
+
+
+def _timed_rates(args: argparse.Namespace, inputs: _Inputs) -> tuple[dict[str, list[float]], int]:
+    """Step 3: images/s of each path per timed run (alternating order), and the
+    model's parameter count."""
+    import tensorflow as tf
+    import tf_keras
+
+    from models.cnn import data, model
 
     def fresh_model() -> tf_keras.Model:
         tf_keras.utils.set_random_seed(0)
-        return model.compile_model(model.build_model(shape, num_classes), "adam", 1e-3)
+        return model.compile_model(
+            model.build_model(inputs.shape, inputs.num_classes), "adam", 1e-3
+        )
 
     def trainer_dataset() -> tf.data.Dataset:
         return data.training_dataset(
-            train_files,
-            tf_transform_output,
-            shape,
+            inputs.train_files,
+            inputs.transform_output,
+            inputs.shape,
             args.batch_size,
             seed=0,
-            shuffle_buffer=len(items),
+            shuffle_buffer=inputs.count,
         )
 
     def baseline_dataset() -> tf.data.Dataset:
-        ds = tf.data.Dataset.from_tensor_slices((images, labels)).cache()
-        ds = ds.shuffle(len(items), seed=0, reshuffle_each_iteration=True)
+        ds = tf.data.Dataset.from_tensor_slices((inputs.images, inputs.labels)).cache()
+        ds = ds.shuffle(inputs.count, seed=0, reshuffle_each_iteration=True)
         return ds.batch(args.batch_size).prefetch(tf.data.AUTOTUNE)
 
     def timed_fit(make_dataset) -> float:
@@ -114,7 +137,7 @@ def _run(args: argparse.Namespace, workdir: str) -> None:
         net.fit(baseline_dataset().take(1), epochs=1, verbose=0)
         start = time.perf_counter()
         net.fit(ds, epochs=args.epochs, verbose=0)
-        return len(items) * args.epochs / (time.perf_counter() - start)
+        return inputs.count * args.epochs / (time.perf_counter() - start)
 
     print(f"[3/4] warm-up, then {args.repeats} timed run(s) per path, {args.epochs} epochs each")
     timed_fit(baseline_dataset)
@@ -124,13 +147,25 @@ def _run(args: argparse.Namespace, workdir: str) -> None:
         for name, make in paths if i % 2 == 0 else paths[::-1]:  # alternate to cancel drift
             rates[name].append(timed_fit(make))
             print(f"      run {i + 1}/{args.repeats} {name:8s} {rates[name][-1]:8.1f} img/s")
+    return rates, fresh_model().count_params()
+
+
+def _run(args: argparse.Namespace, workdir: str) -> None:
+    import numpy as np
+    import tensorflow as tf
+
+    from models.cnn import runtime
+
+    runtime.skip_autograph_for_tf_keras()  # what run_fn does; applies to both paths
+    inputs = _prepare(args, workdir)
+    rates, params = _timed_rates(args, inputs)
     # Best of N, as timeit does: on a shared machine other processes only ever
     # slow a run down, so the fastest run is the least disturbed estimate.
     trainer_rate, baseline_rate = max(rates["trainer"]), max(rates["baseline"])
     print("[4/4] results")
     print(
-        f"images={len(items)} image_size={args.image_size} epochs={args.epochs} "
-        f"batch={args.batch_size} params={fresh_model().count_params()} "
+        f"images={inputs.count} image_size={args.image_size} epochs={args.epochs} "
+        f"batch={args.batch_size} params={params} "
         f"cpus={os.cpu_count()} tf={tf.__version__} numpy={np.__version__}"
     )
     print(f"trainer pipeline (materialised TFRecords):          {trainer_rate:8.1f} img/s")
