@@ -177,6 +177,8 @@ def create_rl_pipeline(
     uses Beam; `beam_pipeline_args` is accepted so both pipelines are called
     the same way.
     """
+    # TFX and the components load when a pipeline is wired, not when the config
+    # is imported: `vrl rl --help` builds its flags from this module.
     from tfx import v1 as tfx
 
     from components.atomic_pusher.component import create_pusher

@@ -19,6 +19,7 @@ import tensorflow as tf
 from PIL import Image
 
 from contracts import features
+from models.cnn.preprocessing import preprocessing_fn
 
 COLOUR_CLASSES = ("red", "green", "blue")
 _COLOUR_RGB = {"red": (220, 30, 30), "green": (30, 200, 40), "blue": (40, 50, 220)}
@@ -153,8 +154,6 @@ def build_transform_graph(
     import tensorflow_transform as tft
     import tensorflow_transform.beam as tft_beam
     from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io, schema_utils
-
-    from models.cnn.preprocessing import preprocessing_fn
 
     spec = raw_feature_spec()
     instances = _raw_instances(examples_uri, "train")

@@ -9,10 +9,7 @@ from tf_agents.specs import tensor_spec
 from tf_agents.trajectories import time_step as ts
 
 # Serving contract of the plain signature (see DESIGN.md, "Policy signatures").
-SERVING_SIGNATURE = "serving_default"
-OBSERVATION_KEY = "observation"
-ACTION_KEY = "action"
-Q_VALUES_KEY = "q_values"
+from contracts.features import ACTION_KEY, OBSERVATION_KEY, Q_VALUES_KEY, SERVING_SIGNATURE
 
 
 def greedy_q_policy(
