@@ -6,6 +6,7 @@ import contextlib
 import time
 from collections.abc import Iterator
 
+import grpc
 import numpy as np
 import tensorflow as tf
 
@@ -42,7 +43,7 @@ class ServingCore:
         self.limits = limits or RequestLimits()
         """Caps on one request, checked before allocation (serving/limits.py)."""
         self.metrics = metrics or Metrics()
-        self.batcher = Batcher(batching, self.metrics.record_batched_run) if batching else None
+        self.batcher = Batcher(batching, self.metrics) if batching else None
         self.method_name_check = method_name_check
         """--enable_signature_method_name_check: Classify/Regress need the method name."""
         self.tensor_content = tensor_content
@@ -81,11 +82,13 @@ class ServingCore:
         inputs: dict[str, np.ndarray],
         output_filter: list[str] | tuple[str, ...] = (),
         budget: RequestBudget | None = None,
+        deadline: float | None = None,
     ) -> dict[str, np.ndarray]:
         """Checks and runs one Predict on a resolved version.
 
         `budget` holds what the front end already counted while converting the inputs
         (their declared sizes); encoded images are added to it here, from their headers.
+        `deadline` (time.monotonic()) bounds the time the request may wait to run.
         """
         signature_name = signature_name or DEFAULT_SIGNATURE
         check_output_filter(servable.signature(signature_name), output_filter)
@@ -100,51 +103,114 @@ class ServingCore:
             elif alias == features.EXAMPLES_INPUT_KEY:
                 for i, data in enumerate(value.ravel()):
                     image_guard.check_example_images(f"input '{alias}'[{i}]", data, budget)
+        start = time.perf_counter()
         if self.batcher is not None:
-            outputs = self.batcher.execute(servable, signature_name, prepared)
+            outputs = self.batcher.execute(servable, signature_name, prepared, deadline)
         else:
             outputs = servable.execute(signature_name, prepared)
+        self._runtime(servable, "Predict", start, deadline)
         return filter_outputs(outputs, output_filter)
 
+    def _runtime(
+        self, servable: LoadedVersion, api: str, start: float, deadline: float | None
+    ) -> None:
+        """Records TF Serving's runtime_latency; a run that ended past `deadline` fails
+        with DEADLINE_EXCEEDED, as TF Serving's session run with a timeout does."""
+        self.metrics.record_runtime(servable.name, api, (time.perf_counter() - start) * 1e6)
+        if deadline is not None and time.monotonic() > deadline:
+            raise ServingError(
+                grpc.StatusCode.DEADLINE_EXCEEDED, f"{api} on {servable.name} ran past its deadline"
+            )
+
     def classify(
-        self, servable: LoadedVersion, signature_name: str, examples: list[bytes]
+        self,
+        servable: LoadedVersion,
+        signature_name: str,
+        examples: list[bytes],
+        deadline: float | None = None,
     ) -> tuple[np.ndarray | None, np.ndarray | None]:
         """Runs a classify signature; returns (classes [N,K] or None, scores [N,K] or None)."""
-        sig = servable.examples_signature(signature_name, CLASSIFY_METHOD, self.method_name_check)
-        outputs = self._run_examples(servable, signature_name, sig, examples)
-        classes, scores = outputs.get("classes"), outputs.get("scores")
-        if classes is None and scores is None:
-            raise invalid("classification signature has neither 'classes' nor 'scores' output")
-        for name, value in (("classes", classes), ("scores", scores)):
-            if value is not None and (value.ndim != 2 or value.shape[0] != len(examples)):
-                raise invalid(
-                    f"Expected {name} output of shape [batch, num_classes], got {value.shape}"
-                )
-        return classes, scores
+        servable.examples_signature(signature_name, CLASSIFY_METHOD, self.method_name_check)
+        self._check_examples(examples)
+        start = time.perf_counter()
+        outputs = self._run_examples(servable, signature_name, examples)
+        self._runtime(servable, "Classify", start, deadline)
+        return _classification(outputs, len(examples))
 
     def regress(
-        self, servable: LoadedVersion, signature_name: str, examples: list[bytes]
+        self,
+        servable: LoadedVersion,
+        signature_name: str,
+        examples: list[bytes],
+        deadline: float | None = None,
     ) -> np.ndarray:
         """Runs a regress signature; returns one float per example."""
-        sig = servable.examples_signature(signature_name, REGRESS_METHOD, self.method_name_check)
-        outputs = self._run_examples(servable, signature_name, sig, examples)
-        if "outputs" not in outputs:
-            raise invalid("regression signature has no 'outputs' output")
-        values = outputs["outputs"].reshape(len(examples), -1)
-        if values.shape[1] != 1:
-            raise invalid(f"Expected one regression value per example, got shape {values.shape}")
-        return values[:, 0]
+        servable.examples_signature(signature_name, REGRESS_METHOD, self.method_name_check)
+        self._check_examples(examples)
+        start = time.perf_counter()
+        outputs = self._run_examples(servable, signature_name, examples)
+        self._runtime(servable, "Regress", start, deadline)
+        return _regression(outputs, len(examples))
 
-    def _run_examples(self, servable, signature_name, sig, examples: list[bytes]):
+    def multi_inference(
+        self, servable: LoadedVersion, tasks: list[tuple[str, str]], examples: list[bytes]
+    ) -> list[tuple | np.ndarray]:
+        """Classification and regression tasks, one signature each, over the same examples
+        (TF Serving's MultiInference); returns per task what classify/regress return."""
+        if not tasks:
+            raise invalid("MultiInferenceRequest must contain at least one task.")
+        keys = []
+        for signature_name, method in tasks:
+            key = signature_name or DEFAULT_SIGNATURE
+            if key in keys:
+                raise invalid(f"Duplicate evaluation of signature: {key}")
+            if method not in (CLASSIFY_METHOD, REGRESS_METHOD):
+                raise ServingError(
+                    grpc.StatusCode.UNIMPLEMENTED, f"Unsupported signature method_name: {method}"
+                )
+            servable.examples_signature(key, method, self.method_name_check)
+            keys.append(key)
+        self._check_examples(examples)
+        self.metrics.record_examples(servable.name, len(examples))
+        results = []
+        for key, (_, method) in zip(keys, tasks, strict=True):
+            outputs = self._run_examples(servable, key, examples)
+            post = _classification if method == CLASSIFY_METHOD else _regression
+            results.append(post(outputs, len(examples)))
+        return results
+
+    def _check_examples(self, examples: list[bytes]) -> None:
         if not examples:
             raise invalid("Input is empty: send at least one example")
         budget = RequestBudget(self.limits)
         budget.check_rows("the example list", len(examples))
         for i, data in enumerate(examples):
             image_guard.check_example_images(f"example {i}", data, budget)
-        if set(sig.inputs) != {"inputs"}:
-            raise invalid(f"Expected one input named 'inputs', signature has {sorted(sig.inputs)}")
+
+    @staticmethod
+    def _run_examples(servable: LoadedVersion, signature_name: str, examples: list[bytes]):
         return servable.execute(signature_name, {"inputs": np.array(examples, dtype=object)})
+
+
+def _classification(outputs: dict, n: int) -> tuple[np.ndarray | None, np.ndarray | None]:
+    classes, scores = outputs.get("classes"), outputs.get("scores")
+    if classes is None and scores is None:
+        raise invalid("classification signature has neither 'classes' nor 'scores' output")
+    for name, value in (("classes", classes), ("scores", scores)):
+        if value is not None and (value.ndim != 2 or value.shape[0] != n):
+            raise invalid(
+                f"Expected {name} output of shape [batch, num_classes], got {value.shape}"
+            )
+    return classes, scores
+
+
+def _regression(outputs: dict, n: int) -> np.ndarray:
+    if "outputs" not in outputs:
+        raise invalid("regression signature has no 'outputs' output")
+    values = outputs["outputs"].reshape(n, -1)
+    if values.shape[1] != 1:
+        raise invalid(f"Expected one regression value per example, got shape {values.shape}")
+    return values[:, 0]
 
 
 def merge_examples(request_input, limits: RequestLimits | None = None) -> list[bytes]:

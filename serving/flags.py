@@ -84,6 +84,19 @@ def add_serve_arguments(serve: argparse.ArgumentParser) -> None:
         "--grpc-workers", "--grpc_max_threads", type=int, default=4 * _CPUS, help="gRPC threads"
     )
     net.add_argument(
+        "--rest_api_timeout_in_ms",
+        type=int,
+        default=30000,
+        help="longest a REST predict/classify/regress may take from its body's arrival to "
+        "its answer (later: HTTP 504 / DEADLINE_EXCEEDED; gRPC uses the client's deadline)",
+    )
+    _bool_flag(
+        net,
+        "--enable_grpc_healthcheck_service",
+        False,
+        "serve grpc.health.v1.Health/Check (SERVING for '', ModelService, PredictionService)",
+    )
+    net.add_argument(
         "--rest_api_num_threads",
         type=int,
         default=4 * _CPUS,
@@ -130,6 +143,17 @@ def add_serve_arguments(serve: argparse.ArgumentParser) -> None:
         "--monitoring_config_file",
         help="TF Serving MonitoringConfig text proto (Prometheus on/off and path); without "
         "it metrics are at /monitoring/prometheus/metrics",
+    )
+    behaviour.add_argument(
+        "--saved_model_tags",
+        default="serve",
+        help="comma-separated tags of the SavedModel meta graph to load",
+    )
+    behaviour.add_argument(
+        "--tensorflow_session_parallelism",
+        type=int,
+        default=0,
+        help="threads for both TensorFlow pools unless the two flags below set them (0: auto)",
     )
     behaviour.add_argument(
         "--tf-intra-op-threads",
@@ -194,6 +218,24 @@ def _channel_arguments(text: str) -> list[tuple[str, int | str]]:
     return out
 
 
+def _parallelism(args: argparse.Namespace) -> tuple[int, int]:
+    """(intra, inter) op threads as TF Serving's server.cc derives them from its three flags."""
+    intra, inter, both = (
+        args.tf_intra_op_threads,
+        args.tf_inter_op_threads,
+        args.tensorflow_session_parallelism,
+    )
+    if intra > 0 and inter > 0 and both > 0:
+        raise ValueError(
+            "Either configure --tensorflow_session_parallelism or "
+            "(--tensorflow_intra_op_parallelism, --tensorflow_inter_op_parallelism) "
+            "separately. You cannot configure all."
+        )
+    if intra > 0 or inter > 0:
+        return intra, inter
+    return both, both
+
+
 def server_kwargs(args: argparse.Namespace) -> dict:
     """`start_server` keyword arguments from parsed flags; ValueError names a bad flag."""
     from serving.tfs_config import batching_options_from_file, prometheus_path_from_file
@@ -219,6 +261,18 @@ def server_kwargs(args: argparse.Namespace) -> dict:
     rest_port = args.rest_port if args.rest_api_port is None else (args.rest_api_port or None)
     if grpc_port is None and rest_port is None:
         raise ValueError("both gRPC and REST are disabled; set --port or --rest_api_port")
+    intra, inter = _parallelism(args)
+    if args.rest_api_timeout_in_ms <= 0:
+        raise ValueError(f"--rest_api_timeout_in_ms must be > 0, got {args.rest_api_timeout_in_ms}")
+    tags = tuple(t.strip() for t in args.saved_model_tags.split(",") if t.strip())
+    if not tags:
+        raise ValueError("--saved_model_tags is empty; the SavedModel's serving tag is 'serve'")
+    for flag, value in (
+        ("--file_system_poll_wait_seconds", args.poll_seconds),
+        ("--model_config_file_poll_wait_seconds", args.model_config_file_poll_wait_seconds),
+    ):
+        if value < 0:
+            raise ValueError(f"{flag} {value}: negative values are for TF Serving's own tests")
     limits, connections = limits_from_args(args)
     max_bytes = min(int(args.max_request_mb * 1024 * 1024), 2**31 - 1)
     extra = _channel_arguments(args.grpc_channel_arguments)
@@ -239,8 +293,11 @@ def server_kwargs(args: argparse.Namespace) -> dict:
         "grpc_workers": args.grpc_workers,
         "grpc_options": [kv for kv in extra if kv[0] != "grpc.max_receive_message_length"],
         "rest_threads": args.rest_api_num_threads,
-        "intra_op_threads": args.tf_intra_op_threads,
-        "inter_op_threads": args.tf_inter_op_threads,
+        "intra_op_threads": intra,
+        "inter_op_threads": inter,
+        "rest_timeout_s": args.rest_api_timeout_in_ms / 1000.0,
+        "grpc_health": args.enable_grpc_healthcheck_service,
+        "saved_model_tags": tags,
         "allow_labels_for_unavailable": args.allow_version_labels_for_unavailable_models,
         "method_name_check": args.enable_signature_method_name_check,
         "tensor_content": args.enable_serialization_as_tensor_content,

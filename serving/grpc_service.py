@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -12,6 +13,7 @@ from tensorflow_serving.apis import (
     classification_pb2,
     get_model_metadata_pb2,
     get_model_status_pb2,
+    inference_pb2,
     model_management_pb2,
     model_service_pb2_grpc,
     predict_pb2,
@@ -23,7 +25,7 @@ from serving.core import ServingCore, merge_examples
 from serving.errors import ServingError, invalid
 from serving.limits import RequestBudget
 from serving.model_config import specs_from_proto
-from serving.servable import DEFAULT_SIGNATURE, LoadedVersion
+from serving.servable import CLASSIFY_METHOD, DEFAULT_SIGNATURE, LoadedVersion
 from serving.tensors import check_tensor_proto, fill_tensor_proto, from_tensor_proto
 
 log = logging.getLogger(__name__)
@@ -71,7 +73,7 @@ def _fill_spec(out_spec, servable: LoadedVersion, signature_name: str) -> None:
 
 
 class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
-    """Predict, Classify, Regress and GetModelMetadata."""
+    """Predict, Classify, Regress, MultiInference and GetModelMetadata."""
 
     def __init__(self, core: ServingCore) -> None:
         self.core = core
@@ -85,7 +87,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
                 check_tensor_proto(alias, proto, budget)
             inputs = {k: to_ndarray(k, v) for k, v in request.inputs.items()}
             outputs = self.core.predict(
-                servable, signature, inputs, list(request.output_filter), budget
+                servable, signature, inputs, list(request.output_filter), budget, _deadline(context)
             )
             response = predict_pb2.PredictResponse()
             _fill_spec(response.model_spec, servable, signature)
@@ -116,18 +118,10 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
             servable = _resolve(self.core, request.model_spec, info)
             signature = request.model_spec.signature_name or DEFAULT_SIGNATURE
             examples = merge_examples(request.input, self.core.limits)
-            classes, scores = self.core.classify(servable, signature, examples)
+            outputs = self.core.classify(servable, signature, examples, _deadline(context))
             response = classification_pb2.ClassificationResponse()
             _fill_spec(response.model_spec, servable, signature)
-            num_classes = (classes if classes is not None else scores).shape[1]
-            for i in range(len(examples)):
-                result = response.result.classifications.add()
-                for j in range(num_classes):
-                    cls = result.classes.add()
-                    if classes is not None:
-                        cls.label = _text(classes[i, j])
-                    if scores is not None:
-                        cls.score = float(scores[i, j])
+            fill_classifications(response.result, *outputs)
             return response
 
         return _call(self.core, context, request.model_spec.name, "Classify", body)
@@ -136,16 +130,72 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         def body(info):
             servable = _resolve(self.core, request.model_spec, info)
             signature = request.model_spec.signature_name or DEFAULT_SIGNATURE
-            values = self.core.regress(
-                servable, signature, merge_examples(request.input, self.core.limits)
-            )
+            examples = merge_examples(request.input, self.core.limits)
+            values = self.core.regress(servable, signature, examples, _deadline(context))
             response = regression_pb2.RegressionResponse()
             _fill_spec(response.model_spec, servable, signature)
-            for value in values:
-                response.result.regressions.add().value = float(value)
+            fill_regressions(response.result, values)
             return response
 
         return _call(self.core, context, request.model_spec.name, "Regress", body)
+
+    def MultiInference(self, request, context):  # noqa: N802
+        tasks = request.tasks
+        name = tasks[0].model_spec.name if tasks else ""
+
+        def body(info):
+            for task in tasks:
+                if not task.model_spec.name:
+                    raise invalid("Found ModelSpec with an empty model name.")
+                if task.model_spec.name != name:
+                    raise invalid(
+                        "All ModelSpecs in a MultiInferenceRequest must access the same model name."
+                    )
+            if not tasks:
+                raise invalid("MultiInferenceRequest must contain at least one task.")
+            # TF Serving resolves the version of the first task's ModelSpec for all tasks.
+            servable = _resolve(self.core, tasks[0].model_spec, info)
+            examples = merge_examples(request.input, self.core.limits)
+            results = self.core.multi_inference(
+                servable, [(t.model_spec.signature_name, t.method_name) for t in tasks], examples
+            )
+            response = inference_pb2.MultiInferenceResponse()
+            for task, outputs in zip(tasks, results, strict=True):
+                result = response.results.add()
+                _fill_spec(result.model_spec, servable, task.model_spec.signature_name)
+                if task.method_name == CLASSIFY_METHOD:
+                    fill_classifications(result.classification_result, *outputs)
+                else:
+                    fill_regressions(result.regression_result, outputs)
+            return response
+
+        # TF Serving records no request count or latency for MultiInference.
+        return _call(self.core, context, name, None, body)
+
+
+def _deadline(context) -> float | None:
+    """The client's gRPC deadline on the monotonic clock (None: it set none)."""
+    remaining = context.time_remaining()
+    return None if remaining is None else time.monotonic() + remaining
+
+
+def fill_classifications(result, classes: np.ndarray | None, scores: np.ndarray | None) -> None:
+    """A ClassificationResult: per example, (label, score) per class (either may be absent)."""
+    present = classes if classes is not None else scores
+    for i in range(present.shape[0]):
+        out = result.classifications.add()
+        for j in range(present.shape[1]):
+            cls = out.classes.add()
+            if classes is not None:
+                cls.label = _text(classes[i, j])
+            if scores is not None:
+                cls.score = float(scores[i, j])
+
+
+def fill_regressions(result, values: np.ndarray) -> None:
+    """A RegressionResult: one value per example."""
+    for value in values:
+        result.regressions.add().value = float(value)
 
 
 class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):

@@ -12,12 +12,17 @@ from serving.errors import ServingError
 from serving.metrics import Metrics
 from serving.model_config import ModelSpec, list_versions, load_config_file, specs_from_base
 from serving.registry import Loader, ModelRegistry
-from serving.servable import LoadedVersion
+from serving.servable import SERVE_TAGS, LoadedVersion
 
 log = logging.getLogger(__name__)
 
 
-def version_loader(metrics: Metrics, warmup: bool = True, warmup_iterations: int = 1) -> Loader:
+def version_loader(
+    metrics: Metrics,
+    warmup: bool = True,
+    warmup_iterations: int = 1,
+    tags: tuple[str, ...] = SERVE_TAGS,
+) -> Loader:
     """Loads a version, records TensorFlow's load metrics, replays its warmup file.
 
     A version is only published (AVAILABLE) after its warmup requests ran, as in TF
@@ -27,7 +32,7 @@ def version_loader(metrics: Metrics, warmup: bool = True, warmup_iterations: int
     def load(name: str, version: int, path: str) -> LoadedVersion:
         start = time.perf_counter()
         try:
-            loaded = LoadedVersion(name, version, path)
+            loaded = LoadedVersion(name, version, path, tags)
         except Exception:
             metrics.record_load(path, False, 0)
             raise

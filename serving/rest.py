@@ -13,6 +13,7 @@ import logging
 import re
 import socket
 import threading
+import time
 from typing import Any
 
 import grpc
@@ -65,6 +66,7 @@ class RestServer(BoundedHTTPServer):
         metrics_path: str | None = METRICS_PATH,
         num_threads: int | None = None,
         connections: ConnectionLimits | None = None,
+        timeout_s: float = 30.0,
     ) -> None:
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
@@ -75,6 +77,8 @@ class RestServer(BoundedHTTPServer):
         """Where Prometheus metrics are published (None: not published)."""
         self.slots = threading.BoundedSemaphore(num_threads) if num_threads else None
         """--rest_api_num_threads: most requests processed at once (connections may be more)."""
+        self.timeout_s = timeout_s
+        """--rest_api_timeout_in_ms: deadline of a model call, from its body's arrival."""
 
 
 class RestHandler(DeadlineHandler):
@@ -207,24 +211,30 @@ class RestHandler(DeadlineHandler):
             self._send(200, payload)
         elif method == "POST" and action == ":predict":
             body = self._read_body()
+            deadline = time.monotonic() + self.server.timeout_s
             with core.measure(name, "predict", "REST") as info:
                 servable = core.registry.resolve(name, version, label)
                 info["version"] = str(servable.version)
                 signature, inputs, row_format, budget = parse_predict(body, servable, core.limits)
-                outputs = core.predict(servable, signature, inputs, budget=budget)
+                outputs = core.predict(
+                    servable, signature, inputs, budget=budget, deadline=deadline
+                )
                 payload = format_predict(outputs, row_format)
             self._send(200, payload)
         elif method == "POST" and action in (":classify", ":regress"):
             body = self._read_body()
+            deadline = time.monotonic() + self.server.timeout_s
             api = action[1:]
             with core.measure(name, api, "REST") as info:
                 servable = core.registry.resolve(name, version, label)
                 info["version"] = str(servable.version)
                 signature, examples = parse_examples(body, core.limits)
                 if api == "classify":
-                    payload = format_classify(*core.classify(servable, signature, examples))
+                    payload = format_classify(
+                        *core.classify(servable, signature, examples, deadline)
+                    )
                 else:
-                    values = core.regress(servable, signature, examples)
+                    values = core.regress(servable, signature, examples, deadline)
                     payload = {"results": [float32_text(v) for v in values.tolist()]}
             self._send(200, payload)
         else:

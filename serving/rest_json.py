@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from typing import Any
 
 import numpy as np
@@ -75,6 +76,10 @@ def json_to_array(
     is_string = dtype == tf.string
     if isinstance(value, list):
         budget.check_rows(f"input '{alias}'", len(value))
+    if not is_string:
+        fast = _numeric_array(alias, value, dtype, budget)
+        if fast is not None:
+            return fast
     data, shape = _leaves(alias, value, is_string, max_depth=budget.limits.max_json_depth)
     if is_string:
         size = budget.add_tensor(alias, shape, 0)
@@ -88,6 +93,44 @@ def json_to_array(
         raise invalid(f"input '{alias}': cannot convert to {dtype.name}: {e}") from e
 
 
+def _numeric_array(
+    alias: str, value: Any, dtype: tf.dtypes.DType, budget: RequestBudget
+) -> np.ndarray | None:
+    """A numeric input converted the way numpy converts a nested list, or None when the
+    value needs the leaf-by-leaf walk (for its error message, or an exact conversion).
+
+    numpy's own conversion is the check: it gives a bool, integer or float array only
+    when every leaf is a number and the nesting is rectangular (a string, null, object
+    or ragged row gives another dtype or a ValueError), and its rank is the depth.
+    """
+    try:
+        inferred = np.array(value)
+    except (ValueError, TypeError, OverflowError, RecursionError):
+        return None
+    if inferred.dtype.kind not in "biuf" or inferred.ndim > budget.limits.max_json_depth:
+        return None
+    target = np.dtype(dtype.as_numpy_dtype) if dtype.is_numpy_compatible else None
+    if target is None or not _same_values(inferred, target):
+        return None
+    budget.add_tensor(alias, list(inferred.shape), target.itemsize)
+    return inferred.astype(target, copy=False)
+
+
+def _same_values(inferred: np.ndarray, target: np.dtype) -> bool:
+    """Whether casting `inferred` to `target` gives what converting the JSON values to
+    `target` directly gives (else the values go through the direct conversion)."""
+    kind = inferred.dtype.kind
+    if inferred.dtype == target or (kind == "f" and target.kind == "f"):
+        return True
+    if kind not in "biu" or target.kind not in "iuf" or inferred.size == 0:
+        return False
+    low, high = inferred.min(), inferred.max()
+    if target.kind == "f":  # integers a double holds exactly round once either way
+        return -(2**53) <= low and high <= 2**53
+    info = np.iinfo(target)
+    return info.min <= low and high <= info.max
+
+
 def _flat(data: Any):
     if isinstance(data, list):
         for item in data:
@@ -99,13 +142,44 @@ def _flat(data: Any):
 def load_json(body: bytes, limits: RequestLimits) -> Any:
     """Parses a request body; nesting beyond Python's recursion limit is a 400, not a crash."""
     try:
-        return json.loads(body)
+        doc = json.loads(body)
     except RecursionError as e:
         raise invalid(
             f"JSON Parse error: nesting is deeper than {limits.max_json_depth} levels"
         ) from e
     except (ValueError, UnicodeDecodeError) as e:
         raise invalid(f"JSON Parse error: {e}") from e
+    if _SURROGATE_ESCAPE.search(body):
+        _check_surrogates(doc)
+    return doc
+
+
+# json.loads turns a lone "\ud800" escape into a str no UTF-8 can hold; only bodies
+# with a surrogate escape are walked (a valid pair decodes to one character).
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _check_surrogates(doc: Any) -> None:
+    """Rejects any key or string holding a lone surrogate, as a JSON parse error."""
+    stack = [doc]
+    while stack:
+        item = stack.pop()
+        strings = []
+        if isinstance(item, dict):
+            strings = list(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, str):
+            strings = [item]
+        for text in strings:
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError as e:
+                raise invalid(
+                    f"JSON Parse error: string {text[:40]!r} holds a lone UTF-16 surrogate "
+                    f"({text[e.start]!r} at {e.start}); send valid Unicode"
+                ) from None
 
 
 def parse_predict(

@@ -21,8 +21,13 @@ REGRESS_METHOD = "tensorflow/serving/regress"
 INIT_OP_SIGNATURE = "__saved_model_init_op"
 
 
-def read_signature_defs(path: str) -> dict[str, meta_graph_pb2.SignatureDef]:
-    """SignatureDefs of the serving meta graph in the SavedModel at `path`."""
+SERVE_TAGS = ("serve",)
+
+
+def read_signature_defs(
+    path: str, tags: tuple[str, ...] = SERVE_TAGS
+) -> dict[str, meta_graph_pb2.SignatureDef]:
+    """SignatureDefs of the meta graph tagged exactly `tags` in the SavedModel at `path`."""
     saved = saved_model_pb2.SavedModel()
     pb = os.path.join(path, "saved_model.pb")
     if os.path.isfile(pb):
@@ -32,9 +37,13 @@ def read_signature_defs(path: str) -> dict[str, meta_graph_pb2.SignatureDef]:
         with open(os.path.join(path, "saved_model.pbtxt"), encoding="utf-8") as f:
             text_format.Parse(f.read(), saved)
     for meta_graph in saved.meta_graphs:
-        if "serve" in meta_graph.meta_info_def.tags:
+        if set(meta_graph.meta_info_def.tags) == set(tags):
             return dict(meta_graph.signature_def)
-    raise ValueError(f"{path}: SavedModel has no meta graph tagged 'serve'")
+    found = [sorted(m.meta_info_def.tags) for m in saved.meta_graphs]
+    raise ValueError(
+        f"{path}: SavedModel has no meta graph tagged {sorted(tags)} (--saved_model_tags); "
+        f"it has {found}"
+    )
 
 
 # Libraries whose import registers TypeSpecs that SavedModels may reference (a TF-Agents
@@ -42,16 +51,16 @@ def read_signature_defs(path: str) -> dict[str, meta_graph_pb2.SignatureDef]:
 _TYPE_SPEC_MODULES = ("tensorflow_probability",)
 
 
-def _load(path: str):
+def _load(path: str, tags: tuple[str, ...]):
     """tf.saved_model.load, importing TypeSpec-registering libraries on demand."""
     try:
-        return tf.saved_model.load(path, tags=["serve"])
+        return tf.saved_model.load(path, tags=list(tags))
     except ValueError as e:
         if "has not been registered" not in str(e):
             raise
         for module in _TYPE_SPEC_MODULES:
             importlib.import_module(module)
-        return tf.saved_model.load(path, tags=["serve"])
+        return tf.saved_model.load(path, tags=list(tags))
 
 
 def _dims(info: meta_graph_pb2.TensorInfo) -> list[int] | None:
@@ -67,12 +76,14 @@ def _dtype(info: meta_graph_pb2.TensorInfo) -> tf.dtypes.DType:
 class LoadedVersion:
     """A SavedModel version loaded with `tf.saved_model.load`, ready to serve."""
 
-    def __init__(self, name: str, version: int, path: str) -> None:
+    def __init__(
+        self, name: str, version: int, path: str, tags: tuple[str, ...] = SERVE_TAGS
+    ) -> None:
         self.name = name
         self.version = version
         self.path = path
-        self.signature_defs = read_signature_defs(path)
-        self._module = _load(path)
+        self.signature_defs = read_signature_defs(path, tags)
+        self._module = _load(path, tags)
         self._functions = dict(self._module.signatures)
         self._callers = {
             key: make_caller(fn, list(self.signature_defs[key].inputs))

@@ -12,11 +12,13 @@ from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_p
 
 from serving.batching import BatchingOptions
 from serving.core import ServingCore
+from serving.grpc_health import add_health_service
 from serving.grpc_service import ModelServicer, PredictionServicer
 from serving.limits import ConnectionLimits, RequestLimits
 from serving.metrics import Metrics
 from serving.model_source import build_registry, version_loader, watch_config_file
 from serving.rest import METRICS_PATH, RestServer
+from serving.servable import SERVE_TAGS
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +125,9 @@ def start_server(
     grpc_options: list[tuple[str, int | str]] = (),
     limits: RequestLimits | None = None,
     connections: ConnectionLimits | None = None,
+    rest_timeout_s: float = 30.0,
+    grpc_health: bool = False,
+    saved_model_tags: tuple[str, ...] = SERVE_TAGS,
 ) -> ServerHandle:
     """Loads the models and starts serving; returns once both ports are bound.
 
@@ -151,6 +156,9 @@ def start_server(
       grpc_options: further gRPC server arguments (--grpc_channel_arguments).
       limits: caps on one request (elements, rows, decoded bytes, JSON depth, images).
       connections: connection caps and timeouts of both front ends.
+      rest_timeout_s: --rest_api_timeout_in_ms: deadline of a REST model call.
+      grpc_health: --enable_grpc_healthcheck_service: serve grpc.health.v1.Health.
+      saved_model_tags: --saved_model_tags: the meta graph loaded from each SavedModel.
     """
     limits = limits or RequestLimits()
     connections = connections or ConnectionLimits()
@@ -161,7 +169,7 @@ def start_server(
         model_config,
         model_name,
         poll_seconds,
-        version_loader(metrics, warmup, warmup_iterations),
+        version_loader(metrics, warmup, warmup_iterations, saved_model_tags),
         allow_labels_for_unavailable,
     )
     registry.start()
@@ -188,6 +196,8 @@ def start_server(
             PredictionServicer(core), grpc_server
         )
         model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(core), grpc_server)
+        if grpc_health:
+            add_health_service(grpc_server)
         try:
             # grpcio returns 0 on older releases and raises RuntimeError on newer ones.
             bound_grpc = grpc_server.add_insecure_port(_address(host, grpc_port))
@@ -211,6 +221,7 @@ def start_server(
                 metrics_path,
                 rest_threads,
                 connections,
+                rest_timeout_s,
             )
         except OSError as e:
             if grpc_server is not None:

@@ -102,10 +102,11 @@ _MAX_RANK = 254
 def check_tensor_proto(alias: str, proto: tensor_pb2.TensorProto, budget: RequestBudget) -> None:
     """Checks a request TensorProto before anything is allocated for it.
 
-    The declared shape is counted against the request's caps, and the values sent
-    must be exactly as many as the shape declares: TensorFlow's `Tensor::FromProto`
-    would repeat the last value to fill the shape, so 57 bytes could otherwise ask
-    for gigabytes.
+    The declared shape is counted against the request's caps first: TensorFlow's
+    `Tensor::FromProto` repeats the last value sent (zeros when none is) to fill the
+    shape, as `tf.make_tensor_proto(0.0, shape=[1, 4])` relies on, so 57 bytes could
+    otherwise ask for gigabytes. Within the caps fewer values are filled that way;
+    more values than the shape holds are an error.
     """
     shape = proto.tensor_shape
     if shape.unknown_rank:
@@ -122,10 +123,14 @@ def check_tensor_proto(alias: str, proto: tensor_pb2.TensorProto, budget: Reques
             raise invalid(
                 f"input '{alias}': malformed TensorProto: string tensors cannot use tensor_content"
             )
-        if sent != size:
+        if sent > size:
             raise invalid(_count_message(alias, dims, size, sent))
-        # numpy object arrays hold a pointer and a bytes object per value
-        budget.add_bytes(alias, sum(len(v) for v in proto.string_val) + 40 * size)
+        # numpy object arrays hold a pointer and a bytes object per value (a filled
+        # tensor repeats the last bytes object, counted once per element here)
+        last = len(proto.string_val[-1]) if sent else 0
+        budget.add_bytes(
+            alias, sum(len(v) for v in proto.string_val) + last * (size - sent) + 40 * size
+        )
         return
     np_dtype, field = _FROM_FIELD.get(proto.dtype, (None, None))
     if np_dtype is None:
@@ -148,14 +153,19 @@ def check_tensor_proto(alias: str, proto: tensor_pb2.TensorProto, budget: Reques
         return
     values = len(getattr(proto, field))
     sent, extra = divmod(values, _PER_ELEMENT.get(field, 1))
-    if extra or sent != size:
+    if extra:
+        raise invalid(
+            f"input '{alias}': malformed TensorProto: {field} holds {values} numbers, not "
+            "a real and an imaginary part per element"
+        )
+    if sent > size:
         raise invalid(_count_message(alias, dims, size, values))
 
 
 def _count_message(alias: str, dims: list[int], size: int, sent: int) -> str:
     return (
-        f"input '{alias}': malformed TensorProto: shape {dims} declares {size} values but {sent} were sent; "
-        "send every value (no implicit fill)"
+        f"input '{alias}': malformed TensorProto: shape {dims} holds {size} values but {sent} "
+        "were sent"
     )
 
 
@@ -163,14 +173,15 @@ def from_tensor_proto(proto: tensor_pb2.TensorProto) -> np.ndarray:
     """TensorProto -> numpy; strings and plain numeric tensors skip tf.make_ndarray's overhead.
 
     Anything unusual (half, complex, bfloat16) goes through tf.make_ndarray, which
-    raises TypeError/ValueError for malformed protos. Request tensors pass
-    `check_tensor_proto` first, so no shape is ever filled from fewer values.
+    raises TypeError/ValueError for malformed protos. Fewer values than the shape
+    holds are filled as `Tensor::FromProto` does (the last value repeated, zeros when
+    none); request tensors pass `check_tensor_proto` first, so the shape is in the caps.
     """
     shape = tuple(d.size for d in proto.tensor_shape.dim)
     size = math.prod(shape)
-    if proto.dtype == types_pb2.DT_STRING and len(proto.string_val) == size:
+    if proto.dtype == types_pb2.DT_STRING and len(proto.string_val) <= size:
         array = np.empty(size, dtype=object)
-        array[:] = list(proto.string_val)
+        array[:] = _filled(list(proto.string_val), size, b"")
         return array.reshape(shape)
     np_dtype, field = _FROM_FIELD.get(proto.dtype, (None, None))
     if field in ("float_val", "double_val", "int_val", "int64_val", "bool_val"):
@@ -178,8 +189,20 @@ def from_tensor_proto(proto: tensor_pb2.TensorProto) -> np.ndarray:
             flat = np.frombuffer(proto.tensor_content, dtype=np_dtype.newbyteorder("<"))
             return flat.astype(np_dtype).reshape(shape)
         values = getattr(proto, field)
-        if not proto.tensor_content and len(values) == size:
-            return np.array(values, dtype=np_dtype).reshape(shape)
+        if not proto.tensor_content and len(values) <= size:
+            return _filled(np.array(values, dtype=np_dtype), size, 0).reshape(shape)
     import tensorflow as tf
 
     return tf.make_ndarray(proto)
+
+
+def _filled(values, size: int, zero):
+    """`values` padded to `size` with its last value (or `zero` when empty), as
+    TensorFlow's `Tensor::FromProto` fills a shape from fewer values."""
+    missing = size - len(values)
+    if missing <= 0:
+        return values
+    last = values[-1] if len(values) else zero
+    if isinstance(values, list):
+        return values + [last] * missing
+    return np.concatenate([values, np.full(missing, last, dtype=values.dtype)])

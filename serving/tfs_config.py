@@ -30,6 +30,9 @@ _WRAPPERS = {
 # TF Serving's BasicBatchScheduler defaults when batching is on and no file is given.
 TFS_DEFAULT_MAX_BATCH_SIZE = 1000
 TFS_DEFAULT_TIMEOUT_MICROS = 0
+TFS_DEFAULT_MAX_ENQUEUED_BATCHES = 10  # SharedBatchScheduler QueueOptions
+TFS_THREAD_POOL_NAME = "model_server_batch_threads"  # main.cc, batching without a file
+TFS_FILE_THREAD_POOL_NAME = "batch_threads"  # SharedBatchScheduler Options default
 
 
 def _file() -> descriptor_pb2.FileDescriptorProto:
@@ -87,13 +90,18 @@ def _classes():
     pool.AddSerializedFile(wrappers_pb2.DESCRIPTOR.serialized_pb)
     pool.Add(_file())
 
-    def cls(name: str):
-        descriptor = pool.FindMessageTypeByName(f"tensorflow.serving.{name}")
-        if hasattr(message_factory, "GetMessageClass"):
-            return message_factory.GetMessageClass(descriptor)
-        return message_factory.MessageFactory(pool).GetPrototype(descriptor)
+    return (
+        message_class(pool, "tensorflow.serving.BatchingParameters"),
+        message_class(pool, "tensorflow.serving.MonitoringConfig"),
+    )
 
-    return cls("BatchingParameters"), cls("MonitoringConfig")
+
+def message_class(pool: descriptor_pool.DescriptorPool, full_name: str) -> type:
+    """The generated message class of a message declared in `pool`."""
+    descriptor = pool.FindMessageTypeByName(full_name)
+    if hasattr(message_factory, "GetMessageClass"):
+        return message_factory.GetMessageClass(descriptor)
+    return message_factory.MessageFactory(pool).GetPrototype(descriptor)
 
 
 BatchingParameters, MonitoringConfig = _classes()
@@ -111,32 +119,54 @@ def _parse(path: str, message, flag: str):
     return message
 
 
+def _value(params, field: str, default):
+    return getattr(params, field).value if params.HasField(field) else default
+
+
 def batching_options_from_file(path: str | None, num_threads: int | None = None) -> BatchingOptions:
-    """BatchingOptions from a TF Serving batching parameters file (None: TF Serving's defaults)."""
+    """BatchingOptions from a TF Serving batching parameters file (None: TF Serving's defaults).
+
+    Every field read is honoured; the fields that would change batching in ways this
+    server does not implement are refused with ValueError naming the field.
+    """
     params = BatchingParameters()
+    flag = f"--batching_parameters_file {path}"
     if path:
         _parse(path, params, "batching_parameters_file")
-    max_batch = (
-        params.max_batch_size.value
-        if params.HasField("max_batch_size")
-        else TFS_DEFAULT_MAX_BATCH_SIZE
-    )
-    timeout = (
-        params.batch_timeout_micros.value
-        if params.HasField("batch_timeout_micros")
-        else TFS_DEFAULT_TIMEOUT_MICROS
-    )
-    threads = (
-        params.num_batch_threads.value
-        if params.HasField("num_batch_threads")
-        else (num_threads or os.cpu_count() or 1)
-    )
+    refused = [
+        name
+        for name, given in (
+            ("pad_variable_length_inputs", params.pad_variable_length_inputs),
+            ("enable_large_batch_splitting", _value(params, "enable_large_batch_splitting", False)),
+            ("max_execution_batch_size", params.HasField("max_execution_batch_size")),
+        )
+        if given
+    ]
+    if refused:
+        raise ValueError(
+            f"{flag}: {', '.join(refused)} not supported by vrl serve (requests of one batch "
+            "must have the same per-row shapes; a request over max_batch_size runs alone)"
+        )
+    max_batch = _value(params, "max_batch_size", TFS_DEFAULT_MAX_BATCH_SIZE)
+    timeout = _value(params, "batch_timeout_micros", TFS_DEFAULT_TIMEOUT_MICROS)
+    threads = _value(params, "num_batch_threads", num_threads or os.cpu_count() or 1)
     if max_batch < 1 or timeout < 0 or threads < 1:
         raise ValueError(
-            f"--batching_parameters_file {path}: max_batch_size and num_batch_threads must be "
+            f"{flag}: max_batch_size and num_batch_threads must be "
             f">= 1 and batch_timeout_micros >= 0 (got {max_batch}, {threads}, {timeout})"
         )
-    return BatchingOptions(int(max_batch), timeout / 1e6, int(threads))
+    try:
+        return BatchingOptions(
+            int(max_batch),
+            timeout / 1e6,
+            int(threads),
+            int(_value(params, "max_enqueued_batches", TFS_DEFAULT_MAX_ENQUEUED_BATCHES)),
+            tuple(int(s) for s in params.allowed_batch_sizes),
+            _value(params, "thread_pool_name", TFS_FILE_THREAD_POOL_NAME if path else None)
+            or TFS_THREAD_POOL_NAME,
+        )
+    except ValueError as e:
+        raise ValueError(f"{flag}: {e}") from e
 
 
 def prometheus_path_from_file(path: str | None) -> str | None:

@@ -42,8 +42,8 @@ def replay(
 ) -> int:
     """Runs each warmup request on a loaded version; returns the number of records run.
 
-    Predict, Classify and Regress logs are run; any other kind fails the warmup, as
-    in TF Serving.
+    Predict, Classify, Regress and MultiInference logs are run; any other kind fails
+    the warmup, as in TF Serving.
     """
     from serving.core import merge_examples
 
@@ -58,6 +58,11 @@ def replay(
                 request = getattr(log, kind).request
                 examples = np.array(merge_examples(request.input), dtype=object)
                 servable.execute(request.model_spec.signature_name, {"inputs": examples})
+            elif kind == "multi_inference_log":
+                request = log.multi_inference_log.request
+                examples = np.array(merge_examples(request.input), dtype=object)
+                for task in request.tasks:
+                    servable.execute(task.model_spec.signature_name, {"inputs": examples})
             else:
                 raise invalid(f"Unsupported log_type for warmup: {kind}")
     return len(logs)

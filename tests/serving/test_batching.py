@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import os
+import threading
+import time
 from concurrent import futures
 
 import grpc
 import numpy as np
 import pytest
 
-from serving.batching import BatchingOptions
+from serving import batching, tfs_config
+from serving.batching import Batcher, BatchingOptions
 from serving.client import GrpcClient
+from serving.errors import ServingError
+from serving.metrics import Metrics
 from serving.server import start_server
 
 
@@ -72,3 +77,101 @@ def test_requests_larger_than_max_batch_run_directly(batching_server):
     with GrpcClient(f"127.0.0.1:{batching_server.grpc_port}") as client:
         out = client.act("policy", np.ones((20, 4), np.float32))
     assert out["action"].shape == (20,)
+
+
+# The batcher itself, on a stand-in servable whose calls wait for the test to let them go.
+
+
+class GatedServable:
+    """Records each call's rows; a call blocks until `gate` is set."""
+
+    name, version = "gated", 1
+
+    def __init__(self) -> None:
+        self.gate = threading.Event()
+        self.calls: list[int] = []
+        self.started = threading.Semaphore(0)
+
+    def execute(self, signature_name, inputs):
+        self.calls.append(len(inputs["x"]))
+        self.started.release()
+        self.gate.wait(60)
+        return {"y": inputs["x"] * 2}
+
+
+def _rows(n: int, start: float = 0.0) -> dict:
+    return {"x": np.arange(start, start + n, dtype=np.float32).reshape(n, 1)}
+
+
+def _wait_queued(batcher: Batcher, n: int) -> None:
+    with batcher._cond:
+        assert batcher._cond.wait_for(lambda: sum(map(len, batcher._queues.values())) >= n, 60)
+
+
+def test_full_queue_is_unavailable_and_padding_rows_are_dropped():
+    options = BatchingOptions(
+        max_batch_size=4, timeout_s=60, num_threads=1, max_enqueued_batches=2,
+        allowed_batch_sizes=(2, 4),
+    )  # fmt: skip
+    metrics = Metrics()
+    batcher, servable = Batcher(options, metrics), GatedServable()
+    with futures.ThreadPoolExecutor(8) as pool:
+        first = pool.submit(batcher.execute, servable, "s", _rows(1))
+        assert servable.started.acquire(timeout=60)  # the first call runs; the queue fills
+        queued = [pool.submit(batcher.execute, servable, "s", _rows(1, 10 + i)) for i in range(7)]
+        _wait_queued(batcher, 7)
+        with pytest.raises(ServingError) as raised:  # 8 rows = two batches of 4: full
+            batcher.execute(servable, "s", _rows(2))
+        assert raised.value.code == grpc.StatusCode.UNAVAILABLE
+        assert raised.value.message == batching.QUEUE_FULL
+        servable.gate.set()
+        assert first.result()["y"].tolist() == [[0.0]]
+        answers = [f.result()["y"].tolist() for f in queued]
+    assert answers == [[[2.0 * (10 + i)]] for i in range(7)]
+    # 1 alone padded to 2, then 4, then the last 3 padded to 4.
+    assert servable.calls == [2, 4, 4]
+    page = metrics.render()
+    assert (
+        ':tensorflow:serving:batching_session:padding_size_count{execution_batch_size="4"} 2'
+        in page
+    )
+    assert ":tensorflow:serving:batching_session:processed_batch_size_count{} 3" in page
+    assert ":tensorflow:serving:batching_session:input_batch_size_count{} 8" in page
+    assert 'queuing_latency_count{thread_pool_name="model_server_batch_threads"} 8' in page
+
+
+def test_request_whose_deadline_passes_queued_is_resource_exhausted():
+    batcher = Batcher(BatchingOptions(max_batch_size=4, timeout_s=60, num_threads=1))
+    servable = GatedServable()
+    with futures.ThreadPoolExecutor(2) as pool:
+        first = pool.submit(batcher.execute, servable, "s", _rows(1))
+        assert servable.started.acquire(timeout=60)
+        with pytest.raises(ServingError) as raised:
+            batcher.execute(servable, "s", _rows(1), deadline=time.monotonic())
+        assert raised.value.code == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert raised.value.message == batching.QUEUE_TIMEOUT
+        servable.gate.set()
+        first.result()
+    assert batcher.queued() == 0 and servable.calls == [1]
+
+
+def test_batching_parameters_file_fields_are_honoured_or_refused(tmp_path):
+    params = tmp_path / "batching.config"
+    params.write_text(
+        "max_batch_size { value: 8 }\nallowed_batch_sizes: 2\nallowed_batch_sizes: 8\n"
+        'thread_pool_name { value: "pool" }\n'
+    )
+    options = tfs_config.batching_options_from_file(str(params))
+    assert options.allowed_batch_sizes == (2, 8) and options.thread_pool_name == "pool"
+    assert options.max_enqueued_batches == 10  # SharedBatchScheduler's default
+    assert [options.padded_size(n) for n in (1, 2, 3, 8)] == [2, 2, 8, 8]
+    for text, needle in (
+        ("max_batch_size { value: 8 }\nallowed_batch_sizes: 4\n", "must match max_batch_size"),
+        ("max_enqueued_batches { value: 0 }\n", "max_enqueued_batches must be >= 1"),
+        ("pad_variable_length_inputs: true\n", "pad_variable_length_inputs not supported"),
+        ("enable_large_batch_splitting { value: true }\n", "enable_large_batch_splitting"),
+        ("max_execution_batch_size { value: 4 }\n", "max_execution_batch_size"),
+    ):
+        params.write_text(text)
+        with pytest.raises(ValueError, match=needle):
+            tfs_config.batching_options_from_file(str(params))

@@ -169,9 +169,15 @@ def test_tf_serving_flags_map_to_server_options(tmp_path):
             "--rest_api_num_threads=5",
             "--file_system_poll_wait_seconds=3",
             "--tensorflow_intra_op_parallelism=2",
+            "--rest_api_timeout_in_ms=1500",
+            "--enable_grpc_healthcheck_service",
+            "--saved_model_tags=serve,gpu",
         ]
     )
     kwargs = server_kwargs(args)
+    assert kwargs["rest_timeout_s"] == 1.5 and kwargs["grpc_health"] is True
+    assert kwargs["saved_model_tags"] == ("serve", "gpu")
+    assert kwargs["batching"].max_enqueued_batches == 100
     batching = kwargs["batching"]
     assert (batching.max_batch_size, batching.timeout_s, batching.num_threads) == (16, 5e-4, 3)
     assert kwargs["warmup"] is False and kwargs["method_name_check"] is True
@@ -242,3 +248,20 @@ def test_removed_and_unsupported_flags_are_refused_in_one_line(argv, capsys):
     err = capsys.readouterr().err.strip()
     assert code == 2 and "\n" not in err
     assert err.startswith(f"error: {argv[0].split('=')[0]} refused: "), err
+
+
+def test_session_parallelism_sets_both_pools_unless_they_are_set(caplog):
+    base = ["--model_base_path=/m"]
+    kwargs = server_kwargs(_parse([*base, "--tensorflow_session_parallelism=3"]))
+    assert (kwargs["intra_op_threads"], kwargs["inter_op_threads"]) == (3, 3)
+    kwargs = server_kwargs(
+        _parse([*base, "--tensorflow_session_parallelism=3", "--tensorflow_inter_op_parallelism=2"])
+    )
+    assert (kwargs["intra_op_threads"], kwargs["inter_op_threads"]) == (0, 2)
+    every = [f"--tensorflow_{k}_parallelism=2" for k in ("session", "intra_op", "inter_op")]
+    with pytest.raises(ValueError, match="You cannot configure all"):
+        server_kwargs(_parse([*base, *every]))
+    with caplog.at_level("WARNING"):
+        server_kwargs(_parse([*base, "--flush_filesystem_caches=false", "--num_load_threads=4"]))
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warned) == 2 and all("has no effect" in m for m in warned), warned

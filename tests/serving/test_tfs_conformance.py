@@ -58,10 +58,21 @@ def tfs(tmp_path_factory, foreign_models, helpers, vrl_serve):
             f"--monitoring_config_file={monitoring}",
             f"--grpc_channel_arguments=grpc.max_receive_message_length={MAX_MESSAGE}",
             "--file_system_poll_wait_seconds=1",
+            # What a Kubernetes manifest for tensorflow/serving commonly carries as well.
+            "--rest_api_timeout_in_ms=30000",
+            "--enable_grpc_healthcheck_service=true",
+            "--saved_model_tags=serve",
+            "--tensorflow_session_parallelism=1",
+            "--enable_model_warmup=true",
+            "--model_config_file_poll_wait_seconds=0",
+            "--flush_filesystem_caches=false",
+            "--num_load_threads=2",
+            "--enable_profiler=false",
         ]
     )
     channel = grpc.insecure_channel(f"127.0.0.1:{grpc_port}")
     yield {
+        "channel": channel,
         "base": str(base),
         "rest": f"http://127.0.0.1:{rest_port}",
         "predict": prediction_service_pb2_grpc.PredictionServiceStub(channel),
@@ -94,6 +105,19 @@ def _http(url: str, body: bytes | None = None) -> tuple[int, str]:
 
 
 # gRPC ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("service", ["", "ModelService", "PredictionService"])
+def test_grpc_health_check_is_serving_with_the_flag(tfs, service):
+    # model_servers/server.cc: --enable_grpc_healthcheck_service sets both services
+    # SERVING. The raw bytes are grpc/health/v1/health.proto's wire format:
+    # HealthCheckRequest{service = 1} -> HealthCheckResponse{status = 1 (SERVING)}.
+    check = tfs["channel"].unary_unary("/grpc.health.v1.Health/Check")
+    request = b"\x0a" + bytes([len(service)]) + service.encode() if service else b""
+    assert check(request, timeout=10) == b"\x08\x01"
+    with pytest.raises(grpc.RpcError) as raised:
+        check(b"\x0a\x07Unknown", timeout=10)
+    assert raised.value.code() == grpc.StatusCode.NOT_FOUND
 
 
 def test_predict_outputs_typed_val_fields_not_tensor_content(tfs, helpers):
