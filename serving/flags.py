@@ -238,6 +238,7 @@ def _parallelism(args: argparse.Namespace) -> tuple[int, int]:
 
 def server_kwargs(args: argparse.Namespace) -> dict:
     """`start_server` keyword arguments from parsed flags; ValueError names a bad flag."""
+    # Imported here so that building the parser (`vrl --help`) stays fast.
     from serving.tfs_config import batching_options_from_file, prometheus_path_from_file
 
     check_tfs_arguments(args)
@@ -252,7 +253,7 @@ def server_kwargs(args: argparse.Namespace) -> dict:
         if args.batching_parameters_file:
             batching = batching_options_from_file(args.batching_parameters_file)
         else:
-            from serving.batching import BatchingOptions
+            from serving.batching import BatchingOptions  # (--help speed, as above)
 
             batching = BatchingOptions(
                 args.max_batch_size, args.batch_timeout_ms / 1000.0, args.batch_threads

@@ -8,6 +8,7 @@ import os
 import threading
 import time
 
+from serving import warmup as warmup_mod
 from serving.errors import ServingError
 from serving.metrics import Metrics
 from serving.model_config import ModelSpec, list_versions, load_config_file, specs_from_base
@@ -38,8 +39,6 @@ def version_loader(
             raise
         metrics.record_load(path, True, (time.perf_counter() - start) * 1e6)
         if warmup:
-            from serving import warmup as warmup_mod
-
             start = time.perf_counter()
             status, records = "OK", 0
             try:

@@ -16,6 +16,7 @@ import tensorflow as tf
 from tensorflow_serving.apis import prediction_log_pb2
 
 from contracts.warmup import MAX_RECORDS, warmup_path
+from serving.core import merge_examples
 from serving.errors import invalid
 
 
@@ -45,8 +46,6 @@ def replay(
     Predict, Classify, Regress and MultiInference logs are run; any other kind fails
     the warmup, as in TF Serving.
     """
-    from serving.core import merge_examples
-
     for _ in range(max(iterations, 1)):
         for log in logs:
             kind = log.WhichOneof("log_type")

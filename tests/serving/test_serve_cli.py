@@ -11,7 +11,6 @@ import yaml
 from tensorflow_serving.config import model_server_config_pb2
 
 from serving import deploy
-from serving.client import RestClient
 from serving.model_config import parse_config_text
 from vrl import serve as cli
 
@@ -132,20 +131,6 @@ def test_k8s_manifests_wire_ports_probe_and_config():
     config, specs = parse_config_text(docs["ConfigMap"]["data"]["models.config"])
     assert isinstance(config, model_server_config_pb2.ModelServerConfig)
     assert specs and all(s.base_path.startswith("/models/") for s in specs)
-
-
-def test_serve_command_runs_until_sigterm(model_base, vrl_serve):
-    argv = ["--model-base", model_base, "--grpc-port", "0", "--rest-port", "0"]
-    server = vrl_serve([*argv, "--poll-seconds", "0.5"])
-    try:
-        # printed once the ports are bound and models loaded
-        assert server.line.startswith("serving {'cnn': [1], 'policy': [1]}"), server.line
-        client = RestClient(server.rest_url)
-        assert client.status("policy")["model_version_status"][0]["state"] == "AVAILABLE"
-        client.close()
-    finally:
-        code = server.stop()
-    assert code == 0, server.output()  # SIGTERM stops it cleanly
 
 
 def test_demo_queries_pushed_cnn_and_policy_over_grpc(model_base, helpers):
