@@ -110,9 +110,26 @@ def reload_server(server: str, config, timeout: float = 30.0) -> None:
         raise OSError(f"{server}: reload failed: {response.status.error_message}")
 
 
-def _wait_available(server: str, model: str, versions: set[int], timeout: float) -> None:
-    from vrl.operate import served_versions
+def served_versions(server: str, model: str, timeout: float = 10.0) -> dict[int, str]:
+    """{version: state} from TF Serving's GetModelStatus; {} when the model is unknown."""
+    import grpc
+    from tensorflow_serving.apis import get_model_status_pb2, model_service_pb2_grpc
 
+    request = get_model_status_pb2.GetModelStatusRequest()
+    request.model_spec.name = model
+    with grpc.insecure_channel(server) as channel:
+        stub = model_service_pb2_grpc.ModelServiceStub(channel)
+        try:
+            response = stub.GetModelStatus(request, timeout=timeout)
+        except grpc.RpcError as e:
+            if e.code() == grpc.StatusCode.NOT_FOUND:
+                return {}
+            raise OSError(f"{server}: GetModelStatus({model}) failed: {e.details()}") from e
+    states = get_model_status_pb2.ModelVersionStatus.State
+    return {s.version: states.Name(s.state) for s in response.model_version_status}
+
+
+def _wait_available(server: str, model: str, versions: set[int], timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while True:
         states = served_versions(server, model)

@@ -1,6 +1,7 @@
 """`vrl status`, `label`, `rollback`, `lineage`, `report`: operating pushed models.
 
-Only argparse is imported at start-up; each command imports what it needs.
+Only argparse and the command modules (which import their libraries inside their
+functions) are imported at start-up, so `vrl --help` stays fast.
 """
 
 from __future__ import annotations
@@ -9,11 +10,14 @@ import argparse
 import json
 import os
 
+from vrl import labels, mlmd, runs
 from vrl.help_format import DefaultsFormatter
+from vrl.runs import SERVING_DIR
 
-DEFAULT_SERVING_BASE = os.path.join("runs", "serving")
 DEFAULT_HOME = "runs"
-DEFAULT_CONFIG = os.path.join("runs", "serving", "models.config")
+MODEL_CONFIG_NAME = "models.config"  # the TF Serving model config kept beside the models
+DEFAULT_SERVING_BASE = os.path.join(DEFAULT_HOME, SERVING_DIR)
+DEFAULT_CONFIG = os.path.join(DEFAULT_SERVING_BASE, MODEL_CONFIG_NAME)
 _FORMAT = DefaultsFormatter
 
 
@@ -25,7 +29,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         formatter_class=_FORMAT,
     )
     status.add_argument(
-        "--serving-base", default=DEFAULT_SERVING_BASE, help="TF Serving model base"
+        "--serving-base",
+        default=None,
+        help=f"TF Serving model base (default: <home>/{SERVING_DIR})",
     )
     status.add_argument(
         "--server",
@@ -33,10 +39,16 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         help="host:port of a TF Serving gRPC endpoint to ask what it serves",
     )
     status.add_argument(
-        "--home", default=None, help="a `vrl run --home` folder: also show each pipeline's last run"
+        "--home",
+        default=DEFAULT_HOME,
+        help="a `vrl run --home` folder: its serving base, and each pipeline's last run "
+        "with why it pushed or did not",
     )
     status.add_argument(
-        "--model-config", default=None, help="TF Serving model config file: show version labels"
+        "--model-config",
+        default=None,
+        help=f"TF Serving model config file: show version labels (default: "
+        f"<serving base>/{MODEL_CONFIG_NAME} when it exists)",
     )
     status.add_argument("--json", action="store_true", help="machine-readable output")
     status.set_defaults(func=_cmd_status)
@@ -84,35 +96,37 @@ def _labels(model_config: str | None) -> dict[str, dict[int, list[str]]]:
     """{model: {version: [labels]}} from a model config file (empty without one)."""
     if not model_config:
         return {}
-    from vrl.labels import read_config
-
     out: dict[str, dict[int, list[str]]] = {}
-    for entry in read_config(model_config).model_config_list.config:
+    for entry in labels.read_config(model_config).model_config_list.config:
         for label, version in sorted(entry.version_labels.items()):
             out.setdefault(entry.name, {}).setdefault(version, []).append(label)
     return out
+
+
+def model_config_beside(serving_base: str) -> str | None:
+    """`<serving_base>/models.config` when it exists (where `vrl label` keeps it)."""
+    path = os.path.join(serving_base, MODEL_CONFIG_NAME)
+    return path if os.path.isfile(path) else None
 
 
 def model_status(
     serving_base: str, server: str | None = None, model_config: str | None = None
 ) -> list[dict]:
     """Per model under `serving_base`: complete versions with provenance, served
-    state (with `server`) and labels (with `model_config`)."""
+    state (with `server`) and labels (with `model_config`, else the config file
+    beside the models). An absent serving base has no models yet."""
     from components.atomic_pusher.provenance import read_provenance, summary_line
     from contracts.serving_base import complete_versions
 
     if not os.path.isdir(serving_base):
-        raise FileNotFoundError(
-            f"{serving_base}: no such serving base; pass --serving-base (a `vrl run` writes "
-            "<home>/serving)"
-        )
-    labels = _labels(model_config)
+        return []
+    tags = _labels(model_config or model_config_beside(serving_base))
     models = []
     for name in sorted(os.listdir(serving_base)):
         model_dir = os.path.join(serving_base, name)
         if name.startswith(".") or not os.path.isdir(model_dir):
             continue
-        served = served_versions(server, name) if server else None
+        served = labels.served_versions(server, name) if server else None
         versions = []
         for version in complete_versions(model_dir):
             record = read_provenance(os.path.join(model_dir, str(version)))
@@ -120,8 +134,9 @@ def model_status(
                 {
                     "version": version,
                     "state": (served or {}).get(version) if server else None,
-                    "labels": labels.get(name, {}).get(version, []),
+                    "labels": tags.get(name, {}).get(version, []),
                     "summary": summary_line(record),
+                    "thresholds": ((record or {}).get("evaluation") or {}).get("thresholds"),
                     "provenance": record,
                 }
             )
@@ -129,35 +144,35 @@ def model_status(
     return models
 
 
-def served_versions(server: str, model: str, timeout: float = 10.0) -> dict[int, str]:
-    """{version: state} from TF Serving's GetModelStatus; {} when the model is unknown."""
-    import grpc
-    from tensorflow_serving.apis import get_model_status_pb2, model_service_pb2_grpc
-
-    request = get_model_status_pb2.GetModelStatusRequest()
-    request.model_spec.name = model
-    with grpc.insecure_channel(server) as channel:
-        stub = model_service_pb2_grpc.ModelServiceStub(channel)
-        try:
-            response = stub.GetModelStatus(request, timeout=timeout)
-        except grpc.RpcError as e:
-            if e.code() == grpc.StatusCode.NOT_FOUND:
-                return {}
-            raise OSError(f"{server}: GetModelStatus({model}) failed: {e.details()}") from e
-    states = get_model_status_pb2.ModelVersionStatus.State
-    return {s.version: states.Name(s.state) for s in response.model_version_status}
+def last_runs(home: str) -> list[dict]:
+    """Per local pipeline: its newest run's Pusher outcome, with why it pushed nothing
+    (every failed bound, in full) and the bounds its evaluation applied."""
+    out = []
+    for path in mlmd.local_stores(home):
+        store = mlmd.open_store(path)
+        found = runs.outcomes(store, path)
+        if not found:
+            continue
+        newest = found[0]
+        why = runs.decision(store, newest["artifact_id"])
+        out.append({**newest, **why, "line": runs.explain_line(newest, why)})
+    return out
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
-    models = model_status(args.serving_base, args.server, args.model_config)
-    runs = []
-    if args.home:
-        runs = last_runs(args.home)
+    if args.serving_base and not os.path.isdir(args.serving_base):
+        raise FileNotFoundError(
+            f"{args.serving_base}: no such serving base; pass --serving-base or --home (a "
+            f"`vrl run --home H` pushes to H/{SERVING_DIR})"
+        )
+    base = args.serving_base or os.path.join(args.home, SERVING_DIR)
+    models = model_status(base, args.server, args.model_config)
+    recent = last_runs(args.home) if os.path.isdir(args.home) else []
     if args.json:
-        print(json.dumps({"models": models, "last_runs": runs}, indent=2, default=str))
+        print(json.dumps({"models": models, "last_runs": recent}, indent=2, default=str))
         return 0
     if not models:
-        print(f"{args.serving_base}: no models pushed yet")
+        print(f"{base}: no models pushed yet")
     for model in models:
         print(f"{model['model']}  ({model['path']})")
         if not model["versions"]:
@@ -166,8 +181,10 @@ def _cmd_status(args: argparse.Namespace) -> int:
             state = f"  [{v['state'] or 'not loaded'}]" if args.server else ""
             tags = f"  ({', '.join(v['labels'])})" if v["labels"] else ""
             print(f"  {v['version']}{state}{tags}  {v['summary']}")
-    for run in runs:
-        print(f"last run of {run['pipeline']}: {run['line']}")
+    for run in recent:
+        print(f"last run of {run['pipeline']} ({run['model']}): {run['line']}")
+    if not models and not recent:
+        print(f"{args.home}: no pipeline runs either; start one with `vrl run image|rl --home`")
     return 0
 
 
@@ -175,8 +192,6 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 
 def _cmd_label(args: argparse.Namespace) -> int:
-    from vrl import labels
-
     change = labels.set_label(
         args.model_config, args.model, args.label, args.version, args.server, args.timeout
     )
@@ -185,74 +200,6 @@ def _cmd_label(args: argparse.Namespace) -> int:
 
 
 def _cmd_rollback(args: argparse.Namespace) -> int:
-    from vrl import labels
-
     change = labels.rollback(args.model_config, args.model, args.to, args.server, args.timeout)
     print(change)
     return 0
-
-
-def last_runs(home: str) -> list[dict]:
-    """Per local pipeline store: the newest Pusher outcome with the blessing's reason."""
-    from vrl.lineage import local_stores, props, time_text, trace
-    from vrl.results import open_store
-
-    runs = []
-    for path in local_stores(home):
-        store = open_store(path)
-        pushes = store.get_artifacts_by_type("PushedModel")
-        if not pushes:
-            continue
-        newest = max(pushes, key=lambda a: (a.create_time_since_epoch, a.id))
-        p = props(newest)
-        blessing = [a for s in trace(store, newest)[:1] for a in s["inputs"]]
-        blessing = [a for a in blessing if a["type"] == "ModelBlessing"]
-        reason = _not_blessed_reason(store, blessing[0]["id"]) if blessing else None
-        pipeline = os.path.basename(os.path.dirname(path))
-        if p.get("pushed"):
-            line = f"pushed version {p.get('pushed_version')}"
-        else:
-            line = "not pushed; the served model is unchanged" + (f" ({reason})" if reason else "")
-        when = time_text(newest.create_time_since_epoch)
-        runs.append(
-            {
-                "pipeline": pipeline,
-                "pushed": bool(p.get("pushed")),
-                "time": when,
-                "reason": reason,
-                "line": f"{when} {line}",
-            }
-        )
-    return runs
-
-
-def _not_blessed_reason(store, blessing_id: int) -> str | None:
-    """Why a blessing is negative: the PolicyEvaluator's NOT_BLESSED text or TFMA's failures."""
-    from vrl.lineage import OUTPUT_EVENTS, props
-
-    blessing = store.get_artifacts_by_id([blessing_id])[0]
-    if props(blessing).get("blessed"):
-        return None
-    note = os.path.join(blessing.uri, "NOT_BLESSED")
-    if os.path.isfile(note):
-        with open(note, encoding="utf-8") as f:
-            text = f.read().strip()
-        if text:
-            return text
-    events = store.get_events_by_artifact_ids([blessing_id])
-    producer = [e.execution_id for e in events if e.type in OUTPUT_EVENTS]
-    outputs = store.get_events_by_execution_ids(producer)
-    ids = [e.artifact_id for e in outputs if e.type in OUTPUT_EVENTS]
-    for artifact in store.get_artifacts_by_id(ids):
-        if os.path.isfile(os.path.join(artifact.uri, "validations.tfrecord")):
-            import logging
-
-            from components.atomic_pusher.gather import tfma_failures
-
-            # TFMA's reader warns about a deprecated TF API on every call.
-            logging.getLogger("tensorflow").setLevel(logging.ERROR)
-            failures = sorted(tfma_failures(artifact.uri), key=lambda f: not f.endswith("overall"))
-            if failures:
-                more = f" (+{len(failures) - 3} more)" if len(failures) > 3 else ""
-                return "failed: " + "; ".join(failures[:3]) + more
-    return "not blessed"

@@ -1,24 +1,27 @@
-"""`vrl report MODEL[:VERSION] --out report.html`: one self-contained page per pushed version.
+"""`vrl report MODEL[:VERSION]|RUN --out report.html`: one self-contained page per pushed
+version, or per run (also one that pushed nothing: why, and what it measured).
 
 Built from the version's provenance (always there) and, when a local ML
 Metadata store holds its run, the run's artifacts: TFDV statistics and
 anomalies, the image checks, learning curves, and predictions of the pushed
 model on the eval split (per-class precision and recall, a confusion matrix,
-the most confidently wrong images). Plots are embedded PNGs.
+the most confidently wrong images). Plots are embedded PNGs; nothing is
+fetched from the web.
 """
 
 from __future__ import annotations
 
 import argparse
-import base64
 import glob
 import html
-import io
 import json
 import os
 
 from contracts import features, files
 from models.cnn import limits
+from vrl import report_data
+from vrl.report_data import artifacts, img, png, table
+from vrl.runs import SERVING_DIR
 
 MAX_EVAL_EXAMPLES = 2000
 WRONG_SHOWN = 12
@@ -27,57 +30,22 @@ WRONG_SHOWN = 12
 def add_parser(sub: argparse._SubParsersAction, formatter) -> None:
     """Registers `vrl report`."""
     p = sub.add_parser(
-        "report", help="one HTML page about a pushed version", formatter_class=formatter
+        "report",
+        help="one HTML page about a pushed version or a run (also one that pushed nothing)",
+        formatter_class=formatter,
     )
-    p.add_argument("target", metavar="MODEL[:VERSION]", help="model name, optionally :version")
+    p.add_argument(
+        "target",
+        metavar="MODEL[:VERSION]|RUN",
+        help="model name, optionally :version, or a pipeline run id (`vrl status` shows "
+        "them); a model with no push yet reports its newest run and why it pushed nothing",
+    )
     p.add_argument("--out", default="report.html", help="HTML file to write")
-    p.add_argument("--serving-base", default=os.path.join("runs", "serving"), help="model base")
+    p.add_argument(
+        "--serving-base", default=None, help=f"model base (default: <home>/{SERVING_DIR})"
+    )
     p.add_argument("--home", default="runs", help="`vrl run --home` folder (ML Metadata)")
     p.set_defaults(func=_cmd_report)
-
-
-def _png(fig) -> str:
-    import matplotlib.pyplot as plt
-
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=80, bbox_inches="tight")
-    plt.close(fig)
-    return _img(buffer.getvalue(), "image/png")
-
-
-def _img(data: bytes, mime: str, alt: str = "plot") -> str:
-    encoded = base64.b64encode(data).decode()
-    return f'<img alt="{html.escape(alt)}" src="data:{mime};base64,{encoded}">'
-
-
-def _table(rows: list[tuple], head: tuple | None = None) -> str:
-    out = ["<table>"]
-    if head:
-        out.append("<tr>" + "".join(f"<th>{html.escape(str(h))}</th>" for h in head) + "</tr>")
-    for row in rows:
-        cells = "".join(f"<td>{html.escape(_fmt(c))}</td>" for c in row)
-        out.append(f"<tr>{cells}</tr>")
-    return "".join(out) + "</table>"
-
-
-def _fmt(value) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    if isinstance(value, (dict, list)):
-        return json.dumps(value, sort_keys=True)
-    return str(value)
-
-
-def _artifacts(lineage: dict | None, type_name: str) -> list[dict]:
-    if not lineage:
-        return []
-    seen, out = set(), []
-    for step in lineage["steps"]:
-        for a in step["inputs"] + step.get("outputs", []):
-            if a["type"] == type_name and a["id"] not in seen:
-                seen.add(a["id"])
-                out.append(a)
-    return out
 
 
 def predictions(version_dir: str, examples_uri: str, limit: int = MAX_EVAL_EXAMPLES):
@@ -100,13 +68,15 @@ def predictions(version_dir: str, examples_uri: str, limit: int = MAX_EVAL_EXAMP
     return labels, (np.concatenate(probs) if probs else np.zeros((0, 0))), images
 
 
-def _classification(version_dir: str, provenance: dict) -> str:
+def _classification(model_dir: str | None, provenance: dict) -> str:
     from models.cnn import error_analysis as ea
 
     examples_uri = (provenance.get("data") or {}).get("examples_uri")
     if not examples_uri or not os.path.isdir(os.path.join(examples_uri, "Split-eval")):
         return "<p>eval examples not reachable from here: no confusion matrix.</p>"
-    labels, probs, images = predictions(version_dir, examples_uri)
+    if not model_dir or not os.path.isdir(model_dir):
+        return "<p>the model is not reachable from here: no confusion matrix.</p>"
+    labels, probs, images = predictions(model_dir, examples_uri)
     vocab_file = os.path.join(examples_uri, features.LABEL_VOCAB_FILENAME)
     names = open(vocab_file).read().split() if os.path.isfile(vocab_file) else []
     k = probs.shape[1]
@@ -119,7 +89,7 @@ def _classification(version_dir: str, provenance: dict) -> str:
     ]
     wrong = ea.most_confident_wrong(labels, probs, WRONG_SHOWN)
     grid = "".join(
-        f"<figure>{_img(images[i], 'image/' + _kind(images[i]), names[labels[i]])}"
+        f"<figure>{img(images[i], 'image/' + _kind(images[i]), names[labels[i]])}"
         f"<figcaption>{html.escape(names[labels[i]])} → {html.escape(names[predicted[i]])} "
         f"({probs[i].max():.2f})</figcaption></figure>"
         for i in wrong
@@ -133,12 +103,12 @@ def _classification(version_dir: str, provenance: dict) -> str:
         f"<p>{len(labels)} eval examples, accuracy {accuracy:.4f}"
         + (f"; {top_k}" if top_k and len(labels) else "")
         + "</p>"
-        + _table(rows, ("class", "examples", "precision", "recall"))
+        + table(rows, ("class", "examples", "precision", "recall"))
         + "<h3>Confusion matrix</h3>"
-        + _img(ea.plot_confusion_matrix(matrix, names), "image/png", "confusion matrix")
+        + img(ea.plot_confusion_matrix(matrix, names), "image/png", "confusion matrix")
         + "<h3>Most confidently wrong</h3>"
         + (f'<div class="grid">{grid}</div>' if grid else "<p>none wrong</p>")
-        + _tflite(version_dir)
+        + _tflite(model_dir)
     )
 
 
@@ -155,89 +125,24 @@ def _tflite(version_dir: str) -> str:
         return ""
     keys = ("quantization", "tflite_bytes", "saved_model_variables_bytes", "examples")
     keys += ("saved_model_accuracy", "tflite_accuracy", "accuracy_drop", "same_prediction")
-    return "<h3>TFLite export</h3>" + _table([(k, report.get(k)) for k in keys])
+    return "<h3>TFLite export</h3>" + table([(k, report.get(k)) for k in keys])
 
 
 def _kind(data: bytes) -> str:
     return "png" if data.startswith(b"\x89PNG") else "jpeg"
 
 
-def _statistics(lineage: dict | None) -> str:
-    stats = _artifacts(lineage, "ExampleStatistics")
-    if not stats:
-        return "<p>no statistics in ML Metadata</p>"
-    import tensorflow_data_validation as tfdv
-    from tensorflow_data_validation.utils import display_util
-
-    uri = stats[0]["uri"]
-    train = tfdv.load_stats_binary(os.path.join(uri, "Split-train", "FeatureStats.pb"))
-    evaluation = tfdv.load_stats_binary(os.path.join(uri, "Split-eval", "FeatureStats.pb"))
-    page = display_util.get_statistics_html(train, evaluation, "train", "eval")
-    rows = []
-    for split, stats_list in (("train", train), ("eval", evaluation)):
-        for dataset in stats_list.datasets:
-            for feature in dataset.features:
-                kind = feature.WhichOneof("stats")
-                common = getattr(feature, kind).common_stats if kind else None
-                numeric = feature.num_stats if kind == "num_stats" else None
-                rows.append(
-                    (
-                        split,
-                        feature.path.step[-1] if feature.path.step else feature.name,
-                        common.num_non_missing if common else "",
-                        common.num_missing if common else "",
-                        numeric.min if numeric else "",
-                        numeric.mean if numeric else "",
-                        numeric.max if numeric else "",
-                        feature.string_stats.unique if kind == "string_stats" else "",
-                    )
-                )
-    head = ("split", "feature", "present", "missing", "min", "mean", "max", "unique")
-    # TFDV's page loads Facets from the web; the table below works offline.
-    return f'<iframe class="stats" srcdoc="{html.escape(page)}"></iframe>' + _table(rows, head)
-
-
-def _anomalies(lineage: dict | None) -> str:
-    from tensorflow_metadata.proto.v0 import anomalies_pb2
-
-    parts = []
-    for a in _artifacts(lineage, "ExampleAnomalies"):
-        checks = os.path.join(a["uri"], files.IMAGE_CHECKS_FILE)
-        # ImageChecks' output repeats TFDV's anomalies beside its own report.
-        tfdv_files = (
-            [] if os.path.isfile(checks) else glob.glob(f"{a['uri']}/Split-*/SchemaDiff.pb")
-        )
-        for path in sorted(tfdv_files):
-            anomalies = anomalies_pb2.Anomalies()
-            with open(path, "rb") as f:
-                anomalies.ParseFromString(f.read())
-            split = os.path.basename(os.path.dirname(path))
-            rows = [(split, k, v.short_description) for k, v in anomalies.anomaly_info.items()]
-            parts.append(_table(rows, ("split", "feature", "anomaly")) if rows else "")
-            if not rows:
-                parts.append(f"<p>TFDV {html.escape(split)}: no anomalies</p>")
-        if os.path.isfile(checks):
-            issues = json.load(open(checks)).get("issues", [])
-            rows = [(i.get("severity"), i.get("check"), i.get("message")) for i in issues]
-            parts.append(
-                _table(rows, ("severity", "check", "finding"))
-                if rows
-                else "<p>image checks: none</p>"
-            )
-    return "".join(parts) or "<p>no data checks in ML Metadata</p>"
-
-
 def _curves(lineage: dict | None, provenance: dict) -> str:
     parts = []
-    for a in _artifacts(lineage, "ModelRun"):
+    for a in artifacts(lineage, "ModelRun"):
         curve = os.path.join(a["uri"], files.LOSS_CURVE_FILE)
         if os.path.isfile(curve):
-            parts.append(_img(open(curve, "rb").read(), "image/png", "learning curves"))
+            parts.append(img(open(curve, "rb").read(), "image/png", "learning curves"))
     evaluation = provenance.get("evaluation") or {}
     uri = evaluation.get("evaluation_uri")
     if uri and os.path.isfile(os.path.join(uri, files.RETURN_PLOT_FILE)):
         plot = open(os.path.join(uri, files.RETURN_PLOT_FILE), "rb").read()
-        parts.append(_img(plot, "image/png", "return over training"))
+        parts.append(img(plot, "image/png", "return over training"))
     if uri and os.path.isfile(os.path.join(uri, files.POLICY_REPORT_FILE)):
         import matplotlib.pyplot as plt
 
@@ -246,92 +151,159 @@ def _curves(lineage: dict | None, provenance: dict) -> str:
         ax.hist(returns, bins=min(20, max(len(returns), 1)))
         ax.set_xlabel("evaluation return")
         ax.set_ylabel("episodes")
-        parts.append(_png(fig))
+        parts.append(png(fig))
     return "".join(parts) or "<p>no curves found</p>"
 
 
 _STYLE = (
     "body{font-family:sans-serif;max-width:1100px;margin:auto}table{border-collapse:collapse}"
-    "td,th{border:1px solid #ccc;padding:2px 6px;text-align:left}"
+    "td,th{border:1px solid #ccc;padding:2px 6px;text-align:left;overflow-wrap:break-word}"
     ".grid{display:flex;flex-wrap:wrap}figure{margin:4px;text-align:center;font-size:12px}"
-    "figure img{width:96px;height:96px;image-rendering:pixelated}"
-    "iframe.stats{width:100%;height:600px;border:1px solid #ccc}"
+    "figure img{width:96px;height:96px;image-rendering:pixelated}img{max-width:100%}"
+    "pre{white-space:pre-wrap;overflow-wrap:anywhere}"
 )
+_DECISION_KEYS = ("blessed", "reason", "reasons", "failed_thresholds", "metric", "value")
+_DECISION_KEYS += ("delta", "baseline")
 
 
-def build(target: str, serving_base: str, home: str) -> str:
-    """The HTML page for `MODEL[:VERSION]` (newest complete version if none)."""
-    from components.atomic_pusher.provenance import read_provenance, summary_line
+def _version_dir(target: str, serving_base: str) -> str | None:
+    """`<base>/<model>/<version>` of `MODEL[:VERSION]` (newest complete version when none
+    is given), or None when the target names no pushed version (a run id, or a model
+    with no push yet)."""
     from contracts.serving_base import complete_versions
-    from vrl import lineage as lineage_lib
 
     model, _, version_text = target.partition(":")
+    if version_text and not version_text.isdigit():
+        return None  # a run id: 2026-12-06T07:06:28.514788
     model_dir = os.path.join(serving_base, model)
-    versions = complete_versions(model_dir)
-    if not versions:
-        raise FileNotFoundError(f"{model_dir}: no complete version of {model!r}")
-    version = int(version_text) if version_text else versions[-1]
-    version_dir = os.path.join(model_dir, str(version))
+    versions = complete_versions(model_dir) if os.path.isdir(model_dir) else []
+    if version_text and int(version_text) not in versions:
+        raise FileNotFoundError(f"{model_dir}: no complete version {version_text} of {model!r}")
+    return os.path.join(model_dir, str(version_text or versions[-1])) if versions else None
+
+
+def _run_record(lineage: dict) -> tuple[dict, str | None]:
+    """A provenance-shaped record of a run that pushed nothing, read from the artifacts
+    its Pusher was given (the same readers the pusher uses), and its model's
+    SavedModel folder."""
+    from tfx.utils import path_utils
+
+    from components.atomic_pusher import gather, provenance
+    from components.image_example_gen.spec import QuarantineReport
+
+    inputs = {a["type"]: a for a in (lineage["steps"][0]["inputs"] if lineage["steps"] else [])}
+    decision = lineage["decision"]
+    model = inputs.get("Model")
+    uri = decision.get("evaluation_uri")
+    if decision.get("kind") == "rl":
+        evaluation = gather.policy_evaluation(uri, {}, None, blessed=decision["blessed"])
+        trainer, metrics = gather.dqn_training(model["uri"]) if model else (None, None)
+    else:
+        evaluation = gather.tfma_evaluation(uri, None, blessed=decision["blessed"])
+        run = inputs.get("ModelRun")
+        trainer, metrics = gather.cnn_training(run["uri"] if run else None)
+    evaluation.update(reasons=decision["reasons"], thresholds=decision["thresholds"])
+    examples, quarantine = inputs.get("Examples"), inputs.get(QuarantineReport.TYPE_NAME)
+    ingest = (
+        gather.read_json(os.path.join(quarantine["uri"], files.INGEST_REPORT_FILE))
+        if quarantine
+        else None
+    )
+    data = provenance.data_section(
+        {**examples["properties"], "uri": examples["uri"]} if examples else None, ingest
+    )
+    record = {
+        "kind": decision.get("kind"),
+        "pipeline": {"run_id": lineage["run_id"]},
+        "data": data,
+        "trainer": trainer,
+        "metrics": {"training": metrics} if metrics else None,
+        "evaluation": evaluation,
+    }
+    return record, path_utils.serving_model_dir(model["uri"]) if model else None
+
+
+def _subject(target: str, serving_base: str, home: str):
+    """(heading, provenance, lineage or None, model folder) of a pushed version or of a run."""
+    from components.atomic_pusher.provenance import read_provenance
+    from vrl import lineage as lineage_lib
+
+    version_dir = _version_dir(target, serving_base)
+    if version_dir is None:
+        found = lineage_lib.lineage(target, home=home)
+        if found["version"] is None:
+            record, model_dir = _run_record(found)
+            heading = f"{found['model']}: run {found['run_id']}, nothing pushed"
+            return heading, record, found, model_dir
+        version_dir = os.path.join(serving_base, found["model"], str(found["version"]))
+    model, version = os.path.basename(os.path.dirname(version_dir)), os.path.basename(version_dir)
     prov = read_provenance(version_dir)
     if prov is None:
         raise ValueError(f"{version_dir}: no provenance; pushed before provenance existed")
     try:
-        lineage = lineage_lib.lineage(f"{model}:{version}", home=home)
+        found = lineage_lib.lineage(f"{model}:{version}", home=home)
     except (FileNotFoundError, ValueError):
-        lineage = None
+        found = None
+    return f"{model} version {version}", prov, found, version_dir
+
+
+def _lines(value):
+    """A list as '; '-joined text (failed bounds read better than JSON)."""
+    return "; ".join(map(str, value)) if isinstance(value, list) else value
+
+
+def build(target: str, serving_base: str, home: str) -> str:
+    """The HTML page for `MODEL[:VERSION]` (newest complete version if none) or for a
+    run id (also one that pushed nothing; so is a model with no push yet)."""
+    from components.atomic_pusher.provenance import summary_line, thresholds_text
+    from vrl import lineage as lineage_lib
+
+    heading, prov, lineage, model_dir = _subject(target, serving_base, home)
     data = prov.get("data") or {}
     evaluation = prov.get("evaluation") or {}
+    decision = [(k, _lines(evaluation.get(k))) for k in _DECISION_KEYS if k in evaluation]
+    if evaluation.get("reasons") == evaluation.get("failed_thresholds"):
+        decision = [(k, v) for k, v in decision if k != "reasons"]
+    decision.append(("bounds", thresholds_text(evaluation.get("thresholds")) or "not recorded"))
     sections = [
-        f"<h1>{html.escape(model)} version {version}</h1>",
+        f"<h1>{html.escape(heading)}</h1>",
         f"<p>{html.escape(summary_line(prov))}</p>",
         "<h2>Decision</h2>",
-        _table(
-            [
-                (k, evaluation.get(k))
-                for k in (
-                    "blessed",
-                    "reason",
-                    "failed_thresholds",
-                    "metric",
-                    "value",
-                    "delta",
-                    "baseline",
-                )
-                if k in evaluation
-            ]
-        ),
+        table(decision),
     ]
     if data:
-        sections += ["<h2>Ingest</h2>", _table(sorted((k, v) for k, v in data.items()))]
+        sections += ["<h2>Ingest</h2>", table(sorted((k, v) for k, v in data.items()))]
     if prov.get("kind") != "rl":
-        sections += ["<h2>Data checks</h2>", _anomalies(lineage)]
-        sections += ["<h2>Statistics (TFDV)</h2>", _statistics(lineage)]
+        sections += ["<h2>Data checks</h2>", report_data.anomalies(lineage)]
+        sections += ["<h2>Statistics (TFDV)</h2>", report_data.statistics(lineage)]
         per_class = sorted((evaluation.get("per_class_accuracy") or {}).items())
-        sections += ["<h2>Evaluation</h2>", _table(per_class, ("class", "accuracy (TFMA)"))]
-        sections += [_classification(version_dir, prov)]
+        sections += ["<h2>Evaluation</h2>", table(per_class, ("class", "accuracy (TFMA)"))]
+        sections += [_classification(model_dir, prov)]
     sections += ["<h2>Training</h2>", _curves(lineage, prov)]
-    sections += [_table(sorted((prov.get("trainer") or {}).items()), ("setting", "value"))]
+    sections += [table(sorted((prov.get("trainer") or {}).items()), ("setting", "value"))]
     metrics = (prov.get("metrics") or {}).get("training") or {}
-    sections += [_table(sorted(metrics.items()), ("metric", "value"))]
+    sections += [table(sorted(metrics.items()), ("metric", "value"))]
     if lineage:
         text = lineage_lib.render(lineage)
         sections += ["<h2>Lineage</h2>", f"<pre>{html.escape(text)}</pre>"]
     body = "\n".join(sections)
-    title = html.escape(f"{model} {version}")
     return (
-        f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>{title}</title>'
+        f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>{html.escape(heading)}</title>'
         f"<style>{_STYLE}</style><script>{_LOAD_CHECK}</script></head><body>{body}</body></html>"
     )
 
 
-# Marks on <body> how many images decoded and how many script errors occurred,
-# so a headless browser's DOM dump tells whether the page rendered whole.
+# Marks on <body> how many images decoded, how many script errors occurred and
+# whether anything is wider than the window, so a headless browser's DOM dump
+# tells whether the page rendered whole.
 _LOAD_CHECK = (
     "var vrlErrors=0;window.addEventListener('error',function(){vrlErrors++;},true);"
     "window.addEventListener('load',function(){var im=document.images,ok=0;"
     "for(var i=0;i<im.length;i++){if(im[i].complete&&im[i].naturalWidth>0)ok++;}"
     "document.body.setAttribute('data-images',ok+'/'+im.length);"
-    "document.body.setAttribute('data-errors',String(vrlErrors));});"
+    "document.body.setAttribute('data-errors',String(vrlErrors));"
+    "var d=document.documentElement;"
+    "document.body.setAttribute('data-overflow',String(d.scrollWidth>d.clientWidth));});"
 )
 
 
@@ -360,7 +332,8 @@ def print_run_report(pushed_path: str, serving_base: str, home: str, pipeline_ro
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    page = build(args.target, args.serving_base, args.home)
+    serving_base = args.serving_base or os.path.join(args.home, SERVING_DIR)
+    page = build(args.target, serving_base, args.home)
     with open(args.out, "w", encoding="utf-8") as f:
         f.write(page)
     print(f"wrote {args.out} ({len(page) // 1024} KiB)")

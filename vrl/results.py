@@ -9,6 +9,7 @@ import re
 
 from contracts.features import LABEL_VOCAB_FILENAME
 from contracts.files import IMAGE_CHECKS_FILE, INGEST_REPORT_FILE
+from vrl.mlmd import open_store
 
 
 @dataclasses.dataclass
@@ -37,17 +38,6 @@ class RunSummary:
     """The trainer's error analysis (JSON and PNGs) of the evaluated model."""
 
 
-def open_store(metadata_path: str):
-    """Read-only ML Metadata store over a local SQLite file."""
-    import ml_metadata as mlmd
-    from ml_metadata.proto import metadata_store_pb2
-
-    cfg = metadata_store_pb2.ConnectionConfig()
-    cfg.sqlite.filename_uri = metadata_path
-    cfg.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
-    return mlmd.MetadataStore(cfg)
-
-
 def latest_artifact(store, type_name: str):
     """The most recently created LIVE artifact of a type, or None."""
     arts = [a for a in store.get_artifacts_by_type(type_name) if a.state == a.LIVE]
@@ -69,7 +59,9 @@ def _doubles(sub: dict) -> dict[str, float]:
 def read_eval_metrics(evaluation_uri: str) -> tuple[dict[str, float], dict[str, float]]:
     """Overall metrics and per-class accuracy from a TFMA ModelEvaluation artifact
     (metrics without a sub key: per-class precision/recall are read by `read_class_metrics`)."""
-    result = _load_candidate(evaluation_uri)
+    from components.atomic_pusher.gather import load_candidate_result  # imports TensorFlow
+
+    result = load_candidate_result(evaluation_uri)
     overall: dict[str, float] = {}
     per_class: dict[str, float] = {}
     for slice_key, metrics in result.slicing_metrics:
@@ -83,22 +75,14 @@ def read_eval_metrics(evaluation_uri: str) -> tuple[dict[str, float], dict[str, 
     return overall, per_class
 
 
-def _load_candidate(evaluation_uri: str):
-    """TFMA's result for the evaluated model ("candidate" when a baseline was compared)."""
-    import tensorflow_model_analysis as tfma
-    from tensorflow_model_analysis.writers.eval_config_writer import load_eval_run
-
-    config = load_eval_run(evaluation_uri)[0]
-    baseline = config is not None and any(s.is_baseline for s in config.model_specs)
-    return tfma.load_eval_result(evaluation_uri, model_name="candidate" if baseline else None)
-
-
 def read_class_metrics(
     evaluation_uri: str,
 ) -> tuple[dict[int, dict[str, float]], list[list[int]] | None]:
     """TFMA's per-class precision/recall by class id (overall slice) and its
     multi-class confusion matrix (rows true, columns predicted), if computed."""
-    result = _load_candidate(evaluation_uri)
+    from components.atomic_pusher.gather import load_candidate_result  # imports TensorFlow
+
+    result = load_candidate_result(evaluation_uri)
     by_class: dict[int, dict[str, float]] = {}
     for slice_key, metrics in result.slicing_metrics:
         if slice_key:

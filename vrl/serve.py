@@ -68,7 +68,17 @@ def _client_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="served model name")
     parser.add_argument("--server", help="host:port (default 127.0.0.1:8500, or :8501 with --rest)")
     parser.add_argument("--rest", action="store_true", help="use the REST API instead of gRPC")
-    parser.add_argument("--version", type=int, help="model version (default: latest)")
+    choice = parser.add_mutually_exclusive_group()
+    choice.add_argument(
+        "--version",
+        help="model version number (default: the server's choice, the latest version)",
+    )
+    choice.add_argument(
+        "--label",
+        help="version label from the server's model config, e.g. stable or canary (TF "
+        "Serving's ModelSpec.version_label; REST /labels/NAME; default: none, --version "
+        "applies)",
+    )
     parser.add_argument("--signature", default="serving_default", help="signature to call")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds per call")
 
@@ -125,6 +135,18 @@ def _target(args: argparse.Namespace) -> str:
     return args.server or f"{DEFAULT_HOST}:{REST_PORT if args.rest else GRPC_PORT}"
 
 
+def _version_number(args: argparse.Namespace) -> int | None:
+    """`--version` as a number; a label given there is refused in one line naming --label."""
+    if args.version is None:
+        return None
+    if args.version.isdigit():
+        return int(args.version)
+    raise ValueError(
+        f"--version {args.version}: a version is a number; to address the label "
+        f"{args.version!r} use --label {args.version}"
+    )
+
+
 def _call(args: argparse.Namespace, grpc_fn, rest_fn):
     """Runs a client call; returns (result, None) or (None, exit code) after printing the error."""
     import grpc
@@ -165,8 +187,9 @@ def predict_command(args: argparse.Namespace) -> int:
     if args.labels:
         with open(args.labels, encoding="utf-8") as f:
             labels = [line.strip() for line in f if line.strip()]
-    kwargs = {"version": args.version, "signature_name": args.signature}
-    rest_kwargs = {"version": args.version}
+    version = _version_number(args)
+    kwargs = {"version": version, "version_label": args.label, "signature_name": args.signature}
+    rest_kwargs = {"version": version, "label": args.label}
 
     def via_rest(client):
         body = {"signature_name": args.signature, "instances": _b64_instances(images)}
@@ -254,12 +277,22 @@ def act_command(args: argparse.Namespace) -> int:
         print(f"error: {flag}: {e}", file=sys.stderr)
         return 2
 
+    version = _version_number(args)
+
     def via_grpc(client):
-        out = client.act(args.model, batch, version=args.version, signature_name=args.signature)
+        out = client.act(
+            args.model,
+            batch,
+            version=version,
+            version_label=args.label,
+            signature_name=args.signature,
+        )
         return {k: v[0].tolist() for k, v in out.items()}
 
     def via_rest(client):
-        row = client.act(args.model, batch, signature_name=args.signature, version=args.version)[0]
+        row = client.act(
+            args.model, batch, signature_name=args.signature, version=version, label=args.label
+        )[0]
         return row if isinstance(row, dict) else {"action": row}
 
     result, code = _call(args, via_grpc, via_rest)

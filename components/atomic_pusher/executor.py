@@ -101,12 +101,13 @@ class Executor(tfx_pusher_executor.Executor):
                 gather.record_files_per_split(examples.uri) if examples else None,
             )
         baseline = gather.baseline(blessing_props.get("baseline_model"))
+        evaluation_uri = evaluation.uri if evaluation else None
         if kind == "rl":
             trainer, train_metrics = gather.dqn_training(model.uri) if model else (None, None)
-            evaluation_section = _policy_evaluation(evaluation, blessing_props, baseline)
+            evaluation_section = gather.policy_evaluation(evaluation_uri, blessing_props, baseline)
         else:
             trainer, train_metrics = gather.cnn_training(model_run.uri if model_run else None)
-            evaluation_section = _tfma_evaluation(evaluation, blessing_props, baseline)
+            evaluation_section = gather.tfma_evaluation(evaluation_uri, baseline)
         pipeline_info = self._context.pipeline_info if self._context else None
         return provenance.build(
             model_name=config.get(constants.MODEL_NAME_CONFIG) or os.path.basename(model_dir),
@@ -133,59 +134,3 @@ def _single(input_dict: dict[str, list[types.Artifact]], key: str) -> types.Arti
 
 def _is_policy(model: types.Artifact) -> bool:
     return bool(gather.read_json(f"{model.uri.rstrip('/')}/{files.TRAINING_SUMMARY_FILE}"))
-
-
-def _tfma_evaluation(
-    evaluation: types.Artifact | None, blessing_props: dict, baseline: dict | None
-) -> dict[str, Any]:
-    """Accuracy overall and per class, the change against the baseline, the decision."""
-    section: dict[str, Any] = {
-        "metric": "accuracy",
-        "value": None,
-        "blessed": True,  # provenance is written only for a push, after CheckBlessing
-        "baseline": baseline,
-        "evaluation_uri": evaluation.uri if evaluation else None,
-    }
-    if evaluation is None:
-        return section
-    overall, per_class, diff = gather.tfma_metrics(evaluation.uri)
-    section.update(
-        value=overall.get("sparse_categorical_accuracy"),
-        overall=overall,
-        per_class_accuracy=per_class,
-        failed_thresholds=gather.tfma_failures(evaluation.uri),
-    )
-    change = next((v for k, v in diff.items() if "accuracy" in k), None)
-    if change is None and baseline and baseline.get("value_at_its_push") is not None:
-        if section["value"] is not None:
-            change = section["value"] - baseline["value_at_its_push"]
-    section["delta"] = change
-    return section
-
-
-def _policy_evaluation(
-    evaluation: types.Artifact | None, blessing_props: dict, baseline: dict | None
-) -> dict[str, Any]:
-    """Return statistics of the greedy episodes, the baseline's mean, the decision."""
-    report = (
-        gather.read_json(f"{evaluation.uri.rstrip('/')}/{files.POLICY_REPORT_FILE}")
-        if evaluation
-        else None
-    ) or {}
-    mean = report.get("mean_return", blessing_props.get("mean_return"))
-    base_mean = report.get("baseline_mean_return")
-    returns = report.get("returns") or []
-    return {
-        "metric": "mean_return",
-        "value": mean,
-        "std_return": report.get("std_return", blessing_props.get("std_return")),
-        "min_return": min(returns) if returns else None,
-        "max_return": max(returns) if returns else None,
-        "episodes": len(returns) or None,
-        "threshold": report.get("threshold"),
-        "baseline": {**(baseline or {}), "mean_return": base_mean} if baseline else None,
-        "delta": (mean - base_mean) if mean is not None and base_mean is not None else None,
-        "blessed": True,  # provenance is written only for a push, after CheckBlessing
-        "reason": report.get("reason"),
-        "evaluation_uri": evaluation.uri if evaluation else None,
-    }

@@ -15,9 +15,12 @@ from typing import Any
 import tensorflow as tf
 from tfx.utils import path_utils
 
-from contracts.files import TRAINING_REPORT_FILE, TRAINING_SUMMARY_FILE
+from components.atomic_pusher.provenance import tfma_thresholds
+from components.gated_evaluator.ops import TFLITE_GATE_FILE
+from contracts.files import POLICY_REPORT_FILE, TRAINING_REPORT_FILE, TRAINING_SUMMARY_FILE
 from contracts.serving_base import PROVENANCE_FILE, PUSH_MARKER_FILE
 
+EVAL_CONFIG_FILE = "eval_config.json"  # TFMA's own: its EvalRun in the evaluation artifact
 _ACCURACY = "sparse_categorical_accuracy"
 
 
@@ -84,19 +87,23 @@ def dqn_training(model_uri: str) -> tuple[dict | None, dict | None]:
 
 
 def tfma_metrics(evaluation_uri: str) -> tuple[dict, dict, dict]:
-    """(candidate overall, per-class accuracy, diff vs baseline) from a TFMA evaluation.
+    """(candidate overall, per-class accuracy, diff vs baseline) from a TFMA evaluation."""
+    return _split_metrics(load_candidate_result(evaluation_uri).slicing_metrics)
 
-    With a baseline TFMA names the models "candidate" and "baseline"; without
-    one the results carry no model name.
+
+def load_candidate_result(evaluation_uri: str):
+    """TFMA's EvalResult of the evaluated model.
+
+    With a baseline TFMA names the models "candidate" and "baseline"; without one
+    the results carry no model name, and asking for "candidate" would log "Fail to
+    find plots for model name" once per slice.
     """
     import tensorflow_model_analysis as tfma
 
-    for model_name in ("candidate", None):
-        result = tfma.load_eval_result(evaluation_uri, model_name=model_name)
-        overall, per_class, diff = _split_metrics(result.slicing_metrics)
-        if overall:
-            break
-    return overall, per_class, diff
+    eval_run = read_json(posixpath.join(evaluation_uri, EVAL_CONFIG_FILE)) or {}
+    specs = (eval_run.get("evalConfig") or {}).get("modelSpecs") or []
+    baseline = any(spec.get("isBaseline") for spec in specs)
+    return tfma.load_eval_result(evaluation_uri, model_name="candidate" if baseline else None)
 
 
 def _split_metrics(slicing_metrics) -> tuple[dict, dict, dict]:
@@ -123,6 +130,24 @@ def _split_metrics(slicing_metrics) -> tuple[dict, dict, dict]:
     return overall, per_class, diff
 
 
+def evaluation_thresholds(evaluation_uri: str) -> dict[str, Any]:
+    """The bounds an evaluation applied: TFMA's (as the GatedEvaluator set them at run
+    time) and the TFLite gate's maximum accuracy drop, when it ran."""
+    out = tfma_thresholds(read_json(posixpath.join(evaluation_uri, EVAL_CONFIG_FILE)))
+    gate = read_json(posixpath.join(evaluation_uri, TFLITE_GATE_FILE))
+    if gate and gate.get("max_drop") is not None:
+        out["tflite_max_accuracy_drop"] = gate["max_drop"]
+    return out
+
+
+def policy_thresholds(report: dict[str, Any]) -> dict[str, Any]:
+    """The bounds a PolicyEvaluator applied, from its report."""
+    out = {"min_mean_return": report.get("threshold")}
+    if report.get("baseline_mean_return") is not None:
+        out["max_regression_vs_served"] = report.get("max_regression")
+    return {k: v for k, v in out.items() if v is not None}
+
+
 def tfma_failures(evaluation_uri: str) -> list[str]:
     """Human-readable failed thresholds of a TFMA validation, empty when it passed."""
     import tensorflow_model_analysis as tfma
@@ -138,8 +163,23 @@ def tfma_failures(evaluation_uri: str) -> list[str]:
             name = failure.metric_key.name
             kind = "change" if failure.metric_key.is_diff else "value"
             value = failure.metric_value.double_value.value
-            failures.append(f"{name} ({kind}) = {value:.4g} on {where}")
-    return failures
+            needs = _bound_text(failure.metric_threshold, failure.metric_key.is_diff)
+            failures.append(f"{name} ({kind}) = {value:.4g} on {where}{needs}")
+    # The overall slice first: it is the one a person checks before the classes.
+    return sorted(failures, key=lambda f: " on overall" not in f)
+
+
+def _bound_text(threshold, is_diff: bool) -> str:
+    """`, needs >= 0.9` from the MetricThreshold a failure names ('' if it names none)."""
+    if is_diff:
+        change = threshold.change_threshold
+        bounds = [(">=", change.absolute.value)] if change.HasField("absolute") else []
+    else:
+        value = threshold.value_threshold
+        bounds = [(">=", value.lower_bound.value)] if value.HasField("lower_bound") else []
+        if value.HasField("upper_bound"):
+            bounds.append(("<=", value.upper_bound.value))
+    return "".join(f", needs {op} {bound:.4g}" for op, bound in bounds)
 
 
 def _slice_text(slice_key) -> str:
@@ -169,4 +209,62 @@ def baseline(baseline_uri: str | None) -> dict[str, Any] | None:
         "metric": prior_eval.get("metric"),
         "value_at_its_push": prior_eval.get("value"),
         "span": ((prior or {}).get("data") or {}).get("span"),
+    }
+
+
+def tfma_evaluation(
+    evaluation_uri: str | None, baseline: dict | None, blessed: bool = True
+) -> dict[str, Any]:
+    """Accuracy overall and per class, the bounds applied, the change against the
+    baseline, the decision (the pusher writes provenance only for a blessed model)."""
+    section: dict[str, Any] = {
+        "metric": "accuracy",
+        "value": None,
+        "blessed": blessed,
+        "baseline": baseline,
+        "evaluation_uri": evaluation_uri,
+    }
+    if evaluation_uri is None:
+        return section
+    overall, per_class, diff = tfma_metrics(evaluation_uri)
+    section.update(
+        value=overall.get("sparse_categorical_accuracy"),
+        overall=overall,
+        per_class_accuracy=per_class,
+        failed_thresholds=tfma_failures(evaluation_uri),
+        thresholds=evaluation_thresholds(evaluation_uri),
+    )
+    change = next((v for k, v in diff.items() if "accuracy" in k), None)
+    if change is None and baseline and baseline.get("value_at_its_push") is not None:
+        if section["value"] is not None:
+            change = section["value"] - baseline["value_at_its_push"]
+    section["delta"] = change
+    return section
+
+
+def policy_evaluation(
+    evaluation_uri: str | None, blessing_props: dict, baseline: dict | None, blessed: bool = True
+) -> dict[str, Any]:
+    """Return statistics of the greedy episodes, the bounds applied, the baseline's
+    mean, the decision (the pusher writes provenance only for a blessed model)."""
+    report = (
+        read_json(posixpath.join(evaluation_uri, POLICY_REPORT_FILE)) if evaluation_uri else None
+    ) or {}
+    mean = report.get("mean_return", blessing_props.get("mean_return"))
+    base_mean = report.get("baseline_mean_return")
+    returns = report.get("returns") or []
+    return {
+        "metric": "mean_return",
+        "value": mean,
+        "std_return": report.get("std_return", blessing_props.get("std_return")),
+        "min_return": min(returns) if returns else None,
+        "max_return": max(returns) if returns else None,
+        "episodes": len(returns) or None,
+        "threshold": report.get("threshold"),
+        "thresholds": policy_thresholds(report),
+        "baseline": {**(baseline or {}), "mean_return": base_mean} if baseline else None,
+        "delta": (mean - base_mean) if mean is not None and base_mean is not None else None,
+        "blessed": blessed,
+        "reason": report.get("reason"),
+        "evaluation_uri": evaluation_uri,
     }

@@ -79,6 +79,60 @@ def data_section(
     }
 
 
+def tfma_thresholds(eval_run: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The bounds a TFMA evaluation applied, from its `eval_config.json` (the JSON of
+    TFMA's EvalRun): `min_<metric>` for a value lower bound, `max_<metric>` for an
+    upper one, `max_<metric>_drop` for an absolute change threshold, and `slices`:
+    the slices every bound is checked on (a metric threshold applies to each).
+    """
+    config = (eval_run or {}).get("evalConfig") or {}
+    out: dict[str, Any] = {}
+    for spec in config.get("metricsSpecs") or []:
+        for metric in spec.get("metrics") or []:
+            threshold = metric.get("threshold") or {}
+            name = _metric_name(metric)
+            value = threshold.get("valueThreshold") or {}
+            if "lowerBound" in value:
+                out[f"min_{name}"] = value["lowerBound"]
+            if "upperBound" in value:
+                out[f"max_{name}"] = value["upperBound"]
+            change = threshold.get("changeThreshold") or {}
+            if "absolute" in change:
+                out[f"max_{name}_drop"] = -change["absolute"]
+    if out:
+        out["slices"] = [_slice_name(s) for s in config.get("slicingSpecs") or [{}]]
+    return out
+
+
+def _metric_name(metric: Mapping[str, Any]) -> str:
+    """`accuracy` for SparseCategoricalAccuracy, else TFMA's class name in snake case."""
+    configured = json.loads(metric.get("config") or "{}").get("name")
+    if configured:
+        return configured
+    name = metric.get("className", "metric")
+    name = "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")
+    return name.replace("sparse_categorical_", "").replace("categorical_", "")
+
+
+def _slice_name(spec: Mapping[str, Any]) -> str:
+    keys = spec.get("featureKeys") or []
+    return f"each {', '.join(keys)}" if keys else "overall"
+
+
+def thresholds_text(thresholds: Mapping[str, Any] | None) -> str:
+    """`min accuracy 0.9, max accuracy drop 0.01 (overall and each label_name)`, or ''."""
+    if not thresholds:
+        return ""
+    bounds = [
+        f"{name.replace('_', ' ')} {_fmt(value, 6)}"
+        for name, value in thresholds.items()
+        if name != "slices" and value is not None
+    ]
+    slices = thresholds.get("slices")
+    where = f" ({' and '.join(slices)})" if slices and slices != ["overall"] else ""
+    return ", ".join(bounds) + where if bounds else ""
+
+
 def build(
     *,
     model_name: str,
@@ -154,7 +208,9 @@ def summary_line(provenance: Mapping[str, Any] | None) -> str:
     else:
         parts.append("no baseline")
     blessed = evaluation.get("blessed")
-    parts.append("blessed" if blessed else "NOT blessed" if blessed is not None else "unevaluated")
+    decision = "blessed" if blessed else "NOT blessed" if blessed is not None else "unevaluated"
+    bounds = thresholds_text(evaluation.get("thresholds"))
+    parts.append(f"{decision} under {bounds}" if bounds else decision)
     commit = (provenance.get("code") or {}).get("git_commit")
     if commit:
         parts.append(f"code {commit[:8]}")

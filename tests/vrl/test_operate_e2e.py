@@ -1,5 +1,8 @@
-"""Operating a real local run: provenance, status, lineage and report after a
-pushed and a not-blessed RL run (LocalDagRunner, SQLite ML Metadata)."""
+"""Operating a real local run as an operator walks it (LocalDagRunner, SQLite ML
+Metadata): before the first push (an RL run that is not blessed), `vrl status`,
+`lineage` and `report RUN` explain why nothing was pushed; after a push, provenance
+with the bounds it was blessed under, status, lineage and the report (rendered
+offline in headless Chromium, TFDV statistics included for the image run)."""
 
 import json
 import os
@@ -19,13 +22,22 @@ MODEL = "dqn_cartpole_v1"
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory):
-    home = str(tmp_path_factory.mktemp("home"))
+def homes(tmp_path_factory):
+    """(the home before any push, the home after one): one RL run that is not blessed,
+    a copy of its home, then a run that is blessed and pushed."""
+    home = str(tmp_path_factory.mktemp("home") / "runs")
     common = ["run", "rl", "--env", "CartPole-v1", "--home", home, "--steps", "1000"]
     common += ["--eval-episodes", "3"]
-    assert main([*common, "--threshold", "0"]) == 0  # blessed: pushed
     assert main([*common, "--threshold", "100000"]) == 0  # not blessed: correctly not pushed
-    return home
+    before = str(tmp_path_factory.mktemp("before") / "runs")
+    shutil.copytree(home, before)
+    assert main([*common, "--threshold", "0"]) == 0  # blessed: pushed
+    return before, home
+
+
+@pytest.fixture(scope="module")
+def home(homes):
+    return homes[1]
 
 
 def _version(home):
@@ -43,18 +55,81 @@ def test_policy_push_carries_complete_provenance(home):
     evaluation = record["evaluation"]
     assert evaluation["blessed"] is True and evaluation["episodes"] == 3
     assert evaluation["value"] is not None and evaluation["reason"]
+    assert evaluation["thresholds"] == {"min_mean_return": 0.0}
     assert record["code"]["package_version"]
 
 
-def test_status_after_a_not_blessed_run_shows_the_served_version_and_the_reason(home, capsys):
-    serving = os.path.join(home, "serving")
-    assert main(["status", "--serving-base", serving, "--home", home, "--json"]) == 0
+def test_status_home_before_the_first_push_explains_why_nothing_was_pushed(homes, capsys):
+    before, _ = homes
+    assert main(["status", "--home", before]) == 0
+    out = capsys.readouterr().out
+    assert f"{before}/serving: no models pushed yet" in out
+    assert "not pushed" in out and "why: mean return" in out and "below the threshold" in out
+    assert "bounds: min mean return 100000" in out
+    assert main(["status", "--home", before, "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
-    (model,) = result["models"]
-    assert [v["version"] for v in model["versions"]] == [_version(home)]
-    assert "mean_return" in model["versions"][0]["summary"]
     (run,) = result["last_runs"]
-    assert run["pushed"] is False and "threshold" in run["reason"]
+    assert run["pushed"] is False and run["model"] == MODEL and run["run_id"]
+    assert run["thresholds"] == {"min_mean_return": 100000.0}
+    assert any("threshold" in reason for reason in run["reasons"])
+
+
+def test_status_home_after_the_push_shows_the_version_and_its_bounds(home, capsys):
+    assert main(["status", "--home", home]) == 0
+    out = capsys.readouterr().out
+    assert "blessed under min mean return 0" in out and "mean_return" in out
+    assert f"pushed version {_version(home)}" in out
+
+
+def _open_in_chromium(out, tmp_path):
+    """The page's load-check marks from a headless Chromium DOM dump, after a screenshot
+    that is not blank."""
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not chromium:
+        pytest.skip("no chromium on PATH (Debian package `chromium`)")
+    flags = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars"]
+    # No network: a page that needs one would show a blank box or fail to load a script.
+    flags += ["--proxy-server=127.0.0.1:9", "--proxy-bypass-list=<-loopback>"]
+    dom = subprocess.run(
+        [*flags, "--window-size=1000,1600", "--dump-dom", f"file://{out}"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout
+    body = re.search(
+        r'<body data-images="(\d+)/(\d+)" data-errors="(\d+)" data-overflow="(\w+)"', dom
+    )
+    assert body, "the page's load check did not run"
+    shot = str(tmp_path / "report.png")
+    subprocess.run(
+        [*flags, "--window-size=1200,1600", f"--screenshot={shot}", f"file://{out}"],
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
+    assert os.path.getsize(shot) > 10_000 and not _png_is_blank(shot)
+    loaded, total, errors = map(int, body.groups()[:3])
+    return loaded, total, errors, body.group(4) == "true"
+
+
+def test_lineage_and_report_of_the_run_before_the_first_push_explain_the_decision(
+    homes, tmp_path, capsys
+):
+    before, _ = homes
+    assert main(["lineage", MODEL, "--home", before, "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["version"] is None and result["run_id"]
+    assert result["decision"]["blessed"] is False
+    assert "below the threshold" in result["decision"]["reasons"][0]
+    assert [s["node"] for s in result["steps"]][0] == "Pusher"
+    out = str(tmp_path / "run.html")
+    assert main(["report", result["run_id"], "--home", before, "--out", out]) == 0
+    page = open(out).read()
+    assert f"run {result['run_id']}, nothing pushed" in page
+    assert "below the threshold" in page and "min mean return 100000" in page
+    assert "<h2>Lineage</h2>" in page and "http://" not in page and "https://" not in page
+    loaded, total, errors, overflow = _open_in_chromium(out, tmp_path)
+    assert total >= 2 and loaded == total and errors == 0 and not overflow
 
 
 def test_lineage_goes_from_the_push_to_the_trainer(home, capsys):
@@ -83,32 +158,15 @@ def _png_is_blank(path):
 
 def test_report_renders_in_headless_chromium_with_every_image(home, tmp_path, capsys):
     out = str(tmp_path / "report.html")
-    serving = os.path.join(home, "serving")
-    assert main(["report", MODEL, "--serving-base", serving, "--home", home, "--out", out]) == 0
+    assert main(["report", MODEL, "--home", home, "--out", out]) == 0
     page = open(out).read()
     assert page.count("data:image/png;base64,") >= 2  # return curve and return histogram
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if not chromium:
-        pytest.skip("no chromium on PATH (Debian package `chromium`)")
-    flags = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars"]
-    dom = subprocess.run(
-        [*flags, "--dump-dom", f"file://{out}"], capture_output=True, text=True, timeout=120
-    ).stdout
-    body = re.search(r'<body data-images="(\d+)/(\d+)" data-errors="(\d+)"', dom)
-    assert body, "the page's load check did not run"
-    loaded, total, errors = map(int, body.groups())
-    assert total >= 2 and loaded == total and errors == 0
-    shot = str(tmp_path / "report.png")
-    subprocess.run(
-        [*flags, "--window-size=1200,1600", f"--screenshot={shot}", f"file://{out}"],
-        capture_output=True,
-        timeout=120,
-        check=True,
-    )
-    assert os.path.getsize(shot) > 10_000 and not _png_is_blank(shot)
+    assert "min mean return 0" in page  # the bounds it was blessed under
+    loaded, total, errors, overflow = _open_in_chromium(out, tmp_path)
+    assert total >= 2 and loaded == total and errors == 0 and not overflow
 
 
-def test_image_push_carries_span_counts_tfma_metrics_and_trainer_config(tmp_path):
+def test_image_push_carries_span_counts_tfma_metrics_bounds_and_renders_offline(tmp_path):
     from vrl import demo_data
 
     data = str(tmp_path / "data")
@@ -130,3 +188,15 @@ def test_image_push_carries_span_counts_tfma_metrics_and_trainer_config(tmp_path
     assert 0.0 <= evaluation["value"] <= 1.0 and len(evaluation["per_class_accuracy"]) == 5
     assert record["trainer"]["epochs"] == 2
     assert record["metrics"]["training"]["epochs_run"] == 2
+    # Blessed without a baseline: the value bound applied (on every class too), no change bound.
+    assert evaluation["thresholds"] == {
+        "min_accuracy": 0.0,
+        "slices": ["overall", "each label_name"],
+    }
+    out = str(tmp_path / "report.html")
+    assert main(["report", "image_classifier", "--home", home, "--out", out]) == 0
+    page = open(out).read()
+    assert "<iframe" not in page and "http://" not in page and "https://" not in page
+    assert "feature histograms (TFDV statistics)" in page and "label_name" in page
+    loaded, total, errors, overflow = _open_in_chromium(out, tmp_path)
+    assert total >= 4 and loaded == total and errors == 0 and not overflow
