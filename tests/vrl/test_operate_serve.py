@@ -11,7 +11,7 @@ import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
 from components.atomic_pusher import ops
-from serving.client import POLICY_INPUT
+from contracts.features import OBSERVATION_KEY as POLICY_INPUT
 from vrl.cli import main
 
 POLL_SECONDS = 1
