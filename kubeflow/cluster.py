@@ -9,7 +9,12 @@ import warnings
 TARGETS = ("kfp", "vertex")
 TRAINER_TASKS = ("Trainer", "DqnTrainer")
 HEAVY_TASKS = ("ImageExampleGen", "StatisticsGen", "Transform", "Evaluator", "PolicyEvaluator")
-_MEMORY = re.compile(r"(\d+(?:\.\d+)?)([GM])i?")
+_MEMORY = re.compile(r"(\d+(?:\.\d+)?)([GM]i?)")
+# Gigabytes (10^9 bytes, as Kubeflow's spec counts memory) per unit.
+_UNIT_GB = {"G": 1.0, "Gi": 2**30 / 1e9, "M": 1e-3, "Mi": 2**20 / 1e9}
+GPU_RESOURCE = "nvidia.com/gpu"
+# GKE's node label for the accelerator type; other clusters label GPU nodes their own way.
+GKE_ACCELERATOR_LABEL = "cloud.google.com/gke-accelerator"
 
 
 class MutableImageWarning(UserWarning):
@@ -17,20 +22,37 @@ class MutableImageWarning(UserWarning):
 
 
 def parse_memory_gb(text: str) -> float:
-    """'8G', '8Gi', '512M' -> gigabytes as Kubeflow's spec counts them."""
+    """'8G', '8Gi', '512M', '512Mi' -> gigabytes (10^9 bytes) as Kubeflow's spec counts them."""
     m = _MEMORY.fullmatch(text.strip())
     if not m:
         raise ValueError(f"memory {text!r}: expected a size like 8G, 8Gi or 512M")
-    value = float(m.group(1))
-    return value if m.group(2) == "G" else value / 1024
+    return round(float(m.group(1)) * _UNIT_GB[m.group(2)], 6)
 
 
 def parse_gpu(text: str) -> tuple[str, int]:
-    """'nvidia-tesla-t4:1' -> ('nvidia-tesla-t4', 1)."""
-    kind, _, count = text.partition(":")
+    """'nvidia.com/gpu:1' or 'nvidia-tesla-t4:1' -> (name, count).
+
+    A name with a '/' is a Kubernetes resource name; one without is a GPU
+    type (GKE's accelerator names), requested as nvidia.com/gpu on a node
+    whose accelerator label has that value.
+    """
+    kind, _, count = text.rpartition(":")
     if not kind or not count.isdigit() or int(count) < 1:
-        raise ValueError(f"--gpu {text!r}: expected TYPE:COUNT, e.g. nvidia-tesla-t4:1")
+        raise ValueError(
+            f"--gpu {text!r}: expected RESOURCE:COUNT or TYPE:COUNT, "
+            "e.g. nvidia.com/gpu:1 or nvidia-tesla-t4:1"
+        )
     return kind, int(count)
+
+
+def parse_label(text: str, flag: str) -> tuple[str, str]:
+    """'cloud.google.com/gke-accelerator=nvidia-tesla-t4' -> (key, value)."""
+    key, sep, value = text.partition("=")
+    if not sep or not re.fullmatch(r"([a-z0-9.-]+/)?[A-Za-z0-9][-A-Za-z0-9_.]*", key):
+        raise ValueError(
+            f"{flag} {text!r}: expected KEY=VALUE, e.g. {GKE_ACCELERATOR_LABEL}=nvidia-tesla-t4"
+        )
+    return key, value
 
 
 def parse_pvc(text: str) -> tuple[str, str]:
@@ -73,7 +95,13 @@ class ClusterConfig:
     pvc_mounts: tuple[tuple[str, str], ...] = ()
     """(claim, mount path) pairs mounted into every task, e.g. the serving base's volume."""
     gpu: tuple[str, int] | None = None
-    """Accelerator (type, count) requested by Trainer and DqnTrainer."""
+    """Accelerator (Kubernetes resource name or GPU type, count) requested by Trainer and DqnTrainer."""
+    gpu_node_selector: tuple[tuple[str, str], ...] = ()
+    """Node labels the trainers' pods require (default for a GPU type: GKE's accelerator label)."""
+    gpu_node_label: str = GKE_ACCELERATOR_LABEL
+    """Node label that carries the GPU type when --gpu names a type rather than a resource."""
+    gpu_toleration: str = GPU_RESOURCE
+    """Taint key the trainers tolerate (Exists, NoSchedule) on GPU nodes; '' for none."""
     cpu: float = 1.0
     """CPU request of the data and evaluation tasks."""
     memory: str = "4G"
@@ -92,6 +120,10 @@ class ClusterConfig:
             raise ValueError(f"--target must be one of {TARGETS}, got {self.target!r}")
         if self.target == "vertex" and self.pvc_mounts:
             raise ValueError("--pvc is for open-source Kubeflow; Vertex AI reads gs:// paths")
+        if self.target == "vertex" and self.gpu and "/" in self.gpu[0]:
+            raise ValueError(
+                f"--gpu {self.gpu[0]}: Vertex AI takes a GPU type, e.g. nvidia-tesla-t4:1"
+            )
         for cpu in (self.cpu, self.trainer_cpu, self.light_cpu):
             if cpu <= 0:
                 raise ValueError(f"CPU requests must be > 0, got {cpu}")
@@ -108,6 +140,30 @@ class ClusterConfig:
             )
 
 
+def gpu_resource(cluster: ClusterConfig) -> str:
+    """The accelerator `type` in the spec: a Kubernetes resource name for kfp
+    (what kfp's set_accelerator_type writes), Vertex's enum for vertex."""
+    kind = cluster.gpu[0] if cluster.gpu else ""
+    if cluster.target == "vertex":
+        return kind.upper().replace("-", "_")  # nvidia-tesla-t4 -> NVIDIA_TESLA_T4
+    return kind if "/" in kind else GPU_RESOURCE
+
+
+def gpu_scheduling(cluster: ClusterConfig) -> dict:
+    """The trainers' kfp-kubernetes settings: nodeSelector and tolerations."""
+    if not cluster.gpu or cluster.target != "kfp":
+        return {}
+    labels = dict(cluster.gpu_node_selector)
+    if "/" not in cluster.gpu[0] and not labels:
+        labels[cluster.gpu_node_label] = cluster.gpu[0]
+    out: dict = {"nodeSelector": {"labels": labels}} if labels else {}
+    if cluster.gpu_toleration:
+        out["tolerations"] = [
+            {"key": cluster.gpu_toleration, "operator": "Exists", "effect": "NoSchedule"}
+        ]
+    return out
+
+
 def resources_for(task: str, cluster: ClusterConfig) -> dict:
     """The container `resources` of one task in the spec's JSON form."""
     if task in TRAINER_TASKS:
@@ -119,5 +175,5 @@ def resources_for(task: str, cluster: ClusterConfig) -> dict:
     gb = parse_memory_gb(memory)
     out = {"cpuRequest": cpu, "memoryRequest": gb, "memoryLimit": gb}
     if task in TRAINER_TASKS and cluster.gpu:
-        out["accelerator"] = {"type": cluster.gpu[0], "count": str(cluster.gpu[1])}
+        out["accelerator"] = {"type": gpu_resource(cluster), "count": str(cluster.gpu[1])}
     return out

@@ -12,10 +12,18 @@ the spec; this module then fits it to the target:
   (`resolver`, `importer`) are refused.
 - `vertex` (Vertex AI Pipelines): TFX's PipelineJob JSON as written.
 
-On both: CPU and memory requests on every heavy task, an accelerator on the
-trainers when asked, the pipeline root as the spec's default, and caching off
-for the tasks whose cache key cannot see new data (ImageExampleGen: OSS KFP
-never runs TFX's fingerprinting driver; ServedBaseline reads the serving base).
+On both: CPU and memory requests on every task, an accelerator on the
+trainers when asked, the pipeline root as the spec's default.
+
+On `kfp` also: the pipeline root must be one KFP's launcher accepts
+(kubeflow.objectstore); every TFX task runs through kubeflow.executor (the
+launcher's local artifact paths, Beam workers sized to the pod); GPU node
+selector and toleration in the PlatformSpec; and caching that saves work
+without hiding new data: an uncached InputFingerprint task feeds the data's
+span and fingerprint into ImageExampleGen's cache key, so unchanged data and
+config are served from the cache from ingest on, and new files rerun it.
+ServedBaseline (reads the serving base) and DqnTrainer (a scheduled RL run
+is meant to train again) are never cached.
 """
 
 from __future__ import annotations
@@ -27,14 +35,20 @@ from typing import Any
 
 from absl import logging
 
-from kubeflow.cluster import ClusterConfig, resources_for
+from kubeflow import fingerprint
+from kubeflow.cluster import TRAINER_TASKS, ClusterConfig, gpu_scheduling, resources_for
+from kubeflow.executor import CPU_REQUEST_ENV
+from kubeflow.objectstore import check_pipeline_root
 from pipeline.params import UNCACHED_COMPONENT_IDS
 
 KFP_BEAM_ARGS = ("--direct_running_mode=multi_processing", "--direct_num_workers=0")
 # Executor kinds open-source KFP's backend runs; TFX may also emit `resolver`
 # and `importer`, which it answers with "not implemented".
 OSS_EXECUTOR_KINDS = ("container",)
-NEVER_CACHED_ON_KFP = ("ImageExampleGen", *UNCACHED_COMPONENT_IDS)
+NEVER_CACHED_ON_KFP = (*UNCACHED_COMPONENT_IDS, "DqnTrainer")
+TFX_ENTRYPOINT = "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor"
+POD_ENTRYPOINT = ["python", "-m", "kubeflow.executor"]
+INGEST_TASK = "ImageExampleGen"
 
 
 def build_pipeline(name: str, config: Any, beam_pipeline_args: list[str]):
@@ -70,6 +84,11 @@ def compile_pipeline(
 
     cluster.check_output_file(output_file)
     pipeline = build_pipeline(name, config, list(beam_pipeline_args or KFP_BEAM_ARGS))
+    root = pipeline.pipeline_info.pipeline_root
+    if cluster.target == "kfp":
+        check_pipeline_root(root)
+    elif not root.startswith("gs://"):
+        raise ValueError(f"--pipeline-root {root!r}: Vertex AI Pipelines takes a gs:// root")
     with tempfile.TemporaryDirectory() as tmp:
         runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
             config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(
@@ -112,7 +131,7 @@ def runtime_defaults(pipeline: Any) -> dict[str, Any]:
 
 
 def fit_spec(spec: dict, cluster: ClusterConfig, pipeline_root: str) -> None:
-    """Resources, caching and pipeline root for the target (in place)."""
+    """Resources, entrypoint, caching and pipeline root for the target (in place)."""
     tasks = spec["root"]["dag"]["tasks"]
     executors = spec["deploymentSpec"]["executors"]
     if cluster.target == "kfp":
@@ -127,20 +146,74 @@ def fit_spec(spec: dict, cluster: ClusterConfig, pipeline_root: str) -> None:
         label = spec["components"][task["componentRef"]["name"]]["executorLabel"]
         container = executors[label].get("container")
         if container is not None:
-            resources = resources_for(task_name, cluster)
-            if resources:
-                container["resources"] = resources
+            container["resources"] = resources_for(task_name, cluster)
+            if cluster.target == "kfp":
+                _fit_container(container)
         if task_name in NEVER_CACHED_ON_KFP:
             task["cachingOptions"] = {"enableCache": False}
+    if cluster.target == "kfp" and INGEST_TASK in tasks:
+        add_fingerprint_task(spec, cluster)
     spec["defaultPipelineRoot"] = pipeline_root
 
 
+def _fit_container(container: dict) -> None:
+    """TFX's entrypoint through kubeflow.executor; the CPU request visible to Beam sizing."""
+    if container.get("command", [])[-1:] == [TFX_ENTRYPOINT]:
+        container["command"] = list(POD_ENTRYPOINT)
+    cpu = container["resources"]["cpuRequest"]
+    container["env"] = [{"name": CPU_REQUEST_ENV, "value": str(cpu)}]
+
+
+def add_fingerprint_task(spec: dict, cluster: ClusterConfig) -> None:
+    """Adds InputFingerprint (never cached) and keys ImageExampleGen's cache on its output."""
+    ingest = spec["root"]["dag"]["tasks"][INGEST_TASK]
+    ingest_component = spec["components"][ingest["componentRef"]["name"]]
+    string = {"parameterType": "STRING"}
+    name, label = fingerprint.TASK, f"{fingerprint.TASK}_executor"
+    spec["components"][name] = {
+        "executorLabel": label,
+        "inputDefinitions": {"parameters": {k: string for k in fingerprint.INPUT_PARAMETERS}},
+        "outputDefinitions": {"parameters": {fingerprint.OUTPUT: string}},
+    }
+    resources = resources_for(name, cluster)
+    spec["deploymentSpec"]["executors"][label] = {
+        "container": {
+            "image": cluster.image,
+            "command": ["python", "-m", "kubeflow.fingerprint"],
+            "args": ["--json_serialized_invocation_args", "{{$}}"],
+            "resources": resources,
+            "env": [{"name": CPU_REQUEST_ENV, "value": str(resources["cpuRequest"])}],
+        }
+    }
+    params = ingest["inputs"]["parameters"]
+    spec["root"]["dag"]["tasks"][name] = {
+        "taskInfo": {"name": name},
+        "componentRef": {"name": name},
+        "inputs": {"parameters": {k: params[k] for k in fingerprint.INPUT_PARAMETERS}},
+        "cachingOptions": {"enableCache": False},
+    }
+    params[fingerprint.OUTPUT] = {
+        "taskOutputParameter": {"producerTask": name, "outputParameterKey": fingerprint.OUTPUT}
+    }
+    ingest_component["inputDefinitions"]["parameters"][fingerprint.OUTPUT] = string
+    ingest["dependentTasks"] = sorted({*ingest.get("dependentTasks", []), name})
+    ingest["cachingOptions"] = {"enableCache": True}
+
+
 def platform_spec(spec: dict, cluster: ClusterConfig) -> dict:
-    """kfp-kubernetes' PlatformSpec: every PVC mounted into every executor."""
-    if not cluster.pvc_mounts:
-        return {}
+    """kfp-kubernetes' PlatformSpec: PVC mounts into every executor, GPU scheduling on the trainers."""
     mounts = [{"constant": claim, "mountPath": path} for claim, path in cluster.pvc_mounts]
-    executors = {label: {"pvcMount": mounts} for label in spec["deploymentSpec"]["executors"]}
+    gpu = gpu_scheduling(cluster)
+    executors = {}
+    for task_name, task in spec["root"]["dag"]["tasks"].items():
+        label = spec["components"][task["componentRef"]["name"]]["executorLabel"]
+        config = {"pvcMount": mounts} if mounts else {}
+        if task_name in TRAINER_TASKS:
+            config.update(gpu)
+        if config:
+            executors[label] = config
+    if not executors:
+        return {}
     return {"platforms": {"kubernetes": {"deploymentSpec": {"executors": executors}}}}
 
 

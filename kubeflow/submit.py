@@ -10,12 +10,17 @@ are converted to the parameter's declared type.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import logging
 import re
+import warnings
+from collections.abc import Iterator
 from typing import Any
 
 from kubeflow.compile import load_package
+from kubeflow.objectstore import DEFAULT_PIPELINE_ROOT, check_pipeline_root
 
 _INTERVAL = re.compile(r"(\d+)([smhd])")
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -149,6 +154,8 @@ def submit(
     params: dict[str, str] | None = None,
     schedule: Schedule | None = None,
     namespace: str | None = None,
+    pipeline_root: str | None = None,
+    enable_caching: bool | None = None,
 ) -> Submission:
     """Creates a run of `package_path`, or a recurring run when `schedule` says so.
 
@@ -157,6 +164,11 @@ def submit(
       host: Kubeflow Pipelines API endpoint (e.g. http://localhost:8080 via a port-forward).
       params: runtime parameters by name (strings; typed from the spec).
       schedule: cron or interval, concurrency, catch-up; None for one run.
+      pipeline_root: the run's artifact root; default the package's. Always
+        sent: the OSS backend never reads the spec's defaultPipelineRoot.
+      enable_caching: False runs every task (kfp's override of every task's
+        caching option); None keeps the compiled options. Never True, which
+        would also cache the tasks compiled as never cached.
     """
     if not package_path.endswith((".yaml", ".yml")):
         raise ValueError(
@@ -165,9 +177,53 @@ def submit(
     spec, _ = load_package(package_path)
     arguments = resolve_params(spec, params or {})
     schedule = schedule or Schedule()
-    pipeline_root = spec.default_pipeline_root or None
+    pipeline_root = pipeline_root or spec.default_pipeline_root or DEFAULT_PIPELINE_ROOT
+    check_pipeline_root(pipeline_root)
+    if enable_caching:
+        raise ValueError("enable_caching=True would cache the tasks compiled as never cached")
     name = run_name or spec.pipeline_info.name
+    with reachable(host):
+        return _create(
+            package_path,
+            host,
+            experiment,
+            name,
+            arguments,
+            schedule,
+            namespace,
+            pipeline_root,
+            enable_caching,
+        )
 
+
+@contextlib.contextmanager
+def reachable(host: str) -> Iterator[None]:
+    """Turns a host that cannot be reached into one ConnectionError line, with
+    urllib3's retry warnings kept out of the terminal."""
+    import urllib3
+
+    quiet = logging.getLogger("urllib3.connectionpool")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            # kfp.Client's FutureWarning: "only works with Kubeflow Pipeline v2.0.0-beta.2 and later"
+            warnings.filterwarnings("ignore", category=FutureWarning, module="kfp")
+            yield
+    except urllib3.exceptions.HTTPError as e:
+        # "<HTTPConnection object at 0x..>: Failed to establish ... refused" -> the reason
+        reason = str(getattr(e, "reason", None) or e).split(">: ", 1)[-1]
+        raise ConnectionError(
+            f"cannot reach Kubeflow Pipelines at {host} ({reason}); "
+            "is the port-forward or ingress up? (see docs/kubeflow.md)"
+        ) from None
+    finally:
+        quiet.setLevel(level)
+
+
+def _create(
+    package_path, host, experiment, name, arguments, schedule, namespace, pipeline_root, caching
+) -> Submission:
     import kfp
 
     client = kfp.Client(host=host, namespace=namespace)
@@ -179,6 +235,7 @@ def submit(
             experiment_name=experiment,
             namespace=namespace,
             pipeline_root=pipeline_root,
+            enable_caching=caching,
         )
         return Submission("run", str(result.run_id), experiment)
     experiment_id = client.create_experiment(experiment, namespace=namespace).experiment_id
@@ -192,5 +249,6 @@ def submit(
         params=arguments,
         pipeline_package_path=package_path,
         pipeline_root=pipeline_root,
+        enable_caching=caching,
     )
     return Submission("recurring_run", str(job.recurring_run_id), experiment)

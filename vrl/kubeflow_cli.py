@@ -15,13 +15,15 @@ DEFAULT_EXPERIMENT = "vision-rl-pipeline"
 
 def _add_cluster_args(p: argparse.ArgumentParser) -> None:
     from kubeflow.cluster import TARGETS, ClusterConfig
+    from kubeflow.objectstore import DEFAULT_PIPELINE_ROOT
 
-    d = ClusterConfig(image="registry.invalid/x@sha256:0")
+    d = ClusterConfig(image="registry.invalid/x@sha256:" + "0" * 64)
     p.add_argument("--out", required=True, help="package to write: .yaml for kfp, .json for vertex")
     p.add_argument(
         "--pipeline-root",
-        required=True,
-        help="artifact root as the pods see it (gs://, s3:// or a mounted path)",
+        default=DEFAULT_PIPELINE_ROOT,
+        help="artifact root in the object store KFP's launcher uses: minio://BUCKET/PREFIX "
+        "(a stock install's MinIO), s3://BUCKET/PREFIX or gs://BUCKET/PREFIX (gs:// for vertex)",
     )
     p.add_argument(
         "--image",
@@ -44,8 +46,29 @@ def _add_cluster_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--gpu",
         default=None,
-        metavar="TYPE:COUNT",
-        help="accelerator for the trainers, e.g. nvidia-tesla-t4:1 (default: none, CPU only)",
+        metavar="RESOURCE:COUNT",
+        help="GPUs for the trainers: a Kubernetes resource (nvidia.com/gpu:1) or a GPU type "
+        "(nvidia-tesla-t4:1: nvidia.com/gpu on nodes labelled with that type; Vertex's "
+        "accelerator for --target vertex). Default: none, CPU only",
+    )
+    p.add_argument(
+        "--gpu-node-selector",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="node label the trainers' pods require, repeatable "
+        f"(e.g. {d.gpu_node_label}=nvidia-tesla-t4)",
+    )
+    p.add_argument(
+        "--gpu-node-label",
+        default=d.gpu_node_label,
+        help="node label carrying the GPU type when --gpu names a type",
+    )
+    p.add_argument(
+        "--gpu-toleration",
+        default=d.gpu_toleration,
+        metavar="TAINT_KEY",
+        help="taint key the trainers tolerate on GPU nodes (Exists, NoSchedule); '' for none",
     )
     p.add_argument("--cpu", type=float, default=d.cpu, help="CPU request of data/eval tasks")
     p.add_argument("--memory", default=d.memory, help="memory request of data/eval tasks")
@@ -105,6 +128,17 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-concurrency", type=int, default=1, help="recurring runs at once")
     p.add_argument("--no-catchup", action="store_true", help="skip runs missed while paused")
     p.add_argument("--namespace", default=None, help="Kubeflow profile namespace (multi-user)")
+    p.add_argument(
+        "--pipeline-root",
+        default=None,
+        help="artifact root for this run (default: the one compiled into the package; "
+        "the backend itself never reads it from the package)",
+    )
+    p.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="run every task even where KFP's cache holds a result (enable_caching=False)",
+    )
     p.set_defaults(func=submit_command)
 
 
@@ -112,9 +146,18 @@ def compile_command(args: argparse.Namespace) -> int:
     """Builds the same config objects as `vrl run`, then compiles."""
     import warnings
 
-    from kubeflow.cluster import ClusterConfig, MutableImageWarning, parse_gpu, parse_pvc
+    from kubeflow.cluster import (
+        ClusterConfig,
+        MutableImageWarning,
+        parse_gpu,
+        parse_label,
+        parse_pvc,
+    )
     from kubeflow.compile import compile_pipeline
+    from kubeflow.objectstore import check_pipeline_root
 
+    if args.target == "kfp":  # before any work: the launcher would refuse it in every pod
+        check_pipeline_root(args.pipeline_root)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", MutableImageWarning)
         cluster = ClusterConfig(
@@ -122,6 +165,11 @@ def compile_command(args: argparse.Namespace) -> int:
             target=args.target,
             pvc_mounts=tuple(parse_pvc(x) for x in args.pvc),
             gpu=parse_gpu(args.gpu) if args.gpu else None,
+            gpu_node_selector=tuple(
+                parse_label(x, "--gpu-node-selector") for x in args.gpu_node_selector
+            ),
+            gpu_node_label=args.gpu_node_label,
+            gpu_toleration=args.gpu_toleration,
             cpu=args.cpu,
             memory=args.memory,
             trainer_cpu=args.trainer_cpu,
@@ -153,6 +201,8 @@ def submit_command(args: argparse.Namespace) -> int:
             catchup=not args.no_catchup,
         ),
         namespace=args.namespace,
+        pipeline_root=args.pipeline_root,
+        enable_caching=False if args.no_cache else None,
     )
     print(f"created {result.kind} {result.id} in experiment {result.experiment}")
     return 0

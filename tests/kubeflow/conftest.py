@@ -1,23 +1,45 @@
-"""Helpers for the Kubeflow end-to-end tests: compile with `vrl compile` in a
-subprocess, then run every task as KFP's driver and launcher would (kfp_local)."""
+"""Helpers for the Kubeflow end-to-end tests: an S3 server on loopback (moto's,
+started here) for the pipeline root, `vrl compile` in a subprocess, then every
+task run as KFP's driver and launcher would run it (kfp_local)."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from kubeflow import kfp_local
 
-IMAGE = "registry.example/vision-rl-pipeline@sha256:0123"
+IMAGE = "registry.example/vision-rl-pipeline@sha256:" + "0" * 64
+BUCKETS = ("mlpipeline", "vrl")  # KFP's default bucket, and one for s3:// roots
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """moto's S3-protocol server on 127.0.0.1 with the test buckets; yields its store."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    store = kfp_local.ObjectStore(f"http://{host}:{port}", "test-key", "test-secret")
+    for bucket in BUCKETS:
+        store.client.create_bucket(Bucket=bucket)
+    yield store
+    server.stop()
 
 
 class KfpE2E:
-    """Compiles a package into a test's tmp folder and runs it task by task."""
+    """Compiles a package into a folder and runs it task by task against the S3 server."""
 
-    def __init__(self, tmp_path) -> None:
+    def __init__(self, tmp_path, store: kfp_local.ObjectStore) -> None:
         self.tmp_path = tmp_path
+        self.store = store
+        self.cache: dict = {}  # KFP's cache, kept across this pipeline's runs
 
     def compile(self, *argv: str) -> str:
         out = str(self.tmp_path / f"{argv[0]}.yaml")
@@ -29,10 +51,18 @@ class KfpE2E:
         assert kinds == {"container"}, kinds  # no resolver / importer executors
         return out
 
-    def run(self, package: str, run_id: str, params: dict | None = None) -> dict:
-        results = kfp_local.run_pipeline(
-            package, run_id, str(self.tmp_path / "kfp"), params=params, env=kfp_local.pod_env()
+    def run(
+        self, package: str, run_id: str, params: dict | None = None, pipeline_root=None
+    ) -> dict:
+        run = kfp_local.Run(
+            run_id,
+            str(self.tmp_path / "kfp"),
+            self.store,
+            pipeline_root=pipeline_root,
+            env=kfp_local.pod_env(),
+            cache=self.cache,
         )
+        results = kfp_local.run_pipeline(package, run, params=params)
         failed = {n: r.log[-3000:] for n, r in results.items() if r.returncode}
         assert not failed, failed
         spec, _ = kfp_local.load(package)
@@ -43,7 +73,52 @@ class KfpE2E:
     def meta(results: dict, task: str, key: str) -> dict:
         return results[task].outputs[key][0]["metadata"]
 
+    @staticmethod
+    def executed(results: dict) -> set[str]:
+        return {name for name, r in results.items() if not r.cached}
+
+
+class _Api(BaseHTTPRequestHandler):
+    """Answers the v2beta1 calls kfp.Client makes, the way the KFP API server does."""
+
+    def log_message(self, *args):  # keep pytest output clean
+        pass
+
+    def _reply(self, body: dict) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self):
+        self.server.requests.append(("GET", self.path, None))
+        if self.path.startswith("/apis/v2beta1/healthz"):
+            return self._reply({"multi_user": False})
+        if self.path.startswith("/apis/v2beta1/experiments"):
+            return self._reply({"experiments": [], "total_size": 0})
+        self.send_error(404)
+
+    def do_POST(self):
+        length = int(self.headers.get("Content-Length", 0))
+        body = json.loads(self.rfile.read(length) or b"{}")
+        self.server.requests.append(("POST", self.path, body))
+        if self.path == "/apis/v2beta1/experiments":
+            return self._reply({"experiment_id": "exp-1", "display_name": body["display_name"]})
+        if self.path == "/apis/v2beta1/runs":
+            return self._reply({"run_id": "run-1", "display_name": body["display_name"]})
+        if self.path == "/apis/v2beta1/recurringruns":
+            return self._reply({"recurring_run_id": "rr-1", "display_name": body["display_name"]})
+        self.send_error(404)
+
 
 @pytest.fixture
-def kfp_e2e(tmp_path) -> KfpE2E:
-    return KfpE2E(tmp_path)
+def kfp_api():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Api)
+    server.requests = []
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()

@@ -5,12 +5,21 @@ import json
 import pytest
 import yaml
 
-from kubeflow.cluster import ClusterConfig, MutableImageWarning, check_image, parse_gpu, parse_pvc
+from kubeflow.cluster import (
+    ClusterConfig,
+    MutableImageWarning,
+    check_image,
+    parse_gpu,
+    parse_label,
+    parse_memory_gb,
+    parse_pvc,
+)
 from kubeflow.compile import compile_pipeline, load_package
 from pipeline.image_config import ImagePipelineConfig
 from pipeline.rl_pipeline import RlPipelineConfig
+from vrl import cli
 
-IMAGE = "registry.example/vrl@sha256:0123"
+IMAGE = "registry.example/vrl@sha256:" + "0" * 64
 
 
 def _image_config():
@@ -52,8 +61,40 @@ def test_every_task_requests_resources_and_the_trainer_its_gpu(image_package):
         assert resources["cpuRequest"] > 0 and resources["memoryRequest"] > 0, name
         assert ("accelerator" in resources) == (name == "Trainer"), name
     trainer = executors["Trainer_executor"]["container"]["resources"]
-    assert trainer["accelerator"] == {"type": "nvidia-tesla-t4", "count": "2"}
+    # What kfp's set_accelerator_type('nvidia.com/gpu') + set_accelerator_limit(2) write.
+    assert trainer["accelerator"] == {"type": "nvidia.com/gpu", "count": "2"}
     assert all(e["container"]["image"] == IMAGE for e in executors.values())
+
+
+def test_gpu_type_schedules_on_its_nodes_as_kfp_kubernetes_writes_it(image_package):
+    _, (_, platform) = image_package
+    executors = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    trainer = executors["Trainer_executor"]
+    # kubernetes.add_node_selector(task, 'cloud.google.com/gke-accelerator', 'nvidia-tesla-t4')
+    # and kubernetes.add_toleration(task, key='nvidia.com/gpu', operator='Exists', effect='NoSchedule')
+    assert trainer["nodeSelector"] == {
+        "labels": {"cloud.google.com/gke-accelerator": "nvidia-tesla-t4"}
+    }
+    assert trainer["tolerations"] == [
+        {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
+    ]
+    assert all(
+        "nodeSelector" not in e for label, e in executors.items() if label != "Trainer_executor"
+    )
+    from google.protobuf import json_format
+    from kfp.pipeline_spec import pipeline_spec_pb2
+
+    json_format.ParseDict(platform, pipeline_spec_pb2.PlatformSpec())
+
+
+def test_every_tfx_task_runs_through_the_pod_entrypoint_with_its_cpu_request(image_package):
+    _, (spec, _) = image_package
+    for label, executor in spec["deploymentSpec"]["executors"].items():
+        container = executor["container"]
+        assert container["command"][:2] == ["python", "-m"], label
+        assert container["command"][2] in ("kubeflow.executor", "kubeflow.fingerprint"), label
+        env = {e["name"]: e["value"] for e in container["env"]}
+        assert float(env["VRL_CPU_REQUEST"]) == container["resources"]["cpuRequest"]
 
 
 def test_claim_is_mounted_into_every_executor(image_package):
@@ -75,9 +116,53 @@ def test_runtime_parameters_default_to_the_config_and_new_data_is_never_cached(i
     assert params["tflite_max_drop"]["defaultValue"] == 0.02
     assert params["range_config"]["defaultValue"] == ""
     tasks = spec["root"]["dag"]["tasks"]
-    assert tasks["ImageExampleGen"]["cachingOptions"] == {"enableCache": False}
+    # Ingest caches on the data's fingerprint, which an uncached task computes.
+    assert tasks["InputFingerprint"]["cachingOptions"] == {"enableCache": False}
+    assert tasks["ImageExampleGen"]["cachingOptions"] == {"enableCache": True}
+    assert tasks["ImageExampleGen"]["inputs"]["parameters"]["input_fingerprint"] == {
+        "taskOutputParameter": {
+            "producerTask": "InputFingerprint",
+            "outputParameterKey": "input_fingerprint",
+        }
+    }
+    fingerprint_inputs = tasks["InputFingerprint"]["inputs"]["parameters"]
+    assert fingerprint_inputs["input_base"] == {"componentInputParameter": "data_root"}
+    assert fingerprint_inputs["range_config"] == {"componentInputParameter": "range_config"}
     assert tasks["ServedBaseline"]["cachingOptions"] == {"enableCache": False}
     assert tasks["Trainer"]["cachingOptions"] == {"enableCache": True}
+
+
+def test_rl_trainer_retrains_every_run(tmp_path):
+    out = str(tmp_path / "rl.yaml")
+    config = RlPipelineConfig(pipeline_root="minio://mlpipeline/v2/artifacts", serving_base="/m")
+    compile_pipeline(
+        "rl", config, ClusterConfig(image=IMAGE, gpu=parse_gpu("nvidia.com/gpu:1")), out
+    )
+    with open(out) as f:
+        spec, platform = list(yaml.safe_load_all(f))
+    assert spec["root"]["dag"]["tasks"]["DqnTrainer"]["cachingOptions"] == {"enableCache": False}
+    trainer = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"][
+        "DqnTrainer_executor"
+    ]
+    assert "nodeSelector" not in trainer  # a resource name alone: any node with that resource
+    assert trainer["tolerations"][0]["key"] == "nvidia.com/gpu"
+
+
+def test_mounted_pipeline_root_is_refused_in_one_line_before_any_work(tmp_path, capsys):
+    argv = ["compile", "rl", "--pipeline-root", str(tmp_path / "root"), "--image", IMAGE]
+    argv += ["--serving-base", str(tmp_path / "models")]
+    assert cli.main([*argv, "--out", str(tmp_path / "rl.yaml")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "gs://, s3:// or minio://" in err
+    assert not (tmp_path / "rl.yaml").exists()
+
+
+def test_memory_sizes_in_binary_and_decimal_units():
+    assert parse_memory_gb("8G") == 8.0
+    assert parse_memory_gb("8Gi") == pytest.approx(8.589935, abs=1e-6)
+    assert parse_memory_gb("512Mi") == pytest.approx(0.536871, abs=1e-6)
+    assert parse_memory_gb("512M") == 0.512
+    assert parse_label("a.b/c=d", "--gpu-node-selector") == ("a.b/c", "d")
 
 
 def test_vertex_target_writes_tfx_pipeline_job_json(tmp_path):
@@ -122,7 +207,7 @@ def test_output_extension_must_match_the_target(tmp_path):
             "image", _image_config(), ClusterConfig(image=IMAGE), str(tmp_path / "x.json")
         )
     for bad in ("gpu:0", "t4", ":1"):
-        with pytest.raises(ValueError, match="TYPE:COUNT"):
+        with pytest.raises(ValueError, match="RESOURCE:COUNT"):
             parse_gpu(bad)
     with pytest.raises(ValueError, match="CLAIM:/mount/path"):
         parse_pvc("Bad_Claim:/m")

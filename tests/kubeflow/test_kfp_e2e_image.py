@@ -1,20 +1,25 @@
-"""The image pipeline compiled for open-source Kubeflow Pipelines, every task run
-as KFP's driver and launcher would run it (see kfp_local), in subprocesses."""
+"""The image pipeline compiled for open-source Kubeflow Pipelines, with its
+pipeline root on an S3 server on loopback, every task run as KFP's driver and
+launcher would run it (see kfp_local), in subprocesses."""
 
 from __future__ import annotations
 
 import os
 
 import pytest
+import yaml
 
 from contracts.serving_base import complete_versions
 from kubeflow import kfp_local
+from kubeflow.objectstore import bucket_and_key
+from tests.kubeflow.conftest import KfpE2E
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+ROOT = "s3://vrl/pipelines"
 
 
-def _examples_span(kfp_e2e, results) -> int:
-    meta = kfp_e2e.meta(results, "ImageExampleGen", "examples")
+def _examples_span(results) -> int:
+    meta = KfpE2E.meta(results, "ImageExampleGen", "examples")
     # TFX records the resolved span as a custom property; KFP shows it prefixed.
     return int(meta.get("span", meta.get("custom:span")))
 
@@ -30,11 +35,16 @@ def _diff_metrics(evaluation_uri: str) -> set[str]:
     }
 
 
-def test_image_pipeline_on_kfp_ingests_each_new_span_and_gates_on_the_served_model(
-    tmp_path, kfp_e2e
-):
+def _keys(store, uri: str) -> list[str]:
+    bucket, prefix = bucket_and_key(uri)
+    pages = store.client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+    return [o["Key"] for page in pages for o in page.get("Contents", [])]
+
+
+def test_image_pipeline_on_s3_root_caches_unchanged_data_and_gates_new_spans(tmp_path, s3_server):
     from vrl import demo_data
 
+    kfp_e2e = KfpE2E(tmp_path, s3_server)
     spans = tmp_path / "spans"
     demo_data.make_shapes(str(spans), per_class=12, seed=0, spans=2)
     data = tmp_path / "data"
@@ -44,7 +54,7 @@ def test_image_pipeline_on_kfp_ingests_each_new_span_and_gates_on_the_served_mod
     package = kfp_e2e.compile(
         "image",
         "--pipeline-root",
-        str(tmp_path / "root"),
+        ROOT,
         "--serving-base",
         serving,
         "--data",
@@ -60,28 +70,49 @@ def test_image_pipeline_on_kfp_ingests_each_new_span_and_gates_on_the_served_mod
         "--beam-arg=--direct_running_mode=in_memory",
         "--beam-arg=--direct_num_workers=1",
     )
-    spec, _ = kfp_local.load(package)
-    tasks = spec["root"]["dag"]["tasks"]
-    assert tasks["ImageExampleGen"]["cachingOptions"] == {"enableCache": False}
-    trainer_label = spec["components"][tasks["Trainer"]["componentRef"]["name"]]["executorLabel"]
-    resources = spec["deploymentSpec"]["executors"][trainer_label]["container"]["resources"]
-    assert resources["cpuRequest"] > 0 and resources["memoryRequest"] > 0
-
-    first = kfp_e2e.run(package, "run-1")
-    assert _examples_span(kfp_e2e, first) == 1
-    assert kfp_e2e.meta(first, "ServedBaseline", "model")["served_present"] == 0
-    assert kfp_e2e.meta(first, "Pusher", "pushed_model")["pushed"] == 1
+    first = kfp_e2e.run(package, "run-1", pipeline_root=ROOT)
+    assert _examples_span(first) == 1
+    assert KfpE2E.meta(first, "Pusher", "pushed_model")["pushed"] == 1
     model_dir = os.path.join(serving, "image_classifier")
     (v1,) = complete_versions(model_dir)
+    # The artifacts live in the S3 server, written there by the launcher's upload.
+    examples_uri = first["ImageExampleGen"].outputs["examples"][0]["uri"]
+    assert examples_uri == f"{ROOT}/image-classifier/run-1/ImageExampleGen/examples"
+    assert any("Split-train/" in k for k in _keys(s3_server, examples_uri))
+    assert any(
+        k.endswith("saved_model.pb")
+        for k in _keys(s3_server, f"{ROOT}/image-classifier/run-1/Trainer")
+    )
 
-    # New data arrives as a new span; the next scheduled run picks it up and
-    # compares its model with the one in production.
+    # Unchanged data and config: served from KFP's cache from ingest to the
+    # trainer; the fingerprint, the served-model lookup and the gate run again.
+    again = kfp_e2e.run(package, "run-2", pipeline_root=ROOT)
+    assert kfp_e2e.executed(again) == {"InputFingerprint", "ServedBaseline", "Evaluator", "Pusher"}
+    assert (
+        again["Trainer"].outputs["model"][0]["uri"] == first["Trainer"].outputs["model"][0]["uri"]
+    )
+
+    # A new span changes the fingerprint: everything reruns, and the model is
+    # compared with the one in production.
+    served = complete_versions(model_dir)[-1]  # run 2 may have pushed its (same) model
     os.rename(spans / "span-2", data / "span-2")
-    second = kfp_e2e.run(package, "run-2", params={"max_accuracy_drop": 1.0})
-    assert _examples_span(kfp_e2e, second) == 2
-    baseline = kfp_e2e.meta(second, "ServedBaseline", "model")
-    assert baseline["served_present"] == 1 and baseline["served_version"] == v1
-    evaluation = second["Evaluator"].outputs["evaluation"][0]["uri"]
-    assert "sparse_categorical_accuracy" in _diff_metrics(evaluation)  # compared with v1
-    assert kfp_e2e.meta(second, "Evaluator", "blessing")["blessed"] == 1
-    assert complete_versions(model_dir)[0] == v1 and len(complete_versions(model_dir)) == 2
+    third = kfp_e2e.run(package, "run-3", params={"max_accuracy_drop": 1.0}, pipeline_root=ROOT)
+    assert kfp_e2e.executed(third) == set(third)  # no task served from the cache
+    assert _examples_span(third) == 2
+    baseline = KfpE2E.meta(third, "ServedBaseline", "model")
+    assert baseline["served_present"] == 1 and baseline["served_version"] == served
+    evaluation = third["Evaluator"].outputs["evaluation"][0]["uri"]
+    local = str(tmp_path / "evaluation")
+    assert s3_server.download(evaluation, local) > 0
+    assert "sparse_categorical_accuracy" in _diff_metrics(local)  # compared with the served model
+    assert KfpE2E.meta(third, "Evaluator", "blessing")["blessed"] == 1
+    assert complete_versions(model_dir)[0] == v1
+
+
+def test_a_mounted_pipeline_root_is_refused_as_the_launcher_refuses_it(tmp_path, s3_server):
+    spec = {"pipelineInfo": {"name": "p"}, "root": {"dag": {"tasks": {}}}}
+    package = tmp_path / "p.yaml"
+    package.write_text(yaml.safe_dump(spec))
+    run = kfp_local.Run("r", str(tmp_path), s3_server, pipeline_root=str(tmp_path / "root"))
+    with pytest.raises(ValueError, match="object store root"):
+        kfp_local.run_pipeline(str(package), run)

@@ -1,5 +1,7 @@
-"""The RL pipeline compiled for open-source Kubeflow Pipelines, every task run as
-KFP's driver and launcher would run it (see kfp_local), in subprocesses."""
+"""The RL pipeline compiled for open-source Kubeflow Pipelines with KFP's default
+root, submitted by the real kfp.Client to the API stand-in, then every task run
+as KFP's driver and launcher would run it (see kfp_local) against the S3
+server standing in for the stock install's MinIO."""
 
 from __future__ import annotations
 
@@ -9,16 +11,21 @@ import os
 import pytest
 
 from contracts.serving_base import complete_versions
+from kubeflow.objectstore import DEFAULT_PIPELINE_ROOT
+from tests.kubeflow.conftest import KfpE2E
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
-def test_rl_pipeline_runs_on_kfp_and_the_second_run_gates_on_the_served_policy(tmp_path, kfp_e2e):
+def test_rl_pipeline_on_kfps_default_minio_root_retrains_each_run_and_gates(
+    tmp_path, s3_server, kfp_api
+):
+    import kfp
+
+    kfp_e2e = KfpE2E(tmp_path, s3_server)
     serving = str(tmp_path / "models")
     package = kfp_e2e.compile(
         "rl",
-        "--pipeline-root",
-        str(tmp_path / "root"),
         "--serving-base",
         serving,
         "--steps",
@@ -42,20 +49,30 @@ def test_rl_pipeline_runs_on_kfp_and_the_second_run_gates_on_the_served_policy(t
         "--gpu",
         "nvidia-tesla-t4:1",
     )
-    first = kfp_e2e.run(package, "run-1")
-    assert kfp_e2e.meta(first, "ServedBaseline", "model")["served_present"] == 0
-    version = int(kfp_e2e.meta(first, "Pusher", "pushed_model")["pushed_version"])
+    # A user's own kfp.Client call, with no root: the backend then uses its default.
+    client = kfp.Client(host=f"http://127.0.0.1:{kfp_api.server_port}")
+    client.create_run_from_pipeline_package(package, arguments={})
+    (body,) = [b for m, p, b in kfp_api.requests if p == "/apis/v2beta1/runs"]
+    root = body["runtime_config"].get("pipeline_root")
+    assert root is None
+
+    first = kfp_e2e.run(package, "run-1", pipeline_root=root)
+    assert KfpE2E.meta(first, "ServedBaseline", "model")["served_present"] == 0
+    version = int(KfpE2E.meta(first, "Pusher", "pushed_model")["pushed_version"])
     model_dir = os.path.join(serving, "dqn_cartpole_v1")
     assert complete_versions(model_dir) == [version]
     assert os.path.isfile(os.path.join(model_dir, str(version), "saved_model.pb"))
+    policy_uri = first["DqnTrainer"].outputs["model"][0]["uri"]
+    assert policy_uri.startswith(f"{DEFAULT_PIPELINE_ROOT}/vrl-rl-cartpole-v1/run-1/")
 
-    # A second run (more steps, set per run) compares with the policy in production.
-    second = kfp_e2e.run(package, "run-2", params={"env_steps": 600})
-    baseline = kfp_e2e.meta(second, "ServedBaseline", "model")
+    # The next scheduled run, same parameters: the trainer is never served from
+    # the cache, so it trains again, and the result is compared with production.
+    second = kfp_e2e.run(package, "run-2", pipeline_root=root)
+    assert {"DqnTrainer", "PolicyEvaluator", "ServedBaseline"} <= kfp_e2e.executed(second)
+    baseline = KfpE2E.meta(second, "ServedBaseline", "model")
     assert baseline["served_present"] == 1 and baseline["served_version"] == version
-    assert kfp_e2e.meta(second, "DqnTrainer", "model")["env_steps"] <= 600
-    with open(
-        os.path.join(second["PolicyEvaluator"].outputs["evaluation"][0]["uri"], "report.json")
-    ) as f:
+    evaluation = str(tmp_path / "evaluation")
+    assert s3_server.download(second["PolicyEvaluator"].outputs["evaluation"][0]["uri"], evaluation)
+    with open(os.path.join(evaluation, "report.json")) as f:
         report = json.load(f)
     assert report["baseline_mean_return"] is not None

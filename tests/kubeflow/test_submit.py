@@ -4,60 +4,12 @@ Pipelines REST API stand-in on loopback that records every request."""
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import yaml
 
 from kubeflow.submit import Schedule, parse_params, submit
 from vrl import cli
-
-
-class _Api(BaseHTTPRequestHandler):
-    """Answers the v2beta1 calls kfp.Client makes, the way the KFP API server does."""
-
-    def log_message(self, *args):  # keep pytest output clean
-        pass
-
-    def _reply(self, body: dict) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def do_GET(self):
-        self.server.requests.append(("GET", self.path, None))
-        if self.path.startswith("/apis/v2beta1/healthz"):
-            return self._reply({"multi_user": False})
-        if self.path.startswith("/apis/v2beta1/experiments"):
-            return self._reply({"experiments": [], "total_size": 0})
-        self.send_error(404)
-
-    def do_POST(self):
-        length = int(self.headers.get("Content-Length", 0))
-        body = json.loads(self.rfile.read(length) or b"{}")
-        self.server.requests.append(("POST", self.path, body))
-        if self.path == "/apis/v2beta1/experiments":
-            return self._reply({"experiment_id": "exp-1", "display_name": body["display_name"]})
-        if self.path == "/apis/v2beta1/runs":
-            return self._reply({"run_id": "run-1", "display_name": body["display_name"]})
-        if self.path == "/apis/v2beta1/recurringruns":
-            return self._reply({"recurring_run_id": "rr-1", "display_name": body["display_name"]})
-        self.send_error(404)
-
-
-@pytest.fixture
-def kfp_api():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Api)
-    server.requests = []
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
 
 
 def _spec() -> dict:
@@ -224,3 +176,36 @@ def test_json_package_is_refused_before_any_request(kfp_api, tmp_path):
 def test_five_field_cron_is_rejected_with_the_expected_form():
     with pytest.raises(ValueError, match="6 fields"):
         Schedule.from_flags(cron="0 3 * * *", every=None)
+
+
+def test_run_without_a_root_in_the_package_is_sent_kfps_default_root(kfp_api, tmp_path):
+    spec = _spec()
+    del spec["defaultPipelineRoot"]
+    path = tmp_path / "noroot.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    submit(str(path), host=f"http://127.0.0.1:{kfp_api.server_port}")
+    (run,) = _posts(kfp_api, "/apis/v2beta1/runs")
+    assert run["runtime_config"]["pipeline_root"] == "minio://mlpipeline/v2/artifacts"
+
+
+def test_no_cache_turns_caching_off_for_every_task(kfp_api, tmp_path):
+    spec = _spec()
+    spec["root"]["dag"]["tasks"]["Pusher"]["cachingOptions"] = {"enableCache": True}
+    path = tmp_path / "cached.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    host = f"http://127.0.0.1:{kfp_api.server_port}"
+    assert cli.main(["submit", str(path), "--host", host, "--no-cache"]) == 0
+    (run,) = _posts(kfp_api, "/apis/v2beta1/runs")
+    task = run["pipeline_spec"]["root"]["dag"]["tasks"]["Pusher"]
+    assert not task.get("cachingOptions", {}).get("enableCache")  # proto3 drops False
+
+
+def test_unreachable_host_is_one_line(package, capsys):
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    assert cli.main(["submit", package, "--host", f"http://127.0.0.1:{port}"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "cannot reach Kubeflow Pipelines" in err[0], err

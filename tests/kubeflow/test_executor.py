@@ -1,0 +1,78 @@
+"""The pod entrypoint's fitting of TFX to KFP's launcher (no TensorFlow needed)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from kubeflow import executor
+from kubeflow.objectstore import check_pipeline_root, local_path_for_uri
+
+
+def test_artifact_uris_become_the_launchers_local_paths_and_come_back(tmp_path, monkeypatch):
+    monkeypatch.setenv("VRL_ARTIFACT_LOCAL_ROOT", str(tmp_path))
+    examples = "minio://mlpipeline/v2/artifacts/p/r/ImageExampleGen/examples"
+    model = "s3://bucket/root/p/r/Trainer/model"
+    output_file = tmp_path / "out.json"
+    executor_input = {
+        "inputs": {
+            "parameterValues": {"input_fingerprint": "span:1", "epochs": 2},
+            "artifacts": {"examples": {"artifacts": [{"uri": examples}]}},
+        },
+        "outputs": {
+            "artifacts": {"model": {"artifacts": [{"uri": model}]}},
+            "outputFile": str(output_file),
+        },
+    }
+    back = executor.localize(executor_input)
+    local_model = executor_input["outputs"]["artifacts"]["model"]["artifacts"][0]["uri"]
+    assert local_model == str(tmp_path / "s3/bucket/root/p/r/Trainer/model")
+    local_examples = executor_input["inputs"]["artifacts"]["examples"]["artifacts"][0]["uri"]
+    assert local_examples == str(
+        tmp_path / "minio/mlpipeline/v2/artifacts/p/r/ImageExampleGen/examples"
+    )
+    assert executor_input["inputs"]["parameterValues"] == {"epochs": 2}  # cache-key only
+    # TFX reports the URIs it was given; the launcher must record the originals.
+    output_file.write_text(
+        json.dumps(
+            {"artifacts": {"model": {"artifacts": [{"uri": local_model, "metadata": {"a": 1}}]}}}
+        )
+    )
+    executor.restore_uris(str(output_file), back)
+    reported = json.loads(output_file.read_text())["artifacts"]["model"]["artifacts"][0]
+    assert reported == {"uri": model, "metadata": {"a": 1}}
+
+
+def test_launcher_rules_for_roots_and_local_paths():
+    assert local_path_for_uri("gs://b/k", "/") == "/gcs/b/k"
+    assert local_path_for_uri("/mnt/data", "/") is None
+    for root in ("minio://mlpipeline/v2/artifacts", "s3://b", "gs://b/p/", "mem://x"):
+        check_pipeline_root(root)
+    for root in ("/mnt/root", "file:///root", "hdfs://nn/root", "s3://"):
+        with pytest.raises(ValueError, match="object store root"):
+            check_pipeline_root(root)
+
+
+def test_zero_beam_workers_is_replaced_and_explicit_counts_kept(tmp_path):
+    args = ["--direct_running_mode=multi_processing", "--direct_num_workers=0"]
+    assert executor.fit_beam_args(args, lambda: 3)[1] == "--direct_num_workers=3"
+    assert executor.fit_beam_args(["--direct_num_workers=2"], lambda: 3) == [
+        "--direct_num_workers=2"
+    ]
+    (tmp_path / "cpu.max").write_text("150000 100000\n")
+    (tmp_path / "memory.max").write_text(f"{3 << 30}\n")
+    assert executor.cgroup_cpu_limit(str(tmp_path)) == 1.5
+    assert executor.cgroup_memory_limit(str(tmp_path)) == 3 << 30
+    (tmp_path / "cpu.max").write_text("max 100000\n")
+    assert executor.cgroup_cpu_limit(str(tmp_path)) is None
+
+
+def test_beam_workers_follow_the_pods_cpu_and_memory_not_the_nodes():
+    gib = 1 << 30
+    assert executor.pod_beam_workers(None, 4 * gib, cpu_request=1.0, cpu_count=64) == 1
+    assert executor.pod_beam_workers(4.0, 4 * gib, cpu_request=1.0, cpu_count=64) == 4
+    assert (
+        executor.pod_beam_workers(None, 2 * gib, cpu_request=8.0, cpu_count=64) == 2
+    )  # memory caps it
+    assert executor.pod_beam_workers(None, None, cpu_request=None, cpu_count=3) == 3
