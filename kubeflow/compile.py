@@ -49,6 +49,10 @@ NEVER_CACHED_ON_KFP = (*UNCACHED_COMPONENT_IDS, "DqnTrainer")
 TFX_ENTRYPOINT = "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor"
 POD_ENTRYPOINT = ["python", "-m", "kubeflow.executor"]
 INGEST_TASK = "ImageExampleGen"
+# DqnTrainer keeps checkpoints under the pipeline root locally; an object-store
+# root is reachable only through the launcher's artifact transfers, so on KFP
+# they go inside the model artifact (DqnTrainer's fallback for an empty base).
+CHECKPOINT_PARAMETER = ("DqnTrainer", "checkpoint_base")
 
 
 def build_pipeline(name: str, config: Any, beam_pipeline_args: list[str]):
@@ -153,6 +157,9 @@ def fit_spec(spec: dict, cluster: ClusterConfig, pipeline_root: str) -> None:
             task["cachingOptions"] = {"enableCache": False}
     if cluster.target == "kfp" and INGEST_TASK in tasks:
         add_fingerprint_task(spec, cluster)
+    task_name, key = CHECKPOINT_PARAMETER
+    if cluster.target == "kfp" and task_name in tasks:
+        tasks[task_name]["inputs"]["parameters"][key] = {"runtimeValue": {"constant": ""}}
     spec["defaultPipelineRoot"] = pipeline_root
 
 

@@ -140,7 +140,10 @@ def test_rl_trainer_retrains_every_run(tmp_path):
     )
     with open(out) as f:
         spec, platform = list(yaml.safe_load_all(f))
-    assert spec["root"]["dag"]["tasks"]["DqnTrainer"]["cachingOptions"] == {"enableCache": False}
+    dqn = spec["root"]["dag"]["tasks"]["DqnTrainer"]
+    assert dqn["cachingOptions"] == {"enableCache": False}
+    # Checkpoints inside the model artifact: the executor cannot write to the minio:// root.
+    assert dqn["inputs"]["parameters"]["checkpoint_base"] == {"runtimeValue": {"constant": ""}}
     trainer = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"][
         "DqnTrainer_executor"
     ]

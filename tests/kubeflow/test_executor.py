@@ -76,3 +76,16 @@ def test_beam_workers_follow_the_pods_cpu_and_memory_not_the_nodes():
         executor.pod_beam_workers(None, 2 * gib, cpu_request=8.0, cpu_count=64) == 2
     )  # memory caps it
     assert executor.pod_beam_workers(None, None, cpu_request=None, cpu_count=3) == 3
+
+
+def test_dockerfile_puts_python_on_path_in_both_variants_and_checks_it():
+    import pathlib
+
+    text = (pathlib.Path(__file__).parents[2] / "kubeflow" / "Dockerfile").read_text()
+    # The Ubuntu (CUDA) base installs python-is-python3 with its Python 3.10 ...
+    assert "python-is-python3" in text.split("command -v python3.10")[1].split("fi")[0]
+    # ... and the build fails unless `python` is 3.10 with the entrypoint importable.
+    assert (
+        'python -c "import sys, kubeflow.executor; assert sys.version_info[:2] == (3, 10)' in text
+    )
+    assert "cudnn9" not in text  # TF 2.16's cuDNN 8.9 comes from tensorflow[and-cuda]
