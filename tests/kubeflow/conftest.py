@@ -21,9 +21,10 @@ BUCKETS = ("mlpipeline", "vrl")  # KFP's default bucket, and one for s3:// roots
 @pytest.fixture(scope="session")
 def s3_server():
     """moto's S3-protocol server on 127.0.0.1 with the test buckets; yields its store."""
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    moto_server = pytest.importorskip(
+        "moto.server", reason="moto[s3] (a dev dependency) runs the S3 server these tests use"
+    )
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
     store = kfp_local.ObjectStore(f"http://{host}:{port}", "test-key", "test-secret")
@@ -76,6 +77,11 @@ class KfpE2E:
     @staticmethod
     def executed(results: dict) -> set[str]:
         return {name for name, r in results.items() if not r.cached}
+
+
+@pytest.fixture
+def kfp_e2e(tmp_path, s3_server) -> KfpE2E:
+    return KfpE2E(tmp_path, s3_server)
 
 
 class _Api(BaseHTTPRequestHandler):

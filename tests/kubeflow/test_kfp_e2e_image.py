@@ -12,14 +12,13 @@ import yaml
 from contracts.serving_base import complete_versions
 from kubeflow import kfp_local
 from kubeflow.objectstore import bucket_and_key
-from tests.kubeflow.conftest import KfpE2E
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 ROOT = "s3://vrl/pipelines"
 
 
-def _examples_span(results) -> int:
-    meta = KfpE2E.meta(results, "ImageExampleGen", "examples")
+def _examples_span(kfp_e2e, results) -> int:
+    meta = kfp_e2e.meta(results, "ImageExampleGen", "examples")
     # TFX records the resolved span as a custom property; KFP shows it prefixed.
     return int(meta.get("span", meta.get("custom:span")))
 
@@ -41,10 +40,11 @@ def _keys(store, uri: str) -> list[str]:
     return [o["Key"] for page in pages for o in page.get("Contents", [])]
 
 
-def test_image_pipeline_on_s3_root_caches_unchanged_data_and_gates_new_spans(tmp_path, s3_server):
+def test_image_pipeline_on_s3_root_caches_unchanged_data_and_gates_new_spans(
+    tmp_path, s3_server, kfp_e2e
+):
     from vrl import demo_data
 
-    kfp_e2e = KfpE2E(tmp_path, s3_server)
     spans = tmp_path / "spans"
     demo_data.make_shapes(str(spans), per_class=12, seed=0, spans=2)
     data = tmp_path / "data"
@@ -71,8 +71,8 @@ def test_image_pipeline_on_s3_root_caches_unchanged_data_and_gates_new_spans(tmp
         "--beam-arg=--direct_num_workers=1",
     )
     first = kfp_e2e.run(package, "run-1", pipeline_root=ROOT)
-    assert _examples_span(first) == 1
-    assert KfpE2E.meta(first, "Pusher", "pushed_model")["pushed"] == 1
+    assert _examples_span(kfp_e2e, first) == 1
+    assert kfp_e2e.meta(first, "Pusher", "pushed_model")["pushed"] == 1
     model_dir = os.path.join(serving, "image_classifier")
     (v1,) = complete_versions(model_dir)
     # The artifacts live in the S3 server, written there by the launcher's upload.
@@ -98,14 +98,14 @@ def test_image_pipeline_on_s3_root_caches_unchanged_data_and_gates_new_spans(tmp
     os.rename(spans / "span-2", data / "span-2")
     third = kfp_e2e.run(package, "run-3", params={"max_accuracy_drop": 1.0}, pipeline_root=ROOT)
     assert kfp_e2e.executed(third) == set(third)  # no task served from the cache
-    assert _examples_span(third) == 2
-    baseline = KfpE2E.meta(third, "ServedBaseline", "model")
+    assert _examples_span(kfp_e2e, third) == 2
+    baseline = kfp_e2e.meta(third, "ServedBaseline", "model")
     assert baseline["served_present"] == 1 and baseline["served_version"] == served
     evaluation = third["Evaluator"].outputs["evaluation"][0]["uri"]
     local = str(tmp_path / "evaluation")
     assert s3_server.download(evaluation, local) > 0
     assert "sparse_categorical_accuracy" in _diff_metrics(local)  # compared with the served model
-    assert KfpE2E.meta(third, "Evaluator", "blessing")["blessed"] == 1
+    assert kfp_e2e.meta(third, "Evaluator", "blessing")["blessed"] == 1
     assert complete_versions(model_dir)[0] == v1
 
 

@@ -12,17 +12,15 @@ import pytest
 
 from contracts.serving_base import complete_versions
 from kubeflow.objectstore import DEFAULT_PIPELINE_ROOT
-from tests.kubeflow.conftest import KfpE2E
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 def test_rl_pipeline_on_kfps_default_minio_root_retrains_each_run_and_gates(
-    tmp_path, s3_server, kfp_api
+    tmp_path, s3_server, kfp_api, kfp_e2e
 ):
     import kfp
 
-    kfp_e2e = KfpE2E(tmp_path, s3_server)
     serving = str(tmp_path / "models")
     package = kfp_e2e.compile(
         "rl",
@@ -57,8 +55,8 @@ def test_rl_pipeline_on_kfps_default_minio_root_retrains_each_run_and_gates(
     assert root is None
 
     first = kfp_e2e.run(package, "run-1", pipeline_root=root)
-    assert KfpE2E.meta(first, "ServedBaseline", "model")["served_present"] == 0
-    version = int(KfpE2E.meta(first, "Pusher", "pushed_model")["pushed_version"])
+    assert kfp_e2e.meta(first, "ServedBaseline", "model")["served_present"] == 0
+    version = int(kfp_e2e.meta(first, "Pusher", "pushed_model")["pushed_version"])
     model_dir = os.path.join(serving, "dqn_cartpole_v1")
     assert complete_versions(model_dir) == [version]
     assert os.path.isfile(os.path.join(model_dir, str(version), "saved_model.pb"))
@@ -69,7 +67,7 @@ def test_rl_pipeline_on_kfps_default_minio_root_retrains_each_run_and_gates(
     # the cache, so it trains again, and the result is compared with production.
     second = kfp_e2e.run(package, "run-2", pipeline_root=root)
     assert {"DqnTrainer", "PolicyEvaluator", "ServedBaseline"} <= kfp_e2e.executed(second)
-    baseline = KfpE2E.meta(second, "ServedBaseline", "model")
+    baseline = kfp_e2e.meta(second, "ServedBaseline", "model")
     assert baseline["served_present"] == 1 and baseline["served_version"] == version
     evaluation = str(tmp_path / "evaluation")
     assert s3_server.download(second["PolicyEvaluator"].outputs["evaluation"][0]["uri"], evaluation)
