@@ -130,6 +130,10 @@ def restore_uris(output_file: str, back: dict[str, str]) -> None:
         for artifact in artifacts.get("artifacts", []):
             if artifact.get("uri") in back:
                 artifact["uri"] = back[artifact["uri"]]
+            metadata = artifact.get("metadata", {})
+            for key, value in metadata.items():  # e.g. the blessing's current_model
+                if isinstance(value, str) and value in back:
+                    metadata[key] = back[value]
     with open(output_file, "w") as f:
         json.dump(output, f)
 

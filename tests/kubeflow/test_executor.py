@@ -36,12 +36,23 @@ def test_artifact_uris_become_the_launchers_local_paths_and_come_back(tmp_path, 
     # TFX reports the URIs it was given; the launcher must record the originals.
     output_file.write_text(
         json.dumps(
-            {"artifacts": {"model": {"artifacts": [{"uri": local_model, "metadata": {"a": 1}}]}}}
+            {
+                "artifacts": {
+                    "model": {
+                        "artifacts": [
+                            {
+                                "uri": local_model,
+                                "metadata": {"a": 1, "current_model": local_examples},
+                            }
+                        ]
+                    }
+                }
+            }
         )
     )
     executor.restore_uris(str(output_file), back)
     reported = json.loads(output_file.read_text())["artifacts"]["model"]["artifacts"][0]
-    assert reported == {"uri": model, "metadata": {"a": 1}}
+    assert reported == {"uri": model, "metadata": {"a": 1, "current_model": examples}}
 
 
 def test_launcher_rules_for_roots_and_local_paths():
