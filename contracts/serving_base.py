@@ -80,9 +80,17 @@ def has_graph(version_dir: str) -> bool:
     return any(exists(join(version_dir, g)) for g in GRAPH_FILES)
 
 
+def is_version_name(name: str) -> bool:
+    """A version folder's name: ASCII digits only ("²".isdigit() is True; int() refuses it)."""
+    return name.isascii() and name.isdigit()
+
+
 def numeric_versions(model_dir: str) -> list[int]:
-    """Every numeric folder name under `model_dir`, ascending (complete or not)."""
-    return sorted(int(n) for n in listdir(model_dir) if n.isdigit())
+    """Every numeric folder name under `model_dir`, ascending (complete or not).
+
+    Local names that are not UTF-8 come back from os.listdir surrogate-escaped and
+    are skipped as any other non-numeric name."""
+    return sorted(int(n) for n in listdir(model_dir) if is_version_name(n))
 
 
 def complete_versions(model_dir: str) -> list[int]:

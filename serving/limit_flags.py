@@ -43,6 +43,11 @@ _REQUEST_FLAGS = (
         MIB,
     ),
     _Flag(
+        "--max-images",
+        "max_images",
+        "most encoded images in one request (each runs at the model's full input size)",
+    ),
+    _Flag(
         "--max-rest-body-mb",
         "max_rest_body_bytes",
         "largest REST body (JSON takes up to ~20x its size in memory once parsed)",
@@ -68,7 +73,14 @@ _CONNECTION_FLAGS = (
     _Flag(
         "--rest-max-connections",
         "rest_max_connections",
-        "open REST connections (and REST worker threads) at most; more get 503",
+        "open REST connections (and REST worker threads) at most; a new one closes the "
+        "oldest idle connection, or gets 503 when none is idle",
+    ),
+    _Flag(
+        "--rest-max-connections-per-peer",
+        "rest_max_connections_per_peer",
+        "open REST connections from one client address at most (over it: that client's "
+        "oldest idle connection is closed, or 503)",
     ),
     _Flag(
         "--rest-idle-timeout",
@@ -137,8 +149,27 @@ def add_limit_arguments(serve: argparse.ArgumentParser) -> None:
     _add(serve.add_argument_group("connections"), _CONNECTION_FLAGS, ConnectionLimits())
 
 
+_PORT_FLAGS = (
+    ("--grpc-port", "grpc_port"),
+    ("--rest-port", "rest_port"),
+    ("--port", "port"),
+    ("--rest_api_port", "rest_api_port"),
+)
+
+
+def check_ports(args: argparse.Namespace) -> None:
+    """Port numbers in range, before anything loads: a socket bind raised OverflowError
+    for -1 and gRPC silently took 70000 modulo 65536 (port 4464)."""
+    for flag, dest in _PORT_FLAGS:
+        value = getattr(args, dest, None)
+        if value is not None and not 0 <= value <= 65535:
+            raise ValueError(f"{flag} {value}: a port number is between 0 and 65535")
+
+
 def limits_from_args(args: argparse.Namespace) -> tuple[RequestLimits, ConnectionLimits]:
-    """The limit dataclasses from parsed flags; ValueError names a bad value."""
+    """The limit dataclasses from parsed flags, after `check_ports` (the connection
+    flags' own front ends); ValueError names a bad value."""
+    check_ports(args)
     return (
         RequestLimits(**_values(args, _REQUEST_FLAGS)),
         ConnectionLimits(**_values(args, _CONNECTION_FLAGS)),

@@ -13,6 +13,7 @@ import os
 import threading
 from collections.abc import Callable
 
+from serving import base_scan
 from serving.errors import failed_precondition, invalid, not_found
 from serving.model_config import ModelSpec, list_versions, specs_from_base
 from serving.servable import LoadedVersion
@@ -41,18 +42,6 @@ class _Model:
     a version is retried once its files change (e.g. a non-atomic copy finished)."""
 
 
-def _folder_stamp(path: str) -> float:
-    """Newest modification time of any file or folder under `path`."""
-    newest = 0.0
-    for dirpath, _, filenames in os.walk(path):
-        for name in [dirpath, *(os.path.join(dirpath, f) for f in filenames)]:
-            try:
-                newest = max(newest, os.stat(name).st_mtime)
-            except FileNotFoundError:
-                continue
-    return newest
-
-
 class ModelRegistry:
     """Which versions of which models are served; thread-safe lookups."""
 
@@ -66,7 +55,9 @@ class ModelRegistry:
     ) -> None:
         self._lock = threading.Lock()
         self._refresh_lock = threading.Lock()
-        self._models: dict[str, _Model] = {s.name: _Model(s) for s in specs}
+        self._warned: set[str] = set()
+        """Stray names, unmarked versions and errors already logged (each once)."""
+        self._models: dict[str, _Model] = {s.name: _Model(s) for s in self._usable(specs)}
         self._allow_labels_for_unavailable = allow_labels_for_unavailable
         self._labels: dict[str, dict[str, int]] = {}
         self._retired: dict[str, dict[int, VersionStatus]] = {}
@@ -76,6 +67,8 @@ class ModelRegistry:
         self._loader = loader
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._watcher_error: str | None = None
+        """Why the watcher thread ended without being stopped (None while it runs)."""
 
     # Watching -----------------------------------------------------------
 
@@ -101,11 +94,31 @@ class ModelRegistry:
             self._thread.join(timeout=30)
 
     def _watch(self) -> None:
-        while not self._stop.wait(self._poll_seconds):
-            try:
-                self.refresh()
-            except OSError as e:  # a base path vanishing must not kill the watcher
-                log.warning("model watcher: %s", e)
+        try:
+            while not self._stop.wait(self._poll_seconds):
+                try:
+                    self.refresh()
+                except Exception as e:  # noqa: BLE001 - nothing on disk may stop the watcher
+                    self._warn_once(f"model watcher: {type(e).__name__}: {e}")
+        except BaseException as e:  # noqa: BLE001 - recorded for /healthz, the thread ends
+            self._watcher_error = f"{type(e).__name__}: {e}"
+        if not self._stop.is_set():
+            self._watcher_error = self._watcher_error or "stopped unexpectedly"
+            log.critical("model watcher died (%s); no new versions load", self._watcher_error)
+
+    def watcher_failure(self) -> str | None:
+        """Why the model watcher thread died, or None while it runs (or was never started)."""
+        if self._watcher_error is not None:
+            return self._watcher_error
+        thread = self._thread
+        if thread is not None and not thread.is_alive() and not self._stop.is_set():
+            return "the model watcher thread is not running"
+        return None
+
+    def _warn_once(self, message: str) -> None:
+        if message not in self._warned:
+            self._warned.add(message)
+            log.warning("%s", message)
 
     def reload(self, specs: list[ModelSpec]) -> None:
         """Replaces the served model list (HandleReloadConfigRequest) and syncs now.
@@ -163,20 +176,42 @@ class ModelRegistry:
         """One poll: discover models (base mode), load new versions, unload dropped ones."""
         with self._refresh_lock:
             if self._model_base is not None:
-                for spec in specs_from_base(self._model_base):
+                for spec in self._usable(specs_from_base(self._model_base)):
                     with self._lock:
                         self._models.setdefault(spec.name, _Model(spec))
             self._sync_all()
+
+    def _usable(self, specs: list[ModelSpec]) -> list[ModelSpec]:
+        """Specs whose model name is text (a folder name that is not UTF-8 is skipped)."""
+        usable = []
+        for spec in specs:
+            try:
+                spec.name.encode("utf-8")
+            except UnicodeEncodeError:
+                self._warn_once(
+                    f"{base_scan.printable(spec.base_path)}: model folder name is not UTF-8; skipped"
+                )
+                continue
+            usable.append(spec)
+        return usable
 
     def _sync_all(self) -> None:
         with self._lock:
             models = list(self._models.values())
         for model in models:
-            self._sync(model)
+            try:
+                self._sync(model)
+            except Exception as e:  # noqa: BLE001 - one model's folder must not stop the others
+                self._warn_once(
+                    f"model {model.spec.name} ({model.spec.base_path}): "
+                    f"{type(e).__name__}: {e}; its other versions stay as they are"
+                )
 
     def _sync(self, model: _Model) -> None:
         spec = model.spec
         on_disk = list_versions(spec.base_path)
+        for message in base_scan.stray_entries(spec.base_path, on_disk):
+            self._warn_once(message)
         if spec.policy == "latest":
             # Newest first, skipping versions that fail to load: a corrupt newest version
             # must not leave the model with nothing (or an older version unloaded).
@@ -204,7 +239,7 @@ class ModelRegistry:
         """Loads one version into `model`; False if it failed (now or, unchanged, before)."""
         spec = model.spec
         path = f"{spec.base_path}/{version}"
-        stamp = _folder_stamp(path)
+        stamp = base_scan.folder_stamp(path)
         if model.failed.get(version) == stamp:
             return False  # failed before and unchanged since: do not retry every poll
         with self._lock:
@@ -296,6 +331,8 @@ class ModelRegistry:
         With a model base, a model folder that holds no version yet (its first push
         is under way) is not counted: it is not configured until it has one.
         """
+        if failure := self.watcher_failure():
+            return f"model watcher died ({failure}); restart the server"
         with self._lock:
             models = sorted(self._models.items())
             from_base = self._model_base is not None

@@ -1,14 +1,20 @@
-"""Connection hygiene for the REST front end: a bounded worker pool, a connection cap
-and idle / header / body deadlines.
+"""Connection hygiene for the REST front end: a bounded worker pool, connection caps
+(in all and per client address), eviction of idle connections, and idle / header /
+body deadlines.
 
 `http.server.ThreadingHTTPServer` starts a thread per connection and waits on
 a silent socket forever, so held connections pile up threads without bound.
-Here each connection runs on a pool of `rest_max_connections` threads; a
-connection over the cap is answered 503 at once by the accepting thread (no
-thread, no read) and closed, while those already open carry on. A watchdog
-thread closes connections that wait too long for the next request (idle), for
-their headers (slow-header attacks that trickle a byte at a time) or for their
-body. A request being processed has no deadline: in-flight requests finish.
+Here each connection runs on a pool of `rest_max_connections` threads. When a
+new connection finds the pool full, or its client address at
+`rest_max_connections_per_peer`, the oldest connection that is only waiting
+for a request (idle: connected, or kept alive, with no byte of a request yet)
+is closed to make room, the busiest address's first, so one client holding
+thousands of sockets cannot lock others out. Only when every slot is reading
+or running a request is the newcomer answered 503 at once by the accepting
+thread (no thread, no read) and closed. A watchdog thread closes connections
+that wait too long for the next request (idle), for their headers (slow-header
+attacks that trickle a byte at a time) or for their body. A request being
+processed has no deadline: in-flight requests finish.
 """
 
 from __future__ import annotations
@@ -38,14 +44,17 @@ def _json_response(status: int, reason: str, message: str) -> bytes:
 
 
 class _Watch:
-    """Phase and deadline of one open connection."""
+    """Client address, phase and deadline of one open connection."""
 
-    __slots__ = ("phase", "deadline", "expired")
+    __slots__ = ("peer", "phase", "deadline", "expired", "since")
 
-    def __init__(self) -> None:
+    def __init__(self, peer: str) -> None:
+        self.peer = peer
         self.phase = IDLE
         self.deadline = float("inf")
         self.expired = False
+        self.since = time.monotonic()
+        """When the connection entered its phase (the oldest idle one is evicted first)."""
 
 
 class BoundedHTTPServer(HTTPServer):
@@ -59,7 +68,9 @@ class BoundedHTTPServer(HTTPServer):
         self._lock = threading.Lock()
         self._open: dict[socket.socket, _Watch] = {}
         self.refused = 0
-        """Connections answered 503 because the cap was reached."""
+        """Connections answered 503 because a cap was reached and no slot was idle."""
+        self.evicted = 0
+        """Idle connections closed to make room for a new one."""
         self._closing = threading.Event()
         super().__init__(address, handler)  # binds; on failure calls server_close()
         threading.Thread(target=self._watchdog, name="rest-watchdog", daemon=True).start()
@@ -67,22 +78,59 @@ class BoundedHTTPServer(HTTPServer):
     # Accepting ---------------------------------------------------------------
 
     def process_request(self, request, client_address) -> None:
-        """Runs the connection on the pool, or refuses it when the cap is reached."""
+        """Runs the connection on the pool, evicting an idle one to make room if needed;
+        refuses it (503) when every slot it could take is busy with a request."""
+        peer = client_address[0] if isinstance(client_address, tuple) else str(client_address)
         with self._lock:
-            full = len(self._open) >= self.limits.rest_max_connections
-            if not full:
-                self._open[request] = _Watch()
-        if full:
-            self._refuse(request)
+            refusal = self._make_room(peer)
+            if refusal is None:
+                self._open[request] = _Watch(peer)
+        if refusal is not None:
+            self._refuse(request, refusal)
             return
         self._pool.submit(self._run, request, client_address)
 
-    def _refuse(self, request: socket.socket) -> None:
-        self.refused += 1
-        message = (
+    def _make_room(self, peer: str) -> str | None:
+        """Evicts an idle connection if `peer` or the pool is at its cap; returns why the
+        new connection is refused, or None. Caller holds the lock."""
+        live = [(s, w) for s, w in self._open.items() if not w.expired]
+        mine = sorted(((s, w) for s, w in live if w.peer == peer), key=lambda i: i[1].since)
+        if len(mine) >= self.limits.rest_max_connections_per_peer:
+            if self._evict(mine):
+                return None
+            return (
+                f"too many connections from {peer} (limit "
+                f"{self.limits.rest_max_connections_per_peer}, --rest-max-connections-per-peer)"
+                "; retry later"
+            )
+        if len(live) < self.limits.rest_max_connections:
+            return None
+        per_peer: dict[str, int] = {}
+        for _, watch in live:
+            per_peer[watch.peer] = per_peer.get(watch.peer, 0) + 1
+        # The busiest address gives up a connection first.
+        live.sort(key=lambda item: (-per_peer[item[1].peer], item[1].since))
+        if self._evict(live):
+            return None
+        return (
             f"too many connections (limit {self.limits.rest_max_connections}, "
             "--rest-max-connections); retry later"
         )
+
+    def _evict(self, candidates: list[tuple[socket.socket, _Watch]]) -> bool:
+        """Closes the first idle connection of `candidates` (in their order; the caller
+        sorts them); False if none is idle."""
+        idle = [(s, w) for s, w in candidates if w.phase == IDLE]
+        if not idle:
+            return False
+        sock, watch = idle[0]
+        watch.expired = True
+        self.evicted += 1
+        _shutdown(sock)  # its worker sees end of stream and frees the thread
+        return True
+
+    def _refuse(self, request: socket.socket, message: str) -> None:
+        self.refused += 1
         try:
             request.setblocking(False)
             request.send(_json_response(503, "Service Unavailable", message))
@@ -124,6 +172,15 @@ class BoundedHTTPServer(HTTPServer):
         with self._lock:
             return len(self._open)
 
+    def connection_phases(self, peer: str | None = None) -> dict[str, int]:
+        """How many open connections (of `peer`, or all) are in each phase."""
+        counts: dict[str, int] = {}
+        with self._lock:
+            for watch in self._open.values():
+                if not watch.expired and peer in (None, watch.peer):
+                    counts[watch.phase] = counts.get(watch.phase, 0) + 1
+        return counts
+
     # Deadlines ---------------------------------------------------------------
 
     def enter(self, sock: socket.socket, phase: str) -> bool:
@@ -140,6 +197,7 @@ class BoundedHTTPServer(HTTPServer):
             if watch.expired:
                 return False
             watch.phase = phase
+            watch.since = time.monotonic()
             timeout = timeouts.get(phase)
             watch.deadline = float("inf") if timeout is None else time.monotonic() + timeout
             return True

@@ -15,6 +15,7 @@ from serving.core import ServingCore
 from serving.grpc_health import add_health_service
 from serving.grpc_service import ModelServicer, PredictionServicer
 from serving.limits import ConnectionLimits, RequestLimits
+from serving.log_limits import limit_request_logs
 from serving.metrics import Metrics
 from serving.model_source import build_registry, version_loader, watch_config_file
 from serving.rest import METRICS_PATH, RestServer
@@ -162,6 +163,7 @@ def start_server(
     """
     limits = limits or RequestLimits()
     connections = connections or ConnectionLimits()
+    limit_request_logs()  # what clients can make the server log, bounded
     _set_tf_threads(intra_op_threads, inter_op_threads)
     metrics = Metrics()
     registry = build_registry(

@@ -38,7 +38,9 @@ from contracts.serving_base import (
     PUSH_MARKER_NAME,
     STAGING_PREFIX,
     complete_versions,
+    has_marker,
     is_uri,
+    is_version_name,
     listdir,
     next_version,
 )
@@ -64,6 +66,24 @@ def remove_stale_staging(model_dir: str) -> list[str]:
     for name in listdir(model_dir):
         if name.startswith(STAGING_PREFIX):
             tf.io.gfile.rmtree(_join(model_dir, name))
+            removed.append(name)
+    return removed
+
+
+def remove_unfinished_versions(model_dir: str) -> list[str]:
+    """Deletes versions a killed push renamed into place but never marked complete.
+
+    Such a version holds this pusher's provenance (written while staging) and no
+    completion marker; readers never take it once any version is marked. A version
+    without provenance was not staged by this pusher and is left alone.
+    """
+    removed = []
+    for name in listdir(model_dir):
+        path = _join(model_dir, name)
+        if not is_version_name(name) or has_marker(path):
+            continue
+        if tf.io.gfile.exists(_join(path, PROVENANCE_FILE)):
+            tf.io.gfile.rmtree(path)
             removed.append(name)
     return removed
 
@@ -127,6 +147,7 @@ def atomic_push(
         )
     tf.io.gfile.makedirs(model_dir)
     remove_stale_staging(model_dir)
+    remove_unfinished_versions(model_dir)
     version = next_version(model_dir) if version is None else version
     final = _join(model_dir, str(version))
     if tf.io.gfile.exists(final):

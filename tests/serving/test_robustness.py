@@ -71,3 +71,57 @@ def test_version_that_failed_to_load_is_retried_once_its_files_change(tmp_path, 
         assert handle.wait_until_available("cnn", timeout=30) == 3
     finally:
         handle.stop()
+
+
+# Issue 21 item 3: no client address can hold more than its share of REST connections.
+
+
+def _wait_for(condition, what: str, timeout: float = 60.0) -> None:
+    """Polls `condition` until it holds (a generous deadline only guards against a hang)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
+def _connect(port: int, source: str) -> socket.socket:
+    return socket.create_connection(("127.0.0.1", port), timeout=30, source_address=(source, 0))
+
+
+def _get_health(sock: socket.socket) -> bytes:
+    sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    return sock.recv(200)
+
+
+def test_a_client_at_its_connection_cap_gives_up_its_oldest_idle_connection(server):
+    rest = server._rest_server
+    cap = rest.limits.rest_max_connections_per_peer
+    held = [_connect(server.rest_port, "127.0.0.3") for _ in range(cap)]
+    try:
+        _wait_for(lambda: rest.connection_phases("127.0.0.3").get("idle") == cap, "idle sockets")
+        newest = _connect(server.rest_port, "127.0.0.3")
+        held.append(newest)
+        assert held[0].recv(100) == b""  # the oldest was closed to make room
+        assert _get_health(newest).startswith(b"HTTP/1.1 200")
+    finally:
+        for sock in held:
+            sock.close()
+
+
+def test_a_client_whose_connections_are_all_busy_gets_503_and_others_are_served(server):
+    rest = server._rest_server
+    cap = rest.limits.rest_max_connections_per_peer
+    partial = b"POST /v1/models/policy:predict HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"
+    busy = [_connect(server.rest_port, "127.0.0.4") for _ in range(cap)]
+    try:
+        for sock in busy:
+            sock.sendall(partial)  # each waits for the rest of its body
+        _wait_for(lambda: rest.connection_phases("127.0.0.4").get("body") == cap, "busy sockets")
+        with _connect(server.rest_port, "127.0.0.4") as extra:
+            answer = extra.recv(300)  # answered at once, before it sends anything
+        assert answer.startswith(b"HTTP/1.1 503") and b"--rest-max-connections-per-peer" in answer
+        with _connect(server.rest_port, "127.0.0.5") as other:
+            assert _get_health(other).startswith(b"HTTP/1.1 200")
+    finally:
+        for sock in busy:
+            sock.close()
