@@ -9,7 +9,6 @@ Only the upper limits apply here; a tiny image costs nothing to decode.
 from __future__ import annotations
 
 import functools
-import struct
 
 from contracts import features, images
 from serving.errors import invalid
@@ -18,8 +17,6 @@ from serving.limits import RequestBudget, RequestLimits, exhausted
 # Leading bytes of the formats tf.io.decode_image reads (PNG, JPEG, GIF, BMP, WEBP).
 _IMAGE_MAGIC = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"BM", b"RIFF")
 _DECODED_CHANNELS = 4  # RGBA at most
-# What Pillow raises while seeking through a broken animation's frame headers.
-_FRAME_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error)
 
 
 @functools.lru_cache(maxsize=8)
@@ -58,7 +55,7 @@ def check_image(where: str, data: bytes, budget: RequestBudget) -> None:
         if e.reason == images.ABSURD_DIMENSIONS:
             raise exhausted(f"{where}: image dimensions refused ({e.detail})") from e
         raise invalid(f"{where}: image header unreadable ({e.reason}: {e.detail})") from e
-    except _FRAME_ERRORS as e:  # a frame header past the first is broken
+    except images.PIL_ERRORS as e:  # a frame header past the first is broken
         raise invalid(f"{where}: image header unreadable ({e})") from e
     width, height = image.size
     try:
