@@ -61,18 +61,20 @@ def tfrecord_items(rel_path: str, input_base: str) -> Iterator[sources.SourceIte
     """Records of one TFRecord file; a damaged file ends with one quarantine item.
 
     A file that fails before its first record is `not_a_tfrecord`; one that
-    fails later is `corrupt`.
+    fails later is `corrupt`, its reason saying at which byte and why in plain words.
     """
-    index = 0
+    index = offset = 0
+    path = os.path.join(input_base, rel_path)
     try:
-        for record in sources.read_tfrecord(os.path.join(input_base, rel_path)):
+        for record in sources.read_tfrecord(path):
             yield sources.SourceItem(path=f"{rel_path}#{index}", payload=record)
             index += 1
+            offset += len(record) + sources.TFRECORD_FRAMING_BYTES
     except tf.errors.OpError as e:
         if index == 0:
             rejected = (ops.NOT_A_TFRECORD, sources.not_a_tfrecord_detail(e))
         else:
-            rejected = (ops.CORRUPT, f"TFRecord damaged after {index} records: {e.message[:150]}")
+            rejected = (ops.CORRUPT, sources.damaged_tfrecord_detail(path, index, offset, e))
         yield sources.SourceItem(path=f"{rel_path}#{index}", rejected=rejected)
 
 

@@ -219,7 +219,8 @@ def parse_record(serialized: bytes, fixed_labels: Sequence[str] | None = None) -
 
     Raises:
       ops.ImageRejected: BAD_RECORD when the record is not a tf.Example or
-        lacks the image or any label.
+        lacks the image or any label; UNDECODABLE_NAME when its label name is not
+        UTF-8.
     """
     example = tf.train.Example()
     try:
@@ -232,7 +233,15 @@ def parse_record(serialized: bytes, fixed_labels: Sequence[str] | None = None) -
         raise ops.ImageRejected(ops.BAD_RECORD, f"no image bytes under any of {_IMAGE_KEYS}")
     name = _first(fmap, _LABEL_NAME_KEYS, "bytes_list")
     if name is not None:
-        return image[1][0], name[1][0].decode("utf-8")
+        raw = name[1][0]
+        try:
+            return image[1][0], raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise ops.ImageRejected(
+                ops.UNDECODABLE_NAME,
+                f"feature '{name[0]}' is not UTF-8 (byte 0x{raw[e.start]:02x} at position "
+                f"{e.start} of {raw[:40]!r}); write label names as UTF-8",
+            ) from e
     label = _first(fmap, _LABEL_KEYS, "int64_list")
     if label is None:
         raise ops.ImageRejected(
@@ -246,6 +255,27 @@ def parse_record(serialized: bytes, fixed_labels: Sequence[str] | None = None) -
             )
         return image[1][0], fixed_labels[label_id]
     return image[1][0], str(label_id)
+
+
+TFRECORD_FRAMING_BYTES = 16
+"""Bytes around each record in a TFRecord file: length (8), its CRC (4), data CRC (4)."""
+
+
+def damaged_tfrecord_detail(path: str, index: int, offset: int, error: tf.errors.OpError) -> str:
+    """Quarantine detail for a TFRecord file that fails after `index` good records,
+    the next one starting at byte `offset` (of the uncompressed stream for gzip files)."""
+    text = error.message.lower()
+    if "truncated" in text or "less bytes" in text or "end of file" in text:
+        why = "the file ends in the middle of that record (cut short while copying?)"
+    elif "corrupt" in text or "crc" in text or "checksum" in text:
+        why = "that record's checksum does not match its bytes (the file was altered)"
+    else:
+        why = f"TensorFlow could not read it ({error.message.splitlines()[0][:120]})"
+    where = "of the uncompressed stream " if tfrecord_compression(path) else ""
+    return (
+        f"TFRecord damaged: {index} records read, the record starting at byte {offset} "
+        f"{where}cannot be read: {why}; any records after it are lost"
+    )
 
 
 def not_a_tfrecord_detail(error: tf.errors.OpError) -> str:

@@ -154,6 +154,34 @@ def test_damaged_tfrecord_file_yields_one_corrupt_item_after_its_good_records(tm
     assert items[-1].rejected[0] == ops.CORRUPT
     examples, bad = _run_items(_config(tmp_path, ["cat"]), items)
     assert len(examples) == 2 and bad[0]["path"] == "broken.tfrecord#2"
+    # Issue 21 item 4: the reason says where and why in plain words, not TensorFlow's text.
+    record_bytes = len(_example_bytes(imaging.cases["rgb.png"][0], label_name="cat")) + 16
+    assert bad[0]["detail"] == (
+        f"TFRecord damaged: 2 records read, the record starting at byte {2 * record_bytes} "
+        "cannot be read: the file ends in the middle of that record (cut short while "
+        "copying?); any records after it are lost"
+    )
+
+
+def test_a_label_name_that_is_not_utf8_quarantines_its_record_not_the_ingest(tmp_path, imaging):
+    """Issue 21 item 4: 'utf-8' codec can't decode byte 0xe9 aborted the whole ingest."""
+    good = imaging.cases["rgb.png"][0]
+    latin1 = tf.train.Example()
+    latin1.features.feature[features.IMAGE_KEY].bytes_list.value.append(good)
+    latin1.features.feature[features.LABEL_NAME_KEY].bytes_list.value.append(
+        "caf\xe9".encode("latin-1")
+    )
+    path = tmp_path / "names.tfrecord"
+    with tf.io.TFRecordWriter(str(path)) as writer:
+        writer.write(_example_bytes(good, label_name="cat"))
+        writer.write(latin1.SerializeToString())
+    names, _ = sources.scan_label_names(str(tmp_path), ["names.tfrecord"], sources.TFRECORD, ())
+    assert names == {"cat"}
+    items = list(beam_io.tfrecord_items("names.tfrecord", str(tmp_path)))
+    examples, bad = _run_items(_config(tmp_path, ["cat"]), items, "*.tfrecord")
+    assert len(examples) == 1
+    assert [(r["path"], r["reason"]) for r in bad] == [("names.tfrecord#1", ops.UNDECODABLE_NAME)]
+    assert "0xe9" in bad[0]["detail"] and "label_name" in bad[0]["detail"]
 
 
 def test_auto_format_detection():
