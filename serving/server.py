@@ -69,10 +69,16 @@ class ServerHandle:
         self._done.set()
         log.info("server stopped")
 
-    def wait(self) -> None:
-        """Blocks until `stop()` (called from a signal handler or another thread) has finished."""
+    def wait(self) -> str | None:
+        """Blocks until `stop()` (called from a signal handler or another thread) has
+        finished; returns why the server stopped itself, or None. It stops itself when its
+        model watcher died, so the process can exit non-zero for an orchestrator to restart."""
         while not self._done.wait(0.5):
-            pass
+            if failure := self.core.registry.watcher_failure():
+                log.critical("stopping: the model watcher died (%s)", failure)
+                self.stop()
+                return failure
+        return None
 
 
 def _set_tf_threads(intra: int, inter: int) -> None:

@@ -127,7 +127,9 @@ def serve_command(args: argparse.Namespace) -> int:
         "(Ctrl-C stops)",
         flush=True,
     )
-    handle.wait()
+    if failure := handle.wait():
+        print(f"error: the model watcher died ({failure}); restart vrl serve", file=sys.stderr)
+        return 1
     return 0
 
 

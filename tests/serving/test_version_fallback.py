@@ -129,7 +129,9 @@ def test_stray_folders_are_skipped_once_and_new_versions_still_load(
         handle.stop()
 
 
-def test_health_is_503_once_the_model_watcher_has_died(tmp_path, exported, helpers, monkeypatch):
+def test_health_is_503_and_the_server_stops_once_the_model_watcher_has_died(
+    tmp_path, exported, helpers, monkeypatch
+):
     helpers.push(exported["cnn_v1"], str(tmp_path / "cnn"), 1)
     handle = start_server(str(tmp_path), grpc_port=None, rest_port=0, poll_seconds=0.05)
     try:
@@ -144,6 +146,8 @@ def test_health_is_503_once_the_model_watcher_has_died(tmp_path, exported, helpe
         assert not registry._thread.is_alive()
         status, body = _health(handle.rest_port)
         assert status == 503 and "model watcher died (SystemExit: simulated)" in body["error"]
+        # The server then stops itself; `vrl serve` exits 1 with that reason.
+        assert handle.wait() == "SystemExit: simulated"
     finally:
         handle.stop()
 
