@@ -114,6 +114,8 @@ class ClusterConfig:
     """CPU request of the light tasks (schema, checks, baseline, push)."""
     light_memory: str = "2G"
     """Memory request (and limit) of the light tasks."""
+    retries: int = 0
+    """Times KFP retries a failed task (a pod lost with a preempted node), as kfp's set_retry."""
 
     def __post_init__(self) -> None:
         if self.target not in TARGETS:
@@ -127,6 +129,8 @@ class ClusterConfig:
         for cpu in (self.cpu, self.trainer_cpu, self.light_cpu):
             if cpu <= 0:
                 raise ValueError(f"CPU requests must be > 0, got {cpu}")
+        if not 0 <= self.retries <= 100:
+            raise ValueError(f"--retries must be in [0, 100], got {self.retries}")
         for memory in (self.memory, self.trainer_memory, self.light_memory):
             parse_memory_gb(memory)
         check_image(self.image)
@@ -162,6 +166,18 @@ def gpu_scheduling(cluster: ClusterConfig) -> dict:
             {"key": cluster.gpu_toleration, "operator": "Exists", "effect": "NoSchedule"}
         ]
     return out
+
+
+def retry_policy(cluster: ClusterConfig) -> dict | None:
+    """A task's retryPolicy as kfp's `task.set_retry(retries)` writes it (its defaults)."""
+    if not cluster.retries:
+        return None
+    return {
+        "maxRetryCount": cluster.retries,
+        "backoffDuration": "0s",
+        "backoffFactor": 2.0,
+        "backoffMaxDuration": "3600s",
+    }
 
 
 def resources_for(task: str, cluster: ClusterConfig) -> dict:

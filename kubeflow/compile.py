@@ -36,7 +36,13 @@ from typing import Any
 from absl import logging
 
 from kubeflow import fingerprint
-from kubeflow.cluster import TRAINER_TASKS, ClusterConfig, gpu_scheduling, resources_for
+from kubeflow.cluster import (
+    TRAINER_TASKS,
+    ClusterConfig,
+    gpu_scheduling,
+    resources_for,
+    retry_policy,
+)
 from kubeflow.executor import CPU_REQUEST_ENV
 from kubeflow.objectstore import check_pipeline_root
 from pipeline.params import UNCACHED_COMPONENT_IDS
@@ -157,6 +163,9 @@ def fit_spec(spec: dict, cluster: ClusterConfig, pipeline_root: str) -> None:
             task["cachingOptions"] = {"enableCache": False}
     if cluster.target == "kfp" and INGEST_TASK in tasks:
         add_fingerprint_task(spec, cluster)
+    if retry_policy(cluster):
+        for task in tasks.values():
+            task["retryPolicy"] = retry_policy(cluster)
     task_name, key = CHECKPOINT_PARAMETER
     if cluster.target == "kfp" and task_name in tasks:
         tasks[task_name]["inputs"]["parameters"][key] = {"runtimeValue": {"constant": ""}}

@@ -156,6 +156,7 @@ def submit(
     namespace: str | None = None,
     pipeline_root: str | None = None,
     enable_caching: bool | None = None,
+    service_account: str | None = None,
 ) -> Submission:
     """Creates a run of `package_path`, or a recurring run when `schedule` says so.
 
@@ -169,6 +170,8 @@ def submit(
       enable_caching: False runs every task (kfp's override of every task's
         caching option); None keeps the compiled options. Never True, which
         would also cache the tasks compiled as never cached.
+      service_account: Kubernetes ServiceAccount the run's pods use (default:
+        the namespace's pipeline runner).
     """
     if not package_path.endswith((".yaml", ".yml")):
         raise ValueError(
@@ -182,18 +185,14 @@ def submit(
     if enable_caching:
         raise ValueError("enable_caching=True would cache the tasks compiled as never cached")
     name = run_name or spec.pipeline_info.name
+    # What kfp.Client takes alike for a run and a recurring run.
+    common = {
+        "pipeline_root": pipeline_root,
+        "enable_caching": enable_caching,
+        "service_account": service_account,
+    }
     with reachable(host):
-        return _create(
-            package_path,
-            host,
-            experiment,
-            name,
-            arguments,
-            schedule,
-            namespace,
-            pipeline_root,
-            enable_caching,
-        )
+        return _create(package_path, host, experiment, name, arguments, schedule, namespace, common)
 
 
 @contextlib.contextmanager
@@ -222,7 +221,7 @@ def reachable(host: str) -> Iterator[None]:
 
 
 def _create(
-    package_path, host, experiment, name, arguments, schedule, namespace, pipeline_root, caching
+    package_path, host, experiment, name, arguments, schedule, namespace, common
 ) -> Submission:
     import kfp
 
@@ -234,8 +233,7 @@ def _create(
             run_name=name,
             experiment_name=experiment,
             namespace=namespace,
-            pipeline_root=pipeline_root,
-            enable_caching=caching,
+            **common,
         )
         return Submission("run", str(result.run_id), experiment)
     experiment_id = client.create_experiment(experiment, namespace=namespace).experiment_id
@@ -248,7 +246,6 @@ def _create(
         no_catchup=not schedule.catchup,
         params=arguments,
         pipeline_package_path=package_path,
-        pipeline_root=pipeline_root,
-        enable_caching=caching,
+        **common,
     )
     return Submission("recurring_run", str(job.recurring_run_id), experiment)

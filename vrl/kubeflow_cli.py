@@ -76,6 +76,12 @@ def _add_cluster_args(p: argparse.ArgumentParser) -> None:
         "--trainer-cpu", type=float, default=d.trainer_cpu, help="CPU request of the trainers"
     )
     p.add_argument(
+        "--retries",
+        type=int,
+        default=d.retries,
+        help="times KFP retries a failed task, e.g. a pod lost with a preemptible node",
+    )
+    p.add_argument(
         "--trainer-memory", default=d.trainer_memory, help="memory request of the trainers"
     )
 
@@ -139,6 +145,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="run every task even where KFP's cache holds a result (enable_caching=False)",
     )
+    p.add_argument(
+        "--service-account",
+        default=None,
+        help="Kubernetes ServiceAccount for the run's pods (default: the namespace's pipeline runner)",
+    )
     p.set_defaults(func=submit_command)
 
 
@@ -174,6 +185,7 @@ def compile_command(args: argparse.Namespace) -> int:
             memory=args.memory,
             trainer_cpu=args.trainer_cpu,
             trainer_memory=args.trainer_memory,
+            retries=args.retries,
         )
     for w in caught:
         print(f"vrl compile: warning: {w.message}")
@@ -203,6 +215,7 @@ def submit_command(args: argparse.Namespace) -> int:
         namespace=args.namespace,
         pipeline_root=args.pipeline_root,
         enable_caching=False if args.no_cache else None,
+        service_account=args.service_account,
     )
     print(f"created {result.kind} {result.id} in experiment {result.experiment}")
     return 0

@@ -132,12 +132,11 @@ def test_runtime_parameters_default_to_the_config_and_new_data_is_never_cached(i
     assert tasks["Trainer"]["cachingOptions"] == {"enableCache": True}
 
 
-def test_rl_trainer_retrains_every_run(tmp_path):
+def test_rl_trainer_retrains_every_run_and_tasks_retry_as_kfp_writes_it(tmp_path):
     out = str(tmp_path / "rl.yaml")
     config = RlPipelineConfig(pipeline_root="minio://mlpipeline/v2/artifacts", serving_base="/m")
-    compile_pipeline(
-        "rl", config, ClusterConfig(image=IMAGE, gpu=parse_gpu("nvidia.com/gpu:1")), out
-    )
+    cluster = ClusterConfig(image=IMAGE, gpu=parse_gpu("nvidia.com/gpu:1"), retries=2)
+    compile_pipeline("rl", config, cluster, out)
     with open(out) as f:
         spec, platform = list(yaml.safe_load_all(f))
     dqn = spec["root"]["dag"]["tasks"]["DqnTrainer"]
@@ -149,6 +148,12 @@ def test_rl_trainer_retrains_every_run(tmp_path):
     ]
     assert "nodeSelector" not in trainer  # a resource name alone: any node with that resource
     assert trainer["tolerations"][0]["key"] == "nvidia.com/gpu"
+    from google.protobuf import json_format
+    from kfp.dsl import structures
+
+    # What kfp's own task.set_retry(2) writes, on every task.
+    want = json_format.MessageToDict(structures.RetryPolicy(max_retry_count=2).to_proto())
+    assert all(t["retryPolicy"] == want for t in spec["root"]["dag"]["tasks"].values())
 
 
 def test_mounted_pipeline_root_is_refused_in_one_line_before_any_work(tmp_path, capsys):

@@ -209,3 +209,10 @@ def test_unreachable_host_is_one_line(package, capsys):
     assert cli.main(["submit", package, "--host", f"http://127.0.0.1:{port}"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "cannot reach Kubeflow Pipelines" in err[0], err
+
+
+def test_service_account_is_sent_with_the_run(kfp_api, package):
+    host = f"http://127.0.0.1:{kfp_api.server_port}"
+    assert cli.main(["submit", package, "--host", host, "--service-account", "vrl-runner"]) == 0
+    (run,) = _posts(kfp_api, "/apis/v2beta1/runs")
+    assert run["service_account"] == "vrl-runner"
