@@ -161,17 +161,27 @@ def apply_labels(
         )
     old_labels = dict(entry.version_labels)
     final = _with_entry(config, model, labels, set(labels.values()), path)
-    if server:
-        loaded = _loaded_versions(entry, available)
-        step = _with_entry(config, model, old_labels, loaded | set(labels.values()), path)
-        reload_server(server, _absolute(step, path))
-        _wait_available(server, model, set(labels.values()), timeout)
-        reload_server(server, _absolute(final, path))
     with open(path, encoding="utf-8") as f:
         previous_text = f.read()
     with open(path + PREVIOUS_SUFFIX, "w", encoding="utf-8") as f:
         f.write(previous_text)
-    _write_atomic(path, final)
+    if server:
+        loaded = _loaded_versions(entry, available)
+        step = _with_entry(config, model, old_labels, loaded | set(labels.values()), path)
+        # The file says what the server is told at each step: a server that also
+        # polls the file must not unload the version being loaded in between.
+        _write_atomic(path, step)
+        try:
+            reload_server(server, _absolute(step, path))
+            _wait_available(server, model, set(labels.values()), timeout)
+        except (OSError, TimeoutError):
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(previous_text)
+            raise
+        _write_atomic(path, final)
+        reload_server(server, _absolute(final, path))
+    else:
+        _write_atomic(path, final)
     return old_labels, dict(labels)
 
 
