@@ -55,7 +55,7 @@ def test_policy_push_carries_complete_provenance(home):
     evaluation = record["evaluation"]
     assert evaluation["blessed"] is True and evaluation["episodes"] == 3
     assert evaluation["value"] is not None and evaluation["reason"]
-    assert evaluation["thresholds"] == {"min_mean_return": 0.0}
+    assert evaluation["thresholds"]["min_mean_return"] == 0.0
     assert record["code"]["package_version"]
 
 
@@ -70,7 +70,7 @@ def test_status_home_before_the_first_push_explains_why_nothing_was_pushed(homes
     result = json.loads(capsys.readouterr().out)
     (run,) = result["last_runs"]
     assert run["pushed"] is False and run["model"] == MODEL and run["run_id"]
-    assert run["thresholds"] == {"min_mean_return": 100000.0}
+    assert run["thresholds"]["min_mean_return"] == 100000.0
     assert any("threshold" in reason for reason in run["reasons"])
 
 

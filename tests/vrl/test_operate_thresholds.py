@@ -6,6 +6,7 @@ import json
 import tensorflow_model_analysis as tfma
 from google.protobuf import json_format
 
+from components.atomic_pusher.gather import policy_thresholds
 from components.atomic_pusher.provenance import summary_line, tfma_thresholds, thresholds_text
 from components.gated_evaluator.executor import apply_thresholds
 from pipeline.image_pipeline import create_eval_config
@@ -40,6 +41,21 @@ def test_a_push_at_a_low_bound_does_not_read_like_one_at_a_high_bound():
     assert "blessed under min accuracy 0.05" in line(0.05)
     assert "blessed under min accuracy 0.9" in line(0.9)
     assert tfma_thresholds(None) == {} and thresholds_text({}) == ""
+
+
+def test_policy_bounds_name_the_threshold_the_random_policy_and_the_served_one():
+    report = {"threshold": 195.0, "max_regression": 0.1, "reason": "..."}
+    assert policy_thresholds(report) == {"min_mean_return": 195.0}
+    report.update(random_mean_return=21.5, baseline_mean_return=180.0)
+    assert policy_thresholds(report) == {
+        "min_mean_return": 195.0,
+        "above_random_mean_return": 21.5,
+        "max_regression_vs_served": 0.1,
+    }
+    text = thresholds_text(policy_thresholds(report))
+    assert (
+        text == "min mean return 195, above random mean return 21.5, max regression vs served 0.1"
+    )
 
 
 def test_status_of_a_home_with_no_run_yet_says_so_and_exits_zero(tmp_path, capsys):
