@@ -9,6 +9,8 @@ import warnings
 TARGETS = ("kfp", "vertex")
 TRAINER_TASKS = ("Trainer", "DqnTrainer")
 HEAVY_TASKS = ("ImageExampleGen", "StatisticsGen", "Transform", "Evaluator", "PolicyEvaluator")
+_DURATION = re.compile(r"(\d+)([smhd])")
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _MEMORY = re.compile(r"(\d+(?:\.\d+)?)([GM]i?)")
 # Gigabytes (10^9 bytes, as Kubeflow's spec counts memory) per unit.
 _UNIT_GB = {"G": 1.0, "Gi": 2**30 / 1e9, "M": 1e-3, "Mi": 2**20 / 1e9}
@@ -27,6 +29,14 @@ def parse_memory_gb(text: str) -> float:
     if not m:
         raise ValueError(f"memory {text!r}: expected a size like 8G, 8Gi or 512M")
     return round(float(m.group(1)) * _UNIT_GB[m.group(2)], 6)
+
+
+def parse_duration(text: str, flag: str) -> int:
+    """'30m', '24h', '7d' -> seconds (> 0); raises ValueError naming `flag`."""
+    m = _DURATION.fullmatch(text.strip())
+    if not m or int(m.group(1)) == 0:
+        raise ValueError(f"{flag} {text!r}: expected a duration like 30m, 24h or 7d")
+    return int(m.group(1)) * _SECONDS[m.group(2)]
 
 
 def parse_gpu(text: str) -> tuple[str, int]:
@@ -114,6 +124,8 @@ class ClusterConfig:
     """CPU request of the light tasks (schema, checks, baseline, push)."""
     light_memory: str = "2G"
     """Memory request (and limit) of the light tasks."""
+    timeout_seconds: int = 0
+    """Longest a task's pod may run before Kubernetes stops it (activeDeadlineSeconds); 0: none."""
     retries: int = 0
     """Times KFP retries a failed task (a pod lost with a preempted node), as kfp's set_retry."""
 
@@ -129,6 +141,8 @@ class ClusterConfig:
         for cpu in (self.cpu, self.trainer_cpu, self.light_cpu):
             if cpu <= 0:
                 raise ValueError(f"CPU requests must be > 0, got {cpu}")
+        if self.timeout_seconds < 0:
+            raise ValueError(f"--timeout must be > 0, got {self.timeout_seconds} s")
         if not 0 <= self.retries <= 100:
             raise ValueError(f"--retries must be in [0, 100], got {self.retries}")
         for memory in (self.memory, self.trainer_memory, self.light_memory):

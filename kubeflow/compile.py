@@ -223,7 +223,9 @@ def platform_spec(spec: dict, cluster: ClusterConfig) -> dict:
     executors = {}
     for task_name, task in spec["root"]["dag"]["tasks"].items():
         label = spec["components"][task["componentRef"]["name"]]["executorLabel"]
-        config = {"pvcMount": mounts} if mounts else {}
+        config: dict = {"pvcMount": mounts} if mounts else {}
+        if cluster.timeout_seconds:  # kubernetes.set_timeout(task, seconds)
+            config["activeDeadlineSeconds"] = str(cluster.timeout_seconds)
         if task_name in TRAINER_TASKS:
             config.update(gpu)
         if config:

@@ -12,18 +12,16 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import datetime
 import json
 import logging
-import re
 import warnings
 from collections.abc import Iterator
 from typing import Any
 
+from kubeflow.cluster import parse_duration
 from kubeflow.compile import load_package
 from kubeflow.objectstore import DEFAULT_PIPELINE_ROOT, check_pipeline_root
-
-_INTERVAL = re.compile(r"(\d+)([smhd])")
-_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,10 +57,7 @@ class Schedule:
             )
         seconds = None
         if every is not None:
-            m = _INTERVAL.fullmatch(every.strip())
-            if not m or int(m.group(1)) == 0:
-                raise ValueError(f"--every {every!r}: expected a duration like 30m, 24h or 7d")
-            seconds = int(m.group(1)) * _SECONDS[m.group(2)]
+            seconds = parse_duration(every, "--every")
         if max_concurrency < 1:
             raise ValueError(f"--max-concurrency must be >= 1, got {max_concurrency}")
         return cls(cron, seconds, max_concurrency, catchup)
@@ -184,7 +179,7 @@ def submit(
     check_pipeline_root(pipeline_root)
     if enable_caching:
         raise ValueError("enable_caching=True would cache the tasks compiled as never cached")
-    name = run_name or spec.pipeline_info.name
+    name = run_name or default_run_name(spec.pipeline_info.name, schedule)
     # What kfp.Client takes alike for a run and a recurring run.
     common = {
         "pipeline_root": pipeline_root,
@@ -193,6 +188,17 @@ def submit(
     }
     with reachable(host):
         return _create(package_path, host, experiment, name, arguments, schedule, namespace, common)
+
+
+def default_run_name(
+    pipeline: str, schedule: Schedule, now: datetime.datetime | None = None
+) -> str:
+    """'image-classifier 2026-12-06 03:00:00 UTC' for a run, so runs tell apart in the UI;
+    the pipeline name for a recurring run (KFP stamps each run it starts)."""
+    if schedule.recurring:
+        return pipeline
+    now = now or datetime.datetime.now(datetime.timezone.utc)
+    return f"{pipeline} {now:%Y-%m-%d %H:%M:%S} UTC"
 
 
 @contextlib.contextmanager

@@ -76,6 +76,12 @@ def _add_cluster_args(p: argparse.ArgumentParser) -> None:
         "--trainer-cpu", type=float, default=d.trainer_cpu, help="CPU request of the trainers"
     )
     p.add_argument(
+        "--timeout",
+        default=None,
+        metavar="DURATION",
+        help="stop any task whose pod runs longer, e.g. 6h (default: no limit)",
+    )
+    p.add_argument(
         "--retries",
         type=int,
         default=d.retries,
@@ -116,7 +122,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--experiment", default=DEFAULT_EXPERIMENT, help="experiment to create the run in"
     )
-    p.add_argument("--run-name", default=None, help="default: the pipeline name")
+    p.add_argument(
+        "--run-name",
+        default=None,
+        help="default: the pipeline name and the UTC time (a recurring run: the pipeline name)",
+    )
     p.add_argument(
         "--param",
         action="append",
@@ -160,6 +170,7 @@ def compile_command(args: argparse.Namespace) -> int:
     from kubeflow.cluster import (
         ClusterConfig,
         MutableImageWarning,
+        parse_duration,
         parse_gpu,
         parse_label,
         parse_pvc,
@@ -186,6 +197,7 @@ def compile_command(args: argparse.Namespace) -> int:
             trainer_cpu=args.trainer_cpu,
             trainer_memory=args.trainer_memory,
             retries=args.retries,
+            timeout_seconds=parse_duration(args.timeout, "--timeout") if args.timeout else 0,
         )
     for w in caught:
         print(f"vrl compile: warning: {w.message}")

@@ -135,7 +135,9 @@ def test_runtime_parameters_default_to_the_config_and_new_data_is_never_cached(i
 def test_rl_trainer_retrains_every_run_and_tasks_retry_as_kfp_writes_it(tmp_path):
     out = str(tmp_path / "rl.yaml")
     config = RlPipelineConfig(pipeline_root="minio://mlpipeline/v2/artifacts", serving_base="/m")
-    cluster = ClusterConfig(image=IMAGE, gpu=parse_gpu("nvidia.com/gpu:1"), retries=2)
+    cluster = ClusterConfig(
+        image=IMAGE, gpu=parse_gpu("nvidia.com/gpu:1"), retries=2, timeout_seconds=7200
+    )
     compile_pipeline("rl", config, cluster, out)
     with open(out) as f:
         spec, platform = list(yaml.safe_load_all(f))
@@ -154,6 +156,10 @@ def test_rl_trainer_retrains_every_run_and_tasks_retry_as_kfp_writes_it(tmp_path
     # What kfp's own task.set_retry(2) writes, on every task.
     want = json_format.MessageToDict(structures.RetryPolicy(max_retry_count=2).to_proto())
     assert all(t["retryPolicy"] == want for t in spec["root"]["dag"]["tasks"].values())
+    # kubernetes.set_timeout(task, 7200) on every executor.
+    executors = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    assert set(executors) == set(spec["deploymentSpec"]["executors"])
+    assert {e["activeDeadlineSeconds"] for e in executors.values()} == {"7200"}
 
 
 def test_mounted_pipeline_root_is_refused_in_one_line_before_any_work(tmp_path, capsys):

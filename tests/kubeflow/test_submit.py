@@ -4,6 +4,7 @@ Pipelines REST API stand-in on loopback that records every request."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import yaml
@@ -88,6 +89,7 @@ def test_run_is_created_with_spec_root_and_typed_parameters(kfp_api, package):
     assert _posts(kfp_api, "/apis/v2beta1/experiments")[0]["display_name"] == "vision-rl-pipeline"
     (run,) = _posts(kfp_api, "/apis/v2beta1/runs")
     assert run["experiment_id"] == "exp-1"
+    assert re.fullmatch(r"image-classifier \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", run["display_name"])
     # With a platform spec, kfp sends {"pipeline_spec": ..., "platform_spec": ...}.
     assert run["pipeline_spec"]["pipeline_spec"]["pipelineInfo"]["name"] == "image-classifier"
     assert run["runtime_config"]["pipeline_root"] == "gs://bucket/root"
@@ -120,6 +122,7 @@ def test_cron_creates_a_recurring_run_with_concurrency_and_no_catchup(kfp_api, p
     )
     assert code == 0 and "recurring_run rr-1" in capsys.readouterr().out
     (job,) = _posts(kfp_api, "/apis/v2beta1/recurringruns")
+    assert job["display_name"] == "image-classifier"  # KFP stamps each run it starts
     assert job["trigger"]["cron_schedule"]["cron"] == "0 0 3 * * *"
     assert job["no_catchup"] is True and int(job["max_concurrency"]) == 1
     assert job["runtime_config"]["parameters"]["data_root"] == "gs://b/new"
