@@ -3,10 +3,17 @@
 The model's input is the transformed image (float32 [N, S, S, 3] in [0, 1]),
 as for the small CNNs. Each backbone's own input scaling is a layer of the
 model, so it is part of every exported graph and serving still takes raw
-image bytes. The backbone is always called with `training=False`: its
-BatchNorm layers use their moving statistics in both fine-tuning phases (the
-practice of Keras' transfer-learning guide; updating them on a few hundred
-photos undoes the pretraining).
+image bytes.
+
+BatchNorm, as Keras' transfer-learning guide does it: a pretrained backbone
+is called with `training=False`, so its BatchNorm layers use their moving
+statistics in both fine-tuning phases (updating them on a few hundred photos
+undoes the pretraining). A backbone trained from scratch ("none") is called
+in the model's own mode, so its BatchNorm layers normalise by batch
+statistics while training; their momentum is lowered to the small CNNs'
+(`head.BN_MOMENTUM`) so the moving statistics that evaluation and serving
+use follow the weights within a few dozen steps (the applications' 0.999
+needs thousands).
 
 Weights: "imagenet" is Keras' published checkpoint, downloaded once on the
 user's machine into ~/.keras/models/; a path loads a local Keras weights file
@@ -27,7 +34,7 @@ import tensorflow as tf
 import tf_keras
 
 from models.cnn import limits
-from models.cnn.head import INPUT_NAME, classifier_head
+from models.cnn.head import BN_MOMENTUM, INPUT_NAME, classifier_head
 
 if TYPE_CHECKING:
     from models.cnn.config import TrainerConfig
@@ -140,10 +147,26 @@ def build_backbone_model(
     policy = "mixed_float16" if mixed_precision else "float32"
     inputs = tf_keras.Input(shape=tuple(input_shape), dtype=tf.float32, name=INPUT_NAME)
     backbone = build_backbone(arch, input_shape, weights, mixed_precision)
-    backbone.trainable = weights == "none"
-    x = backbone(input_scaling(arch, inputs, policy), training=False)
+    scaled = input_scaling(arch, inputs, policy)
+    if weights == "none":
+        set_batchnorm_momentum(backbone, BN_MOMENTUM)
+        x = backbone(scaled)  # training mode while fitting: batch statistics
+    else:
+        backbone.trainable = False
+        x = backbone(scaled, training=False)  # frozen statistics, in both phases
     outputs = classifier_head(x, num_classes, dropout, policy)
     return tf_keras.Model(inputs, outputs, name=arch)
+
+
+def set_batchnorm_momentum(net: tf_keras.Model, momentum: float) -> int:
+    """Sets the momentum of every BatchNorm layer of `net` (before its first call);
+    returns how many were changed."""
+    layers = [
+        layer for layer in net.layers if isinstance(layer, tf_keras.layers.BatchNormalization)
+    ]
+    for layer in layers:
+        layer.momentum = momentum
+    return len(layers)
 
 
 def backbone_of(model: tf_keras.Model) -> tf_keras.Model | None:

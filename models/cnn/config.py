@@ -73,6 +73,11 @@ class TrainerConfig:
     """Epochs; with `train_steps` set, the steps are spread over this many epochs."""
     patience: int = 6
     """Early stopping: epochs without val_loss improvement; the best weights are kept."""
+    min_steps: int = 600
+    """Fewest optimizer steps of a run: a training split smaller than
+    min_steps / epochs batches is repeated within each epoch. BatchNorm's moving
+    statistics, which validation and serving use, need a few dozen steps to follow
+    the weights; 160 photos at 4 steps per epoch left them behind for the whole run."""
     sanity_checks: bool = True
     """Run the init-loss and overfit-one-batch checks before training."""
     sanity_batch: int = 16
@@ -114,6 +119,7 @@ class TrainerConfig:
             ("batch_size", 1 <= batch <= limits.MAX_BATCH_SIZE, f"in [1, {limits.MAX_BATCH_SIZE}]"),
             ("epochs", 1 <= self.epochs <= limits.MAX_EPOCHS, f"in [1, {limits.MAX_EPOCHS}]"),
             ("patience", self.patience >= 1, ">= 1"),
+            ("min_steps", self.min_steps >= 0, ">= 0"),
             ("dropout", 0.0 <= self.dropout < 1.0, "in [0, 1)"),
             (
                 "image_size",

@@ -1,4 +1,5 @@
-"""The classifier head and input name shared by the small CNNs and the pretrained backbones.
+"""What the small CNNs and the pretrained backbones share: input name, BatchNorm
+momentum and the classifier head.
 
 Both `models.cnn.model` (convnet/resnet) and `models.cnn.backbones` end in the
 same head; it lives here so neither of them imports the other.
@@ -12,6 +13,10 @@ import tf_keras
 from contracts import features
 
 INPUT_NAME = features.transformed_name(features.IMAGE_KEY)
+# Small datasets give few steps per epoch; Keras' default 0.99 (0.999 in the
+# applications) leaves the moving statistics, which evaluation and serving use,
+# lagging the weights for many epochs. Backbones trained from scratch get it too.
+BN_MOMENTUM = 0.9
 
 
 def classifier_head(

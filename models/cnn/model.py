@@ -13,7 +13,7 @@ import tensorflow as tf
 import tf_keras
 
 from models.cnn import backbones, limits
-from models.cnn.head import INPUT_NAME, classifier_head
+from models.cnn.head import BN_MOMENTUM, INPUT_NAME, classifier_head
 
 Policy = tf_keras.mixed_precision.Policy
 
@@ -21,9 +21,6 @@ ARCHITECTURES = limits.ARCHITECTURES
 OPTIMIZERS = limits.OPTIMIZERS
 SCHEDULES = limits.SCHEDULES
 DEFAULT_FILTERS = limits.DEFAULT_FILTERS
-# Small datasets give few steps per epoch; Keras' default 0.99 leaves the
-# moving statistics (used at eval) lagging the weights for many epochs.
-BN_MOMENTUM = 0.9
 
 
 def _policy(mixed_precision: bool) -> Policy:

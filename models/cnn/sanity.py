@@ -5,24 +5,31 @@
 2. Overfit one small batch: a model that cannot reach ~100% accuracy on a
    dozen examples has a bug (labels misaligned, learning rate 0, frozen
    weights, broken preprocessing) that more data will not fix.
+3. After training, the model as it will be served (inference mode) must not
+   answer one class for every example of a sample that holds several: that
+   model learned nothing usable, whatever its training accuracy says (lagging
+   BatchNorm statistics or a collapsed network look exactly like this).
 
-Both take plain arrays and models and raise `SanityCheckError` with a message
-that says what was measured and what was expected.
+Each takes plain arrays and models and raises `SanityCheckError` with a
+one-line message that says what was measured and what was expected.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import tf_keras
 from absl import logging
 
 
-class SanityCheckError(RuntimeError):
-    """A pre-training sanity check failed; training would waste time."""
+class SanityCheckError(ValueError):
+    """A sanity check failed: the data or the settings cannot train a useful model.
+
+    A ValueError, like other bad input, so the command line prints its one-line
+    message instead of a traceback."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -134,6 +141,36 @@ def check_overfit_batch(
         f"{loss:.4f} (target <= {loss_fraction * initial_loss:.4f}); check the learning rate, "
         "that labels match images, and the preprocessing"
     )
+
+
+def check_not_constant(
+    model: tf_keras.Model,
+    images: np.ndarray,
+    labels: np.ndarray,
+    label_names: Sequence[str],
+) -> int:
+    """Checks that the trained model, in inference mode, predicts more than one class
+    on examples of several classes; returns how many classes it predicts.
+
+    Raises:
+      SanityCheckError: every example gets the same class.
+    """
+    labels = np.asarray(labels).reshape(-1)
+    if len(np.unique(labels)) < 2:
+        return len(np.unique(labels))
+    predicted = model.predict(images, batch_size=64, verbose=0).argmax(axis=1)
+    classes = np.unique(predicted)
+    if len(classes) < 2:
+        name = label_names[int(classes[0])]
+        raise SanityCheckError(
+            f"the trained model answers {name!r} for all {len(labels)} training examples "
+            f"checked ({len(np.unique(labels))} classes among them): it learned nothing "
+            "usable; train for more steps (epochs, min_steps) or check the labels"
+        )
+    logging.info(
+        "Sanity: the trained model predicts %d classes on %d examples", len(classes), len(labels)
+    )
+    return len(classes)
 
 
 def pick_balanced(labels: np.ndarray, count: int) -> np.ndarray:

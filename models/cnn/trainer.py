@@ -8,9 +8,12 @@ SavedModel with both serving signatures, and write a training report into
 
 Epochs or steps: by default each epoch is one full pass over the training
 split (`fn_args.train_steps` is None when TrainArgs has no num_steps), for
-`epochs` epochs. If TrainArgs sets num_steps, training runs `epochs` epochs
-of ceil(num_steps / epochs) steps each on a repeated dataset (num_steps
-rounded up to a multiple of `epochs`; early stopping may end it sooner). `fn_args.eval_steps` None evaluates the whole eval split.
+`epochs` epochs, or several passes when one pass is fewer than
+`min_steps / epochs` batches (a few hundred images: BatchNorm's moving
+statistics need the steps). If TrainArgs sets num_steps, training runs
+`epochs` epochs of ceil(num_steps / epochs) steps each on a repeated dataset
+(early stopping may end it sooner). `fn_args.eval_steps` None evaluates the
+whole eval split.
 """
 
 from __future__ import annotations
@@ -60,6 +63,16 @@ def image_shape(
     return shape
 
 
+def sanity_sample(
+    train_files: list[str], tf_transform_output: tft.TFTransformOutput, input_shape: tuple
+) -> tuple:
+    """(images, labels) of the first `SANITY_SAMPLE` training examples, as the model sees them."""
+    sample = data.transformed_dataset(
+        train_files, tf_transform_output, input_shape, max_records=SANITY_SAMPLE
+    )
+    return data.take_arrays(sample, SANITY_SAMPLE)
+
+
 def run_sanity_checks(
     fn_args: tfx.components.FnArgs,
     tf_transform_output: tft.TFTransformOutput,
@@ -70,10 +83,7 @@ def run_sanity_checks(
     input_shape: tuple,
 ) -> dict[str, Any]:
     """Init loss on a sample of real examples, then overfit one balanced small batch."""
-    sample = data.transformed_dataset(
-        fn_args.train_files, tf_transform_output, input_shape, max_records=SANITY_SAMPLE
-    )
-    images, labels = data.take_arrays(sample, SANITY_SAMPLE)
+    images, labels = sanity_sample(fn_args.train_files, tf_transform_output, input_shape)
     init = sanity.check_init_loss(net, images, labels, num_classes)
     picked = sanity.pick_balanced(labels, config.sanity_batch)
     overfit = sanity.check_overfit_batch(
@@ -84,6 +94,24 @@ def run_sanity_checks(
         "init_loss_expected": init.expected,
         "overfit_steps": overfit.steps,
     }
+
+
+def epoch_steps(
+    train_steps: int | None, train_examples: int, config: TrainerConfig
+) -> tuple[int, bool]:
+    """(optimizer steps per epoch, whether the training split repeats within an epoch).
+
+    TrainArgs' num_steps, when set, is spread over the epochs. Otherwise an epoch
+    is one pass over the split, or more passes when one pass is fewer than
+    `config.min_steps / epochs` batches (see `TrainerConfig.min_steps`).
+    """
+    if train_steps:
+        return math.ceil(train_steps / config.epochs), True
+    one_pass = math.ceil(train_examples / config.batch_size)
+    wanted = math.ceil(config.min_steps / config.epochs)
+    if wanted > one_pass:
+        return wanted, True
+    return one_pass, False
 
 
 def make_callbacks(
@@ -165,10 +193,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
         "cached" if cache else "decoded every epoch",
         class_weight,
     )
-    if fn_args.train_steps:
-        steps_per_epoch = math.ceil(fn_args.train_steps / config.epochs)
-    else:
-        steps_per_epoch = math.ceil(train_examples / config.batch_size)
+    steps_per_epoch, repeat = epoch_steps(fn_args.train_steps, train_examples, config)
     decay_steps = steps_per_epoch * config.epochs
     has_eval = bool(fn_args.eval_files)
     train_ds = data.training_dataset(
@@ -176,7 +201,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
         tf_transform_output,
         input_shape,
         config.batch_size,
-        repeat=bool(fn_args.train_steps),
+        repeat=repeat,
         seed=config.seed,
         cache=cache,
     )
@@ -265,11 +290,16 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
             callbacks,
             early,
             recompile,
-            steps_per_epoch=steps_per_epoch if fn_args.train_steps else None,
+            steps_per_epoch=steps_per_epoch if repeat else None,
             validation_steps=fn_args.eval_steps,
             class_weight=class_weight,
         )
     history, best = fitted.history, fitted.best_epoch
+    if config.sanity_checks:
+        images, labels = sanity_sample(fn_args.train_files, tf_transform_output, input_shape)
+        summary["sanity"]["predicted_classes"] = sanity.check_not_constant(
+            net, images, labels, label_names
+        )
     summary.update(
         epochs_run=len(history.get("loss", [])),
         phases=fitted.phases,

@@ -41,6 +41,34 @@ def test_backbone_model_scales_inside_the_graph_and_phase1_trains_only_the_head(
     assert bns and not any(layer.trainable for layer in bns)
 
 
+def _batchnorm_layers(net: tf_keras.Model) -> list[tf_keras.layers.BatchNormalization]:
+    bn = tf_keras.layers.BatchNormalization
+    return [layer for layer in backbones.backbone_of(net).layers if isinstance(layer, bn)]
+
+
+@pytest.mark.parametrize("pretrained", [False, True], ids=["from_scratch", "fine_tuning"])
+def test_batchnorm_learns_batch_statistics_from_scratch_and_stays_frozen_when_fine_tuning(
+    pretrained, weights_file
+):
+    weights = weights_file[0] if pretrained else "none"
+    net = model.build_model((SIZE, SIZE, 3), 2, arch="mobilenet_v3_small", weights=weights)
+    if pretrained:
+        backbones.unfreeze_top(net, 30)  # phase 2: even with layers unfrozen
+    model.compile_model(net, learning_rate=1e-3, schedule="constant")
+    before = [layer.moving_variance.numpy().copy() for layer in _batchnorm_layers(net)]
+    rng = np.random.default_rng(0)
+    images = rng.random((8, SIZE, SIZE, 3), dtype=np.float32)
+    net.train_on_batch(images, np.array([0, 1] * 4))
+    # Variances: a BatchNorm fed by another sees batch means of ~0 either way.
+    after = [layer.moving_variance.numpy() for layer in _batchnorm_layers(net)]
+    moved = [not np.allclose(a, b) for a, b in zip(before, after, strict=True)]
+    momentums = {layer.momentum for layer in _batchnorm_layers(net)}
+    if pretrained:  # inference mode: the pretrained statistics are kept
+        assert not any(moved) and momentums == {0.999}
+    else:  # training mode: batch statistics, moving averages that keep up
+        assert all(moved) and momentums == {model.BN_MOMENTUM}
+
+
 def test_local_weights_file_is_loaded_and_a_file_of_another_model_is_refused(
     weights_file, tmp_path
 ):

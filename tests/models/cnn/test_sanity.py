@@ -94,3 +94,37 @@ def test_pick_balanced_takes_classes_round_robin():
 
     assert sorted(labels[picked].tolist()) == [0, 0, 1, 1, 2]
     assert len(set(picked.tolist())) == 5
+
+
+def _constant_model(answer: int, k: int = 4) -> tf_keras.Model:
+    """Ignores its input: the logits' kernel is zero, the bias picks `answer`."""
+    net = model.build_model((8, 8, 3), k, filters=(8,), dropout=0.0)
+    logits = net.get_layer("logits")
+    bias = np.zeros(k, np.float32)
+    bias[answer] = 5.0
+    logits.set_weights([np.zeros_like(logits.get_weights()[0]), bias])
+    return net
+
+
+def test_a_model_answering_one_class_fails_the_trained_model_check_in_one_line():
+    x, y = _batch()
+    names = ["cat", "dog", "fox", "owl"]
+
+    with pytest.raises(sanity.SanityCheckError) as failure:
+        sanity.check_not_constant(_constant_model(2), x, y, names)
+
+    message = str(failure.value)
+    assert "\n" not in message and "'fox' for all 16 training examples" in message
+    assert isinstance(failure.value, ValueError)  # the command line prints it in one line
+
+
+def test_a_model_answering_several_classes_passes_the_trained_model_check():
+    x, y = _batch(k=2)
+    x[y == 1] += 1.0  # class 1 is brighter
+    inputs = tf_keras.Input((8, 8, 3))
+    mean_rgb = tf_keras.layers.GlobalAveragePooling2D()(inputs)  # ~0.5 dark, ~1.5 bright
+    head = tf_keras.layers.Dense(2, activation="softmax")
+    net = tf_keras.Model(inputs, head(mean_rgb))
+    head.set_weights([np.array([[-1.0, 1.0]] * 3, np.float32), np.array([3.0, -3.0], np.float32)])
+
+    assert sanity.check_not_constant(net, x, y, ["dark", "bright"]) == 2
