@@ -114,6 +114,7 @@ _REFUSED = (
     TfsFlag("num_tflite_interpreters_per_pool", int, "TensorFlow Lite models are not served"),
     TfsFlag("thread_pool_factory_config_file", str, "no custom thread pool factory is read"),
     TfsFlag("mixed_precision", str, "models run in the precision they were saved with"),
+    TfsFlag("version", tfs_bool, "vrl serve has no tensorflow_model_server version to print"),
 )
 
 

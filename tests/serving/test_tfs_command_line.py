@@ -267,3 +267,29 @@ def test_session_parallelism_sets_both_pools_unless_they_are_set(caplog):
         server_kwargs(_parse([*base, "--flush_filesystem_caches=false", "--num_load_threads=4"]))
     warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert len(warned) == 2 and all("has no effect" in m for m in warned), warned
+
+
+# Every flag in tensorflow_model_server's main.cc flag list (tensorflow/serving, 2.16+).
+TF_SERVING_FLAGS = """port grpc_socket_path rest_api_port rest_api_num_threads rest_api_timeout_in_ms
+rest_api_enable_cors_support enable_batching allow_version_labels_for_unavailable_models
+batching_parameters_file enable_per_model_batching_parameters model_config_file
+model_config_file_poll_wait_seconds model_name model_base_path num_load_threads
+num_unload_threads max_num_load_retries load_retry_interval_micros
+file_system_poll_wait_seconds flush_filesystem_caches tensorflow_session_parallelism
+tensorflow_session_config_file tensorflow_intra_op_parallelism tensorflow_inter_op_parallelism
+use_alts_credentials ssl_config_file platform_config_file per_process_gpu_memory_fraction
+saved_model_tags grpc_channel_arguments grpc_max_threads enable_model_warmup
+num_request_iterations_for_warmup version monitoring_config_file
+remove_unused_fields_from_bundle_metagraph prefer_tflite_model num_tflite_pools
+num_tflite_interpreters_per_pool enable_signature_method_name_check
+xla_cpu_compilation_enabled xla_gpu_compilation_enabled enable_profiler
+thread_pool_factory_config_file mixed_precision skip_initialize_tpu
+enable_grpc_healthcheck_service enable_serialization_as_tensor_content""".split()
+
+
+def test_every_tf_serving_flag_is_honoured_a_no_op_or_refused():
+    parser = argparse.ArgumentParser(prog="vrl")
+    cli.add_parsers(parser.add_subparsers(dest="command", required=True))
+    serve = parser._subparsers._group_actions[0].choices["serve"]
+    known = set(serve._option_string_actions)
+    assert [f for f in TF_SERVING_FLAGS if f"--{f}" not in known] == []
