@@ -93,7 +93,9 @@ _CONNECTION_FLAGS = (
         "seconds from a request's first byte to the end of its headers (then 408)",
     ),
     _Flag(
-        "--rest-body-timeout", "rest_body_timeout_s", "seconds to receive a request body (then 408)"
+        "--rest-body-timeout",
+        "rest_body_timeout_s",
+        "seconds to receive each MiB of a request body (then 408)",
     ),
     _Flag(
         "--grpc-max-connections",

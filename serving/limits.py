@@ -70,7 +70,8 @@ class ConnectionLimits:
     rest_header_timeout_s: float = 10.0
     """Time from a request's first byte to the end of its headers."""
     rest_body_timeout_s: float = 60.0
-    """Time to receive a request body once the headers are in."""
+    """Time to receive each MiB of a request body once the headers are in (the REST
+    handler re-arms it per MiB, so large bodies arriving steadily are not cut off)."""
     grpc_max_connections: int = 4096
     """Open gRPC connections at most (grpc.max_allowed_incoming_connections). grpcio has no
     per-client cap, so this is set far above what clients need: at 256, one client's 256

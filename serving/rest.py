@@ -38,6 +38,8 @@ _MODEL_URL = re.compile(
     r"(?P<action>/metadata|:predict|:classify|:regress)?$"
 )
 METRICS_PATH = DEFAULT_PATH
+BODY_CHUNK = 1 << 20
+"""Bytes of a request body read per --rest-body-timeout (the least rate a body may arrive at)."""
 HEALTH_PATH = "/healthz"
 
 
@@ -171,12 +173,21 @@ class RestHandler(DeadlineHandler):
                 f"request body of {length} bytes exceeds the limit of "
                 f"{self.server.max_body_bytes} bytes (--max-rest-body-mb, --max-request-mb)",
             )
-        if not self.start_body():
+        # The body deadline is re-armed for every chunk: a body that keeps arriving at
+        # BODY_CHUNK per --rest-body-timeout is read however large it is (an 11 MB body
+        # on a loaded machine), a stalled one is closed one timeout after it stalls.
+        chunks, received = [], 0
+        while received < length:
+            if not self.start_body():
+                raise _Expired()
+            chunk = self.rfile.read(min(BODY_CHUNK, length - received))
+            if not chunk:
+                raise _Expired()
+            chunks.append(chunk)
+            received += len(chunk)
+        if self.expired():
             raise _Expired()
-        body = self.rfile.read(length)
-        if len(body) < length or self.expired():
-            raise _Expired()
-        return body
+        return b"".join(chunks)
 
     def _health(self) -> None:
         """200 while every configured model has a servable version, else 503 naming it."""

@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 
 # TF Serving: builder.SetMaxMessageSize(std::numeric_limits<int32_t>::max()).
 DEFAULT_MAX_REQUEST_BYTES = 2**31 - 1
+STOP_JOIN_S = 120.0
+"""Longest `stop()` waits for a model load in progress to finish."""
 
 
 class ServerHandle:
@@ -38,6 +40,8 @@ class ServerHandle:
         self._rest_server = rest_server
         self._stopped = threading.Event()
         self._done = threading.Event()
+        self.config_thread: threading.Thread | None = None
+        """Re-reads the model config file (--model_config_file_poll_wait_seconds)."""
 
     def wait_until_available(
         self, model_name: str, timeout: float = 60.0, version: int | None = None
@@ -66,6 +70,10 @@ class ServerHandle:
             self._rest_server.shutdown()
             self._rest_server.server_close()
         self.core.stop()
+        if self.config_thread is not None:
+            # A reload may be loading a SavedModel; the process must not exit inside it
+            # (TensorFlow aborts when the interpreter finalises under a running load).
+            self.config_thread.join(timeout=STOP_JOIN_S)
         self._done.set()
         log.info("server stopped")
 
@@ -251,10 +259,11 @@ def start_server(
     )
     handle = ServerHandle(core, grpc_server, bound_grpc, rest_server, bound_rest)
     if model_config and config_poll_seconds > 0:
-        threading.Thread(
+        handle.config_thread = threading.Thread(
             target=watch_config_file,
             args=(registry, model_config, config_poll_seconds, handle._stopped),
             name="config-poll",
             daemon=True,
-        ).start()
+        )
+        handle.config_thread.start()
     return handle

@@ -83,12 +83,21 @@ def test_config_file_edit_is_served_after_a_poll_and_sigterm_stops_cleanly(
         config.write_text(KERAS_AND_MNIST.format(keras=keras_base, mnist=mnist_base))
         # Served after a poll and the TF1 SavedModel's load; the bound only ends a failure.
         edited = time.monotonic()
-        while _status_code(url) != 200:
+        while _state(url) != "AVAILABLE":
             assert time.monotonic() - edited < WAIT_S, "the edited config was never applied"
             time.sleep(0.1)
     finally:
         code = server.stop()
     assert code == 0, server.output()  # SIGTERM stops `vrl serve` cleanly
+
+
+def _state(url: str) -> str | None:
+    """The first version's state in a REST model status (None: no such model)."""
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return json.loads(response.read())["model_version_status"][0]["state"]
+    except urllib.error.HTTPError:
+        return None
 
 
 def _status_code(url: str) -> int:
