@@ -31,6 +31,8 @@ class Submission:
     kind: str  # "run" or "recurring_run"
     id: str
     experiment: str
+    replaced: tuple[str, ...] = ()
+    """Recurring runs of the same name this one replaced (deleted after it was created)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -243,6 +245,7 @@ def _create(
         )
         return Submission("run", str(result.run_id), experiment)
     experiment_id = client.create_experiment(experiment, namespace=namespace).experiment_id
+    previous = same_name_recurring_runs(client, experiment_id, name)
     job = client.create_recurring_run(
         experiment_id=experiment_id,
         job_name=name,
@@ -254,4 +257,19 @@ def _create(
         pipeline_package_path=package_path,
         **common,
     )
-    return Submission("recurring_run", str(job.recurring_run_id), experiment)
+    # KFP has no update for a recurring run: the new one replaces the old, and
+    # the old is deleted only once the new exists, so a schedule is never lost.
+    for old in previous:
+        client.delete_recurring_run(old)
+    return Submission("recurring_run", str(job.recurring_run_id), experiment, tuple(previous))
+
+
+def same_name_recurring_runs(client: Any, experiment_id: str, name: str) -> list[str]:
+    """IDs of the experiment's recurring runs named `name` (an earlier submit of this schedule)."""
+    name_filter = {
+        "predicates": [{"key": "display_name", "operation": "EQUALS", "string_value": name}]
+    }
+    found = client.list_recurring_runs(
+        experiment_id=experiment_id, page_size=100, filter=json.dumps(name_filter)
+    )
+    return [r.recurring_run_id for r in found.recurring_runs or [] if r.display_name == name]

@@ -230,4 +230,6 @@ def submit_command(args: argparse.Namespace) -> int:
         service_account=args.service_account,
     )
     print(f"created {result.kind} {result.id} in experiment {result.experiment}")
+    for old in result.replaced:
+        print(f"deleted recurring_run {old}: replaced by {result.id}")
     return 0

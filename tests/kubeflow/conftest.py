@@ -104,6 +104,18 @@ class _Api(BaseHTTPRequestHandler):
             return self._reply({"multi_user": False})
         if self.path.startswith("/apis/v2beta1/experiments"):
             return self._reply({"experiments": [], "total_size": 0})
+        if self.path.startswith("/apis/v2beta1/recurringruns"):
+            runs = list(self.server.recurring_runs.values())
+            # kfp_server_api reads this one field camel-cased, as the API server writes it.
+            return self._reply({"recurringRuns": runs, "total_size": len(runs)})
+        self.send_error(404)
+
+    def do_DELETE(self):
+        self.server.requests.append(("DELETE", self.path, None))
+        prefix = "/apis/v2beta1/recurringruns/"
+        if self.path.startswith(prefix) and self.path[len(prefix) :] in self.server.recurring_runs:
+            del self.server.recurring_runs[self.path[len(prefix) :]]
+            return self._reply({})
         self.send_error(404)
 
     def do_POST(self):
@@ -115,7 +127,10 @@ class _Api(BaseHTTPRequestHandler):
         if self.path == "/apis/v2beta1/runs":
             return self._reply({"run_id": "run-1", "display_name": body["display_name"]})
         if self.path == "/apis/v2beta1/recurringruns":
-            return self._reply({"recurring_run_id": "rr-1", "display_name": body["display_name"]})
+            run_id = f"rr-{len(self.server.recurring_runs) + len(self.server.requests)}"
+            run = {"recurring_run_id": run_id, "display_name": body["display_name"]}
+            self.server.recurring_runs[run_id] = run
+            return self._reply(run)
         self.send_error(404)
 
 
@@ -123,6 +138,7 @@ class _Api(BaseHTTPRequestHandler):
 def kfp_api():
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Api)
     server.requests = []
+    server.recurring_runs = {}
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield server

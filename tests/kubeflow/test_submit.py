@@ -120,7 +120,7 @@ def test_cron_creates_a_recurring_run_with_concurrency_and_no_catchup(kfp_api, p
             "data_root=gs://b/new",
         ]
     )
-    assert code == 0 and "recurring_run rr-1" in capsys.readouterr().out
+    assert code == 0 and "created recurring_run rr-" in capsys.readouterr().out
     (job,) = _posts(kfp_api, "/apis/v2beta1/recurringruns")
     assert job["display_name"] == "image-classifier"  # KFP stamps each run it starts
     assert job["trigger"]["cron_schedule"]["cron"] == "0 0 3 * * *"
@@ -219,3 +219,18 @@ def test_service_account_is_sent_with_the_run(kfp_api, package):
     assert cli.main(["submit", package, "--host", host, "--service-account", "vrl-runner"]) == 0
     (run,) = _posts(kfp_api, "/apis/v2beta1/runs")
     assert run["service_account"] == "vrl-runner"
+
+
+def test_resubmitting_a_schedule_replaces_it_instead_of_adding_a_second(kfp_api, package, capsys):
+    host = f"http://127.0.0.1:{kfp_api.server_port}"
+    argv = ["submit", package, "--host", host, "--cron", "0 0 3 * * *"]
+    assert cli.main(argv) == 0
+    (first,) = kfp_api.recurring_runs
+    assert cli.main([*argv[:-1], "0 30 4 * * *"]) == 0
+    (second,) = kfp_api.recurring_runs  # one schedule left: the new one
+    assert second != first
+    assert ("DELETE", f"/apis/v2beta1/recurringruns/{first}", None) in kfp_api.requests
+    assert f"deleted recurring_run {first}: replaced by {second}" in capsys.readouterr().out
+    # Deleted only after the new one was created.
+    methods = [m for m, p, _ in kfp_api.requests if "recurringruns" in p]
+    assert methods[-2:] == ["POST", "DELETE"]
