@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import posixpath
 from collections.abc import Sequence
+from typing import Any
 
 import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
@@ -19,6 +20,7 @@ from components.image_transform.component import ImageTransform
 from components.served_baseline.component import ServedBaseline
 from contracts import features
 from models.cnn import limits
+from pipeline import params
 from pipeline.image_config import ImagePipelineConfig
 from pipeline.params import maybe_runtime
 
@@ -134,6 +136,16 @@ def example_gen_configs(config: ImagePipelineConfig) -> dict:
     return kwargs
 
 
+def set_runtime_custom_config(component: Any, name: str) -> None:
+    """Makes `component`'s custom_config a JSON-object RuntimeParameter named `name`,
+    defaulting to the dict it was built with. TFX's Trainer takes one in its
+    constructor; Transform's serialises whatever it is given, so it is set here
+    (the spec's custom_config is a string exec property either way)."""
+    key = "custom_config"
+    value = component.exec_properties[key]
+    component.exec_properties[key] = maybe_runtime(name, value, str, True)
+
+
 def _data_components(config: ImagePipelineConfig, rp: bool) -> list:
     """ImageExampleGen, StatisticsGen, SchemaGen (or the curated schema),
     ExampleValidator and ImageChecks, in that order."""
@@ -142,10 +154,13 @@ def _data_components(config: ImagePipelineConfig, rp: bool) -> list:
         # Per-run span choice: RangeConfig JSON; empty means the latest span.
         range_config = gen_configs.pop("range_config", None)
         gen_configs["range_config"] = maybe_runtime(
-            "range_config", proto_utils.proto_to_json(range_config) if range_config else "", str, rp
+            params.RANGE_CONFIG,
+            proto_utils.proto_to_json(range_config) if range_config else "",
+            str,
+            rp,
         )
     example_gen = ImageExampleGen(
-        input_base=maybe_runtime("data_root", config.data_dir, str, rp),
+        input_base=maybe_runtime(params.DATA_ROOT, config.data_dir, str, rp),
         input_format=config.input_format,
         max_bad_fraction=config.max_bad_fraction,
         **gen_configs,
@@ -172,7 +187,9 @@ def _data_components(config: ImagePipelineConfig, rp: bool) -> list:
 def _training_components(
     config: ImagePipelineConfig, rp: bool, example_gen, schema_gen, image_checks
 ) -> list:
-    """Transform (gated on ImageChecks) and the Trainer, in that order."""
+    """Transform (gated on ImageChecks; image_size from its custom_config) and the
+    Trainer (every TrainerConfig field in its custom_config; image_size read from
+    Transform's graph), in that order."""
     transform = ImageTransform(
         examples=example_gen.outputs["examples"],
         schema=schema_gen.outputs["schema"],
@@ -181,13 +198,16 @@ def _training_components(
         # as uint8 pixels of the model's size: the Trainer never decodes a JPEG.
         materialize=True,
         disable_statistics=True,
-        custom_config={"image_size": config.image_size},
+        custom_config=params.transform_config(config),
     ).with_id("Transform")
     # Validation gates training: nothing downstream runs if the checks halt.
     transform.add_upstream_node(image_checks)
     trainer_config = config.trainer_config()
-    if rp:  # TFX takes a RuntimeParameter here only as the whole JSON object
-        trainer_config = maybe_runtime("trainer_config", json.dumps(trainer_config), str, rp)
+    if rp:  # per run: image_size in one parameter; trainer_config as one JSON object
+        set_runtime_custom_config(transform, params.TRANSFORM_CONFIG)
+        trainer_config = maybe_runtime(
+            params.TRAINER_CONFIG, json.dumps(trainer_config, sort_keys=True), str, rp
+        )
     trainer = tfx.components.Trainer(
         run_fn=TRAINER_RUN_FN,
         examples=transform.outputs["transformed_examples"],
@@ -239,12 +259,13 @@ def create_image_pipeline(
     """Wires ImageExampleGen → validation → Transform → Trainer → Evaluator
     (against ServedBaseline, the model in production) → Pusher.
 
-    Reads no data; a local weights file (`config.weights`) is hashed into the
-    Trainer's custom_config, so replacing it in place retrains.
+    Reads no data; a local weights file (`config.trainer.weights`) is hashed
+    into the Trainer's custom_config, so replacing it in place retrains.
 
-    With `runtime_parameters` (Kubeflow), data_root, trainer_config,
-    min_accuracy, max_accuracy_drop and tflite_max_drop become pipeline
-    parameters whose defaults are the config's values.
+    With `runtime_parameters` (Kubeflow), data_root, range_config,
+    transform_config, trainer_config, min_accuracy, max_accuracy_drop and
+    tflite_max_drop become pipeline parameters whose defaults are the config's
+    values (pipeline/params.py).
     """
     rp = runtime_parameters
     data = _data_components(config, rp)

@@ -8,10 +8,10 @@ answers at once.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import time
 
+from vrl import demo, entry, image, kubeflow_cli, operate, rl
+from vrl import serve as serving_cli
 from vrl.help_format import DefaultsFormatter, show_default, use_everywhere
 
 
@@ -107,14 +107,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_parsers(sub)
     run = sub.add_parser("run", help="run a pipeline locally (LocalDagRunner, SQLite MLMD)")
     run_sub = run.add_subparsers(dest="pipeline", required=True)
-    from vrl import demo, image, kubeflow_cli, rl
-    from vrl import serve as serving_cli
-
     image.add_parser(run_sub)
     rl.add_parser(run_sub)
     serving_cli.add_parsers(sub)
     kubeflow_cli.add_parsers(sub)
-    __import__("vrl.operate", fromlist=["add_parsers"]).add_parsers(sub)  # status, label, ...
+    operate.add_parsers(sub)  # status, label, ...
 
     demo.add_parser(sub)
     # Also for the parsers registered without it (the command groups, `vrl run rl`).
@@ -123,28 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the `vrl` console script (and of `python -m vrl.cli` and
-    `python -m vrl.serve`)."""
-    from vrl.quiet import quiet_entry_point
-
-    # tf-agents 0.19 on TF 2.16 needs Keras 2; must be set before TF is imported.
-    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-    # Before parsing: `--help` may import TensorFlow to show a default.
-    # argv None: a real `vrl` process, not a caller in Python (e.g. tests).
-    quiet_entry_point(filter_stderr=argv is None)
-    args = build_parser().parse_args(argv)
-    start = time.time()
-    try:
-        code = args.func(args)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    except (OSError, ValueError) as e:
-        print(f"vrl: error: {e}", file=sys.stderr)
-        return 2
-    if args.command in ("run", "demo"):
-        print(f"({time.time() - start:.0f} s)")
-    return code
+    """Entry point of the `vrl` console script (and of `python -m vrl`)."""
+    return entry.main(build_parser, argv)
 
 
 if __name__ == "__main__":

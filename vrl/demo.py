@@ -11,9 +11,12 @@ import argparse
 import glob
 import os
 
+from pipeline.image_config import ImagePipelineConfig
+from pipeline.rl_config import RlPipelineConfig, default_pipeline_name
+from vrl import demo_data, image, rl
 from vrl.help_format import DefaultsFormatter
 
-IMAGE_MODEL = "image_classifier"
+IMAGE_MODEL = ImagePipelineConfig.__dataclass_fields__["model_name"].default
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -35,25 +38,17 @@ def _step(title: str) -> None:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from vrl.cli import build_parser
-
-    parser = build_parser()
-
-    def vrl(*argv: str) -> None:
-        parsed = parser.parse_args(list(argv))
-        code = parsed.func(parsed)
-        if code:
-            raise SystemExit(f"`vrl {' '.join(argv)}` failed with exit code {code}")
-
     home = os.path.abspath(args.home)
     data = os.path.join(home, "data", args.dataset)
     serving_base = os.path.join(home, "serving")
     if not os.path.isdir(data):
         _step(f"1/4 demo data: {args.dataset}")
-        vrl("data", args.dataset, "--out", data)
+        make = {"shapes": demo_data.make_shapes, "digits": demo_data.make_digits}[args.dataset]
+        print(f"wrote {make(data)}")
     _step("2/4 image pipeline")
-    vrl("run", "image", "--data", data, "--home", home)
-    if not _has_versions(os.path.join(serving_base, IMAGE_MODEL)):
+    image_config = ImagePipelineConfig(data_dir=data, home=home)
+    _check(image.run(image_config), "the image pipeline")
+    if not _has_versions(os.path.join(serving_base, image_config.model_name)):
         raise SystemExit(
             f"the image model was not blessed, so nothing was pushed to {serving_base}; "
             "see the evaluation above"
@@ -61,15 +56,20 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     policy_model = None
     if not args.skip_rl:
         _step(f"3/4 RL pipeline: {args.env}")
-        vrl("run", "rl", "--env", args.env, "--home", home)
-        from pipeline.rl_pipeline import default_model_name
-
-        policy_model = default_model_name(args.env)
+        name = default_pipeline_name(args.env)
+        rl_config = RlPipelineConfig.for_env(
+            args.env,
+            pipeline_root=os.path.join(home, "tfx", name),
+            serving_base=serving_base,
+        )
+        _check(rl.run(rl_config), "the RL pipeline")
+        policy_model = rl_config.model_name
     _step("4/4 serving: local TF-Serving-compatible server, queried over gRPC")
+    # Imported when the demo reaches serving (gRPC, TF Serving protos): `--help` stays fast.
     from serving.demo import query_pushed_models
 
-    image = sorted(glob.glob(os.path.join(data, "*", "*")))[0]
-    with open(image, "rb") as f:
+    image_path = sorted(glob.glob(os.path.join(data, "*", "*")))[0]
+    with open(image_path, "rb") as f:
         image_bytes = f.read()
     served_policy = (
         policy_model
@@ -81,7 +81,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         serving_base, IMAGE_MODEL, image_bytes, served_policy, observation
     )
     print(f"server on {answers.grpc_target} serving {serving_base}")
-    print(f"Predict {IMAGE_MODEL} v{answers.cnn_version} <- {os.path.relpath(image, data)}")
+    print(f"Predict {IMAGE_MODEL} v{answers.cnn_version} <- {os.path.relpath(image_path, data)}")
     for label, p in answers.top_labels:
         print(f"  {label:<12} {p:.4f}")
     if served_policy:
@@ -98,6 +98,12 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         )
     )
     return 0
+
+
+def _check(code: int, what: str) -> None:
+    """Stops the demo when a step did not do its job (a nonzero exit code)."""
+    if code:
+        raise SystemExit(f"{what} failed with exit code {code}")
 
 
 def _first_observation(env_id: str) -> list[float]:

@@ -5,11 +5,10 @@ which misleads where the value is a stand-in: "(default: None)" for a flag whose
 default lives in the trainer's config, "(default: True)" for a `--no-...` switch.
 `DefaultsFormatter` appends the default only where it says something:
 
+- an option marked with `show_default(action, source)` gets "(default: <source()>)",
+  computed only when help is printed (every flag generated from a config: vrl/flags.py);
 - a help text that already states its default (it says "default") is left as written;
 - a switch (an option that takes no value) gets "(default: off)";
-- an option marked with `show_default(action, source)` gets "(default: <source()>)",
-  computed only when help is printed, so a default kept in a module that imports
-  TensorFlow costs nothing until someone asks for it;
 - an option whose default is None and that has no such mark gets nothing: it has no
   default (an optional input, such as a file to read);
 - otherwise the argparse default, with True/False as on/off and empty lists as none.
@@ -60,16 +59,12 @@ class DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
-        if (
-            states_default(text)
-            or action.help == argparse.SUPPRESS
-            or action.required
-            or not action.option_strings
-            or action.default == argparse.SUPPRESS
-        ):
+        if action.help == argparse.SUPPRESS or action.required or not action.option_strings:
             return text
         if getattr(action, "shown_default", None) is not None:
             return f"{text} (default: %(shown_default)s)"
+        if states_default(text) or action.default == argparse.SUPPRESS:
+            return text
         if action.nargs == 0:
             return f"{text} (default: off)"
         if action.default is None:

@@ -7,8 +7,11 @@ import dataclasses
 import logging as py_logging
 import os
 import time
+from collections.abc import Callable
+from typing import Any
 
 from pipeline.image_config import ImagePipelineConfig
+from pipeline.rl_config import RlPipelineConfig
 from vrl import preflight
 from vrl.results import RunSummary, summarize
 from vrl.runner import exclusive_run, local_beam_args, local_metadata_config, run_local
@@ -78,22 +81,48 @@ def run_image_pipeline(
     """Runs the image pipeline locally and returns what it produced."""
     config = preflight_image(config)
     root = config.resolved_pipeline_root
-    show_progress()
-    with exclusive_run(root):
+
+    def build():
         # Imported under the lock: TFX takes ~15 s to import, a refusal should not.
         from pipeline.image_pipeline import create_image_pipeline
 
-        pipeline = create_image_pipeline(
+        return create_image_pipeline(
             config,
             beam_pipeline_args=local_beam_args() + list(extra_beam_args or []),
             metadata_connection_config=local_metadata_config(root),
         )
+
+    _run_locked(root, build, "image")
+    return summarize(root)
+
+
+def run_rl_pipeline(config: RlPipelineConfig) -> None:
+    """Runs the RL pipeline locally (its results are read from ML Metadata after)."""
+    preflight.check_writable("home", config.pipeline_root)
+    preflight.check_writable("serving_base", config.serving_base)
+    preflight.check_env(config.env_id, config.dqn_config.replay_capacity)
+
+    def build():
+        from pipeline.rl_pipeline import create_rl_pipeline  # under the lock, as above
+
+        return create_rl_pipeline(
+            config, metadata_connection_config=local_metadata_config(config.pipeline_root)
+        )
+
+    _run_locked(config.pipeline_root, build, "rl")
+
+
+def _run_locked(root: str, build: Callable[[], Any], kind: str) -> None:
+    """The one local run path: progress lines on, the root's lock held while the
+    pipeline is built and run by LocalDagRunner."""
+    show_progress()
+    with exclusive_run(root):
+        pipeline = build()
         start = time.time()
         run_local(pipeline)
         from absl import logging
 
-        logging.info("image pipeline finished in %.0f s", time.time() - start)
-        return summarize(root)
+        logging.info("%s pipeline finished in %.0f s", kind, time.time() - start)
 
 
 def preflight_image(config: ImagePipelineConfig) -> ImagePipelineConfig:

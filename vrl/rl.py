@@ -7,147 +7,93 @@ are imported only when the command runs.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 
-from vrl import tracking
+from models.dqn.config import PRESETS, DqnConfig, preset
+from models.fields import check_of, parse_text
+from pipeline.rl_config import RlPipelineConfig, default_pipeline_name
+from vrl import flags, tracking
 from vrl.help_format import DefaultsFormatter
 
 DEFAULT_HOME = "./runs"
+RENAME = {"env_id": "env", "num_env_steps": "steps", "enable_cache": "cache"}
+"""Flag spellings users rely on that differ from the field name."""
+NOTES = {"dqn_config": "or the --preset's (the env's own by default)"}
+
+
+def config_flags(cluster: bool = False) -> list[flags.Flag]:
+    """The generated flags of `vrl run rl` and `vrl compile rl` (the pipeline root
+    is derived from --home locally, a flag of its own on a cluster)."""
+    del cluster  # the same fields either way
+    return flags.config_flags(RlPipelineConfig, rename=RENAME, skip=["pipeline_root"], notes=NOTES)
 
 
 def add_config_args(parser: argparse.ArgumentParser, cluster: bool = False) -> None:
     """The RlPipelineConfig flags, shared by `vrl run rl` and `vrl compile rl`."""
-    import dataclasses
-    import types
-
-    from pipeline.rl_pipeline import RlPipelineConfig
-
-    d = types.SimpleNamespace(
-        **{
-            f.name: f.default
-            for f in dataclasses.fields(RlPipelineConfig)
-            if f.default is not dataclasses.MISSING
-        }
-    )
-    parser.add_argument(
-        "--env",
-        default=d.env_id,
-        help="gymnasium id: discrete actions, a vector or uint8 image observation "
-        "(e.g. MinAtar/Breakout-v1, ALE/Pong-v5)",
-    )
     if cluster:
-        parser.add_argument(
-            "--serving-base", required=True, help="TF Serving model base as the pods see it"
-        )
+        flags.add_flags(parser, config_flags(cluster), required=["serving_base"])
     else:
+        flags.add_flags(parser, config_flags(cluster), shown={"serving_base": "<home>/serving"})
         parser.add_argument(
             "--home",
             default=DEFAULT_HOME,
             help="working folder; pipeline root is <home>/tfx/<pipeline>",
         )
-        parser.add_argument(
-            "--serving-base", default=None, help="TF Serving base path (default <home>/serving)"
-        )
-    parser.add_argument("--seed", type=int, default=d.seed, help="training seed")
-    parser.add_argument("--steps", type=int, default=d.num_env_steps, help="env-step budget")
     parser.add_argument(
         "--preset",
         default=None,
-        help="named DQN preset (an env id in models/dqn/config.PRESETS; default: the env's own)",
+        help="named DQN preset (models/dqn/config.PRESETS; default: the env's own, if any)",
     )
     parser.add_argument(
         "--dqn",
         action="append",
         default=[],
         metavar="FIELD=VALUE",
-        help="override one DqnConfig field of the preset, repeatable (e.g. --dqn learning_rate=1e-3)",
-    )
-    parser.add_argument(
-        "--eval-episodes", type=int, default=d.eval_episodes, help="PolicyEvaluator episodes"
-    )
-    parser.add_argument(
-        "--eval-seed", type=int, default=d.eval_seed, help="seed of the first evaluation episode"
-    )
-    parser.add_argument(
-        "--threshold", type=float, default=None, help="blessing threshold (default: env's)"
-    )
-    parser.add_argument(
-        "--max-regression",
-        type=float,
-        default=d.max_regression,
-        help="allowed drop below the served policy, fraction",
-    )
-    parser.add_argument(
-        "--pipeline-name",
-        default="",
-        help="TFX pipeline name (default vrl-rl-<env>, e.g. vrl-rl-cartpole-v1)",
-    )
-    parser.add_argument(
-        "--deterministic",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="TensorFlow op determinism, so a seed repeats its run in any process "
-        "(default: the preset's DqnConfig.deterministic, on; seeds are set either way)",
-    )
-    parser.add_argument(
-        "--no-cache",
-        action="store_true",
-        help="run every component again (default: off: TFX reuses a component's cached "
-        "outputs when its inputs, code and parameters are unchanged)",
+        help="set one DqnConfig field, repeatable (e.g. --dqn learning_rate=1e-3); "
+        "the same as its own flag (--learning-rate 1e-3), which wins over it",
     )
 
 
-def dqn_config_from_args(args: argparse.Namespace):
-    """The preset (named or the env's own) with `--dqn FIELD=VALUE` overrides."""
-    import dataclasses
-    import json
-
-    from models.dqn.config import PRESETS, DqnConfig, preset
-
-    if args.preset is not None and args.preset not in PRESETS:
-        raise ValueError(f"--preset {args.preset!r}: unknown; choose one of {sorted(PRESETS)}")
-    base = dataclasses.asdict(preset(args.preset or args.env))
-    for item in args.dqn:
-        key, sep, value = item.partition("=")
+def dqn_overrides(items: list[str]) -> dict:
+    """`--dqn FIELD=VALUE` items as typed DqnConfig values (each field's own parser)."""
+    fields = {f.name: f for f in dataclasses.fields(DqnConfig)}
+    out = {}
+    for item in items:
+        key, sep, text = item.partition("=")
         if not sep:
             raise ValueError(f"--dqn {item!r}: expected FIELD=VALUE, e.g. learning_rate=1e-3")
-        if key not in base:
+        if key not in fields:
             raise ValueError(
-                f"--dqn {key}: unknown DqnConfig field; expected one of {sorted(base)}"
+                f"--dqn {key}: unknown DqnConfig field; expected one of {sorted(fields)}"
             )
         try:
-            base[key] = json.loads(value)
-        except json.JSONDecodeError:
-            base[key] = value
-    if args.deterministic is not None:
-        base["deterministic"] = args.deterministic
-    return DqnConfig.from_dict(base)
+            out[key] = parse_text(check_of(fields[key]), text)
+        except ValueError as e:
+            raise ValueError(f"--dqn {key}={text!r}: {e}") from None
+    return out
 
 
-def config_from_args(args: argparse.Namespace, pipeline_root: str | None = None):
-    """The frozen RlPipelineConfig from parsed flags (validated on construction)."""
-    from pipeline.rl_pipeline import RlPipelineConfig, default_pipeline_name
-
-    pipeline_name = args.pipeline_name or default_pipeline_name(args.env)
+def config_from_args(
+    args: argparse.Namespace, pipeline_root: str | None = None
+) -> RlPipelineConfig:
+    """The frozen RlPipelineConfig from parsed flags (validated on construction):
+    the DQN preset (named or the env's own), then `--dqn` items, then DQN flags."""
+    if args.preset is not None and args.preset not in PRESETS:
+        raise ValueError(f"--preset {args.preset!r}: unknown; choose one of {sorted(PRESETS)}")
+    values = flags.given(args, config_flags(cluster=pipeline_root is not None))
+    env_id = values.get("env_id", RlPipelineConfig.__dataclass_fields__["env_id"].default)
+    values["dqn_config"] = {**dqn_overrides(args.dqn), **values.get("dqn_config", {})}
     if pipeline_root is None:  # local run: everything under --home
         home = os.path.abspath(args.home)
-        pipeline_root = os.path.join(home, "tfx", pipeline_name)
-        serving_base = os.path.abspath(args.serving_base or os.path.join(home, "serving"))
-    else:
-        serving_base = args.serving_base
-    return RlPipelineConfig(
-        pipeline_root=pipeline_root,
-        serving_base=serving_base,
-        pipeline_name=pipeline_name,
-        env_id=args.env,
-        seed=args.seed,
-        num_env_steps=args.steps,
-        dqn_config=dqn_config_from_args(args),
-        eval_episodes=args.eval_episodes,
-        eval_seed=args.eval_seed,
-        threshold=args.threshold,
-        max_regression=args.max_regression,
-        enable_cache=not args.no_cache,
+        name = values.get("pipeline_name") or default_pipeline_name(env_id)
+        pipeline_root = os.path.join(home, "tfx", name)
+        values["serving_base"] = os.path.abspath(
+            values.get("serving_base") or os.path.join(home, "serving")
+        )
+    values["pipeline_root"] = pipeline_root
+    return flags.build(
+        RlPipelineConfig, values, bases={"dqn_config": preset(args.preset or env_id)}
     )
 
 
@@ -165,28 +111,22 @@ def add_parser(run_subparsers: argparse._SubParsersAction) -> None:
 
 
 def handler(args: argparse.Namespace) -> int:
-    """Builds the config, runs the pipeline locally, prints the push result."""
-    from pipeline.rl_pipeline import create_rl_pipeline
-    from vrl import preflight
-    from vrl.local import show_progress
-    from vrl.runner import exclusive_run, local_metadata_config, run_local
+    """`vrl run rl`: the config from the flags, then `run`."""
+    return run(config_from_args(args), tracking.from_args(args))
 
-    config = config_from_args(args)
-    tracked = tracking.from_args(args)
-    preflight.check_writable("home", config.pipeline_root)
-    preflight.check_writable("serving_base", config.serving_base)
-    preflight.check_env(config.env_id, config.dqn_config.replay_capacity)
+
+def run(config: RlPipelineConfig, tracked: tracking.TrackingConfig | None = None) -> int:
+    """Runs the RL pipeline locally and prints the evaluation and push (see `report`)."""
+    # Imported when a run starts (TFX, ML Metadata); `--help` stays fast.
+    from vrl.local import run_rl_pipeline
+
     print(f"vrl run rl: {config.env_id}, {config.num_env_steps} env steps, seed {config.seed}")
     print(f"  pipeline root {config.pipeline_root}")
-    show_progress()
-    with exclusive_run(config.pipeline_root):
-        run_local(
-            create_rl_pipeline(
-                config, metadata_connection_config=local_metadata_config(config.pipeline_root)
-            )
-        )
-        status = report(config)
-    tracking.print_run_folder(tracking.track_rl(tracked, config, os.path.abspath(args.home)))
+    run_rl_pipeline(config)
+    status = report(config)
+    if tracked is not None:
+        home = os.path.dirname(os.path.dirname(config.pipeline_root))  # <home>/tfx/<pipeline>
+        tracking.print_run_folder(tracking.track_rl(tracked, config, home))
     return status
 
 

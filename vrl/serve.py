@@ -13,6 +13,7 @@ import sys
 import threading
 
 from serving.flags import DEFAULT_HOST, GRPC_PORT, REST_PORT, add_serve_arguments
+from vrl import entry
 from vrl.help_format import DefaultsFormatter
 
 
@@ -307,11 +308,15 @@ def act_command(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m vrl.serve serve|predict|act ...`: the `vrl` console script itself, so
-    it sets up the process the same way (Keras 2, the stderr and warning filters)."""
-    from vrl import cli
+    """`python -m vrl.serve serve|predict|act ...`: the same commands as `vrl`'s, set
+    up the same way (Keras 2, the stderr and warning filters)."""
+    return entry.main(_serve_parser, argv)
 
-    return cli.main(argv)
+
+def _serve_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vrl", formatter_class=DefaultsFormatter)
+    add_parsers(parser.add_subparsers(dest="command", required=True))
+    return parser
 
 
 if __name__ == "__main__":

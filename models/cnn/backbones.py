@@ -34,6 +34,7 @@ import tensorflow as tf
 import tf_keras
 
 from models.cnn import limits
+from models.cnn.config import WEIGHTS_SHA256_KEY
 from models.cnn.head import BN_MOMENTUM, INPUT_NAME, classifier_head
 
 if TYPE_CHECKING:
@@ -50,10 +51,6 @@ _FACTORIES = {
 }
 
 
-# Trainer custom_config key carrying the sha256 of a local weights file, so the
-# pipeline's cache key changes when the file's content does (its path alone
-# stays the same when the file is replaced in place).
-WEIGHTS_SHA256_KEY = "weights_sha256"
 _HASH_CHUNK = 1 << 20
 
 

@@ -14,148 +14,125 @@ from typing import Any
 
 from models.cnn import limits
 from models.cnn.limits import ARCHITECTURES, DEFAULT_FILTERS, OPTIMIZERS, SCHEDULES
+from models.fields import SEED_LIMIT, normalize, problems, setting
+
+WEIGHTS_SHA256_KEY = "weights_sha256"
+"""Trainer custom_config key beside the TrainerConfig fields: the sha256 of a local
+weights file, so the pipeline's cache key changes when the file's content does (its
+path alone stays the same when the file is replaced in place)."""
 
 
 @dataclasses.dataclass(frozen=True)
 class TrainerConfig:
     """Hyperparameters of `models.cnn.trainer.run_fn`."""
 
-    image_size: int | None = None
+    image_size: int | None = setting(
+        None, kind=int, low=limits.MIN_IMAGE_SIZE, high=limits.MAX_IMAGE_SIZE, optional=True
+    )
     """Side of the transformed image; None takes it from the transform graph.
     If set it must match Transform's `image_size`."""
-    arch: str = "convnet"
+    arch: str = setting("convnet", choices=ARCHITECTURES)
     """"convnet" (conv/pool stages), "resnet" (small ResNet), both from scratch, or a
     pretrained backbone: "mobilenet_v3_small", "efficientnet_v2_b0", "resnet50"."""
-    weights: str | None = None
+    weights: str | None = setting(None, nonempty=True, optional=True)
     """Backbone weights: "imagenet" (Keras' published weights, downloaded once into
     ~/.keras/models/), the path of a local Keras weights file of the backbone
     without its top, or "none" (from scratch). None: "imagenet" for the backbones;
     convnet/resnet always start from scratch."""
-    fine_tune_layers: int = 40
+    fine_tune_layers: int = setting(40, kind=int, low=0)
     """Phase 2 unfreezes this many layers at the top of a pretrained backbone (BatchNorm
     layers stay frozen and in inference mode); 0 trains only the head."""
-    fine_tune_epochs: int = 5
+    fine_tune_epochs: int = setting(5, kind=int, low=0, high=limits.MAX_EPOCHS)
     """Epochs of phase 2, after the `epochs` of phase 1 (backbone frozen, new head)."""
-    fine_tune_lr_factor: float = 0.1
+    fine_tune_lr_factor: float = setting(0.1, kind=float, low=0, high=1, low_open=True)
     """Phase 2 learning rate = learning_rate x this (constant): small steps keep the
     pretrained features."""
-    augment: bool | None = None
+    augment: bool | None = setting(None, kind=bool, optional=True)
     """Random flip, rotation, zoom, contrast and crop of training batches only (never
     at evaluation or serving). None: on for the backbones, off for convnet/resnet."""
-    augment_rotation: float = 0.05
+    augment_rotation: float = setting(0.05, kind=float, low=0, high=0.5)
     """Largest rotation, as a fraction of a full turn (0.05 = 18 degrees)."""
-    augment_zoom: float = 0.1
+    augment_zoom: float = setting(0.1, kind=float, low=0, high=1, high_open=True)
     """Largest zoom in or out, as a fraction of the side."""
-    augment_contrast: float = 0.1
+    augment_contrast: float = setting(0.1, kind=float, low=0, high=1, high_open=True)
     """Largest contrast change, as a fraction."""
-    augment_crop: float = 0.85
+    augment_crop: float = setting(0.85, kind=float, low=0, high=1, low_open=True)
     """Smallest random crop side as a fraction of the image side (resized back)."""
-    class_weights: bool = True
+    class_weights: bool = setting(True, kind=bool)
     """Weight the loss by n / (K * n_class) when the training split's largest/smallest
     class count exceeds `class_weight_min_ratio`."""
-    class_weight_min_ratio: float = 1.5
+    class_weight_min_ratio: float = setting(1.5, kind=float, low=1)
     """Class imbalance (largest/smallest count) from which class weights apply."""
-    label_smoothing: float = 0.0
+    label_smoothing: float = setting(0.0, kind=float, low=0, high=1, high_open=True)
     """Label smoothing of the cross-entropy loss (0 = off; 0.1 is common)."""
-    filters: tuple[int, ...] = DEFAULT_FILTERS
+    filters: tuple[int, ...] = setting(DEFAULT_FILTERS, kind=int, low=1, items=True)
     """Channel width per stage (two 3x3 convs each, then 2x2 pooling / stride 2)."""
-    dropout: float = 0.3
+    dropout: float = setting(0.3, kind=float, low=0, high=1, high_open=True)
     """Dropout before the classifier."""
-    optimizer: str = "adam"
+    optimizer: str = setting("adam", choices=OPTIMIZERS)
     """"adam", "sgd" (Nesterov momentum 0.9) or "rmsprop"."""
-    learning_rate: float = 1e-3
+    learning_rate: float = setting(
+        1e-3, kind=float, low=0, high=limits.MAX_LEARNING_RATE, low_open=True
+    )
     """Peak learning rate."""
-    schedule: str = "cosine"
+    schedule: str = setting("cosine", choices=SCHEDULES)
     """"cosine" decay over all training steps, or "constant"."""
-    batch_size: int = 32
+    batch_size: int = setting(32, kind=int, low=1, high=limits.MAX_BATCH_SIZE)
     """Global batch size (split across replicas under MirroredStrategy)."""
-    epochs: int = 20
+    epochs: int = setting(20, kind=int, low=1, high=limits.MAX_EPOCHS)
     """Epochs; with `train_steps` set, the steps are spread over this many epochs."""
-    patience: int = 6
+    patience: int = setting(6, kind=int, low=1)
     """Early stopping: epochs without val_loss improvement; the best weights are kept."""
-    min_steps: int = 600
+    min_steps: int = setting(600, kind=int, low=0)
     """Fewest optimizer steps of a run: a training split smaller than
     min_steps / epochs batches is repeated within each epoch. BatchNorm's moving
     statistics, which validation and serving use, need a few dozen steps to follow
     the weights; 160 photos at 4 steps per epoch left them behind for the whole run."""
-    sanity_checks: bool = True
+    sanity_checks: bool = setting(True, kind=bool)
     """Run the init-loss and overfit-one-batch checks before training."""
-    sanity_batch: int = 16
+    sanity_batch: int = setting(16, kind=int, low=1)
     """Examples in the overfit-one-batch check."""
-    sanity_steps: int = 150
+    sanity_steps: int = setting(150, kind=int, low=1)
     """Steps allowed to overfit that batch."""
-    seed: int = 42
+    seed: int = setting(42, kind=int, low=0, high=SEED_LIMIT, high_open=True)
     """Seed for weights, shuffling and the sanity checks."""
-    deterministic: bool = False
+    deterministic: bool = setting(False, kind=bool)
     """TensorFlow op determinism (models/reproducibility.py): the same seed gives the
     same weights in every process. Off by default: it runs tf.data maps that hold
     stateful random ops (augmentation) serially; Python, NumPy and TF are seeded anyway."""
-    cache: bool = True
+    cache: bool = setting(True, kind=bool)
     """Keep the decoded images in memory after the first epoch, if they fit `cache_budget_mb`."""
-    cache_budget_mb: int = 2048
+    cache_budget_mb: int = setting(2048, kind=int, low=0)
     """Largest training split kept in memory (uint8 pixels, S x S x 3 bytes per image);
     a larger split is read again from Transform's materialised records every epoch."""
     # Error analysis and TFLite export (models/cnn/eval_split.py).
-    top_k: tuple[int, ...] = limits.DEFAULT_TOP_K
+    top_k: tuple[int, ...] = setting(limits.DEFAULT_TOP_K, kind=int, low=1, items=True)
     """Top-k accuracies in the error analysis (k >= the number of classes is skipped)."""
-    tflite: str | None = None
-    """Also export a TFLite model into <serving_model_dir>/tflite/: "float16" or
-    "dynamic" (weight quantization); None exports none."""
+    tflite: str | None = setting(None, choices=limits.TFLITE_QUANTIZATIONS, optional=True)
+    """Also export a TFLite model beside the SavedModel (<version>/tflite/model.tflite):
+    "float16" or "dynamic" weight quantization; None exports none."""
 
     def __post_init__(self) -> None:
-        size, batch, lr = self.image_size, self.batch_size, self.learning_rate
+        normalize(self)
+        found = problems(self) or self._cross_field_problems()
+        if found:
+            raise ValueError("; ".join(f"TrainerConfig.{p}" for p in found))
+
+    def _cross_field_problems(self) -> list[str]:
+        """Checks that involve two fields (each single field passed its own)."""
+        out = []
+        size = self.image_size
         # Each conv stage halves the side; below 2**stages a pooling layer fails.
         min_size = max(limits.MIN_IMAGE_SIZE, 2 ** len(self.filters))
-        if self.arch in limits.BACKBONES:
+        if self.is_backbone:
             min_size = limits.MIN_BACKBONE_IMAGE_SIZE
-        weights_ok = self.weights is None or bool(self.weights)
-        if self.arch not in limits.BACKBONES:
-            weights_ok = self.weights in (None, "none")
-        checks = [
-            ("arch", self.arch in ARCHITECTURES, f"one of {ARCHITECTURES}"),
-            ("optimizer", self.optimizer in OPTIMIZERS, f"one of {OPTIMIZERS}"),
-            ("schedule", self.schedule in SCHEDULES, f"one of {SCHEDULES}"),
-            ("learning_rate", 0 <= lr <= limits.MAX_LEARNING_RATE, "in [0, 1]"),
-            ("batch_size", 1 <= batch <= limits.MAX_BATCH_SIZE, f"in [1, {limits.MAX_BATCH_SIZE}]"),
-            ("epochs", 1 <= self.epochs <= limits.MAX_EPOCHS, f"in [1, {limits.MAX_EPOCHS}]"),
-            ("patience", self.patience >= 1, ">= 1"),
-            ("min_steps", self.min_steps >= 0, ">= 0"),
-            ("dropout", 0.0 <= self.dropout < 1.0, "in [0, 1)"),
-            (
-                "image_size",
-                size is None or min_size <= size <= limits.MAX_IMAGE_SIZE,
-                f"in [{min_size}, {limits.MAX_IMAGE_SIZE}]",
-            ),
-            ("filters", len(self.filters) >= 1 and min(self.filters) >= 1, "widths >= 1"),
-            (
-                "weights",
-                weights_ok,
-                "'imagenet', 'none' or a file path ('none' for convnet/resnet)",
-            ),
-            ("fine_tune_layers", self.fine_tune_layers >= 0, ">= 0"),
-            ("fine_tune_epochs", 0 <= self.fine_tune_epochs <= limits.MAX_EPOCHS, ">= 0"),
-            ("fine_tune_lr_factor", 0 < self.fine_tune_lr_factor <= 1, "in (0, 1]"),
-            ("augment_rotation", 0 <= self.augment_rotation <= 0.5, "in [0, 0.5]"),
-            ("augment_zoom", 0 <= self.augment_zoom < 1, "in [0, 1)"),
-            ("augment_contrast", 0 <= self.augment_contrast < 1, "in [0, 1)"),
-            ("augment_crop", 0 < self.augment_crop <= 1, "in (0, 1]"),
-            ("class_weight_min_ratio", self.class_weight_min_ratio >= 1, ">= 1"),
-            ("label_smoothing", 0 <= self.label_smoothing < 1, "in [0, 1)"),
-            ("cache_budget_mb", self.cache_budget_mb >= 0, ">= 0"),
-            ("sanity_batch", self.sanity_batch >= 1, ">= 1"),
-            ("sanity_steps", self.sanity_steps >= 1, ">= 1"),
-            ("top_k", all(k >= 1 for k in self.top_k), "a list of ints >= 1"),
-            (
-                "tflite",
-                self.tflite is None or self.tflite in limits.TFLITE_QUANTIZATIONS,
-                f"None or one of {limits.TFLITE_QUANTIZATIONS}",
-            ),
-        ]
-        for name, ok, expected in checks:
-            if not ok:
-                raise ValueError(
-                    f"Trainer custom_config: {name} must be {expected}, got {getattr(self, name)!r}"
-                )
+        if size is not None and size < min_size:
+            out.append(f"image_size must be >= {min_size} for arch {self.arch!r}, got {size}")
+        if not self.is_backbone and self.weights not in (None, "none"):
+            out.append(
+                f"weights must be 'none' or unset for arch {self.arch!r}, got {self.weights!r}"
+            )
+        return out
 
     @classmethod
     def from_custom_config(cls, custom_config: Mapping[str, Any] | None) -> TrainerConfig:
@@ -167,9 +144,6 @@ class TrainerConfig:
             raise ValueError(
                 f"Trainer custom_config has unknown keys {unknown}; known keys are {sorted(known)}"
             )
-        for key in ("filters", "top_k"):  # JSON gives lists
-            if key in values:
-                values[key] = tuple(int(v) for v in values[key])
         return cls(**values)
 
     @property

@@ -6,8 +6,9 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import math
 from typing import Any
+
+from models.fields import normalize, problems, setting
 
 NETWORKS = ("auto", "mlp", "nature", "minatar")
 MIXED_PRECISION = ("auto", "on", "off")
@@ -26,71 +27,71 @@ class DqnConfig:
     12.5k-15k env steps where one-step DQN needed 35k-40k (bench/dqn_solve.py).
     """
 
-    double_dqn: bool = True
+    double_dqn: bool = setting(True, kind=bool)
     """Double DQN (online net picks the next action, target net values it)."""
-    hidden_units: tuple[int, ...] = (256, 256)
+    hidden_units: tuple[int, ...] = setting((256, 256), kind=int, low=1, items=True)
     """Widths of the Q-network's fully connected ReLU layers (after the conv torso, if any)."""
-    network: str = "auto"
+    network: str = setting("auto", choices=NETWORKS)
     """Q-network torso: 'auto' picks from the observation shape ('mlp' for vectors,
     'nature' for images of side >= 36 such as 84x84 Atari, 'minatar' for small
     grids); or name one of 'mlp', 'nature', 'minatar' (models/dqn/agent.py)."""
-    learning_rate: float = 2.3e-3
+    learning_rate: float = setting(2.3e-3, kind=float, low=0, high=1, low_open=True)
     """Adam learning rate."""
-    gamma: float = 0.99
+    gamma: float = setting(0.99, kind=float, low=0, high=1)
     """Discount factor."""
-    n_step: int = 3
+    n_step: int = setting(3, kind=int, low=1)
     """Steps of real reward before bootstrapping (1 = one-step TD)."""
-    batch_size: int = 64
+    batch_size: int = setting(64, kind=int, low=1)
     """Transitions per gradient step."""
-    replay_capacity: int = 100_000
+    replay_capacity: int = setting(100_000, kind=int, low=1)
     """Uniform replay buffer size in transitions."""
-    learning_starts: int = 1_000
+    learning_starts: int = setting(1_000, kind=int, low=0)
     """Uniform-random env steps collected before the first gradient step."""
-    train_freq: int = 256
+    train_freq: int = setting(256, kind=int, low=1)
     """Env steps collected between training phases."""
-    gradient_steps: int = 128
+    gradient_steps: int = setting(128, kind=int, low=1)
     """Gradient steps per training phase."""
-    target_update_period: int = 128
+    target_update_period: int = setting(128, kind=int, low=1)
     """Gradient steps between target-network updates."""
-    target_update_tau: float = 1.0
+    target_update_tau: float = setting(1.0, kind=float, low=0, high=1, low_open=True)
     """Target update mix (1.0 = hard copy)."""
-    epsilon_start: float = 1.0
+    epsilon_start: float = setting(1.0, kind=float, low=0, high=1)
     """Exploration epsilon at env step 0."""
-    epsilon_end: float = 0.04
+    epsilon_end: float = setting(0.04, kind=float, low=0, high=1)
     """Exploration epsilon after the decay."""
-    epsilon_decay_steps: int = 8_000
+    epsilon_decay_steps: int = setting(8_000, kind=int, low=0)
     """Env steps over which epsilon falls linearly from start to end."""
-    gradient_clipping: float = 10.0
+    gradient_clipping: float = setting(10.0, kind=float, low=0, why="(0 disables)")
     """Global gradient norm clip (0 disables)."""
-    eval_interval: int = 2_500
+    eval_interval: int = setting(2_500, kind=int, low=1)
     """Env steps between greedy evaluations (and checkpoints)."""
-    eval_episodes: int = 20
+    eval_episodes: int = setting(20, kind=int, low=1)
     """Greedy episodes per evaluation, run as one batch."""
-    eval_epsilon: float = 0.0
+    eval_epsilon: float = setting(0.0, kind=float, low=0, high=1)
     """Random-action probability while evaluating (0.01 or 0.05 is the Atari protocol;
     it also breaks the loops a purely greedy pixel policy can get stuck in)."""
-    max_episode_frames: int = 0
+    max_episode_frames: int = setting(0, kind=int, low=0, why="(0: the env's limit)")
     """Truncate training and evaluation episodes after this many emulator frames
     (0: the env's own limit)."""
-    stop_at_threshold: bool = True
+    stop_at_threshold: bool = setting(True, kind=bool)
     """Stop once an evaluation reaches the env's reward threshold."""
-    deterministic: bool = True
+    deterministic: bool = setting(True, kind=bool)
     """TensorFlow op determinism on (models/reproducibility.py), so one seed repeats
     its learning curve in every process, on GPUs too. Python, NumPy and TensorFlow are
     seeded from the run's seed either way; False only lets ops pick faster,
     run-to-run varying kernels (on CPU the seeds alone already repeat a run)."""
-    num_envs: int | str = "auto"
+    num_envs: int | str = setting("auto", kind=int, low=1, also=("auto",))
     """Copies of the env stepped as one batch, the policy acting on all in one call;
     'auto' is 1 without a GPU and GPU_NUM_ENVS (8) with one. Every env step counts as
     an agent step: budgets, epsilon, learning_starts and eval_interval stay in env
     steps summed over the copies, and with more copies than train_freq a vector step
     is followed by gradient_steps * num_envs / train_freq updates (the same updates
     per env step)."""
-    mixed_precision: str = "auto"
+    mixed_precision: str = setting("auto", choices=MIXED_PRECISION)
     """Q-network compute in float16 with float32 variables, Q-values and loss, and a
     dynamic loss scale: 'auto' turns it on only with a GPU of compute capability
     >= 7.0 (where float16 runs on tensor cores), 'on' forces it, 'off' never."""
-    replay_checkpoint_limit_mb: int = 1_024
+    replay_checkpoint_limit_mb: int = setting(1_024, kind=int, low=0, why="(0: never)")
     """Replay memories up to this many MiB are saved in every checkpoint; larger ones
     (the Pong preset's 6.6 GiB) are not, and a resumed run refills its memory for
     learning_starts steps before training again (0: never saved)."""
@@ -116,64 +117,24 @@ class DqnConfig:
             raise ValueError(
                 f"unknown DQN config field(s) {unknown}; expected some of {sorted(known)}"
             )
-        values = dict(raw)
-        if "hidden_units" in values:
-            values["hidden_units"] = tuple(int(u) for u in values["hidden_units"])
-        return cls(**values)
+        return cls(**raw)
 
     def fingerprint(self) -> str:
         """Short stable hash of the config, used to key checkpoint folders."""
         return hashlib.sha256(self.to_json().encode()).hexdigest()[:12]
 
     def __post_init__(self) -> None:
-        for f in dataclasses.fields(self):
-            value, default = getattr(self, f.name), f.default
-            if isinstance(default, float) and _is_number(value):
-                object.__setattr__(self, f.name, float(value))
-            elif isinstance(default, tuple):
-                if not isinstance(value, (tuple, list)) or not all(_is_int(u) for u in value):
-                    raise ValueError(f"DqnConfig.{f.name} must be a list of ints, got {value!r}")
-                object.__setattr__(self, f.name, tuple(value))
-            elif f.name == "num_envs":
-                if value != "auto" and not (_is_int(value) and value >= 1):
-                    raise ValueError(
-                        f"DqnConfig.num_envs must be 'auto' or an int >= 1, got {value!r}"
-                    )
-            elif type(value) is not type(default):
-                raise ValueError(
-                    f"DqnConfig.{f.name} must be {type(default).__name__}, got {value!r}"
-                )
-        c = self
-        checks = [
-            ("hidden_units", len(c.hidden_units) >= 1 and min(c.hidden_units) >= 1, "widths >= 1"),
-            ("learning_rate", 0.0 < c.learning_rate <= 1.0, "in (0, 1]"),
-            ("gamma", 0.0 <= c.gamma <= 1.0, "in [0, 1]"),
-            ("n_step", c.n_step >= 1, ">= 1"),
-            ("batch_size", c.batch_size >= 1, ">= 1"),
-            ("replay_capacity", c.replay_capacity >= c.batch_size, ">= batch_size"),
-            ("learning_starts", c.learning_starts >= 0, ">= 0"),
-            ("train_freq", c.train_freq >= 1, ">= 1"),
-            ("gradient_steps", c.gradient_steps >= 1, ">= 1"),
-            ("target_update_period", c.target_update_period >= 1, ">= 1"),
-            ("target_update_tau", 0.0 < c.target_update_tau <= 1.0, "in (0, 1]"),
-            ("epsilon_decay_steps", c.epsilon_decay_steps >= 0, ">= 0"),
-            ("gradient_clipping", c.gradient_clipping >= 0.0, ">= 0 (0 disables)"),
-            ("eval_interval", c.eval_interval >= 1, ">= 1"),
-            ("eval_episodes", c.eval_episodes >= 1, ">= 1"),
-            ("eval_epsilon", 0.0 <= c.eval_epsilon <= 1.0, "in [0, 1]"),
-            ("max_episode_frames", c.max_episode_frames >= 0, ">= 0 (0: the env's limit)"),
-            ("network", c.network in NETWORKS, f"one of {NETWORKS}"),
-            ("mixed_precision", c.mixed_precision in MIXED_PRECISION, f"one of {MIXED_PRECISION}"),
-            ("replay_checkpoint_limit_mb", c.replay_checkpoint_limit_mb >= 0, ">= 0 (0: never)"),
-        ]
-        for name, ok, expected in checks:
-            if not ok:
-                raise ValueError(f"DqnConfig.{name} must be {expected}, got {getattr(c, name)!r}")
-        if not 0.0 <= self.epsilon_end <= self.epsilon_start <= 1.0:
-            raise ValueError(
-                "DqnConfig needs 0 <= epsilon_end <= epsilon_start <= 1, got "
+        normalize(self)
+        found = problems(self)
+        if not found and self.replay_capacity < self.batch_size:
+            found.append(f"replay_capacity must be >= batch_size, got {self.replay_capacity}")
+        if not found and self.epsilon_end > self.epsilon_start:
+            found.append(
+                "epsilon_end must be <= epsilon_start, got "
                 f"{self.epsilon_start} -> {self.epsilon_end}"
             )
+        if found:
+            raise ValueError("; ".join(f"DqnConfig.{p}" for p in found))
 
 
 def resolve_num_envs(num_envs: int | str, has_gpu: bool) -> int:
@@ -187,15 +148,6 @@ def resolve_mixed_precision(setting: str, fast_float16_gpu: bool) -> bool:
     """`DqnConfig.mixed_precision` as a switch: 'auto' is on only with a GPU that
     runs float16 fast (compute capability >= 7.0)."""
     return setting == "on" or (setting == "auto" and fast_float16_gpu)
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: Any) -> bool:
-    """A finite int or float (not a bool): NaN and inf are refused."""
-    return (_is_int(value) or isinstance(value, float)) and math.isfinite(value)
 
 
 # Presets for other classic-control tasks (rl-baselines3-zoo's tuned values

@@ -13,6 +13,7 @@ from ml_metadata.proto import metadata_store_pb2
 
 from contracts import features
 from models.cnn import error_analysis, tflite_export
+from models.cnn.config import TrainerConfig
 from models.cnn.preprocessing import IMAGE_XF_KEY, decode_pixels, to_unit_range
 from pipeline.image_config import ImagePipelineConfig
 from vrl import demo_data
@@ -51,11 +52,9 @@ def test_pipeline_pushes_a_servable_model_caches_and_retrains_on_new_span(spans,
     config = ImagePipelineConfig(
         data_dir=str(data),
         home=str(tmp_path),
-        epochs=25,
-        batch_size=16,
         min_accuracy=0.5,
         max_accuracy_drop=0.5,
-        tflite="dynamic",
+        trainer=TrainerConfig(epochs=25, batch_size=16, tflite="dynamic"),
     )
     summary = run_image_pipeline(config)
     model_dir = os.path.join(config.resolved_serving_base, config.model_name)

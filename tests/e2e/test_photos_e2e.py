@@ -12,6 +12,7 @@ Kept small for CI: 64 px, 44 images, one epoch per phase.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import glob
 import json
 import os
@@ -23,6 +24,7 @@ from ml_metadata.proto import metadata_store_pb2
 from PIL import Image
 
 from models.cnn import backbones, error_analysis
+from models.cnn.config import TrainerConfig
 from pipeline.image_config import ImagePipelineConfig
 from serving.server import start_server
 from vrl import demo_photos
@@ -65,20 +67,20 @@ def test_mobilenet_from_scratch_then_from_local_weights_pushes_and_serves_jpeg_b
         home=str(tmp_path / "home"),
         image_size=SIZE,
         eval_fraction=0.35,  # every class in the eval split, even with 44 photos
-        arch="mobilenet_v3_small",
-        epochs=1,
-        batch_size=8,
-        sanity_checks=False,
         min_accuracy=0.0,  # one epoch on 35 photos: the gate is not what is tested here
         max_accuracy_drop=1.0,
     )
-    first = run_image_pipeline(ImagePipelineConfig(weights="none", **common))
+    trainer = TrainerConfig(arch="mobilenet_v3_small", epochs=1, batch_size=8, sanity_checks=False)
+    first = run_image_pipeline(
+        ImagePipelineConfig(trainer=dataclasses.replace(trainer, weights="none"), **common)
+    )
     assert first.blessed and first.pushed
 
     weights = backbones.save_backbone_weights(
         "mobilenet_v3_small", SIZE, str(tmp_path / "mobilenet_v3_small.weights.h5")
     )
-    config = ImagePipelineConfig(weights=weights, fine_tune_epochs=1, fine_tune_layers=10, **common)
+    trainer = dataclasses.replace(trainer, weights=weights, fine_tune_epochs=1, fine_tune_layers=10)
+    config = ImagePipelineConfig(trainer=trainer, **common)
     second = run_image_pipeline(config)
     assert second.blessed and second.pushed and second.pushed_path != first.pushed_path
     states = _states(config.resolved_pipeline_root)

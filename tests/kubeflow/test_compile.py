@@ -15,8 +15,9 @@ from kubeflow.cluster import (
     parse_pvc,
 )
 from kubeflow.compile import compile_pipeline, load_package
+from models.cnn.config import TrainerConfig
 from pipeline.image_config import ImagePipelineConfig
-from pipeline.rl_pipeline import RlPipelineConfig
+from pipeline.rl_config import RlPipelineConfig
 from vrl import cli
 
 IMAGE = "registry.example/vrl@sha256:" + "0" * 64
@@ -28,7 +29,7 @@ def _image_config():
         pipeline_root="gs://b/root",
         serving_base="/models",
         input_pattern="span-{SPAN}/*/*",
-        epochs=3,
+        trainer=TrainerConfig(epochs=3),
     )
 
 

@@ -5,9 +5,10 @@ import math
 
 import pytest
 
+from models.cnn.config import TrainerConfig
 from models.dqn.config import DqnConfig
 from pipeline.image_config import ImagePipelineConfig
-from pipeline.rl_pipeline import RlPipelineConfig
+from pipeline.rl_config import RlPipelineConfig
 
 
 @pytest.mark.parametrize(
@@ -18,11 +19,28 @@ from pipeline.rl_pipeline import RlPipelineConfig
         ("epochs", 2.5),
         ("batch_size", 0),
         ("batch_size", 100_000),
+        ("learning_rate", 0.0),
+        ("learning_rate", math.nan),
+        ("seed", -1),
+        ("seed", 2**32),
+        ("arch", "vgg"),
+        ("optimizer", "lbfgs"),
+        ("dropout", 1.0),
+        ("filters", ()),
+    ],
+)
+def test_trainer_config_names_the_bad_field(field, value):
+    with pytest.raises(ValueError, match=rf"^TrainerConfig\.{field} ") as e:
+        TrainerConfig(**{field: value})
+    assert "\n" not in str(e.value) and "got" in str(e.value)
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [
         ("image_size", 0),
         ("image_size", 4),
         ("image_size", 100_000),
-        ("learning_rate", 0.0),
-        ("learning_rate", math.nan),
         ("min_accuracy", 1.5),
         ("min_accuracy", math.nan),
         ("max_accuracy_drop", -0.01),
@@ -31,10 +49,6 @@ from pipeline.rl_pipeline import RlPipelineConfig
         ("max_bad_fraction", -0.1),
         ("max_class_imbalance", 0.5),
         ("span", -1),
-        ("seed", -1),
-        ("seed", 2**32),
-        ("arch", "vgg"),
-        ("optimizer", "lbfgs"),
         ("input_format", "zip"),
         ("pipeline_name", "Image_Classifier"),
         ("model_name", "a/b"),
@@ -49,11 +63,22 @@ def test_image_config_names_the_bad_field(field, value):
     assert "\n" not in str(e.value) and "got" in str(e.value)
 
 
-def test_image_config_reports_every_bad_field_on_one_line():
+def test_configs_report_every_bad_field_on_one_line():
     with pytest.raises(ValueError) as e:
-        ImagePipelineConfig(data_dir="d", epochs=0, batch_size=0)
+        TrainerConfig(epochs=0, batch_size=0)
     message = str(e.value)
     assert "epochs" in message and "batch_size" in message and "\n" not in message
+    with pytest.raises(ValueError) as e:
+        ImagePipelineConfig(data_dir="d", min_accuracy=2, eval_fraction=0)
+    message = str(e.value)
+    assert "min_accuracy" in message and "eval_fraction" in message and "\n" not in message
+
+
+def test_image_size_and_top_k_are_the_pipelines_and_reach_the_trainer():
+    config = ImagePipelineConfig(data_dir="d", image_size=64, top_k=(3,))
+    assert (config.trainer.image_size, config.trainer.top_k) == (64, (3,))
+    with pytest.raises(ValueError, match=r"trainer: TrainerConfig.image_size must be >= 32"):
+        ImagePipelineConfig(data_dir="d", image_size=16, trainer=TrainerConfig(arch="resnet50"))
 
 
 def test_image_config_defaults_and_cluster_paths_are_valid():

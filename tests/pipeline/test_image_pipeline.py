@@ -4,6 +4,7 @@ import os
 import pytest
 import tensorflow_model_analysis as tfma
 
+from models.cnn.config import TrainerConfig
 from pipeline.image_config import ImagePipelineConfig, detect_input_pattern
 from pipeline.image_pipeline import create_eval_config, create_image_pipeline
 
@@ -128,7 +129,7 @@ def test_input_format_overrides_detection_and_gz_records_are_found(tmp_path):
 
 @pytest.mark.parametrize("fraction", [0.0, 0.004, 0.996, 1.0])
 def test_eval_fraction_outside_the_hash_bucket_range_is_refused(fraction):
-    with pytest.raises(ValueError, match=r"eval_fraction must be in \[0.01, 0.99\]"):
+    with pytest.raises(ValueError, match=r"eval_fraction must be a number in \[0.01, 0.99\]"):
         ImagePipelineConfig(data_dir="d", eval_fraction=fraction)
 
 
@@ -137,9 +138,8 @@ def _backbone_config(data_dir: str, home, weights: str) -> ImagePipelineConfig:
         data_dir=data_dir,
         home=str(home),
         input_pattern="*/*",
-        arch="mobilenet_v3_small",
         image_size=64,
-        weights=weights,
+        trainer=TrainerConfig(arch="mobilenet_v3_small", weights=weights),
     )
 
 

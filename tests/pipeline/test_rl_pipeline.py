@@ -8,14 +8,13 @@ import sys
 import pytest
 
 from models.dqn.config import DqnConfig
+from pipeline.rl_config import RlPipelineConfig, default_model_name
 from pipeline.rl_pipeline import (
     BASELINE_ID,
     EVALUATOR_ID,
     PUSHER_ID,
     TRAINER_ID,
-    RlPipelineConfig,
     create_rl_pipeline,
-    default_model_name,
 )
 from vrl.runner import local_metadata_config
 
@@ -49,7 +48,7 @@ def test_model_name_is_derived_from_the_env_id(tmp_path):
 
 
 def test_pipeline_name_must_be_kubeflow_legal(tmp_path):
-    with pytest.raises(ValueError, match="pipeline_name 'vrl_rl'"):
+    with pytest.raises(ValueError, match="pipeline_name must be .* got 'vrl_rl'"):
         _config(tmp_path, pipeline_name="vrl_rl")
 
 
@@ -92,7 +91,7 @@ def test_cli_module_registers_rl_without_importing_tensorflow():
     code = (
         "import argparse, sys; from vrl import rl as rl_cli; p = argparse.ArgumentParser();"
         "rl_cli.add_parser(p.add_subparsers()); a = p.parse_args(['rl', '--steps', '10']);"
-        "assert a.func is rl_cli.handler and a.env == 'CartPole-v1' and a.steps == 10;"
+        "assert a.func is rl_cli.handler and a.env_id is None and a.num_env_steps == 10;"
         "assert 'tensorflow' not in sys.modules, 'tensorflow imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

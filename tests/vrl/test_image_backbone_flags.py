@@ -13,17 +13,18 @@ def test_backbone_flags_reach_the_trainer_config_with_an_absolute_weights_path()
         + ["--image-size", "96", "--fine-tune-layers", "12", "--fine-tune-epochs", "2"]
         + ["--no-augment", "--label-smoothing", "0.1", "--cache-budget-mb", "512"]
     )
-    trainer = image.config_from_args(args).trainer_config()
+    config = image.config_from_args(args)
+    trainer = config.trainer_config()
     assert trainer["weights"] == os.path.abspath("w.h5")
-    assert (trainer["arch"], trainer["image_size"]) == ("mobilenet_v3_small", 96)
+    assert trainer["arch"] == "mobilenet_v3_small" and config.trainer.image_size == 96
     assert (trainer["fine_tune_layers"], trainer["fine_tune_epochs"]) == (12, 2)
     assert (trainer["augment"], trainer["label_smoothing"]) == (False, 0.1)
     assert trainer["cache_budget_mb"] == 512
-    # Unset flags stay out, so the trainer's documented defaults apply.
+    # Unset flags take the trainer's documented defaults.
     defaults = image.config_from_args(
         cli.build_parser().parse_args(["run", "image", "--data", "d"])
     )
-    assert "weights" not in defaults.trainer_config()
+    assert defaults.trainer_config()["weights"] is None
 
 
 def test_compile_keeps_a_weights_path_as_the_pods_see_it():
@@ -50,7 +51,7 @@ def test_missing_weights_file_is_refused_before_the_pipeline_starts(tmp_path, ca
 
 def test_weights_for_a_from_scratch_arch_and_tiny_backbone_inputs_are_refused(capsys):
     assert cli.main(["run", "image", "--data", "d", "--weights", "imagenet"]) == 2
-    assert "weights must be 'imagenet', 'none' or a weights file" in capsys.readouterr().err
+    assert "weights must be 'none' or unset for arch 'convnet'" in capsys.readouterr().err
     code = cli.main(["run", "image", "--data", "d", "--arch", "resnet50", "--image-size", "16"])
     assert code == 2
-    assert "image_size must be >= 32 for the pretrained backbones" in capsys.readouterr().err
+    assert "image_size must be >= 32 for arch 'resnet50'" in capsys.readouterr().err

@@ -154,7 +154,7 @@ def test_trainer_config_checks_backbone_fields():
     assert not scratch.pretrained and scratch.resolved_augment
     with pytest.raises(ValueError, match="weights"):
         TrainerConfig(arch="convnet", weights="imagenet")
-    with pytest.raises(ValueError, match="image_size must be in \\[32"):
+    with pytest.raises(ValueError, match="image_size must be >= 32"):
         TrainerConfig(arch="resnet50", image_size=16)
     with pytest.raises(ValueError, match="fine_tune_lr_factor"):
         TrainerConfig(fine_tune_lr_factor=2.0)
