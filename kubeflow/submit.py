@@ -4,8 +4,9 @@ run, or a recurring run for scheduled retraining.
 Everything that can be checked locally is checked before the first request,
 so an invalid package or parameter creates nothing on the server: the package
 must parse as a PipelineSpec, every `--param` must name a pipeline parameter
-(or a key of a JSON-object parameter such as `trainer_config`), and values
-are converted to the parameter's declared type.
+(or a key of a JSON-object parameter such as `trainer_config`), and every
+value must pass the check of the config field behind it, the same check
+`vrl run` and `vrl compile` apply (pipeline/params.py, models/fields.py).
 """
 
 from __future__ import annotations
@@ -17,11 +18,11 @@ import json
 import logging
 import warnings
 from collections.abc import Iterator
-from typing import Any
 
 from kubeflow.cluster import parse_duration
 from kubeflow.compile import load_package
 from kubeflow.objectstore import DEFAULT_PIPELINE_ROOT, check_pipeline_root
+from kubeflow.submit_params import resolve_params
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,69 +79,6 @@ def parse_params(items: list[str]) -> dict[str, str]:
             raise ValueError(f"--param {item!r}: expected NAME=VALUE, e.g. epochs=5")
         out[name.strip()] = value
     return out
-
-
-def _typed(name: str, value: str, parameter_type: str) -> Any:
-    try:
-        if parameter_type == "NUMBER_INTEGER":
-            return int(value)
-        if parameter_type == "NUMBER_DOUBLE":
-            return float(value)
-    except ValueError:
-        kind = "an integer" if parameter_type == "NUMBER_INTEGER" else "a number"
-        raise ValueError(f"--param {name}={value!r}: expected {kind}") from None
-    return value
-
-
-def resolve_params(spec, params: dict[str, str]) -> dict[str, Any]:
-    """Maps `--param` values onto the spec's pipeline parameters with their types.
-
-    A name that is not a pipeline parameter may be a key of a JSON-object
-    string parameter (`epochs` inside `trainer_config`): that parameter is
-    then sent whole, with the key updated. `span=N` sets `range_config` to
-    that one span (the default, empty, means the latest span).
-    """
-    from google.protobuf import json_format
-
-    declared = {
-        name: (json_format.MessageToDict(p).get("parameterType", "STRING"), p.default_value)
-        for name, p in spec.root.input_definitions.parameters.items()
-    }
-    resolved: dict[str, Any] = {}
-    json_objects: dict[str, dict] = {}
-    for name, (ptype, default) in declared.items():
-        if ptype == "STRING" and default.HasField("string_value"):
-            try:
-                value = json.loads(default.string_value)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(value, dict):
-                json_objects[name] = value
-    for name, value in params.items():
-        if name == "span" and "range_config" in declared:
-            try:
-                span = int(value)
-            except ValueError:
-                raise ValueError(f"--param span={value!r}: expected an integer span") from None
-            resolved["range_config"] = json.dumps(
-                {"static_range": {"start_span_number": span, "end_span_number": span}}
-            )
-            continue
-        if name in declared:
-            resolved[name] = _typed(name, value, declared[name][0])
-            continue
-        holders = [p for p, obj in json_objects.items() if name in obj]
-        if not holders:
-            known = sorted(declared) + sorted({k for obj in json_objects.values() for k in obj})
-            raise ValueError(f"--param {name}: not a parameter of this pipeline; known: {known}")
-        for holder in holders:
-            obj = json.loads(resolved.get(holder, json.dumps(json_objects[holder])))
-            try:
-                obj[name] = json.loads(value)
-            except json.JSONDecodeError:
-                obj[name] = value
-            resolved[holder] = json.dumps(obj, sort_keys=True)
-    return resolved
 
 
 def submit(

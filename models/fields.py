@@ -215,9 +215,29 @@ def text_parser(check: Check) -> Callable[[str], Any]:
     return parse
 
 
-@functools.cache
+def nested_configs(cls: type) -> dict[str, type]:
+    """Fields of `cls` that hold a config dataclass of their own (its default
+    factory), by name: ImagePipelineConfig's `trainer`, RlPipelineConfig's `dqn_config`."""
+    out = {}
+    for f in dataclasses.fields(cls):
+        factory = f.default_factory
+        if factory is not dataclasses.MISSING and dataclasses.is_dataclass(factory):
+            out[f.name] = factory
+    return out
+
+
 def docstrings(cls: type) -> dict[str, str]:
-    """Each field's docstring (the string literal under it), whitespace folded."""
+    """Each field's docstring (the string literal under it), whitespace folded;
+    a subclass's fields and its dataclass bases' alike."""
+    out: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        if dataclasses.is_dataclass(klass):
+            out.update(_own_docstrings(klass))
+    return out
+
+
+@functools.cache
+def _own_docstrings(cls: type) -> dict[str, str]:
     tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
     body = tree.body[0].body
     out = {}

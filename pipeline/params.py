@@ -19,8 +19,7 @@ import json
 from typing import Any
 
 from models import fields
-from models.cnn.config import WEIGHTS_SHA256_KEY, TrainerConfig
-from models.dqn.config import DqnConfig
+from models.cnn.config import WEIGHTS_SHA256_KEY
 from models.fields import Check
 from pipeline.image_config import ImagePipelineConfig
 from pipeline.rl_config import RlPipelineConfig
@@ -38,6 +37,7 @@ ENV_STEPS = "env_steps"
 
 SCALARS: dict[str, tuple[type, str]] = {
     DATA_ROOT: (ImagePipelineConfig, "data_dir"),
+    "span": (ImagePipelineConfig, "span"),  # sent as range_config
     "min_accuracy": (ImagePipelineConfig, "min_accuracy"),
     "max_accuracy_drop": (ImagePipelineConfig, "max_accuracy_drop"),
     "tflite_max_drop": (ImagePipelineConfig, "tflite_max_drop"),
@@ -46,12 +46,21 @@ SCALARS: dict[str, tuple[type, str]] = {
     "max_regression": (RlPipelineConfig, "max_regression"),
 }
 """Runtime parameter -> the config field whose check its value passes."""
-OBJECTS: dict[str, type] = {
-    TRANSFORM_CONFIG: ImagePipelineConfig,
-    TRAINER_CONFIG: TrainerConfig,
-    DQN_CONFIG: DqnConfig,
+ALIASES = {"num_env_steps": ENV_STEPS, "data_dir": DATA_ROOT}
+"""Field names `vrl submit --param` also takes for a parameter named otherwise."""
+OBJECTS: dict[str, tuple[type, str | None]] = {
+    TRANSFORM_CONFIG: (ImagePipelineConfig, None),
+    TRAINER_CONFIG: (ImagePipelineConfig, "trainer"),
+    DQN_CONFIG: (RlPipelineConfig, "dqn_config"),
 }
-"""JSON-object runtime parameter -> the config class whose fields its keys are."""
+"""JSON-object runtime parameter -> the config whose fields its keys are: the
+pipeline config itself, or the config nested in its field (TrainerConfig, DqnConfig)."""
+
+
+def object_class(param: str) -> type:
+    """The config class whose fields the JSON-object parameter `param` holds."""
+    cls, nested = OBJECTS[param]
+    return fields.nested_configs(cls)[nested] if nested else cls
 
 
 def maybe_runtime(name: str, value: Any, ptype: type, enabled: bool) -> Any:
@@ -76,7 +85,7 @@ def check_for(param: str, key: str | None = None) -> tuple[str, Check] | None:
             return None
         cls, name = SCALARS[param]
     else:
-        cls, name = OBJECTS[param], key
+        cls, name = object_class(param), key
     try:
         return f"{cls.__name__}.{name}", fields.field_check(cls, name)
     except KeyError:
@@ -87,7 +96,7 @@ def field_names(param: str) -> list[str]:
     """Every field a JSON-object parameter may hold (for messages)."""
     if param == TRANSFORM_CONFIG:
         return sorted(transform_config(ImagePipelineConfig(data_dir="d")))
-    return sorted(f.name for f in dataclasses.fields(OBJECTS[param]))
+    return sorted(f.name for f in dataclasses.fields(object_class(param)))
 
 
 def compile_time_fields() -> dict[str, str]:
@@ -111,6 +120,6 @@ def check_objects(values: dict[str, Any]) -> None:
     if TRAINER_CONFIG in values:
         trainer = json.loads(values[TRAINER_CONFIG])
         trainer.pop(WEIGHTS_SHA256_KEY, None)
-        TrainerConfig.from_custom_config({**trainer, "image_size": image_size})
+        object_class(TRAINER_CONFIG).from_custom_config({**trainer, "image_size": image_size})
     if DQN_CONFIG in values:
-        DqnConfig.from_json(values[DQN_CONFIG])
+        object_class(DQN_CONFIG).from_json(values[DQN_CONFIG])

@@ -22,7 +22,7 @@ import dataclasses
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from models.fields import Check, check_of, docstrings, text_parser
+from models.fields import Check, check_of, docstrings, nested_configs, text_parser
 from vrl.help_format import describe, show_default
 
 
@@ -42,17 +42,6 @@ class Flag:
     def dest(self) -> str:
         """argparse's attribute name: the dotted path ("trainer.epochs")."""
         return ".".join(self.path)
-
-
-def nested_configs(cls: type) -> dict[str, type]:
-    """Fields of `cls` that hold a config dataclass of their own, by name."""
-    out = {}
-    for f in dataclasses.fields(cls):
-        if f.default_factory is not dataclasses.MISSING and dataclasses.is_dataclass(
-            f.default_factory
-        ):
-            out[f.name] = f.default_factory
-    return out
 
 
 def config_flags(

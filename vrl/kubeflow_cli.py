@@ -132,7 +132,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         action="append",
         default=[],
         metavar="NAME=VALUE",
-        help="runtime parameter, repeatable (e.g. epochs=5, data_root=gs://b/d)",
+        help="set a pipeline parameter or any trainer/DQN field for this run, repeatable "
+        "(e.g. epochs=5, image_size=64, data_root=gs://b/d); each value is checked by its "
+        "config field before anything is sent",
     )
     schedule = p.add_mutually_exclusive_group()
     schedule.add_argument(
