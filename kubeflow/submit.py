@@ -13,15 +13,18 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import datetime
+import json
 import logging
+import tempfile
 import warnings
 from collections.abc import Iterator
+from typing import Any
 
 from kubeflow.cluster import parse_duration
 from kubeflow.compile import load_package
 from kubeflow.objectstore import DEFAULT_PIPELINE_ROOT, check_pipeline_root
 from kubeflow.submit_params import resolve_params
+from kubeflow.upload import git_commit, stamped, upload_version, version_name, without_cache
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,6 +94,7 @@ def submit(
     pipeline_root: str | None = None,
     enable_caching: bool | None = None,
     service_account: str | None = None,
+    upload: bool = False,
 ) -> Submission:
     """Creates a run of `package_path`, or a recurring run when `schedule` says so.
 
@@ -106,6 +110,8 @@ def submit(
         would also cache the tasks compiled as never cached.
       service_account: Kubernetes ServiceAccount the run's pods use (default:
         the namespace's pipeline runner).
+      upload: run from a new version of the pipeline on the server (named
+        with the time and the git commit) instead of sending the package.
     """
     if not package_path.endswith((".yaml", ".yml")):
         raise ValueError(
@@ -120,24 +126,29 @@ def submit(
         raise ValueError("enable_caching=True would cache the tasks compiled as never cached")
     name = run_name or default_run_name(spec.pipeline_info.name, schedule)
     # What kfp.Client takes alike for a run and a recurring run.
-    common = {
-        "pipeline_root": pipeline_root,
-        "enable_caching": enable_caching,
-        "service_account": service_account,
-    }
-    with reachable(host):
-        return _create(package_path, host, experiment, name, arguments, schedule, namespace, common)
+    common = {"pipeline_root": pipeline_root, "service_account": service_account}
+    target = Target(spec.pipeline_info.name, experiment, name, namespace, upload)
+    with tempfile.TemporaryDirectory() as tmp, reachable(host):
+        if enable_caching is False:
+            package_path = without_cache(package_path, tmp)
+        return _create(package_path, host, target, arguments, schedule, common)
 
 
-def default_run_name(
-    pipeline: str, schedule: Schedule, now: datetime.datetime | None = None
-) -> str:
-    """'image-classifier 2026-12-06 03:00:00 UTC' for a run, so runs tell apart in the UI;
-    the pipeline name for a recurring run (KFP stamps each run it starts)."""
-    if schedule.recurring:
-        return pipeline
-    now = now or datetime.datetime.now(datetime.timezone.utc)
-    return f"{pipeline} {now:%Y-%m-%d %H:%M:%S} UTC"
+@dataclasses.dataclass(frozen=True)
+class Target:
+    """Where a submission goes: pipeline, experiment, run name, namespace, upload or not."""
+
+    pipeline: str
+    experiment: str
+    run_name: str
+    namespace: str | None
+    upload: bool
+
+
+def default_run_name(pipeline: str, schedule: Schedule) -> str:
+    """The pipeline name with the UTC time for a run; the pipeline name for a
+    recurring run (KFP stamps each run it starts)."""
+    return pipeline if schedule.recurring else stamped(pipeline)
 
 
 @contextlib.contextmanager
@@ -165,23 +176,21 @@ def reachable(host: str) -> Iterator[None]:
         quiet.setLevel(level)
 
 
-def _create(
-    package_path, host, experiment, name, arguments, schedule, namespace, common
-) -> Submission:
+def _create(package_path, host, target, arguments, schedule, common) -> Submission:
     import kfp
 
-    client = kfp.Client(host=host, namespace=namespace)
+    client = kfp.Client(host=host, namespace=target.namespace)
+    source: dict = {"pipeline_package_path": package_path}
+    if target.upload:
+        version = version_name(target.pipeline, git_commit())
+        source = upload_version(client, package_path, target.pipeline, version)
+    experiment = client.create_experiment(target.experiment, namespace=target.namespace)
+    experiment_id, name = experiment.experiment_id, target.run_name
     if not schedule.recurring:
-        result = client.create_run_from_pipeline_package(
-            package_path,
-            arguments=arguments,
-            run_name=name,
-            experiment_name=experiment,
-            namespace=namespace,
-            **common,
+        result = client.run_pipeline(
+            experiment_id=experiment_id, job_name=name, params=arguments, **source, **common
         )
-        return Submission("run", str(result.run_id), experiment)
-    experiment_id = client.create_experiment(experiment, namespace=namespace).experiment_id
+        return Submission("run", str(result.run_id), target.experiment)
     previous = same_name_recurring_runs(client, experiment_id, name)
     job = client.create_recurring_run(
         experiment_id=experiment_id,
@@ -191,14 +200,16 @@ def _create(
         max_concurrency=schedule.max_concurrency,
         no_catchup=not schedule.catchup,
         params=arguments,
-        pipeline_package_path=package_path,
+        **source,
         **common,
     )
     # KFP has no update for a recurring run: the new one replaces the old, and
     # the old is deleted only once the new exists, so a schedule is never lost.
     for old in previous:
         client.delete_recurring_run(old)
-    return Submission("recurring_run", str(job.recurring_run_id), experiment, tuple(previous))
+    return Submission(
+        "recurring_run", str(job.recurring_run_id), target.experiment, tuple(previous)
+    )
 
 
 def same_name_recurring_runs(client: Any, experiment_id: str, name: str) -> list[str]:

@@ -162,6 +162,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="Kubernetes ServiceAccount for the run's pods (default: the namespace's pipeline runner)",
     )
+    p.add_argument(
+        "--upload",
+        action="store_true",
+        help="upload the package as a new version of the pipeline (named with the time and "
+        "git commit; the pipeline is created the first time) and run that version",
+    )
     p.set_defaults(func=submit_command)
 
 
@@ -230,6 +236,7 @@ def submit_command(args: argparse.Namespace) -> int:
         pipeline_root=args.pipeline_root,
         enable_caching=False if args.no_cache else None,
         service_account=args.service_account,
+        upload=args.upload,
     )
     print(f"created {result.kind} {result.id} in experiment {result.experiment}")
     for old in result.replaced:

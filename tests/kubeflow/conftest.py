@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlparse
 
 import pytest
 
@@ -104,6 +105,11 @@ class _Api(BaseHTTPRequestHandler):
             return self._reply({"multi_user": False})
         if self.path.startswith("/apis/v2beta1/experiments"):
             return self._reply({"experiments": [], "total_size": 0})
+        if self.path.startswith("/apis/v2beta1/pipelines?"):
+            wanted = parse_qs(urlparse(self.path).query).get("filter", ["{}"])[0]
+            names = {p.get("stringValue") for p in json.loads(wanted).get("predicates", [])}
+            found = [p for p in self.server.pipelines.values() if p["display_name"] in names]
+            return self._reply({"pipelines": found, "total_size": len(found)})
         if self.path.startswith("/apis/v2beta1/recurringruns"):
             runs = list(self.server.recurring_runs.values())
             # kfp_server_api reads this one field camel-cased, as the API server writes it.
@@ -120,7 +126,10 @@ class _Api(BaseHTTPRequestHandler):
 
     def do_POST(self):
         length = int(self.headers.get("Content-Length", 0))
-        body = json.loads(self.rfile.read(length) or b"{}")
+        raw = self.rfile.read(length)
+        if self.path.startswith("/apis/v2beta1/pipelines/upload"):
+            return self._upload(raw)
+        body = json.loads(raw or b"{}")
         self.server.requests.append(("POST", self.path, body))
         if self.path == "/apis/v2beta1/experiments":
             return self._reply({"experiment_id": "exp-1", "display_name": body["display_name"]})
@@ -133,12 +142,34 @@ class _Api(BaseHTTPRequestHandler):
             return self._reply(run)
         self.send_error(404)
 
+    def _upload(self, raw: bytes) -> None:
+        """pipelines/upload and pipelines/upload_version: the package as a multipart file."""
+        url = urlparse(self.path)
+        query = {k: v[0] for k, v in parse_qs(url.query).items()}
+        self.server.requests.append(("POST", url.path, {"query": query, "file": raw}))
+        if url.path.endswith("/upload"):
+            pipeline_id = f"p-{len(self.server.pipelines) + 1}"
+            self.server.pipelines[pipeline_id] = {
+                "pipeline_id": pipeline_id,
+                "display_name": query["name"],
+            }
+            return self._reply(self.server.pipelines[pipeline_id])
+        version_id = f"v-{len(self.server.requests)}"
+        return self._reply(
+            {
+                "pipeline_id": query["pipelineid"],
+                "pipeline_version_id": version_id,
+                "display_name": query["name"],
+            }
+        )
+
 
 @pytest.fixture
 def kfp_api():
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Api)
     server.requests = []
     server.recurring_runs = {}
+    server.pipelines = {}
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield server

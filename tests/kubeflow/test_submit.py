@@ -234,3 +234,24 @@ def test_resubmitting_a_schedule_replaces_it_instead_of_adding_a_second(kfp_api,
     # Deleted only after the new one was created.
     methods = [m for m, p, _ in kfp_api.requests if "recurringruns" in p]
     assert methods[-2:] == ["POST", "DELETE"]
+
+
+def test_upload_creates_the_pipeline_once_then_a_version_per_submit(kfp_api, package, capsys):
+    host = f"http://127.0.0.1:{kfp_api.server_port}"
+    argv = ["submit", package, "--host", host, "--upload", "--param", "min_accuracy=0.8"]
+    assert cli.main(argv) == 0 and cli.main(argv) == 0
+    uploads = [(p, b) for m, p, b in kfp_api.requests if p.startswith("/apis/v2beta1/pipelines/")]
+    assert [p.rsplit("/", 1)[1] for p, _ in uploads] == [
+        "upload",
+        "upload_version",
+        "upload_version",
+    ]
+    assert uploads[0][1]["query"]["name"] == "image-classifier"
+    assert b"image-classifier" in uploads[1][1]["file"]  # the package itself
+    versions = [b["query"]["name"] for p, b in uploads[1:]]
+    pattern = r"image-classifier \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC( [0-9a-f]{12})?"
+    assert all(re.fullmatch(pattern, v) for v in versions), versions
+    runs = _posts(kfp_api, "/apis/v2beta1/runs")
+    assert [r["pipeline_version_reference"]["pipeline_id"] for r in runs] == ["p-1", "p-1"]
+    assert "pipeline_spec" not in runs[0]  # the server's version, not a package
+    assert runs[0]["runtime_config"]["parameters"]["min_accuracy"] == 0.8
