@@ -4,7 +4,7 @@ Builds a `{"instances": [image, ...]}` body of about --mib MiB, each instance a
 224x224x3 float image (nested lists), then times, in this process and on the same parsed document:
 
   plain      np.array(instances, dtype=float32), no checks (the floor)
-  checked    serving.rest_json.json_to_array: depth, leaf types, rectangular rows,
+  checked    serving.json_tensor.json_to_array: depth, leaf types, rectangular rows,
              element caps (numpy's conversion as the check, the leaf walk on failure)
   leaf walk  the per-leaf Python check every body went through before (still the
              path for bodies that fail, for their error message)
@@ -29,7 +29,7 @@ import urllib.request
 import numpy as np
 import tensorflow as tf
 
-from serving import rest_json
+from serving import json_tensor
 from serving.limits import RequestBudget, RequestLimits
 from serving.server import start_server
 
@@ -76,10 +76,10 @@ def main() -> int:
     limits = RequestLimits(max_rest_body_bytes=len(body) + 1)
 
     def checked():
-        rest_json.json_to_array("images", instances, tf.float32, RequestBudget(limits))
+        json_tensor.json_to_array("images", instances, tf.float32, RequestBudget(limits))
 
     def leaf_walk():
-        data, _ = rest_json._leaves("images", instances, False, max_depth=32)
+        data, _ = json_tensor.leaves("images", instances, False, max_depth=32)
         np.array(data, dtype=np.float32)
 
     plain = median_s(lambda: np.array(instances, dtype=np.float32), args.repeats)

@@ -12,7 +12,13 @@ import argparse
 import os
 
 from serving.limit_flags import add_limit_arguments, limits_from_args
-from serving.tfs_flags import add_tfs_arguments, check_tfs_arguments, tfs_bool
+from serving.tfs_flags import (
+    add_tfs_arguments,
+    channel_arguments,
+    check_tfs_arguments,
+    session_parallelism,
+    tfs_bool,
+)
 
 DEFAULT_HOST = "127.0.0.1"
 GRPC_PORT = 8500
@@ -207,35 +213,6 @@ def add_serve_arguments(serve: argparse.ArgumentParser) -> None:
     )
 
 
-def _channel_arguments(text: str) -> list[tuple[str, int | str]]:
-    """TF Serving's --grpc_channel_arguments: "k=v,k=v"; integer values become ints."""
-    out: list[tuple[str, int | str]] = []
-    for item in filter(None, (part.strip() for part in text.split(","))):
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ValueError(f"--grpc_channel_arguments: {item!r} is not key=value")
-        out.append((key, int(value) if value.lstrip("-").isdigit() else value))
-    return out
-
-
-def _parallelism(args: argparse.Namespace) -> tuple[int, int]:
-    """(intra, inter) op threads as TF Serving's server.cc derives them from its three flags."""
-    intra, inter, both = (
-        args.tf_intra_op_threads,
-        args.tf_inter_op_threads,
-        args.tensorflow_session_parallelism,
-    )
-    if intra > 0 and inter > 0 and both > 0:
-        raise ValueError(
-            "Either configure --tensorflow_session_parallelism or "
-            "(--tensorflow_intra_op_parallelism, --tensorflow_inter_op_parallelism) "
-            "separately. You cannot configure all."
-        )
-    if intra > 0 or inter > 0:
-        return intra, inter
-    return both, both
-
-
 def server_kwargs(args: argparse.Namespace) -> dict:
     """`start_server` keyword arguments from parsed flags; ValueError names a bad flag."""
     # Imported here so that building the parser (`vrl --help`) stays fast.
@@ -262,7 +239,7 @@ def server_kwargs(args: argparse.Namespace) -> dict:
     rest_port = args.rest_port if args.rest_api_port is None else (args.rest_api_port or None)
     if grpc_port is None and rest_port is None:
         raise ValueError("both gRPC and REST are disabled; set --port or --rest_api_port")
-    intra, inter = _parallelism(args)
+    intra, inter = session_parallelism(args)
     if args.rest_api_timeout_in_ms <= 0:
         raise ValueError(f"--rest_api_timeout_in_ms must be > 0, got {args.rest_api_timeout_in_ms}")
     tags = tuple(t.strip() for t in args.saved_model_tags.split(",") if t.strip())
@@ -276,7 +253,7 @@ def server_kwargs(args: argparse.Namespace) -> dict:
             raise ValueError(f"{flag} {value}: negative values are for TF Serving's own tests")
     limits, connections = limits_from_args(args)
     max_bytes = min(int(args.max_request_mb * 1024 * 1024), 2**31 - 1)
-    extra = _channel_arguments(args.grpc_channel_arguments)
+    extra = channel_arguments(args.grpc_channel_arguments)
     for key, value in extra:
         if key == "grpc.max_receive_message_length" and isinstance(value, int):
             max_bytes = value

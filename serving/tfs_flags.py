@@ -9,8 +9,9 @@ list) is one of three kinds here:
   one local process;
 - refused (below): the server does not start, and one line names why.
 
-A flag in neither table is an unknown argument. Importing this module does not
-import TensorFlow.
+A flag in neither table is an unknown argument. The parsers of two honoured flags
+whose TF Serving semantics need more than a type live here too. Importing this
+module does not import TensorFlow.
 """
 
 from __future__ import annotations
@@ -151,3 +152,32 @@ def check_tfs_arguments(args: argparse.Namespace) -> None:
     for flag in _NOOP:
         if getattr(args, _dest(flag)) is not None:
             log.warning("--%s has no effect in vrl serve: %s", flag.name, flag.why)
+
+
+def channel_arguments(text: str) -> list[tuple[str, int | str]]:
+    """TF Serving's --grpc_channel_arguments: "k=v,k=v"; integer values become ints."""
+    out: list[tuple[str, int | str]] = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--grpc_channel_arguments: {item!r} is not key=value")
+        out.append((key, int(value) if value.lstrip("-").isdigit() else value))
+    return out
+
+
+def session_parallelism(args: argparse.Namespace) -> tuple[int, int]:
+    """(intra, inter) op threads as TF Serving's server.cc derives them from its three flags."""
+    intra, inter, both = (
+        args.tf_intra_op_threads,
+        args.tf_inter_op_threads,
+        args.tensorflow_session_parallelism,
+    )
+    if intra > 0 and inter > 0 and both > 0:
+        raise ValueError(
+            "Either configure --tensorflow_session_parallelism or "
+            "(--tensorflow_intra_op_parallelism, --tensorflow_inter_op_parallelism) "
+            "separately. You cannot configure all."
+        )
+    if intra > 0 or inter > 0:
+        return intra, inter
+    return both, both
