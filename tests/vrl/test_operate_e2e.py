@@ -16,6 +16,7 @@ import pytest
 
 from components.atomic_pusher.provenance import read_provenance
 from vrl.cli import main
+from vrl.report import write_beside_run
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 MODEL = "dqn_cartpole_v1"
@@ -130,6 +131,11 @@ def test_lineage_and_report_of_the_run_before_the_first_push_explain_the_decisio
     assert "<h2>Lineage</h2>" in page and "http://" not in page and "https://" not in page
     loaded, total, errors, overflow = _open_in_chromium(out, tmp_path)
     assert total >= 2 and loaded == total and errors == 0 and not overflow
+    # What `vrl run` writes beside a run that pushed nothing.
+    root = os.path.join(before, "tfx", "vrl-rl-cartpole-v1")
+    beside = write_beside_run(None, os.path.join(before, "serving"), before, root)
+    assert os.path.dirname(beside) == os.path.join(root, "reports")
+    assert "nothing pushed" in open(beside).read()
 
 
 def test_lineage_goes_from_the_push_to_the_trainer(home, capsys):
