@@ -161,9 +161,9 @@ def exported(tmp_path_factory) -> dict[str, str]:
     }
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def model_base(tmp_path_factory, exported) -> str:
-    """A base path with cnn version 1 and policy version 1 pushed."""
+    """A base path with cnn version 1 and policy version 1 pushed (read-only for tests)."""
     base = str(tmp_path_factory.mktemp("model_base"))
     push(exported["cnn_v1"], os.path.join(base, "cnn"), 1)
     push(exported["policy"], os.path.join(base, "policy"), 1)
@@ -172,9 +172,10 @@ def model_base(tmp_path_factory, exported) -> str:
     return base
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def server(model_base):
-    """A server on free loopback ports serving `model_base`; stopped after the module."""
+    """A server on free loopback ports serving `model_base`, shared by every test file that
+    only sends requests (one start per test process); stopped after the session."""
     handle = start_server(
         model_base, grpc_port=0, rest_port=0, poll_seconds=0.5, max_request_bytes=MAX_REQUEST_BYTES
     )
