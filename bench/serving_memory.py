@@ -11,9 +11,10 @@ subprocess per configuration, and sends, one per fresh server:
 - gRPC: one animated GIF, 40 frames of 2000x2000 (a few hundred KB).
 
 The baseline configuration raises the new per-request image cap back to the row cap
-(`--max-image-rows 16384`), which is what the server accepted before; animated images
-are refused in both (no flag brings back decoding every frame), so its baseline
-figure is the uncapped server's memory at start-up only. Printed per case: status,
+(`--max-images 16384`), which is what the server accepted before. No flag brings
+back accepting animated images, so the GIF's baseline is what the serving
+signature's `tf.io.decode_image(..., expand_animations=False)` costs on it in a
+fresh process (it decodes every frame, then keeps the first). Printed per case: status,
 seconds, the server's peak resident memory (VmHWM) above its start-up peak, and the
 ratio after / baseline.
 
@@ -43,7 +44,7 @@ import tensorflow as tf
 from PIL import Image
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
-from models.cnn import features
+from contracts import features
 from models.cnn.model import build_model
 from models.cnn.preprocessing import decode_to_pixels, to_unit_range
 
@@ -141,16 +142,43 @@ def _rest_images(port: int, images: list[bytes]) -> str:
         return str(e.code)
 
 
-CASES = {
-    f"gRPC, {TINY_GRPC} 8x8 PNGs": lambda s: _grpc_images(s.grpc_port, [_png()] * TINY_GRPC),
-    f"REST, {TINY_REST} 8x8 PNGs": lambda s: _rest_images(s.rest_port, [_png()] * TINY_REST),
-    "gRPC, animated GIF 40 x 2000x2000": lambda s: _grpc_images(s.grpc_port, [_animated_gif()]),
-}
+def _cases() -> dict:
+    """Each case's payload, built before any timing."""
+    tiny, gif = _png(), _animated_gif()
+    return {
+        f"gRPC, {TINY_GRPC} 8x8 PNGs": lambda s: _grpc_images(s.grpc_port, [tiny] * TINY_GRPC),
+        f"REST, {TINY_REST} 8x8 PNGs": lambda s: _rest_images(s.rest_port, [tiny] * TINY_REST),
+        GIF_CASE: lambda s: _grpc_images(s.grpc_port, [gif]),
+    }
 
 
-def _measure(base: str, extra: list[str]) -> dict[str, tuple[str, float, float]]:
+GIF_CASE = "gRPC, animated GIF 40 x 2000x2000"
+_DECODE_GIF = (
+    "import sys, tensorflow as tf; data = open(sys.argv[1], 'rb').read(); "
+    "peak = lambda: int(next(l for l in open('/proc/self/status') if l.startswith('VmHWM'))"
+    ".split()[1]); before = peak(); "
+    "tf.io.decode_image(data, channels=3, expand_animations=False); "
+    "print((peak() - before) / 1024)"
+)
+
+
+def _decode_gif_cost() -> tuple[str, float, float]:
+    """What serving cost before: the signature's decode_image on the GIF, in a fresh process
+    (it decodes every frame, then keeps the first)."""
+    with tempfile.NamedTemporaryFile(suffix=".gif") as f:
+        f.write(_animated_gif())
+        f.flush()
+        start = time.perf_counter()
+        out = subprocess.run(
+            [sys.executable, "-c", _DECODE_GIF, f.name], capture_output=True, text=True, check=True
+        )
+        seconds = time.perf_counter() - start
+    return "decoded", seconds, float(out.stdout.split()[-1])
+
+
+def _measure(base: str, extra: list[str], cases: dict) -> dict[str, tuple[str, float, float]]:
     results = {}
-    for name, send in CASES.items():
+    for name, send in cases.items():
         server = _Server(base, extra)
         try:
             start_peak = _peak_mb(server.proc.pid)
@@ -158,6 +186,7 @@ def _measure(base: str, extra: list[str]) -> dict[str, tuple[str, float, float]]
             status = send(server)
             seconds = time.perf_counter() - start
             results[name] = (status, seconds, _peak_mb(server.proc.pid) - start_peak)
+            print(f"{' '.join(extra) or 'default'}: {name}: {results[name]}", flush=True)
         finally:
             server.stop()
     return results
@@ -170,12 +199,16 @@ def main() -> None:
     base = tempfile.mkdtemp(prefix="serving_memory_")
     try:
         _export(base)
-        after = _measure(base, [])
-        baseline = {} if args.skip_baseline else _measure(base, ["--max-image-rows", "16384"])
+        cases = _cases()
+        after = _measure(base, [], cases)
+        baseline = {}
+        if not args.skip_baseline:
+            baseline = _measure(base, ["--max-images", "16384"], dict(list(cases.items())[:2]))
+            baseline[GIF_CASE] = _decode_gif_cost()
     finally:
         shutil.rmtree(base, ignore_errors=True)
     print(f"{'case':36} {'config':9} {'status':>18} {'seconds':>8} {'+peak MB':>9} {'ratio':>6}")
-    for name in CASES:
+    for name in cases:
         rows = [("baseline", baseline.get(name)), ("after", after[name])]
         for config, row in rows:
             if row is None:

@@ -21,6 +21,7 @@ from serving.servable import LoadedVersion
 log = logging.getLogger(__name__)
 
 Loader = Callable[[str, int, str], LoadedVersion]
+_MAX_WARNED = 10_000
 
 
 @dataclasses.dataclass
@@ -117,6 +118,8 @@ class ModelRegistry:
 
     def _warn_once(self, message: str) -> None:
         if message not in self._warned:
+            if len(self._warned) >= _MAX_WARNED:  # bounded: a base churning odd names
+                self._warned.clear()
             self._warned.add(message)
             log.warning("%s", message)
 
