@@ -65,9 +65,12 @@ class ImagePipelineConfig:
     """Side in pixels images are resized to inside the graph: Transform's, and so the
     Trainer's and the served model's."""
     min_accuracy: float = setting(0.9, like=_FRACTION)
-    """Evaluator value threshold: eval accuracy must reach this to bless."""
+    """Evaluator value threshold: eval accuracy must reach this to bless, overall and
+    for each class on its own (a class's accuracy is its recall), so one class below it
+    blocks the push."""
     max_accuracy_drop: float = setting(0.01, like=_FRACTION)
-    """Evaluator change threshold: may be at most this much worse than the blessed model."""
+    """Evaluator change threshold: may be at most this much worse than the model in
+    production, overall and for each class on its own."""
     baseline_label: str = setting("")
     """Version label in the serving base's model config (<serving_base>/models.config)
     that names the model in production, the baseline a candidate is gated against;

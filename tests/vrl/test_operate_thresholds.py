@@ -3,6 +3,7 @@
 
 import json
 
+import pytest
 import tensorflow_model_analysis as tfma
 from google.protobuf import json_format
 
@@ -30,6 +31,15 @@ def test_thresholds_are_the_run_time_bounds_and_name_every_slice_they_apply_to()
     }
     text = thresholds_text(thresholds)
     assert text == "min accuracy 0.05, max accuracy drop 0.2 (overall and each label_name)"
+
+
+def test_the_help_of_min_accuracy_says_what_the_evaluation_applies_it_to(capsys):
+    assert "each label_name" in tfma_thresholds(_eval_run(0.9, 0.01))["slices"]
+    with pytest.raises(SystemExit):
+        main(["run", "image", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for flag in ("--min-accuracy", "--max-accuracy-drop"):
+        assert "for each class on its own" in text.split(f"{flag} ")[-1].split("--")[0]
 
 
 def test_a_push_at_a_low_bound_does_not_read_like_one_at_a_high_bound():
