@@ -101,11 +101,11 @@ class Check:
         if low is None and high is None:
             return ""
         if high is None:
-            return f" {'>' if self.low_open else '>='} {low:g}"
+            return f" {'>' if self.low_open else '>='} {_number(low)}"
         if low is None:
-            return f" {'<' if self.high_open else '<='} {high:g}"
+            return f" {'<' if self.high_open else '<='} {_number(high)}"
         left, right = "(" if self.low_open else "[", ")" if self.high_open else "]"
-        return f" in {left}{low:g}, {high:g}{right}"
+        return f" in {left}{_number(low)}, {_number(high)}{right}"
 
     def problem(self, name: str, value: Any) -> str | None:
         """'<name> must be <expected>, got <value>' when `value` fails, else None."""
@@ -251,6 +251,13 @@ def _own_docstrings(cls: type) -> dict[str, str]:
         ):
             out[node.target.id] = " ".join(after.value.value.split())
     return out
+
+
+def _number(value: float) -> str:
+    """A bound as messages show it: 0.01, 10000, 100_000_000."""
+    if float(value).is_integer():
+        return f"{int(value):_}" if abs(value) >= 1_000_000 else str(int(value))
+    return f"{value:g}"
 
 
 def _is_kind(value: Any, kind: type) -> bool:

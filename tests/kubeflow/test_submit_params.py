@@ -126,3 +126,44 @@ def _subparser(parser, path):
         action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
         parser = action.choices[name]
     return parser
+
+
+@pytest.fixture(scope="module")
+def default_rl_package(tmp_path_factory):
+    out = str(tmp_path_factory.mktemp("kfp") / "rl.yaml")
+    argv = ["compile", "rl", "--serving-base", "/models", "--out", out]
+    argv += ["--pipeline-root", "gs://b/r", "--image", "r.io/vrl@sha256:" + "1" * 64]
+    assert cli.main(argv) == 0
+    return out
+
+
+def test_every_dqn_field_and_the_step_budget_are_addressable_on_a_default_compile(
+    default_rl_package, kfp_api
+):
+    host = f"http://127.0.0.1:{kfp_api.server_port}"
+    given = ["gamma=0.95", "hidden_units=64,64", "num_envs=4", "num_env_steps=1000"]
+    argv = ["submit", default_rl_package, "--host", host]
+    assert cli.main(argv + [x for p in given for x in ("--param", p)]) == 0
+    params = _run_parameters(kfp_api)
+    dqn = json.loads(params["dqn_config"])
+    assert (dqn["gamma"], dqn["hidden_units"], dqn["num_envs"]) == (0.95, [64, 64], 4)
+    assert params["env_steps"] == 1000  # the field's name reaches its parameter
+
+
+@pytest.mark.parametrize(
+    "param, message",
+    [
+        ("gamma=2", "DqnConfig.gamma must be a number in [0, 1], got 2.0"),
+        ("network=vgg", "DqnConfig.network must be one of"),
+        ("num_env_steps=0", "RlPipelineConfig.num_env_steps must be an int in [1, 100_000_000]"),
+        ("epsilon_start=0.01", "DqnConfig.epsilon_end must be <= epsilon_start"),
+    ],
+)
+def test_submit_refuses_a_bad_dqn_value_and_sends_nothing(
+    default_rl_package, kfp_api, capsys, param, message
+):
+    host = f"http://127.0.0.1:{kfp_api.server_port}"
+    assert cli.main(["submit", default_rl_package, "--host", host, "--param", param]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and "\n" not in err
+    assert kfp_api.requests == []
