@@ -125,9 +125,9 @@ def _dest(flag: TfsFlag) -> str:
 
 def add_tfs_arguments(parser: argparse.ArgumentParser) -> None:
     """Adds TF Serving's no-op and refused flags (help lists them, one group each)."""
-    for title, flags in (
-        ("TF Serving flags accepted as no-ops (one warning each)", _NOOP),
-        ("TF Serving flags refused (the server does not start)", _REFUSED),
+    for title, flags, unset in (
+        ("TF Serving flags accepted as no-ops (one warning each)", _NOOP, "not given: no warning"),
+        ("TF Serving flags refused (the server does not start)", _REFUSED, "not given: starts"),
     ):
         group = parser.add_argument_group(title)
         for flag in flags:
@@ -140,7 +140,7 @@ def add_tfs_arguments(parser: argparse.ArgumentParser) -> None:
                 const=True if flag.kind is tfs_bool else "",
                 default=None,
                 metavar="VALUE",
-                help=flag.why,
+                help=f"{flag.why} (default: {unset})",
             )
 
 

@@ -49,7 +49,7 @@ def _add_cluster_args(p: argparse.ArgumentParser) -> None:
         metavar="RESOURCE:COUNT",
         help="GPUs for the trainers: a Kubernetes resource (nvidia.com/gpu:1) or a GPU type "
         "(nvidia-tesla-t4:1: nvidia.com/gpu on nodes labelled with that type; Vertex's "
-        "accelerator for --target vertex). Default: none, CPU only",
+        "accelerator for --target vertex) (default: none, CPU only)",
     )
     p.add_argument(
         "--gpu-node-selector",
