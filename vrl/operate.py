@@ -154,8 +154,10 @@ def last_runs(home: str) -> list[dict]:
         if not found:
             continue
         newest = found[0]
-        why = runs.decision(store, newest["artifact_id"])
-        out.append({**newest, **why, "line": runs.explain_line(newest, why)})
+        # A push explains itself in its provenance (shown above); only a run that
+        # pushed nothing needs its artifacts read.
+        why = None if newest["pushed"] else runs.decision(store, newest["artifact_id"])
+        out.append({**newest, **(why or {}), "line": runs.explain_line(newest, why)})
     return out
 
 

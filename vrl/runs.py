@@ -109,33 +109,26 @@ def _evaluation_beside(store, blessing_id: int):
 
 
 def _explain(blessing, evaluation_uri: str | None) -> dict:
-    import logging
-
-    from components.atomic_pusher import gather
+    """Why a blessing is what it is, with the bounds applied. A policy's report is
+    plain JSON; only an image model's TFMA results need TensorFlow (imported then)."""
+    from components.atomic_pusher.provenance import policy_thresholds
     from components.policy_evaluator.constants import NOT_BLESSED_FILE
     from contracts import files
 
-    # TFMA's result reader warns about a deprecated TF API on every call.
-    logging.getLogger("tensorflow").setLevel(logging.ERROR)
-
     blessed = bool(mlmd.props(blessing).get("blessed"))
-    policy = evaluation_uri and os.path.isfile(
-        os.path.join(evaluation_uri, files.POLICY_REPORT_FILE)
-    )
-    if policy:
-        report = gather.read_json(os.path.join(evaluation_uri, files.POLICY_REPORT_FILE))
-        thresholds, kind = gather.policy_thresholds(report), "rl"
+    report_path = os.path.join(evaluation_uri or "", files.POLICY_REPORT_FILE)
+    if evaluation_uri and os.path.isfile(report_path):
+        with open(report_path, encoding="utf-8") as f:
+            report = json.load(f)
+        thresholds, kind = policy_thresholds(report), "rl"
         reasons = [report.get("reason")] if report.get("reason") else []
     else:
-        thresholds = gather.evaluation_thresholds(evaluation_uri) if evaluation_uri else {}
+        thresholds, reasons = _tfma_explain(blessed, evaluation_uri)
         kind = "image"
-        reasons = [] if blessed or not evaluation_uri else gather.tfma_failures(evaluation_uri)
-        gate = gather.read_json(os.path.join(evaluation_uri or "", gather.TFLITE_GATE_FILE))
-        if not blessed and gate and not gate.get("passed"):
-            reasons.append(gate.get("reason"))
     note = os.path.join(blessing.uri, NOT_BLESSED_FILE)
     if not blessed and not reasons and os.path.isfile(note):
-        reasons = [open(note, encoding="utf-8").read().strip()]
+        with open(note, encoding="utf-8") as f:
+            reasons = [f.read().strip()]
     return {
         "blessed": blessed,
         "reasons": [r for r in reasons if r] or ([] if blessed else ["not blessed"]),
@@ -143,6 +136,24 @@ def _explain(blessing, evaluation_uri: str | None) -> dict:
         "evaluation_uri": evaluation_uri,
         "kind": kind,
     }
+
+
+def _tfma_explain(blessed: bool, evaluation_uri: str | None) -> tuple[dict, list[str]]:
+    """(bounds, failed bounds and the TFLite gate's reason) of a GatedEvaluator run."""
+    if not evaluation_uri:
+        return {}, []
+    import logging
+
+    from components.atomic_pusher import gather  # TensorFlow and TFMA: only here
+
+    # TFMA's result reader warns about a deprecated TF API on every call.
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+    thresholds = gather.evaluation_thresholds(evaluation_uri)
+    reasons = [] if blessed else gather.tfma_failures(evaluation_uri)
+    gate = gather.read_json(os.path.join(evaluation_uri, gather.TFLITE_GATE_FILE))
+    if not blessed and gate and not gate.get("passed"):
+        reasons.append(gate.get("reason"))
+    return thresholds, reasons
 
 
 def all_outcomes(home: str) -> list[tuple[object, dict]]:

@@ -15,7 +15,7 @@ from typing import Any
 import tensorflow as tf
 from tfx.utils import path_utils
 
-from components.atomic_pusher.provenance import tfma_thresholds
+from components.atomic_pusher.provenance import policy_thresholds, tfma_thresholds
 from components.gated_evaluator.ops import TFLITE_GATE_FILE
 from contracts.files import POLICY_REPORT_FILE, TRAINING_REPORT_FILE, TRAINING_SUMMARY_FILE
 from contracts.serving_base import PROVENANCE_FILE, PUSH_MARKER_FILE
@@ -138,16 +138,6 @@ def evaluation_thresholds(evaluation_uri: str) -> dict[str, Any]:
     if gate and gate.get("max_drop") is not None:
         out["tflite_max_accuracy_drop"] = gate["max_drop"]
     return out
-
-
-def policy_thresholds(report: dict[str, Any]) -> dict[str, Any]:
-    """The bounds a PolicyEvaluator applied, from its report."""
-    out = {"min_mean_return": report.get("threshold")}
-    if report.get("random_mean_return") is not None:  # a policy must beat a random one
-        out["above_random_mean_return"] = report["random_mean_return"]
-    if report.get("baseline_mean_return") is not None:
-        out["max_regression_vs_served"] = report.get("max_regression")
-    return {k: v for k, v in out.items() if v is not None}
 
 
 def tfma_failures(evaluation_uri: str) -> list[str]:

@@ -119,6 +119,16 @@ def _slice_name(spec: Mapping[str, Any]) -> str:
     return f"each {', '.join(keys)}" if keys else "overall"
 
 
+def policy_thresholds(report: dict[str, Any]) -> dict[str, Any]:
+    """The bounds a PolicyEvaluator applied, from its report."""
+    out = {"min_mean_return": report.get("threshold")}
+    if report.get("random_mean_return") is not None:  # a policy must beat a random one
+        out["above_random_mean_return"] = report["random_mean_return"]
+    if report.get("baseline_mean_return") is not None:
+        out["max_regression_vs_served"] = report.get("max_regression")
+    return {k: v for k, v in out.items() if v is not None}
+
+
 def thresholds_text(thresholds: Mapping[str, Any] | None) -> str:
     """`min accuracy 0.9, max accuracy drop 0.01 (overall and each label_name)`, or ''."""
     if not thresholds:

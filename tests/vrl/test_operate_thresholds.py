@@ -7,8 +7,12 @@ import pytest
 import tensorflow_model_analysis as tfma
 from google.protobuf import json_format
 
-from components.atomic_pusher.gather import policy_thresholds
-from components.atomic_pusher.provenance import summary_line, tfma_thresholds, thresholds_text
+from components.atomic_pusher.provenance import (
+    policy_thresholds,
+    summary_line,
+    tfma_thresholds,
+    thresholds_text,
+)
 from components.gated_evaluator.executor import apply_thresholds
 from pipeline.image_pipeline import create_eval_config
 from vrl.cli import main
