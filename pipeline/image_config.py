@@ -141,11 +141,12 @@ class ImagePipelineConfig:
         return config
 
 
-def detect_input_pattern(data_dir: str, input_format: str = "auto") -> str:
+def detect_input_pattern(data_dir: str, input_format: str = "auto", span: int | None = None) -> str:
     """Chooses the input glob for a data folder.
 
-    `span-N/` subfolders mean spans (`span-{SPAN}/...`). Within a span (or the
-    folder), `input_format` decides; with 'auto', a `*.csv` at the top means a
+    `span-N/` subfolders mean spans (`span-{SPAN}/...`, laid out as the span to
+    ingest is: `span`, default the newest). Within that span (or the folder),
+    `input_format` decides; with 'auto', a `*.csv` at the top means a
     manifest, TFRecord files (`*.tfrecord*`, `*.gz`) mean TFRecords, and class
     sub-folders mean a class-per-folder tree (`*/*`).
     """
@@ -158,12 +159,21 @@ def detect_input_pattern(data_dir: str, input_format: str = "auto") -> str:
         if n.startswith(SPAN_FOLDER_PREFIX) and os.path.isdir(os.path.join(data_dir, n))
     ]
     if spans:
+        # The span to ingest decides: a labelled harvest (`span-N/manifest.csv`)
+        # after class-per-folder spans is the span the next run ingests.
+        newest = max(spans, key=lambda n: (_span_number(n), n))
         return (
             SPAN_FOLDER_PREFIX
             + "{SPAN}/"
-            + _pattern_in(os.path.join(data_dir, spans[0]), input_format)
+            + _pattern_in(os.path.join(data_dir, newest), input_format)
         )
     return _pattern_in(data_dir, input_format)
+
+
+def _span_number(name: str) -> int:
+    """5 for 'span-5'; -1 for a span folder whose suffix is not a number."""
+    suffix = name[len(SPAN_FOLDER_PREFIX) :]
+    return int(suffix) if suffix.isascii() and suffix.isdigit() else -1
 
 
 def _pattern_in(folder: str, input_format: str) -> str:

@@ -133,7 +133,8 @@ def preflight_image(config: ImagePipelineConfig) -> ImagePipelineConfig:
     preflight.check_exists("data_dir", config.data_dir, folder=True)
     if not config.input_pattern:
         config = dataclasses.replace(
-            config, input_pattern=detect_input_pattern(config.data_dir, config.input_format)
+            config,
+            input_pattern=detect_input_pattern(config.data_dir, config.input_format, config.span),
         )
     preflight.check_exists("schema_path", config.schema_path)
     preflight.check_class_folders(config.data_dir, config.input_pattern, config.span)
