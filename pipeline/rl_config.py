@@ -56,8 +56,9 @@ class RlPipelineConfig:
     eval_seed: int = setting(1_000, kind=int, low=0, high=SEED_LIMIT, high_open=True)
     """Seed of the PolicyEvaluator's first episode (episode i uses eval_seed + i)."""
     threshold: float | None = setting(None, kind=float, optional=True)
-    """Blessing threshold on mean return; None uses the env's reward_threshold,
-    or, for envs that register none (MinAtar, Atari), the served policy alone."""
+    """Blessing threshold on mean return; None uses the env's reward_threshold, or none
+    for envs that register none (MinAtar, Atari). Either way a policy is blessed only
+    if it trained and beats a random policy, and not below the served one."""
     max_regression: float = setting(0.05, kind=float, low=0.0, high=1.0)
     """Allowed drop below the latest blessed policy's mean, as a fraction of it."""
     baseline_label: str = setting("")
@@ -65,6 +66,9 @@ class RlPipelineConfig:
     that names the model in production, the baseline a candidate is gated against;
     empty takes 'stable' when the model has labels, else the version policy's choice
     (without a config: the newest pushed version)."""
+    fresh: bool = setting(False, kind=bool)
+    """Start DQN training over, deleting the checkpoints a previous run with the same
+    env, seed and DQN config left; by default such a run continues them (and says so)."""
     enable_cache: bool = setting(True, kind=bool)
     """TFX caching of component executions."""
     dqn_config: DqnConfig = dataclasses.field(default_factory=DqnConfig)

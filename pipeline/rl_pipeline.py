@@ -50,6 +50,7 @@ def create_rl_pipeline(
         config_json=maybe_runtime(params.DQN_CONFIG, config.dqn_config.to_json(), str, rp),
         seed=config.seed,
         checkpoint_base=posixpath.join(config.pipeline_root, CHECKPOINT_SUBDIR),
+        fresh=config.fresh,
     ).with_id(TRAINER_ID)
     baseline = ServedBaseline(
         model_dir=posixpath.join(config.serving_base, config.model_name),

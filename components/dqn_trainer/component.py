@@ -21,6 +21,7 @@ class DqnTrainerSpec(types.ComponentSpec):
         constants.CONFIG_JSON_KEY: ExecutionParameter(type=str),
         constants.SEED_KEY: ExecutionParameter(type=int),
         constants.CHECKPOINT_BASE_KEY: ExecutionParameter(type=str, optional=True),
+        constants.FRESH_KEY: ExecutionParameter(type=int, optional=True),
     }
     INPUTS = {}
     OUTPUTS = {
@@ -47,16 +48,20 @@ class DqnTrainer(base_component.BaseComponent):
         config_json: str,
         seed: int = 0,
         checkpoint_base: str = "",
+        fresh: bool = False,
     ):
         """Args: env_id (gymnasium id), num_env_steps (budget), config_json
         (`DqnConfig.to_json()`), seed, checkpoint_base (folder for resumable
-        checkpoints; empty keeps them inside the execution's output)."""
+        checkpoints; empty keeps them inside the execution's output), fresh
+        (delete the checkpoints of a previous run with the same env, seed and
+        config and start over, instead of continuing it)."""
         spec = DqnTrainerSpec(
             env_id=env_id,
             num_env_steps=num_env_steps,
             config_json=config_json,
             seed=seed,
             checkpoint_base=checkpoint_base,
+            fresh=int(fresh),
             model=types.Channel(type=standard_artifacts.Model),
             model_run=types.Channel(type=standard_artifacts.ModelRun),
         )

@@ -6,6 +6,7 @@ NUM_ENV_STEPS_KEY = "num_env_steps"
 CONFIG_JSON_KEY = "config_json"
 SEED_KEY = "seed"
 CHECKPOINT_BASE_KEY = "checkpoint_base"
+FRESH_KEY = "fresh"  # 1: delete a previous run's checkpoints and start over
 
 # Outputs.
 MODEL_KEY = "model"  # standard Model; SavedModel under Format-Serving/

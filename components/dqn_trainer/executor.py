@@ -47,6 +47,7 @@ class Executor(base_executor.BaseExecutor):
         logging.info(
             "DqnTrainer: %s, %d env steps, seed %d, checkpoints in %s", env_id, steps, seed, run_dir
         )
+        ops.prepare_run_dir(run_dir, bool(exec_properties.get(constants.FRESH_KEY)))
 
         result = train(
             env_id,
@@ -69,6 +70,7 @@ class Executor(base_executor.BaseExecutor):
         model.set_int_custom_property("env_steps", result.env_steps)
         model.set_float_custom_property("best_eval_mean_return", result.best_mean_return)
         model.set_int_custom_property("best_eval_step", result.best_step)
+        model.set_int_custom_property("gradient_updates", result.best_train_steps)
         logging.info(
             "DqnTrainer: best eval return %.1f at step %d; %.1fs training (%.0f steps/s)",
             result.best_mean_return,

@@ -38,10 +38,12 @@ class PolicyEvaluatorSpec(types.ComponentSpec):
 class PolicyEvaluator(base_component.BaseComponent):
     """Runs seeded (epsilon-)greedy episodes and writes a ModelBlessing.
 
-    Blesses when the mean return reaches `threshold` (default: the env's
-    registered reward threshold; with none, the baseline alone decides) and
-    is not worse than the baseline's mean on the same seeds by more than
-    `max_regression` (a fraction of |baseline|).
+    Blesses only a policy that trained (its network had a gradient update) and
+    beats a uniformly random policy on the same seeds, when its mean return
+    reaches `threshold` (default: the env's registered reward threshold; with
+    none, no threshold) and is not worse than the baseline's mean on the same
+    seeds by more than `max_regression` (a fraction of |baseline|). Says why
+    in one line either way.
     """
 
     SPEC_CLASS = PolicyEvaluatorSpec

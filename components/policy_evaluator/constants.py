@@ -26,5 +26,6 @@ CURRENT_MODEL_PROPERTY = "current_model"
 CURRENT_MODEL_ID_PROPERTY = "current_model_id"
 BASELINE_MODEL_PROPERTY = "baseline_model"
 BASELINE_MODEL_ID_PROPERTY = "baseline_model_id"
+REASON_PROPERTY = "reason"  # one line: why blessed or not
 BLESSED_FILE = "BLESSED"
 NOT_BLESSED_FILE = "NOT_BLESSED"

@@ -1,24 +1,72 @@
-"""Pure functions of the PolicyEvaluator: blessing rule, episodes, report, plot."""
+"""Pure functions of the PolicyEvaluator: the blessing rule and the evaluation.
+
+A policy is blessed only when it trained (its network had at least one
+gradient update), beats a uniformly random policy on the same seeded episodes,
+reaches the threshold (where one is known) and does not regress against the
+policy in production by more than `max_regression`.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
 import os
 
 import numpy as np
 from tfx.dsl.io import fileio
+from tfx.utils import path_utils
 
-from contracts import files
+from contracts.files import TRAINING_SUMMARY_FILE
+
+UNRECORDED = -1
+"""A policy SavedModel's train step when its exporter recorded none (PolicySaver's default)."""
 
 
 @dataclasses.dataclass(frozen=True)
 class Decision:
-    """Whether the policy is blessed, and why."""
+    """Whether the policy is blessed, and why (one line)."""
 
     blessed: bool
     reason: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Protocol:
+    """How episodes are run: env, count, first seed, random-action rate, frame cap."""
+
+    env_id: str
+    episodes: int
+    seed: int
+    epsilon: float = 0.0
+    max_episode_frames: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class Training:
+    """What the candidate's training did: the exported network's gradient updates
+    (UNRECORDED if unknown) and, from the trainer's summary, the run's env steps
+    and the step learning started at (None where no summary was found)."""
+
+    gradient_updates: int
+    env_steps: int | None = None
+    learning_starts: int | None = None
+
+    @property
+    def trained(self) -> bool:
+        """At least one gradient update shaped the exported network."""
+        return self.gradient_updates > 0
+
+    def why_untrained(self) -> str:
+        """One line on why the network never trained."""
+        if self.gradient_updates == UNRECORDED:
+            return "the policy SavedModel records no train step, so it cannot show it trained"
+        if self.env_steps is not None and self.learning_starts is not None:
+            if self.env_steps <= self.learning_starts:
+                return (
+                    f"the policy made no gradient update: the run's {self.env_steps} env steps "
+                    f"ended before learning_starts ({self.learning_starts}); train longer"
+                )
+        return "the exported network made no gradient update (it is the untrained one)"
 
 
 def decide_blessing(
@@ -26,53 +74,43 @@ def decide_blessing(
     threshold: float | None,
     baseline_mean_return: float | None = None,
     max_regression: float = 0.05,
+    *,
+    random_mean_return: float,
+    training: Training,
 ) -> Decision:
-    """Blesses when `mean_return >= threshold` and, if there is a baseline, the
-    mean is not below it by more than `max_regression` x |baseline mean|.
-
-    With no threshold (an env that registers none, and none given) only the
-    baseline decides: the first policy is blessed, later ones must hold up
-    against the served one.
-    """
-    if threshold is None:
-        if baseline_mean_return is None:
-            return Decision(
-                True, f"mean return {mean_return:.2f}; no threshold and no served policy yet"
-            )
-        threshold = -float("inf")
-    if mean_return < threshold:
+    """Blesses when the policy trained, its mean beats `random_mean_return`,
+    `mean_return >= threshold` (None: no threshold) and, with a baseline, the mean
+    is not below it by more than `max_regression` x |baseline mean|."""
+    if not training.trained:
+        return Decision(False, training.why_untrained())
+    if mean_return <= random_mean_return:
+        return Decision(
+            False,
+            f"mean return {mean_return:.2f} does not beat a random policy's "
+            f"{random_mean_return:.2f} on the same episodes",
+        )
+    beats = f"mean return {mean_return:.2f} beats random {random_mean_return:.2f}"
+    if threshold is not None and mean_return < threshold:
         return Decision(
             False, f"mean return {mean_return:.2f} is below the threshold {threshold:.2f}"
         )
-    if baseline_mean_return is not None:
-        floor = baseline_mean_return - max_regression * abs(baseline_mean_return)
-        if mean_return < floor:
-            return Decision(
-                False,
-                f"mean return {mean_return:.2f} is worse than the blessed baseline "
-                f"{baseline_mean_return:.2f} by more than {max_regression:.0%} (floor {floor:.2f})",
-            )
-        against = "" if threshold == -float("inf") else f">= threshold {threshold:.2f} and "
+    reached = "" if threshold is None else f", >= threshold {threshold:.2f}"
+    if baseline_mean_return is None:
+        served = "no served policy yet" + ("" if threshold is not None else ", no threshold")
+        return Decision(True, f"{beats}{reached}; {served}")
+    floor = baseline_mean_return - max_regression * abs(baseline_mean_return)
+    if mean_return < floor:
         return Decision(
-            True, f"mean return {mean_return:.2f} {against}>= baseline floor {floor:.2f}"
+            False,
+            f"mean return {mean_return:.2f} is worse than the blessed baseline "
+            f"{baseline_mean_return:.2f} by more than {max_regression:.0%} (floor {floor:.2f})",
         )
-    return Decision(
-        True, f"mean return {mean_return:.2f} >= threshold {threshold:.2f}; no baseline"
-    )
+    return Decision(True, f"{beats}{reached}, >= baseline floor {floor:.2f}")
 
 
-def evaluate_saved_policy(
-    saved_model_dir: str,
-    env_id: str,
-    num_episodes: int,
-    seed: int,
-    epsilon: float = 0.0,
-    max_episode_frames: int = 0,
-) -> np.ndarray:
-    """Returns of `num_episodes` seeded episodes of a policy SavedModel, driven
-    through its plain `serving_default` signature (batched), taking a random
-    action with probability `epsilon`, truncated after `max_episode_frames`
-    frames (0: the env's own limit)."""
+def evaluate_saved_policy(saved_model_dir: str, protocol: Protocol) -> tuple[np.ndarray, int]:
+    """(returns of the protocol's episodes, train step the SavedModel records) of a
+    policy SavedModel, driven through its plain `serving_default` signature."""
     import tensorflow as tf
 
     from models.dqn import envs
@@ -89,58 +127,86 @@ def evaluate_saved_policy(
     def greedy(observations: np.ndarray) -> np.ndarray:
         return serve(**{OBSERVATION_KEY: tf.constant(observations)})[ACTION_KEY].numpy()
 
-    return envs.evaluate_batched(env_id, greedy, num_episodes, seed, epsilon, max_episode_frames)
-
-
-def write_report(out_dir: str, report: dict) -> None:
-    """Writes `report.json` and a short human-readable `report.txt`."""
-    with fileio.open(os.path.join(out_dir, files.POLICY_REPORT_FILE), "w") as f:
-        json.dump(report, f, indent=1)
-    lines = [
-        f"env: {report['env_id']}  episodes: {len(report['returns'])}  seed: {report['seed']}",
-        f"mean return: {report['mean_return']:.2f} +- {report['std_return']:.2f}"
-        f"  (min {min(report['returns']):.1f}, max {max(report['returns']):.1f})",
-        "threshold: "
-        + (
-            "none (the env registers none; blessing against the served policy)"
-            if report["threshold"] is None
-            else f"{report['threshold']:.2f}"
-        ),
-        f"baseline mean return: {report['baseline_mean_return']}",
-        f"blessed: {report['blessed']}  ({report['reason']})",
-    ]
-    with fileio.open(os.path.join(out_dir, files.POLICY_REPORT_TEXT_FILE), "w") as f:
-        f.write("\n".join(lines) + "\n")
-
-
-def plot_return_over_training(
-    history: list[dict], threshold: float | None, final_mean: float, path: str, title: str
-) -> None:
-    """PNG of greedy eval return (mean +- std) against env steps."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
-    if history:
-        steps = np.array([h["env_step"] for h in history])
-        means = np.array([h["mean_return"] for h in history])
-        stds = np.array([h["std_return"] for h in history])
-        ax.plot(steps, means, marker="o", label="greedy eval mean return")
-        ax.fill_between(steps, means - stds, means + stds, alpha=0.2)
-    if threshold is not None:
-        ax.axhline(threshold, color="tab:red", linestyle="--", label=f"threshold {threshold:g}")
-    ax.axhline(
-        final_mean, color="tab:green", linestyle=":", label=f"evaluator mean {final_mean:.1f}"
+    returns = envs.evaluate_batched(
+        protocol.env_id,
+        greedy,
+        protocol.episodes,
+        protocol.seed,
+        protocol.epsilon,
+        protocol.max_episode_frames,
     )
-    ax.set_xlabel("environment steps")
-    ax.set_ylabel("episode return")
-    ax.set_title(title)
-    ax.legend(loc="best", fontsize=8)
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100)
-    plt.close(fig)
-    with fileio.open(path, "wb") as f:
-        f.write(buffer.getvalue())
+    train_step = loaded.get_train_step() if hasattr(loaded, "get_train_step") else UNRECORDED
+    return returns, int(train_step)
+
+
+def random_policy_returns(protocol: Protocol) -> np.ndarray:
+    """Returns of a uniformly random policy on the protocol's episodes (same seeds)."""
+    from models.dqn import envs
+
+    def any_action(observations: np.ndarray) -> np.ndarray:
+        return np.zeros(len(observations), dtype=np.int64)
+
+    # epsilon 1: every action is drawn uniformly, whatever any_action says.
+    return envs.evaluate_batched(
+        protocol.env_id,
+        any_action,
+        protocol.episodes,
+        protocol.seed,
+        1.0,
+        protocol.max_episode_frames,
+    )
+
+
+def read_training(model_uri: str, gradient_updates: int) -> Training:
+    """`Training` of a DqnTrainer Model: the SavedModel's train step, and the run's
+    env steps and learning start from the trainer's summary beside it."""
+    path = os.path.join(model_uri, TRAINING_SUMMARY_FILE)
+    if not fileio.exists(path):
+        return Training(gradient_updates)
+    with fileio.open(path) as f:
+        summary = json.load(f)
+    return Training(gradient_updates, summary.get("env_steps"), summary.get("learning_starts"))
+
+
+def evaluate(
+    model_uri: str,
+    baseline_uri: str | None,
+    protocol: Protocol,
+    threshold: float | None,
+    max_regression: float,
+) -> dict:
+    """Runs the candidate, a random policy and (when given) the baseline on the same
+    episodes and decides; returns the report (returns, means, decision)."""
+    returns, train_step = evaluate_saved_policy(path_utils.serving_model_path(model_uri), protocol)
+    random_returns = random_policy_returns(protocol)
+    baseline_mean = None
+    if baseline_uri is not None:
+        baseline_returns, _ = evaluate_saved_policy(
+            path_utils.serving_model_path(baseline_uri), protocol
+        )
+        baseline_mean = float(baseline_returns.mean())
+    training = read_training(model_uri, train_step)
+    decision = decide_blessing(
+        float(returns.mean()),
+        threshold,
+        baseline_mean,
+        max_regression,
+        random_mean_return=float(random_returns.mean()),
+        training=training,
+    )
+    return {
+        "env_id": protocol.env_id,
+        "seed": protocol.seed,
+        "returns": returns.tolist(),
+        "mean_return": float(returns.mean()),
+        "std_return": float(returns.std()),
+        "random_mean_return": float(random_returns.mean()),
+        "gradient_updates": training.gradient_updates,
+        "threshold": None if threshold is None else float(threshold),
+        "epsilon": protocol.epsilon,
+        "max_episode_frames": protocol.max_episode_frames,
+        "max_regression": max_regression,
+        "baseline_mean_return": baseline_mean,
+        "blessed": decision.blessed,
+        "reason": decision.reason,
+    }

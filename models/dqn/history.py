@@ -25,6 +25,17 @@ class TrainResult:
     best_step: int
     solved_step: int | None
     history: list[dict[str, float]]
+    train_steps: int = 0
+    """Gradient updates over the whole run (all resumes)."""
+    best_train_steps: int = 0
+    """Gradient updates the best (exported) network had; 0: it never trained."""
+    learning_starts: int = 0
+    """Env step the first gradient update was due at (later when a resumed run refilled
+    its replay memory)."""
+    replay_transitions: int = 0
+    """Transitions the replay memory was allocated for: min(capacity, what the budget fills)."""
+    replay_mib: float = 0.0
+    """MiB that replay memory takes."""
 
     @property
     def steps_per_second(self) -> float:

@@ -24,6 +24,14 @@ def stored_transitions(capacity: int, num_envs: int = 1) -> int:
     return (capacity // num_envs) * num_envs
 
 
+def replay_transitions(capacity: int, budget: int, num_envs: int = 1) -> int:
+    """Transitions to allocate for a run of `budget` env steps: no more than it can
+    fill (the budget in whole batches of `num_envs`, at least two per stream), and
+    no more than `capacity`."""
+    fill = -(-budget // num_envs) * num_envs
+    return min(capacity, max(fill, 2 * num_envs))
+
+
 def available_memory_bytes() -> int:
     """MemAvailable from /proc/meminfo (Linux), else free physical pages."""
     try:

@@ -1,5 +1,7 @@
 """RL pipeline: construction, Kubeflow V2 compile, CLI wiring, one local run."""
 
+import dataclasses
+import glob
 import json
 import os
 import subprocess
@@ -17,18 +19,6 @@ from pipeline.rl_pipeline import (
     create_rl_pipeline,
 )
 from vrl.runner import local_metadata_config
-
-TINY = DqnConfig(
-    hidden_units=(32,),
-    replay_capacity=2_000,
-    learning_starts=100,
-    train_freq=50,
-    gradient_steps=10,
-    target_update_period=20,
-    epsilon_decay_steps=200,
-    eval_interval=200,
-    eval_episodes=3,
-)
 
 
 def _config(tmp_path, **overrides) -> RlPipelineConfig:
@@ -104,12 +94,17 @@ def _versions(config: RlPipelineConfig) -> list[str]:
 
 @pytest.mark.e2e
 @pytest.mark.slow
-def test_local_run_exports_the_policy_and_pushes_only_when_blessed(tmp_path, capsys):
+def test_local_run_learns_and_pushes_only_when_blessed(tmp_path, capsys):
     from vrl.rl import report
     from vrl.runner import run_local
 
+    # The default CartPole config as a user runs it, for 5,000 steps (seed 0 solves
+    # CartPole by then, bench/dqn_solve.py); fewer evaluation episodes keep it cheap.
+    learns = dataclasses.replace(DqnConfig(), eval_episodes=5)
     # Threshold far above CartPole's 500 maximum: evaluated, never blessed.
-    strict = _config(tmp_path, num_env_steps=400, dqn_config=TINY, eval_episodes=3, threshold=1e9)
+    strict = _config(
+        tmp_path, num_env_steps=5_000, dqn_config=learns, eval_episodes=5, threshold=1e9
+    )
     run_local(
         create_rl_pipeline(
             strict, metadata_connection_config=local_metadata_config(strict.pipeline_root)
@@ -122,7 +117,9 @@ def test_local_run_exports_the_policy_and_pushes_only_when_blessed(tmp_path, cap
     assert "blessed: False" in capsys.readouterr().out
 
     # Same trainer (cached); a threshold any policy meets: blessed and pushed.
-    lenient = _config(tmp_path, num_env_steps=400, dqn_config=TINY, eval_episodes=3, threshold=-1.0)
+    lenient = _config(
+        tmp_path, num_env_steps=5_000, dqn_config=learns, eval_episodes=5, threshold=-1.0
+    )
     run_local(
         create_rl_pipeline(
             lenient, metadata_connection_config=local_metadata_config(lenient.pipeline_root)
@@ -130,6 +127,14 @@ def test_local_run_exports_the_policy_and_pushes_only_when_blessed(tmp_path, cap
     )
     versions = _versions(lenient)
     assert len(versions) == 1
+    # It learned: far above the random policy the evaluator ran on the same episodes.
+    reports = glob.glob(f"{lenient.pipeline_root}/{EVALUATOR_ID}/evaluation/*/report.json")
+    newest = max(reports, key=lambda p: int(p.split(os.sep)[-2]))  # execution ids grow
+    with open(newest, encoding="utf-8") as f:
+        evaluation = json.load(f)
+    assert evaluation["gradient_updates"] > 0
+    assert evaluation["mean_return"] > 150.0 > 3 * evaluation["random_mean_return"]
+    assert evaluation["blessed"]
     assert os.path.isfile(
         os.path.join(lenient.serving_base, lenient.model_name, versions[0], "saved_model.pb")
     )

@@ -11,6 +11,7 @@ from components.dqn_trainer import constants as trainer_keys
 from components.dqn_trainer.executor import Executor as TrainerExecutor
 from components.policy_evaluator import constants as eval_keys
 from components.policy_evaluator.executor import Executor as EvaluatorExecutor
+from contracts.files import TRAINING_SUMMARY_FILE
 from models.dqn.config import DqnConfig
 
 TINY = DqnConfig(
@@ -69,5 +70,14 @@ def test_trainer_and_evaluator_run_entirely_on_ram_uris():
     with fileio.open(f"{evaluation.uri}/report.json") as f:
         report = json.load(f)
     assert len(report["returns"]) == 2 and report["baseline_mean_return"] is None
-    assert blessing.get_int_custom_property("blessed") == 1
-    assert fileio.exists(f"{blessing.uri}/BLESSED")
+    # 400 steps past learning_starts 100: the exported network trained.
+    assert report["gradient_updates"] > 0
+    with fileio.open(f"{model.uri}/{TRAINING_SUMMARY_FILE}") as f:
+        summary = json.load(f)
+    assert summary["replay_transitions"] == 400  # the budget, not the 1,000 capacity
+    # Blessed exactly when it beats the random policy run on the same episodes.
+    assert report["blessed"] == (report["mean_return"] > report["random_mean_return"])
+    assert blessing.get_int_custom_property("blessed") == int(report["blessed"])
+    marker = "BLESSED" if report["blessed"] else "NOT_BLESSED"
+    with fileio.open(f"{blessing.uri}/{marker}") as f:
+        assert f.read() == report["reason"] + "\n"

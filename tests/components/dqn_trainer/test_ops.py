@@ -49,3 +49,46 @@ def test_pixel_policy_warmup_sends_uint8_stacked_frames(tmp_path):
     logs = warmup.read_warmup_logs(str(tmp_path / "policy"))
     batch = tf.make_ndarray(logs[-1].predict_log.request.inputs["observation"])
     assert batch.shape == (3, 10, 10, 4) and batch.dtype == np.uint8
+
+
+def _checkpoint_at(run_dir: str, step: int) -> None:
+    import os
+
+    import tensorflow as tf
+
+    from models.dqn.run_state import CHECKPOINT_SUBDIR
+
+    checkpoint = tf.train.Checkpoint(env_step=tf.Variable(step, dtype=tf.int64))
+    manager = tf.train.CheckpointManager(checkpoint, os.path.join(run_dir, CHECKPOINT_SUBDIR), 2)
+    manager.save(checkpoint_number=step)
+
+
+def test_continuing_a_previous_run_is_said_in_one_line(tmp_path, caplog):
+    from components.dqn_trainer.ops import prepare_run_dir, previous_run_step
+
+    run_dir = str(tmp_path / "CartPole-v1-seed0-abc")
+    assert prepare_run_dir(run_dir, fresh=False) is None
+    _checkpoint_at(run_dir, 5_000)
+    assert prepare_run_dir(run_dir, fresh=False) == 5_000
+    (line,) = [r.getMessage() for r in caplog.records if "continuing" in r.getMessage()]
+    assert "from env step 5000" in line and "--fresh" in line and "\n" not in line
+    assert previous_run_step(run_dir) == 5_000
+
+
+def test_fresh_deletes_the_previous_checkpoints_and_starts_over(tmp_path):
+    from components.dqn_trainer.ops import prepare_run_dir, previous_run_step
+
+    run_dir = str(tmp_path / "run")
+    _checkpoint_at(run_dir, 2_500)
+    assert prepare_run_dir(run_dir, fresh=True) is None
+    assert previous_run_step(run_dir) is None
+
+
+def test_fresh_is_a_trainer_parameter():
+    from components.dqn_trainer.component import DqnTrainer
+
+    config_json = DqnConfig().to_json()
+    trainer = DqnTrainer(
+        env_id="CartPole-v1", num_env_steps=10, config_json=config_json, fresh=True
+    )
+    assert trainer.exec_properties[constants.FRESH_KEY] == 1

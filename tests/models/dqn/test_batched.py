@@ -141,3 +141,12 @@ def test_num_envs_and_mixed_precision_resolve_from_auto_and_are_checked():
 def test_budget_counts_the_transitions_the_streams_keep():
     # 1,000 over 3 streams keeps 333 each: 999 transitions of 422 bytes.
     assert check_budget(1_000, (10, 10, 4), available=2**40, num_envs=3) == 999 * 422
+
+
+def test_replay_is_allocated_for_what_the_run_can_fill():
+    from models.dqn.memory import replay_transitions
+
+    assert replay_transitions(1_000_000, 2_000) == 2_000  # Pong's preset, a 2,000-step run
+    assert replay_transitions(100_000, 500_000) == 100_000
+    assert replay_transitions(1_000, 10, num_envs=8) == 16  # whole batches of 8
+    assert replay_transitions(1_000, 1, num_envs=2) == 4  # at least two rows per stream
