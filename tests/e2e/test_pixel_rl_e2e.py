@@ -30,7 +30,9 @@ def home(tmp_path_factory):
     ]
     argv = ["run", "rl", "--env", ENV_ID, "--home", home, "--steps", "1200"]
     argv += ["--eval-episodes", "3", *[a for d in smoke for a in ("--dqn", d)]]
-    # MinAtar registers no reward threshold: the first policy is blessed and pushed.
+    # MinAtar registers no reward threshold: the first policy is blessed and pushed
+    # when it trained (225 updates) and beats a random policy on the same seeded
+    # episodes (0.33 against 0 on this smoke run's three).
     assert main(argv) == 0
     return home
 

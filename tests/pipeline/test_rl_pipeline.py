@@ -98,12 +98,13 @@ def test_local_run_learns_and_pushes_only_when_blessed(tmp_path, capsys):
     from vrl.rl import report
     from vrl.runner import run_local
 
-    # The default CartPole config as a user runs it, for 5,000 steps (seed 0 solves
-    # CartPole by then, bench/dqn_solve.py); fewer evaluation episodes keep it cheap.
+    # The default CartPole config as a user runs it, for 2,500 steps (seed 0's greedy
+    # policy scores about 140 there, a random one about 20); fewer evaluation
+    # episodes keep it cheap.
     learns = dataclasses.replace(DqnConfig(), eval_episodes=5)
     # Threshold far above CartPole's 500 maximum: evaluated, never blessed.
     strict = _config(
-        tmp_path, num_env_steps=5_000, dqn_config=learns, eval_episodes=5, threshold=1e9
+        tmp_path, num_env_steps=2_500, dqn_config=learns, eval_episodes=5, threshold=1e9
     )
     run_local(
         create_rl_pipeline(
@@ -118,7 +119,7 @@ def test_local_run_learns_and_pushes_only_when_blessed(tmp_path, capsys):
 
     # Same trainer (cached); a threshold any policy meets: blessed and pushed.
     lenient = _config(
-        tmp_path, num_env_steps=5_000, dqn_config=learns, eval_episodes=5, threshold=-1.0
+        tmp_path, num_env_steps=2_500, dqn_config=learns, eval_episodes=5, threshold=-1.0
     )
     run_local(
         create_rl_pipeline(
@@ -133,7 +134,7 @@ def test_local_run_learns_and_pushes_only_when_blessed(tmp_path, capsys):
     with open(newest, encoding="utf-8") as f:
         evaluation = json.load(f)
     assert evaluation["gradient_updates"] > 0
-    assert evaluation["mean_return"] > 150.0 > 3 * evaluation["random_mean_return"]
+    assert evaluation["mean_return"] > 100.0 > 3 * evaluation["random_mean_return"]
     assert evaluation["blessed"]
     assert os.path.isfile(
         os.path.join(lenient.serving_base, lenient.model_name, versions[0], "saved_model.pb")

@@ -27,7 +27,9 @@ def homes(tmp_path_factory):
     """(the home before any push, the home after one): one RL run that is not blessed,
     a copy of its home, then a run that is blessed and pushed."""
     home = str(tmp_path_factory.mktemp("home") / "runs")
-    common = ["run", "rl", "--env", "CartPole-v1", "--home", home, "--steps", "1000"]
+    # 2,500 steps: the default config trains from step 1,000, and only a policy that
+    # trained and beats a random one is blessed.
+    common = ["run", "rl", "--env", "CartPole-v1", "--home", home, "--steps", "2500"]
     common += ["--eval-episodes", "3"]
     assert main([*common, "--threshold", "100000"]) == 0  # not blessed: correctly not pushed
     before = str(tmp_path_factory.mktemp("before") / "runs")
