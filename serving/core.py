@@ -17,6 +17,7 @@ from serving.errors import ServingError, invalid
 from serving.limits import RequestBudget, RequestLimits
 from serving.metrics import Metrics
 from serving.registry import ModelRegistry
+from serving.request_log import RequestLogger
 from serving.servable import (
     CLASSIFY_METHOD,
     DEFAULT_SIGNATURE,
@@ -48,10 +49,13 @@ class ServingCore:
         """--enable_signature_method_name_check: Classify/Regress need the method name."""
         self.tensor_content = tensor_content
         """--enable_serialization_as_tensor_content: gRPC outputs packed in tensor_content."""
+        self.request_log = RequestLogger([], self.metrics)
+        """Samples and writes Predicts of models with a logging_config (serving/request_log.py)."""
 
     def stop(self) -> None:
         """Stops the watcher and the batcher."""
         self.registry.stop()
+        self.request_log.stop()
         if self.batcher is not None:
             self.batcher.stop()
 

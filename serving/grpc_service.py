@@ -94,6 +94,10 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
             as_content = self.core.tensor_content
             for name, value in outputs.items():
                 fill_tensor_proto(response.outputs[name], value, as_content)
+            if self.core.request_log.sampled(servable.name):
+                self.core.request_log.log_predict(
+                    servable.name, servable.version, signature, request, response
+                )
             return response
 
         return _call(self.core, context, request.model_spec.name, "Predict", body)

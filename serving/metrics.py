@@ -6,7 +6,8 @@ the TensorFlow monitoring names with "/" turned into ":", counters without a
 `_total` suffix, no `_created` series, bucket bounds and sums in microseconds).
 Each family is one row of `FAMILIES`, with the name, help, labels and buckets of
 its TF Serving definition (servables/tensorflow/util.cc, batching/batching_util.h,
-batching/batching_session.cc, saved_model_warmup_util.cc, TensorFlow's loader).
+batching/batching_session.cc, saved_model_warmup_util.cc, TensorFlow's loader,
+core/request_logger.cc).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ QUEUING_LATENCY = "/tensorflow/serving/batching_session/queuing_latency"
 INPUT_BATCH_SIZE = "/tensorflow/serving/batching_session/input_batch_size"
 PROCESSED_BATCH_SIZE = "/tensorflow/serving/batching_session/processed_batch_size"
 PADDING_SIZE = "/tensorflow/serving/batching_session/padding_size"
+REQUEST_LOG_COUNT = "/tensorflow/serving/request_log_count"
 RUNTIME = "TF1"
 """TF Serving's `runtime` label for its SavedModel session runtime (the other is TFRT)."""
 
@@ -121,6 +123,12 @@ FAMILIES = (
         ("execution_batch_size",),
         exponential_buckets(1, 2, 14),
     ),
+    Family(
+        REQUEST_LOG_COUNT,
+        "The total number of requests logged from the model server sliced "
+        "down by model_name and status code.",
+        ("model_name", "status_code"),
+    ),
 )
 LABELS = {f.name: f.labels for f in FAMILIES}
 
@@ -194,6 +202,10 @@ class Metrics:
             self._get(INPUT_BATCH_SIZE).observe(rows)
         self._get(PROCESSED_BATCH_SIZE).observe(size)
         self._get(PADDING_SIZE, str(size)).observe(size - sum(input_rows))
+
+    def record_request_log(self, model: str, status_code: str, count: int = 1) -> None:
+        """Sampled requests: logged ("OK") or dropped (the error code name)."""
+        self._get(REQUEST_LOG_COUNT, model, status_code).inc(count)
 
     def render(self) -> str:
         """The Prometheus page, line for line in TF Serving's format."""

@@ -15,6 +15,8 @@ from google.protobuf import text_format
 from contracts.serving_base import complete_versions
 
 _DEFAULT_NUM_VERSIONS = 1
+REQUEST_LOG_TYPE = "tfrecord"
+"""The one log_collector_config.type this server has a collector for (serving/request_log.py)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,6 +35,10 @@ class ModelSpec:
     """Versions "specific" keeps."""
     labels: tuple[tuple[str, int], ...] = ()
     """Version labels (label, version), e.g. ("stable", 3)."""
+    log_sampling_rate: float = 0.0
+    """logging_config.sampling_config.sampling_rate: share of Predicts logged."""
+    log_filename_prefix: str = ""
+    """logging_config.log_collector_config.filename_prefix ("": no request logging)."""
 
     def select(self, available: list[int]) -> set[int]:
         """Versions this policy serves out of the `available` ones on disk."""
@@ -98,6 +104,7 @@ def specs_from_proto(config, relative_to: str = ".") -> list[ModelSpec]:
         policy = model.model_version_policy
         choice = policy.WhichOneof("policy_choice") or "latest"
         num = policy.latest.num_versions if choice == "latest" else _DEFAULT_NUM_VERSIONS
+        rate, prefix = _logging(model, relative_to)
         specs.append(
             ModelSpec(
                 name=model.name,
@@ -106,9 +113,30 @@ def specs_from_proto(config, relative_to: str = ".") -> list[ModelSpec]:
                 num_versions=max(num, 1),
                 versions=tuple(policy.specific.versions),
                 labels=tuple(sorted(model.version_labels.items())),
+                log_sampling_rate=rate,
+                log_filename_prefix=prefix,
             )
         )
     return specs
+
+
+def _logging(model, relative_to: str) -> tuple[float, str]:
+    """(sampling rate, filename prefix) of a model's logging_config; (0, "") without one."""
+    if not model.HasField("logging_config"):
+        return 0.0, ""
+    where = f"model config {model.name!r}: logging_config"
+    collector = model.logging_config.log_collector_config
+    rate = model.logging_config.sampling_config.sampling_rate
+    if collector.type != REQUEST_LOG_TYPE:
+        raise ValueError(
+            f"{where}.log_collector_config.type {collector.type!r} is not supported; "
+            f"expected {REQUEST_LOG_TYPE!r}"
+        )
+    if not collector.filename_prefix:
+        raise ValueError(f"{where}.log_collector_config.filename_prefix is required")
+    if not 0.0 <= rate <= 1.0:
+        raise ValueError(f"{where}.sampling_config.sampling_rate must be in [0, 1], got {rate}")
+    return rate, os.path.join(relative_to, collector.filename_prefix)
 
 
 def parse_config_text(text: str, relative_to: str = "."):

@@ -230,6 +230,10 @@ class RestHandler(DeadlineHandler):
                 outputs = core.predict(
                     servable, signature, inputs, budget=budget, deadline=deadline
                 )
+                if core.request_log.sampled(name):
+                    core.request_log.log_predict(
+                        servable.name, servable.version, signature, inputs, outputs
+                    )
                 payload = format_predict(outputs, row_format)
             self._send(200, payload)
         elif method == "POST" and action in (":classify", ":regress"):

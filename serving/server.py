@@ -17,7 +17,9 @@ from serving.grpc_service import ModelServicer, PredictionServicer
 from serving.limits import ConnectionLimits, RequestLimits
 from serving.log_limits import limit_request_logs
 from serving.metrics import Metrics
+from serving.model_config import load_config_file
 from serving.model_source import build_registry, version_loader, watch_config_file
+from serving.request_log import RequestLogger, RequestLogLimits
 from serving.rest import METRICS_PATH, RestServer
 from serving.servable import SERVE_TAGS
 
@@ -143,6 +145,7 @@ def start_server(
     rest_timeout_s: float = 30.0,
     grpc_health: bool = False,
     saved_model_tags: tuple[str, ...] = SERVE_TAGS,
+    request_log_limits: RequestLogLimits | None = None,
 ) -> ServerHandle:
     """Loads the models and starts serving; returns once both ports are bound.
 
@@ -174,6 +177,9 @@ def start_server(
       rest_timeout_s: --rest_api_timeout_in_ms: deadline of a REST model call.
       grpc_health: --enable_grpc_healthcheck_service: serve grpc.health.v1.Health.
       saved_model_tags: --saved_model_tags: the meta graph loaded from each SavedModel.
+      request_log_limits: queue, file and folder bounds of the models' logging_config
+        request logs (read from `model_config` at start; a folder that cannot be
+        written refuses the start with OSError).
     """
     limits = limits or RequestLimits()
     connections = connections or ConnectionLimits()
@@ -188,8 +194,11 @@ def start_server(
         version_loader(metrics, warmup, warmup_iterations, saved_model_tags),
         allow_labels_for_unavailable,
     )
+    log_specs = load_config_file(model_config) if model_config else []
+    request_log = RequestLogger(log_specs, metrics, request_log_limits)  # before any load
     registry.start()
     core = ServingCore(registry, batching, metrics, method_name_check, tensor_content, limits)
+    core.request_log = request_log
     if require_loaded and (problem := registry.failed_to_start()):
         core.stop()
         raise RuntimeError(f"nothing to serve: {problem}")

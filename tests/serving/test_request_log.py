@@ -1,0 +1,181 @@
+"""Request logging configured by TF Serving's logging_config, read back with its protos."""
+
+from __future__ import annotations
+
+import base64
+import glob
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import urllib.request
+
+import grpc
+import pytest
+import tensorflow as tf
+from tensorflow_serving.apis import predict_pb2, prediction_log_pb2, prediction_service_pb2_grpc
+
+from serving.request_log import published_files
+from serving.server import start_server
+
+
+def _config(path, base_path: str, prefix: str, rate: float = 1.0) -> str:
+    path.write_text(
+        textwrap.dedent(
+            f"""
+            model_config_list {{
+              config {{
+                name: "cnn"
+                base_path: "{base_path}"
+                model_platform: "tensorflow"
+                logging_config {{
+                  log_collector_config {{ type: "tfrecord" filename_prefix: "{prefix}" }}
+                  sampling_config {{ sampling_rate: {rate} }}
+                }}
+              }}
+            }}
+            """
+        )
+    )
+    return str(path)
+
+
+def _grpc_predict(port: int, image: bytes) -> predict_pb2.PredictResponse:
+    """The way TF Serving's example clients send an image: a PredictRequest over gRPC."""
+    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+    stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = "cnn"
+    request.model_spec.signature_name = "serving_default"
+    request.inputs["image_bytes"].CopyFrom(tf.make_tensor_proto([image]))
+    try:
+        return stub.Predict(request, 30.0)
+    finally:
+        channel.close()
+
+
+def _read_logs(prefix: str) -> list[prediction_log_pb2.PredictionLog]:
+    logs = []
+    for path in published_files(prefix):
+        for raw in tf.data.TFRecordDataset(path):
+            logs.append(prediction_log_pb2.PredictionLog.FromString(raw.numpy()))
+    return logs
+
+
+def test_sampled_predicts_are_read_back_as_tf_serving_prediction_logs(
+    tmp_path, model_base, helpers
+):
+    prefix = str(tmp_path / "logs" / "cnn")
+    config = _config(tmp_path / "models.config", os.path.join(model_base, "cnn"), prefix)
+    handle = start_server(model_config=config, grpc_port=0, rest_port=0)
+    try:
+        handle.wait_until_available("cnn")
+        images = [helpers.png_bytes(seed=i) for i in range(3)]
+        for image in images[:2]:
+            _grpc_predict(handle.grpc_port, image)
+        body = json.dumps({"instances": [{"b64": base64.b64encode(images[2]).decode()}]})
+        url = f"http://127.0.0.1:{handle.rest_port}/v1/models/cnn:predict"
+        urllib.request.urlopen(url, body.encode(), timeout=30).read()
+    finally:
+        handle.stop()  # publishes the open file
+    page = handle.core.metrics_text()
+    logs = _read_logs(prefix)
+    assert not glob.glob(str(tmp_path / "logs" / ".*"))  # nothing left hidden
+    assert len(logs) == 3
+    logged = [log.predict_log.request.inputs["image_bytes"].string_val[0] for log in logs]
+    assert sorted(logged) == sorted(images)
+    for log in logs:
+        assert log.log_metadata.model_spec.name == "cnn"
+        assert log.log_metadata.model_spec.version.value == 1
+        assert log.log_metadata.model_spec.signature_name == "serving_default"
+        assert log.log_metadata.sampling_config.sampling_rate == 1.0
+        assert len(log.predict_log.response.outputs["probabilities"].float_val) == 3
+    assert ':tensorflow:serving:request_log_count{model_name="cnn",status_code="OK"} 3' in page
+
+
+def test_unwritable_log_folder_refuses_start_in_one_line(tmp_path, model_base):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    config = _config(tmp_path / "m.config", os.path.join(model_base, "cnn"), f"{blocker}/cnn")
+    with pytest.raises(OSError, match="request log folder .* is not writable") as e:
+        start_server(model_config=config, grpc_port=None, rest_port=None)
+    assert "\n" not in str(e.value)
+
+
+def test_bad_sampling_rate_is_named(tmp_path, model_base):
+    prefix = str(tmp_path / "cnn")
+    config = _config(tmp_path / "m.config", os.path.join(model_base, "cnn"), prefix, rate=1.5)
+    with pytest.raises(ValueError, match="sampling_rate must be in"):
+        start_server(model_config=config, grpc_port=None, rest_port=None)
+
+
+_CHILD = """
+import resource, signal, sys, threading
+from serving.request_log import RequestLogLimits
+from serving.server import start_server
+if {fsize}:
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the cap fails with EFBIG
+    resource.setrlimit(resource.RLIMIT_FSIZE, ({fsize}, {fsize}))
+limits = RequestLogLimits(max_file_bytes=4000, max_folder_bytes=1 << 30)
+handle = start_server(model_config=sys.argv[1], grpc_port=0, rest_port=0,
+                      request_log_limits=limits)
+handle.wait_until_available("cnn")
+print(handle.grpc_port, handle.rest_port, flush=True)
+threading.Event().wait()
+"""
+
+
+def _child(config: str, fsize: int = 0) -> tuple[subprocess.Popen, int, int]:
+    env = dict(os.environ, PYTHONPATH=os.getcwd() + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _CHILD.format(fsize=fsize), config],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    grpc_port, rest_port = map(int, proc.stdout.readline().split())
+    return proc, grpc_port, rest_port
+
+
+def test_server_killed_mid_write_leaves_no_torn_file(tmp_path, model_base, helpers):
+    prefix = str(tmp_path / "logs" / "cnn")
+    config = _config(tmp_path / "models.config", os.path.join(model_base, "cnn"), prefix)
+    proc, grpc_port, _ = _child(config)
+    try:
+        sent = 0
+        # Until files have been published and the next one is open, half written.
+        while not (published_files(prefix) and glob.glob(str(tmp_path / "logs" / ".*.tmp"))):
+            assert sent < 2000, "no file was published while requests were logged"
+            _grpc_predict(grpc_port, helpers.png_bytes(seed=sent))
+            sent += 1
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.wait()
+    logs = _read_logs(prefix)  # a torn record would raise DataLossError here
+    assert 0 < len(logs) < sent + 1
+    assert all(log.log_metadata.model_spec.name == "cnn" for log in logs)
+
+
+def test_full_disk_keeps_serving_and_counts_dropped_logs(tmp_path, model_base, helpers):
+    prefix = str(tmp_path / "logs" / "cnn")
+    config = _config(tmp_path / "models.config", os.path.join(model_base, "cnn"), prefix)
+    proc, grpc_port, rest_port = _child(config, fsize=3000)
+    try:
+        for seed in range(8):
+            response = _grpc_predict(grpc_port, helpers.png_bytes(seed=seed))
+            assert len(response.outputs["probabilities"].float_val) == 3
+        url = f"http://127.0.0.1:{rest_port}/monitoring/prometheus/metrics"
+        dropped = 'request_log_count{model_name="cnn",status_code="INTERNAL"}'
+        for _ in range(600):  # the writer thread counts asynchronously
+            page = urllib.request.urlopen(url, timeout=30).read().decode()
+            if dropped in page:
+                break
+            time.sleep(0.1)
+        assert dropped in page
+    finally:
+        proc.kill()
+        proc.wait()
