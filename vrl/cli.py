@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from vrl import demo, entry, harvest, image, kubeflow_cli, operate, rl
+from vrl import demo, entry, harvest, image, kubeflow_cli, monitor, operate, rl
 from vrl import serve as serving_cli
 from vrl.help_format import DefaultsFormatter, show_default, use_everywhere
 
@@ -113,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     kubeflow_cli.add_parsers(sub)
     operate.add_parsers(sub)  # status, label, ...
     harvest.add_parser(sub)
+    monitor.add_parser(sub)
 
     demo.add_parser(sub)
     # Also for the parsers registered without it (the command groups, `vrl run rl`).
