@@ -96,11 +96,14 @@ def run_image_pipeline(
     return summarize(root)
 
 
-def run_rl_pipeline(config: RlPipelineConfig) -> None:
-    """Runs the RL pipeline locally (its results are read from ML Metadata after)."""
-    preflight.check_writable("home", config.pipeline_root)
-    preflight.check_writable("serving_base", config.serving_base)
-    preflight.check_env(config.env_id, config.dqn_config.replay_capacity)
+def run_rl_pipeline(config: RlPipelineConfig, on_start: Callable[[], None] | None = None) -> None:
+    """Runs the RL pipeline locally (its results are read from ML Metadata after).
+
+    `on_start` is called once the checks passed, before anything is written, so a
+    caller's header lines never precede a refusal."""
+    preflight_rl(config)
+    if on_start is not None:
+        on_start()
 
     def build():
         from pipeline.rl_pipeline import create_rl_pipeline  # under the lock, as above
@@ -123,6 +126,14 @@ def _run_locked(root: str, build: Callable[[], Any], kind: str) -> None:
         from absl import logging
 
         logging.info("%s pipeline finished in %.0f s", kind, time.time() - start)
+
+
+def preflight_rl(config: RlPipelineConfig) -> None:
+    """Checks what the config alone cannot (paths, the env, its replay memory)
+    before anything is written."""
+    preflight.check_writable("home", config.pipeline_root)
+    preflight.check_writable("serving_base", config.serving_base)
+    preflight.check_env(config.env_id, config.dqn_config.replay_capacity)
 
 
 def preflight_image(config: ImagePipelineConfig) -> ImagePipelineConfig:

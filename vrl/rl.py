@@ -120,9 +120,11 @@ def run(config: RlPipelineConfig, tracked: tracking.TrackingConfig | None = None
     # Imported when a run starts (TFX, ML Metadata); `--help` stays fast.
     from vrl.local import run_rl_pipeline
 
-    print(f"vrl run rl: {config.env_id}, {config.num_env_steps} env steps, seed {config.seed}")
-    print(f"  pipeline root {config.pipeline_root}")
-    run_rl_pipeline(config)
+    def header() -> None:
+        print(f"vrl run rl: {config.env_id}, {config.num_env_steps} env steps, seed {config.seed}")
+        print(f"  pipeline root {config.pipeline_root}")
+
+    run_rl_pipeline(config, on_start=header)
     status = report(config)
     if tracked is not None:
         home = os.path.dirname(os.path.dirname(config.pipeline_root))  # <home>/tfx/<pipeline>
