@@ -1,6 +1,8 @@
-"""After export: the exported model on the eval split, for error analysis and the TFLite check.
+"""The trainer's analysis phase: the exported model on the eval split, for error analysis
+and the TFLite check.
 
-run_fn calls `analyze_export` once the SavedModel is written. It reads
+run_fn calls `analyze_export` once the export phase has written the SavedModel
+(and the TFLite copy). It reads
 Transform's materialised eval split in batches (the pixels the exported
 SavedModel's `serving_examples` signature computes from the raw examples; the
 end-to-end test checks that the resulting confusion matrix equals the one
@@ -90,15 +92,13 @@ def analyze_export(
     model_run_dir: str,
     label_names: list[str],
     top_k: Sequence[int],
-    tflite_quantization: str | None,
+    tflite_content: bytes | None = None,
+    tflite_quantization: str | None = None,
 ) -> dict[str, Any]:
-    """Error analysis into `<model_run_dir>/error_analysis/` and, when asked, the TFLite
-    export with its accuracy against the SavedModel's; returns both summaries."""
-    tflite = None
-    if tflite_quantization:
-        content = tflite_export.convert(net, tflite_quantization)
-        tflite_export.write_export(serving_model_dir, content, label_names)
-        tflite = tflite_export.TFLiteClassifier(content)
+    """The trainer's analysis phase: error analysis into `<model_run_dir>/error_analysis/`
+    and, for a TFLite export (`tflite_content`, written by the export phase), its
+    accuracy against the network's into tflite/report.json; returns both summaries."""
+    tflite = tflite_export.TFLiteClassifier(tflite_content) if tflite_content else None
     predictions = predict_eval_split(net, eval_files, tf_transform_output, tflite)
     labels, saved_probs = predictions["labels"], predictions["saved_probs"]
     analysis = error_analysis.write_outputs(
@@ -116,9 +116,9 @@ def analyze_export(
         result["tflite"] = tflite_export.write_report(
             serving_model_dir,
             comparison,
-            tflite_quantization,
+            tflite_quantization or "",
             tuple(int(d) for d in net.input_shape[1:]),
-            len(content),
+            len(tflite_content or b""),
         )
         logging.info("TFLite export: %s", result["tflite"])
     return result

@@ -1,17 +1,22 @@
 """Fitting in phases: train (or train the head), then fine-tune the backbone's top.
 
 Phase 1 runs `epochs` epochs: the whole network for convnet/resnet and for
-backbones trained from scratch, only the new head for a pretrained backbone
-(frozen). Phase 2, for pretrained backbones only, unfreezes the top
-`fine_tune_layers` layers (BatchNorm layers stay frozen; the backbone is
-always called in inference mode) and runs `fine_tune_epochs` more epochs at
+backbones trained from scratch (their BatchNorm in training mode), only the
+new head for a pretrained backbone (frozen). Phase 2, for pretrained
+backbones only, unfreezes the top `fine_tune_layers` layers (BatchNorm layers
+stay frozen; a pretrained backbone is always called in inference mode) and runs `fine_tune_epochs` more epochs at
 `learning_rate * fine_tune_lr_factor`, constant. The weights kept are the
 best of either phase by the monitored loss.
+
+`fit` is the trainer's fit phase: it makes the callbacks (early stopping on
+val_loss with the best weights restored, checkpoints, TensorBoard, progress
+lines) and runs both phases on the data phase's datasets.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -19,8 +24,10 @@ import tensorflow as tf
 import tf_keras
 from absl import logging
 
-from models.cnn import backbones
+from models.cnn import backbones, report
+from models.cnn.build import ModelBuilder
 from models.cnn.config import TrainerConfig
+from models.cnn.training_data import TrainingData
 
 
 @dataclasses.dataclass
@@ -31,6 +38,18 @@ class FitResult:
     best_epoch: int
     """Index into the merged history of the epoch whose weights were kept."""
     phases: list[dict[str, Any]]
+
+    def summary(self, net: tf_keras.Model) -> dict[str, Any]:
+        """The training report's fit figures (epochs count from 1)."""
+        best = self.best_epoch
+        return {
+            "epochs_run": len(self.history.get("loss", [])),
+            "phases": self.phases,
+            "optimizer_steps": int(net.optimizer.iterations.numpy()),
+            "best_epoch": best + 1,
+            "train_accuracy": float(self.history["accuracy"][best]),
+            "train_loss": float(self.history["loss"][best]),
+        }
 
 
 def _merge(history: dict[str, list[float]], more: dict[str, list[float]]) -> None:
@@ -93,3 +112,54 @@ def fit_in_phases(
         net.set_weights(kept)
         logging.info("Fine-tuning did not improve %s; kept the head-only weights", early.monitor)
     return FitResult(history, best, phases)
+
+
+def make_callbacks(
+    model_run_dir: str, config: TrainerConfig, has_eval: bool, examples: int | None
+) -> tuple[list[tf_keras.callbacks.Callback], tf_keras.callbacks.EarlyStopping]:
+    """Early stopping (best weights restored), checkpoints, TensorBoard, progress lines."""
+    monitor = "val_loss" if has_eval else "loss"
+    early = tf_keras.callbacks.EarlyStopping(
+        monitor=monitor, patience=config.patience, restore_best_weights=True
+    )
+    checkpoints = tf_keras.callbacks.ModelCheckpoint(
+        os.path.join(model_run_dir, "checkpoints", "best"),
+        monitor=monitor,
+        save_best_only=True,
+        save_weights_only=True,
+    )
+    tensorboard = tf_keras.callbacks.TensorBoard(
+        log_dir=model_run_dir, update_freq="epoch", profile_batch=0
+    )
+    total = config.epochs + (config.fine_tune_epochs if config.pretrained else 0)
+    progress = report.EpochProgressLogger(total, examples)
+    return [early, checkpoints, tensorboard, progress], early
+
+
+def fit(
+    net: tf_keras.Model,
+    config: TrainerConfig,
+    inputs: TrainingData,
+    builder: ModelBuilder,
+    model_run_dir: str,
+    validation_steps: int | None = None,
+) -> FitResult:
+    """The trainer's fit phase: callbacks, then `fit_in_phases` on the prepared data."""
+    callbacks, early = make_callbacks(
+        model_run_dir,
+        config,
+        inputs.eval_ds is not None,
+        inputs.steps_per_epoch * config.batch_size,
+    )
+    return fit_in_phases(
+        net,
+        config,
+        inputs.train_ds,
+        inputs.eval_ds,
+        callbacks,
+        early,
+        builder.recompile,
+        steps_per_epoch=inputs.steps_per_epoch if inputs.repeat else None,
+        validation_steps=validation_steps,
+        class_weight=inputs.class_weight,
+    )

@@ -143,6 +143,29 @@ def check_overfit_batch(
     )
 
 
+def before_training(
+    net: tf_keras.Model,
+    build_fresh: Callable[[], tf_keras.Model],
+    images: np.ndarray,
+    labels: np.ndarray,
+    num_classes: int,
+    overfit_batch: int,
+    overfit_steps: int,
+) -> dict[str, float]:
+    """Checks 1 and 2 on a sample of real examples: init loss of `net`, then a fresh
+    model (`build_fresh`) overfits `overfit_batch` examples taken across classes."""
+    init = check_init_loss(net, images, labels, num_classes)
+    picked = pick_balanced(labels, overfit_batch)
+    overfit = check_overfit_batch(
+        build_fresh, images[picked], labels[picked], max_steps=overfit_steps
+    )
+    return {
+        "init_loss": init.loss,
+        "init_loss_expected": init.expected,
+        "overfit_steps": overfit.steps,
+    }
+
+
 def check_not_constant(
     model: tf_keras.Model,
     images: np.ndarray,

@@ -108,6 +108,9 @@ def compare(labels: np.ndarray, saved_probs: np.ndarray, tflite_probs: np.ndarra
     lite_acc = float((lite_pred == labels).mean())
     return {
         "examples": len(labels),
+        "label_classes": len(np.unique(labels)),
+        "saved_model_predicted_classes": len(np.unique(saved_pred)),
+        "tflite_predicted_classes": len(np.unique(lite_pred)),
         "saved_model_accuracy": saved_acc,
         "tflite_accuracy": lite_acc,
         "accuracy_drop": saved_acc - lite_acc,
@@ -117,10 +120,20 @@ def compare(labels: np.ndarray, saved_probs: np.ndarray, tflite_probs: np.ndarra
 
 
 def gate_reason(report: dict[str, Any], max_drop: float) -> str | None:
-    """Why the TFLite model fails the gate (its accuracy drop exceeds `max_drop`), or None."""
+    """Why the TFLite model fails the gate, or None: its accuracy drop exceeds
+    `max_drop`, or either copy answers one class for eval examples of several (two
+    equally constant copies agree perfectly, which is no parity worth passing)."""
     drop = report.get("accuracy_drop")
     if drop is None or not math.isfinite(drop):
         return f"TFLite report holds no accuracy_drop: {report}"
+    if report.get("label_classes", 0) >= 2:
+        for copy in ("saved_model", "tflite"):
+            if report.get(f"{copy}_predicted_classes") == 1:
+                return (
+                    f"the {copy.replace('_', ' ')} predicts one class for all "
+                    f"{report.get('examples')} eval examples of {report['label_classes']} "
+                    "classes: a constant model passes no TFLite check"
+                )
     if drop > max_drop:
         return (
             f"TFLite ({report.get('quantization')}) eval accuracy "

@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from models.cnn import data, testing, trainer
+from models.cnn import data, testing, training_data
 from models.cnn.config import TrainerConfig
 from models.cnn.preprocessing import IMAGE_XF_KEY, decode_pixels
 
@@ -74,9 +74,9 @@ def test_image_shape_comes_from_the_materialised_pixels_and_must_match_config(
     tf_transform_output = tft.TFTransformOutput(transform_dir)
     files = _train_pattern(transformed_uri)
 
-    assert trainer.image_shape(files, tf_transform_output, None) == (16, 16, 3)
+    assert training_data.image_shape(files, tf_transform_output, None) == (16, 16, 3)
     with pytest.raises(ValueError, match="image_size=32 but the transform graph outputs"):
-        trainer.image_shape(files, tf_transform_output, 32)
+        training_data.image_shape(files, tf_transform_output, 32)
 
 
 def test_materialised_pixels_are_exactly_what_the_transform_graph_computes_from_raw(
@@ -116,3 +116,18 @@ def test_trainer_config_defaults_and_unknown_keys():
         TrainerConfig.from_custom_config({"epoch": 3})
     with pytest.raises(ValueError, match="optimizer must be one of"):
         TrainerConfig.from_custom_config({"optimizer": "adagrad"})
+
+
+@pytest.mark.parametrize(
+    "examples, epochs, train_steps, expected",
+    [
+        (128, 20, None, (30, True)),  # 4 batches a pass < 600 / 20: the split repeats
+        (4000, 20, None, (125, False)),  # one pass is more than enough
+        (128, 20, 100, (5, True)),  # TrainArgs' num_steps spread over the epochs
+    ],
+)
+def test_an_epoch_makes_enough_steps_for_batchnorm_on_a_small_split(
+    examples, epochs, train_steps, expected
+):
+    config = TrainerConfig(epochs=epochs, batch_size=32, min_steps=600)
+    assert training_data.epoch_steps(train_steps, examples, config) == expected

@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from models.cnn import error_analysis, eval_split, model, signatures, testing, tflite_export
+from models.cnn import data, error_analysis, eval_split, export, model, testing, tflite_export
 
 
 def test_compare_measures_both_accuracies_on_the_same_examples():
@@ -30,6 +30,15 @@ def test_gate_passes_a_drop_up_to_the_maximum_and_names_the_flag_beyond_it():
     assert "0.0200 below" in reason and "--tflite-max-drop" in reason
 
 
+def test_gate_refuses_a_constant_model_even_when_both_copies_agree():
+    labels = np.array([0, 1, 2, 0])
+    constant = np.tile([0.2, 0.7, 0.1], (4, 1))
+    report = tflite_export.compare(labels, constant, constant)
+    assert report["accuracy_drop"] == 0.0 and report["same_prediction"] == 1.0
+    reason = tflite_export.gate_reason(report, max_drop=0.02)
+    assert "predicts one class for all 4 eval examples of 3 classes" in reason
+
+
 def test_convert_rejects_an_unknown_quantization():
     net = model.build_model((16, 16, 3), 3, filters=(4,))
     with pytest.raises(ValueError, match="float16"):
@@ -43,17 +52,28 @@ def test_tflite_model_answers_on_the_eval_split_like_the_saved_model(
     tf.keras.utils.set_random_seed(0)
     tft_output = tft.TFTransformOutput(transform_dir)
     net = model.build_model((16, 16, 3), 3, filters=(4, 8), dropout=0.0)
+    # Trained a little: an untrained network answers one class, which the gate refuses.
+    train = data.training_dataset(
+        [os.path.join(transformed_uri, "Split-train", "*")], tft_output, (16, 16, 3), 15
+    )
+    model.compile_model(net, learning_rate=1e-2, schedule="constant").fit(
+        train, epochs=40, verbose=0
+    )
     serving_dir = str(tmp_path / "serving")
-    signatures.export_serving_model(net, tft_output, testing.COLOUR_CLASSES, serving_dir)
+    eval_files = [os.path.join(transformed_uri, "Split-eval", "*")]
+    content = export.export_model(
+        net, tft_output, testing.COLOUR_CLASSES, serving_dir, eval_files, "dynamic"
+    )
 
     result = eval_split.analyze_export(
         net,
-        [os.path.join(transformed_uri, "Split-eval", "*")],
+        eval_files,
         tft_output,
         serving_dir,
         str(tmp_path / "run"),
         list(testing.COLOUR_CLASSES),
         top_k=(2,),
+        tflite_content=content,
         tflite_quantization="dynamic",
     )
 

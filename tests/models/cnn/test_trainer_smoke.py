@@ -32,6 +32,7 @@ def trained(tmp_path_factory, transformed_uri, transform_dir):
             "learning_rate": 3e-3,
             "image_size": 16,
             "seed": 1,
+            "min_steps": 100,  # colours are easy; test_trainer_learns runs the defaults
         },
     )
     trainer.run_fn(fn_args)
@@ -166,8 +167,9 @@ def test_run_fn_fails_fast_when_the_model_cannot_overfit_one_batch(
         custom_config={"learning_rate": 0.0, "filters": [8], "sanity_steps": 5},
     )
 
-    with pytest.raises(sanity.SanityCheckError, match="could not overfit one batch"):
+    with pytest.raises(sanity.SanityCheckError, match="could not overfit one batch") as failed:
         trainer.run_fn(fn_args)
+    assert "\n" not in str(failed.value)  # the command line prints it as one line
     assert not os.path.exists(fn_args.serving_model_dir)
 
 
