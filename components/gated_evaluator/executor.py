@@ -1,6 +1,6 @@
 """GatedEvaluator executor: apply the run's thresholds, size the per-class
 metrics to the data's classes, drop an empty baseline, run TFX's own Evaluator
-executor, then apply the TFLite gate to its blessing."""
+executor, then apply the one-class gate and the TFLite gate to its blessing."""
 
 from __future__ import annotations
 
@@ -76,30 +76,48 @@ class Executor(tfx_evaluator.Executor):
             logging.info("GatedEvaluator: no model served yet; evaluating without a baseline")
             inputs.pop(standard_component_specs.BASELINE_MODEL_KEY)
         super().Do(inputs, output_dict, props)
-        self._tflite_gate(input_dict, output_dict, tflite_max_drop)
+        self._gates(input_dict, output_dict, tflite_max_drop)
 
-    def _tflite_gate(
+    def _gates(
         self,
         input_dict: dict[str, list[types.Artifact]],
         output_dict: dict[str, list[types.Artifact]],
-        max_drop: float,
+        tflite_max_drop: float,
     ) -> None:
-        """Withdraws TFMA's blessing when the model's TFLite export loses more than
-        `max_drop` eval accuracy against its SavedModel (the Trainer measured both)."""
+        """The one-class gate (TFMA's confusion matrix) and the TFLite gate (the
+        Trainer measured the TFLite copy against the SavedModel) after TFMA's."""
+        examples = input_dict.get(standard_component_specs.EXAMPLES_KEY) or []
         models = input_dict.get(standard_component_specs.MODEL_KEY) or []
-        if not models:
-            return
-        verdict = ops.tflite_gate(path_utils.serving_model_dir(models[0].uri), max_drop)
-        if verdict is None:
+        if not (examples or models):
             return
         evaluation = artifact_utils.get_single_instance(
             output_dict[standard_component_specs.EVALUATION_KEY]
         )
-        ops.write_gate(evaluation.uri, verdict)
-        logging.info("GatedEvaluator: TFLite gate %s", verdict)
         blessing = artifact_utils.get_single_instance(
             output_dict[standard_component_specs.BLESSING_KEY]
         )
+        if examples:
+            verdict = ops.class_gate(
+                ops.predicted_class_counts(evaluation.uri), ops.label_names(examples[0].uri)
+            )
+            self._apply_gate(verdict, evaluation.uri, ops.CLASS_GATE_FILE, blessing)
+        if models:
+            verdict = ops.tflite_gate(path_utils.serving_model_dir(models[0].uri), tflite_max_drop)
+            self._apply_gate(verdict, evaluation.uri, ops.TFLITE_GATE_FILE, blessing)
+
+    @staticmethod
+    def _apply_gate(
+        verdict: dict[str, Any] | None,
+        evaluation_uri: str,
+        file_name: str,
+        blessing: types.Artifact,
+    ) -> None:
+        """Records a gate's verdict in the evaluation and withdraws TFMA's blessing
+        when the gate failed (a verdict of None: the gate did not apply)."""
+        if verdict is None:
+            return
+        ops.write_gate(evaluation_uri, verdict, file_name)
+        logging.info("GatedEvaluator: %s %s", file_name, verdict)
         if verdict["passed"] or not blessing.get_int_custom_property(
             constants.ARTIFACT_PROPERTY_BLESSED_KEY
         ):

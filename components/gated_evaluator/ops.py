@@ -1,5 +1,6 @@
 """Pure steps of the GatedEvaluator beyond TFX's: per-class metrics sized to the
-data's classes, and the TFLite accuracy gate."""
+data's classes, the one-class gate (TFMA's confusion matrix of the candidate)
+and the TFLite accuracy gate."""
 
 from __future__ import annotations
 
@@ -14,11 +15,12 @@ from contracts import features
 from models.cnn import tflite_export
 
 TFLITE_GATE_FILE = "tflite_gate.json"  # written into the evaluation artifact
+CLASS_GATE_FILE = "class_gate.json"  # likewise, the one-class gate's verdict
 TOP_K_METRIC = "SparseTopKCategoricalAccuracy"
 
 
-def count_classes(examples_uri: str) -> int:
-    """Number of classes: lines of ImageExampleGen's label vocabulary at the Examples root."""
+def label_names(examples_uri: str) -> list[str]:
+    """Class names, one per line of ImageExampleGen's label vocabulary at the Examples root."""
     path = posixpath.join(examples_uri, features.LABEL_VOCAB_FILENAME)
     if not tf.io.gfile.exists(path):
         raise FileNotFoundError(
@@ -26,7 +28,12 @@ def count_classes(examples_uri: str) -> int:
             "to size the per-class metrics"
         )
     with tf.io.gfile.GFile(path) as f:
-        return sum(1 for line in f if line.strip())
+        return [line.strip() for line in f if line.strip()]
+
+
+def count_classes(examples_uri: str) -> int:
+    """Number of classes: lines of ImageExampleGen's label vocabulary at the Examples root."""
+    return len(label_names(examples_uri))
 
 
 def top_k_of(metric: tfma.MetricConfig) -> int | None:
@@ -54,6 +61,50 @@ def size_to_classes(eval_config: tfma.EvalConfig, num_classes: int) -> tfma.Eval
         del spec.metrics[:]
         spec.metrics.extend(kept)
     return config
+
+
+def predicted_class_counts(evaluation_uri: str) -> dict[int, float] | None:
+    """Eval examples per class the candidate predicts (its top class), from TFMA's
+    MultiClassConfusionMatrixPlot on the overall slice; None when TFMA wrote none."""
+    for plots in tfma.load_plots(evaluation_uri):
+        if plots.slice_key.single_slice_keys or plots.HasField("cross_slice_key"):
+            continue
+        for item in plots.plot_keys_and_values:
+            if item.key.model_name == tfma.BASELINE_KEY:
+                continue
+            matrices = item.value.multi_class_confusion_matrix_at_thresholds.matrices
+            if not matrices:
+                continue
+            counts: dict[int, float] = {}
+            for entry in matrices[0].entries:
+                if entry.predicted_class_id >= 0:  # -1: below the threshold (none at 0)
+                    counts[entry.predicted_class_id] = (
+                        counts.get(entry.predicted_class_id, 0.0) + entry.num_weighted_examples
+                    )
+            return counts
+    return None
+
+
+def class_gate(counts: dict[int, float] | None, names: list[str]) -> dict[str, Any] | None:
+    """The one-class gate's verdict: a candidate whose eval predictions are all one
+    class of several is refused, whatever its accuracy. None without a confusion matrix."""
+    if counts is None:
+        return None
+    predicted = sorted(c for c, n in counts.items() if n > 0)
+    total = sum(counts.values())
+    reason = None
+    if len(names) >= 2 and len(predicted) == 1:
+        only = names[predicted[0]] if predicted[0] < len(names) else str(predicted[0])
+        reason = (
+            f"the candidate predicts {only!r} for all {total:.0f} eval examples of "
+            f"{len(names)} classes: a one-class model is never blessed"
+        )
+    return {
+        "passed": reason is None,
+        "reason": reason,
+        "predicted_classes": [names[c] if c < len(names) else str(c) for c in predicted],
+        "examples": total,
+    }
 
 
 def tflite_gate(serving_model_dir: str, max_drop: float) -> dict[str, Any] | None:
@@ -84,17 +135,20 @@ def tflite_gate(serving_model_dir: str, max_drop: float) -> dict[str, Any] | Non
     }
 
 
-def write_gate(evaluation_uri: str, verdict: dict[str, Any]) -> str:
-    """Writes the verdict into the evaluation artifact; returns the file's path."""
-    path = posixpath.join(evaluation_uri, TFLITE_GATE_FILE)
+def write_gate(
+    evaluation_uri: str, verdict: dict[str, Any], file_name: str = TFLITE_GATE_FILE
+) -> str:
+    """Writes a gate's verdict into the evaluation artifact; returns the file's path."""
+    path = posixpath.join(evaluation_uri, file_name)
     with tf.io.gfile.GFile(path, "w") as f:
         json.dump(verdict, f, indent=2, sort_keys=True)
     return path
 
 
-def read_gate(evaluation_uri: str) -> dict[str, Any] | None:
-    """The TFLite verdict of an evaluation, or None when the model had no TFLite export."""
-    path = posixpath.join(evaluation_uri, TFLITE_GATE_FILE)
+def read_gate(evaluation_uri: str, file_name: str = TFLITE_GATE_FILE) -> dict[str, Any] | None:
+    """A gate's verdict of an evaluation (by default the TFLite gate's), or None when
+    that gate did not apply (no TFLite export; no confusion matrix)."""
+    path = posixpath.join(evaluation_uri, file_name)
     if not tf.io.gfile.exists(path):
         return None
     with tf.io.gfile.GFile(path) as f:
