@@ -12,6 +12,7 @@ Nothing is downloaded; numpy and Pillow do the writing.
 from __future__ import annotations
 
 import io
+import math
 import os
 
 import numpy as np
@@ -81,6 +82,14 @@ def random_crop(photo: np.ndarray, rng: np.random.Generator, size: int) -> Image
     return crop.resize((max(1, round(cw * scale)), max(1, round(ch * scale))), Image.BICUBIC)
 
 
+def class_count(per_class: int, imbalance: float, class_id: int, classes: int) -> int:
+    """Images of class `class_id` of `classes`: `per_class` divided by a geometric share of
+    `imbalance`, rounded up so largest/smallest stays within `imbalance` and the data
+    passes an ImageChecks limit of the same value (3 by default)."""
+    share = class_id / max(1, classes - 1)
+    return max(1, math.ceil(per_class / imbalance**share - 1e-9))
+
+
 def make_photos(
     out_dir: str,
     classes: tuple[str, ...] = ("china", "flower", "cat", "coffee"),
@@ -99,7 +108,8 @@ def make_photos(
       sizes: longer side of each crop, cycled through.
       exif_every: every n-th file is stored transposed with an EXIF Orientation
         tag (2..8 in turn) that makes it upright; 0 writes none.
-      imbalance: largest/smallest class count (1 = balanced), spread geometrically.
+      imbalance: largest/smallest class count at most (1 = balanced), spread
+        geometrically; counts are rounded up so the ratio never exceeds it.
       seed: same seed, byte-identical files.
 
     Returns:
@@ -115,8 +125,7 @@ def make_photos(
     with _complete_or_absent(out_dir) as staging:
         for class_id, name in enumerate(classes):
             photo = load_photo(name)
-            share = class_id / max(1, len(classes) - 1)
-            count = max(1, round(per_class / imbalance**share))
+            count = class_count(per_class, imbalance, class_id, len(classes))
             os.makedirs(os.path.join(staging, name))
             for i in range(count):
                 rng = np.random.default_rng([seed, class_id, i])

@@ -92,5 +92,9 @@ def test_make_photos_writes_classes_imbalance_and_exif_tagged_files(tmp_path):
     )
     assert summary["counts"] == {"china": 8, "cat": 4}
     assert summary["exif_tagged"] == 2 + 1
+    # The default 40 per class at --imbalance 3: 40, 28, 20, 14 (40/14 <= 3, the
+    # pipeline's default max_class_imbalance; rounding to nearest gave 13).
+    counts = [demo_photos.class_count(40, 3.0, i, 4) for i in range(4)]
+    assert counts == [40, 28, 20, 14] and max(counts) / min(counts) <= 3.0
     tagged = tmp_path / "photos" / "china" / "china_0003.jpg"
     assert Image.open(tagged).getexif()[demo_photos.EXIF_ORIENTATION_TAG] == 2
