@@ -133,7 +133,8 @@ def preflight_rl(config: RlPipelineConfig) -> None:
     before anything is written."""
     preflight.check_writable("home", config.pipeline_root)
     preflight.check_writable("serving_base", config.serving_base)
-    preflight.check_env(config.env_id, config.dqn_config.replay_capacity)
+    dqn = config.dqn_config
+    preflight.check_env(config.env_id, dqn.replay_capacity, config.num_env_steps, dqn.num_envs)
 
 
 def preflight_image(config: ImagePipelineConfig) -> ImagePipelineConfig:

@@ -102,14 +102,21 @@ def _holds_a_file(folder: str) -> bool:
         return any(not e.name.startswith(".") and e.is_file() for e in entries)
 
 
-def check_env(env_id: str, replay_capacity: int | None = None) -> None:
+def check_env(
+    env_id: str,
+    replay_capacity: int | None = None,
+    num_env_steps: int | None = None,
+    num_envs: int | str = 1,
+) -> None:
     """Fails unless `env_id` is a registered gymnasium env with discrete actions
     and a vector or uint8 image observation (Atari and MinAtar ids included):
     `models.dqn.gym_envs.make_gym` checks it, with gymnasium alone, without
-    importing TensorFlow. For image envs, also fails when a replay memory of
-    `replay_capacity` frames will not fit in the available memory."""
+    importing TensorFlow. For image envs, also fails when the replay memory the
+    trainer will allocate (`replay_capacity`, or fewer for a run of
+    `num_env_steps` over `num_envs` streams) will not fit in the available memory."""
+    from models.dqn.config import resolve_num_envs
     from models.dqn.gym_envs import frames_per_observation, make_gym
-    from models.dqn.memory import check_budget
+    from models.dqn.memory import check_budget, replay_transitions
 
     try:
         env = make_gym(env_id)
@@ -119,7 +126,13 @@ def check_env(env_id: str, replay_capacity: int | None = None) -> None:
     env.close()
     if replay_capacity is not None and len(shape) == 3:
         frame = (*shape[:2], shape[2] // frames_per_observation(env_id))
+        # 'auto' as if a GPU were present (no TensorFlow here): the larger count,
+        # which rounds the run up by at most a batch of steps.
+        streams = resolve_num_envs(num_envs, has_gpu=True)
+        transitions = replay_capacity
+        if num_env_steps is not None:
+            transitions = replay_transitions(replay_capacity, num_env_steps, streams)
         try:
-            check_budget(replay_capacity, frame)
+            check_budget(transitions, frame, num_envs=streams)
         except MemoryError as e:
             raise ValueError(f"{env_id}: {e}") from None

@@ -1,6 +1,7 @@
 """Bad input to `vrl run` is refused before anything runs: exit 2, one line
 naming the field or file, nothing written (issue 9, items 9 and 11)."""
 
+import dataclasses
 import os
 
 import pytest
@@ -141,3 +142,28 @@ def test_compile_refuses_the_same_bad_values(work, capsys, pipeline, flags, fiel
     argv = ["compile", pipeline, "--out", str(spec), "--pipeline-root", "gs://b/r"]
     argv += ["--image", "r.io/i@sha256:1", "--serving-base", "gs://b/m", *flags]
     _refused(work, capsys, argv, [field])
+
+
+def test_rl_preflight_sizes_the_replay_memory_to_the_run(work, monkeypatch):
+    """The memory check counts the transitions the trainer allocates, min(capacity,
+    the run's steps), not the full capacity (issue 21): with 10 MiB available, a
+    2,000-step run of a 1M-transition config passes (under 1 MB of MinAtar frames)
+    and a run long enough to fill it is refused, in one line."""
+    from models.dqn import memory
+    from models.dqn.config import DqnConfig
+    from pipeline.rl_config import RlPipelineConfig
+    from vrl.local import preflight_rl
+
+    monkeypatch.setattr(memory, "available_memory_bytes", lambda: 10 * 2**20)
+    config = RlPipelineConfig(
+        env_id="MinAtar/Breakout-v1",
+        num_env_steps=2_000,
+        pipeline_root=str(work / "home" / "tfx" / "p"),
+        serving_base=str(work / "home" / "serving"),
+        dqn_config=DqnConfig(replay_capacity=1_000_000),
+    )
+    before = _tree(work)
+    preflight_rl(config)
+    assert _tree(work) == before
+    with pytest.raises(ValueError, match=r"^MinAtar/Breakout-v1: replay memory of 1_000_000 "):
+        preflight_rl(dataclasses.replace(config, num_env_steps=2_000_000))
