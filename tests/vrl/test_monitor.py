@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import shutil
@@ -171,3 +172,22 @@ def test_no_logged_traffic_is_one_line(served, capsys):
     assert _monitor(root, config, "quiet") == 0
     out = capsys.readouterr().out
     assert out.strip() == "no logged traffic for model quiet in the window"
+
+
+def test_harvest_reads_the_logs_vrl_serve_wrote(served, tmp_path):
+    root, _ = served
+    out = tmp_path / "harvest"
+    code = cli.main(
+        ["harvest", "like", "--out", str(out), "--budget", "5",
+         "--logs", os.path.join(root, "logs", "like"),
+         "--serving-base", os.path.join(root, "serving"),
+         "--exclude-examples", os.path.join(root, "examples")]
+    )  # fmt: skip
+    assert code == 0
+    with open(out / "manifest.csv", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 5
+    assert all((out / row["path"]).is_file() and row["label"] == "" for row in rows)
+    assert {row["model_guess"] for row in rows} <= set(CLASSES)
+    margins = [float(row["margin"]) for row in rows]
+    assert margins == sorted(margins)  # the least sure first
