@@ -115,9 +115,21 @@ def localize(executor_input: dict) -> dict[str, str]:
                 if local is not None:
                     back[local] = artifact["uri"]
                     artifact["uri"] = local
+                if side == "inputs":
+                    _localize_metadata(artifact.get("metadata", {}))
     for name in CACHE_KEY_PARAMETERS:
         executor_input.get("inputs", {}).get("parameterValues", {}).pop(name, None)
     return back
+
+
+def _localize_metadata(metadata: dict) -> None:
+    """Object-store URIs an input's metadata names (the blessing's baseline_model)
+    become local paths too: the executor can open no object-store scheme, and
+    the launcher fetched only the task's own inputs, so a path that is not
+    there reads as missing rather than failing the task."""
+    for key, value in metadata.items():
+        if isinstance(value, str) and local_path_for_uri(value) is not None:
+            metadata[key] = local_path_for_uri(value)
 
 
 def restore_uris(output_file: str, back: dict[str, str]) -> None:

@@ -18,7 +18,12 @@ def test_artifact_uris_become_the_launchers_local_paths_and_come_back(tmp_path, 
     executor_input = {
         "inputs": {
             "parameterValues": {"input_fingerprint": "span:1", "epochs": 2},
-            "artifacts": {"examples": {"artifacts": [{"uri": examples}]}},
+            "artifacts": {
+                "blessing": {
+                    "artifacts": [{"uri": "s3://b/e", "metadata": {"baseline_model": model}}]
+                },
+                "examples": {"artifacts": [{"uri": examples}]},
+            },
         },
         "outputs": {
             "artifacts": {"model": {"artifacts": [{"uri": model}]}},
@@ -33,6 +38,8 @@ def test_artifact_uris_become_the_launchers_local_paths_and_come_back(tmp_path, 
         tmp_path / "minio/mlpipeline/v2/artifacts/p/r/ImageExampleGen/examples"
     )
     assert executor_input["inputs"]["parameterValues"] == {"epochs": 2}  # cache-key only
+    blessing = executor_input["inputs"]["artifacts"]["blessing"]["artifacts"][0]
+    assert blessing["metadata"]["baseline_model"] == local_model  # never an s3:// path
     # TFX reports the URIs it was given; the launcher must record the originals.
     output_file.write_text(
         json.dumps(
