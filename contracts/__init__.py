@@ -8,6 +8,7 @@ functions that read or write through `tf.io.gfile` or build protos).
   features      tf.Example feature keys and the serving signatures' names
   images        image dimension limits and the header check (ingest and serving)
   files         artifact file names and the input folder layout
+  model_config  TF Serving's models.config: its file name, which versions an entry serves
   names         pipeline and model name rules
   serving_base  <base>/<model>/<version>/, version numbers, the push marker
   warmup        TF Serving's warmup file and the requests written into it

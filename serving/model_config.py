@@ -12,6 +12,7 @@ import os
 
 from google.protobuf import text_format
 
+from contracts.model_config import DEFAULT_POLICY, loaded_versions, policy_choice
 from contracts.serving_base import complete_versions
 
 _DEFAULT_NUM_VERSIONS = 1
@@ -27,7 +28,7 @@ class ModelSpec:
     """Model name clients use in requests."""
     base_path: str
     """Folder holding numeric version sub-folders."""
-    policy: str = "latest"
+    policy: str = DEFAULT_POLICY
     """Version policy: "latest", "all" or "specific"."""
     num_versions: int = _DEFAULT_NUM_VERSIONS
     """How many of the newest versions "latest" keeps."""
@@ -42,11 +43,7 @@ class ModelSpec:
 
     def select(self, available: list[int]) -> set[int]:
         """Versions this policy serves out of the `available` ones on disk."""
-        if self.policy == "all":
-            return set(available)
-        if self.policy == "specific":
-            return set(available) & set(self.versions)
-        return set(sorted(available)[-self.num_versions :])
+        return set(loaded_versions(self.policy, available, self.num_versions, self.versions))
 
     def label_version(self, label: str) -> int | None:
         """Version a label points to, or None if the label is unknown."""
@@ -102,7 +99,7 @@ def specs_from_proto(config, relative_to: str = ".") -> list[ModelSpec]:
                 "is not supported; expected 'tensorflow'"
             )
         policy = model.model_version_policy
-        choice = policy.WhichOneof("policy_choice") or "latest"
+        choice = policy_choice(model)
         num = policy.latest.num_versions if choice == "latest" else _DEFAULT_NUM_VERSIONS
         rate, prefix = _logging(model, relative_to)
         specs.append(

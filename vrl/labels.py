@@ -15,8 +15,9 @@ from __future__ import annotations
 import os
 import time
 
+from contracts.model_config import STABLE_LABEL, entry_loaded_versions, model_entry
+
 PREVIOUS_SUFFIX = ".previous"
-STABLE = "stable"
 
 
 def read_config(path: str):
@@ -50,26 +51,15 @@ def _write_atomic(path: str, config) -> None:
 
 
 def _entry(config, model: str, path: str):
-    for entry in config.model_config_list.config:
-        if entry.name == model:
-            return entry
+    entry = model_entry(config, model)
+    if entry is not None:
+        return entry
     names = [e.name for e in config.model_config_list.config]
     raise ValueError(f"{path}: no model {model!r} in the config; it lists {names}")
 
 
 def _base_path(entry, path: str) -> str:
     return os.path.join(os.path.dirname(os.path.abspath(path)), entry.base_path)
-
-
-def _loaded_versions(entry, available: list[int]) -> set[int]:
-    """Versions the entry's policy serves out of `available` (TF Serving's rules)."""
-    policy = entry.model_version_policy
-    choice = policy.WhichOneof("policy_choice") or "latest"
-    if choice == "specific":
-        return set(policy.specific.versions) & set(available)
-    if choice == "all":
-        return set(available)
-    return set(sorted(available)[-max(policy.latest.num_versions, 1) :])
 
 
 def _with_entry(config, model: str, labels: dict[str, int], versions: set[int], path: str):
@@ -166,7 +156,7 @@ def apply_labels(
     with open(path + PREVIOUS_SUFFIX, "w", encoding="utf-8") as f:
         f.write(previous_text)
     if server:
-        loaded = _loaded_versions(entry, available)
+        loaded = set(entry_loaded_versions(entry, available))
         step = _with_entry(config, model, old_labels, loaded | set(labels.values()), path)
         # The file says what the server is told at each step: a server that also
         # polls the file must not unload the version being loaded in between.
@@ -213,7 +203,7 @@ def rollback(
     """Moves `stable` back: to `to`; else to the labels of the previous config
     file (so rolling back twice restores); else to the newest version below it."""
     if to is not None:
-        return set_label(path, model, STABLE, to, server, timeout)
+        return set_label(path, model, STABLE_LABEL, to, server, timeout)
     current = dict(_entry(read_config(path), model, path).version_labels)
     previous_path = path + PREVIOUS_SUFFIX
     if os.path.isfile(previous_path):
@@ -223,7 +213,7 @@ def rollback(
             return _describe(model, old, new, path, server)
     from contracts.serving_base import complete_versions
 
-    stable = current.get(STABLE)
+    stable = current.get(STABLE_LABEL)
     entry = _entry(read_config(path), model, path)
     older = [v for v in complete_versions(_base_path(entry, path)) if stable and v < stable]
     if not older:
@@ -231,4 +221,4 @@ def rollback(
             f"{model}: nothing to roll back to (stable={stable}, no previous config "
             f"{previous_path} with other labels, no older complete version); use --to VERSION"
         )
-    return set_label(path, model, STABLE, older[-1], server, timeout)
+    return set_label(path, model, STABLE_LABEL, older[-1], server, timeout)

@@ -10,14 +10,14 @@ import argparse
 import json
 import os
 
+from contracts.model_config import MODEL_CONFIG_FILE
 from vrl import labels, mlmd, runs
 from vrl.help_format import DefaultsFormatter
 from vrl.runs import SERVING_DIR
 
 DEFAULT_HOME = "runs"
-MODEL_CONFIG_NAME = "models.config"  # the TF Serving model config kept beside the models
 DEFAULT_SERVING_BASE = os.path.join(DEFAULT_HOME, SERVING_DIR)
-DEFAULT_CONFIG = os.path.join(DEFAULT_SERVING_BASE, MODEL_CONFIG_NAME)
+DEFAULT_CONFIG = os.path.join(DEFAULT_SERVING_BASE, MODEL_CONFIG_FILE)
 _FORMAT = DefaultsFormatter
 
 
@@ -48,7 +48,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "--model-config",
         default=None,
         help=f"TF Serving model config file: show version labels (default: "
-        f"<serving base>/{MODEL_CONFIG_NAME} when it exists)",
+        f"<serving base>/{MODEL_CONFIG_FILE} when it exists)",
     )
     status.add_argument("--json", action="store_true", help="machine-readable output")
     status.set_defaults(func=_cmd_status)
@@ -105,7 +105,7 @@ def _labels(model_config: str | None) -> dict[str, dict[int, list[str]]]:
 
 def model_config_beside(serving_base: str) -> str | None:
     """`<serving_base>/models.config` when it exists (where `vrl label` keeps it)."""
-    path = os.path.join(serving_base, MODEL_CONFIG_NAME)
+    path = os.path.join(serving_base, MODEL_CONFIG_FILE)
     return path if os.path.isfile(path) else None
 
 

@@ -14,8 +14,12 @@ from __future__ import annotations
 import dataclasses
 import posixpath
 
-STABLE_LABEL = "stable"
-"""The label taken when the operator names none and the model config has labels."""
+from contracts.model_config import (
+    default_label,
+    entry_loaded_versions,
+    model_entry,
+    policy_choice,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,25 +55,6 @@ def read_model_config(path: str):
     return config
 
 
-def model_entry(config, model_name: str):
-    """The `ModelConfig` entry named `model_name`, or None."""
-    for entry in config.model_config_list.config:
-        if entry.name == model_name:
-            return entry
-    return None
-
-
-def policy_versions(entry, available: list[int]) -> list[int]:
-    """Versions out of `available` that the entry's version policy loads, ascending."""
-    policy = entry.model_version_policy
-    choice = policy.WhichOneof("policy_choice") or "latest"
-    if choice == "specific":
-        return sorted(set(policy.specific.versions) & set(available))
-    if choice == "all":
-        return sorted(available)
-    return sorted(available)[-max(policy.latest.num_versions, 1) :]
-
-
 def served_version(
     config, config_path: str, model_name: str, available: list[int], label: str = ""
 ) -> Served:
@@ -100,7 +85,7 @@ def served_version(
             f"{config_path}: model {model_name!r} has no label {label!r} "
             f"(labels: {sorted(labels) or 'none'})"
         )
-    chosen = label or (STABLE_LABEL if STABLE_LABEL in labels else "")
+    chosen = default_label(labels, label)
     if chosen:
         version = labels[chosen]
         if version not in available:
@@ -109,8 +94,8 @@ def served_version(
                 f"which is not a complete version (available: {available})"
             )
         return Served(version, f"label {chosen!r} in {config_path}", chosen)
-    loaded = policy_versions(entry, available)
-    policy = entry.model_version_policy.WhichOneof("policy_choice") or "latest"
+    loaded = entry_loaded_versions(entry, available)
+    policy = policy_choice(entry)
     if not loaded:
         return Served(None, f"the {policy!r} version policy in {config_path} loads none")
     return Served(loaded[-1], f"newest version the {policy!r} policy in {config_path} loads")
