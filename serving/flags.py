@@ -12,6 +12,7 @@ import argparse
 import os
 
 from serving.limit_flags import add_limit_arguments, limits_from_args
+from serving.request_log_limits import add_request_log_arguments, request_log_limits_from_args
 from serving.tfs_flags import (
     add_tfs_arguments,
     channel_arguments,
@@ -122,6 +123,7 @@ def add_serve_arguments(serve: argparse.ArgumentParser) -> None:
     )
 
     add_limit_arguments(serve)
+    add_request_log_arguments(serve)
 
     behaviour = serve.add_argument_group("TF Serving behaviour")
     _bool_flag(
@@ -285,4 +287,5 @@ def server_kwargs(args: argparse.Namespace) -> dict:
         "require_loaded": True,
         "limits": limits,
         "connections": connections,
+        "request_log_limits": request_log_limits_from_args(args),
     }

@@ -18,7 +18,6 @@ each log folder under a size cap.
 
 from __future__ import annotations
 
-import dataclasses
 import glob
 import logging
 import os
@@ -34,6 +33,7 @@ from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
 
 from serving.metrics import Metrics
 from serving.model_config import ModelSpec
+from serving.request_log_limits import RequestLogLimits
 from serving.tensors import fill_tensor_proto
 
 log = logging.getLogger(__name__)
@@ -43,20 +43,6 @@ _TMP = ".tmp"
 _STOP = object()
 _WRITE_BATCH = 256
 """Most queued records written between two flushes."""
-
-
-@dataclasses.dataclass(frozen=True)
-class RequestLogLimits:
-    """Bounds of request logging (the same for every model)."""
-
-    queue_records: int = 1024
-    """Records waiting for the writer at most; more are dropped and counted."""
-    max_file_bytes: int = 64 << 20
-    """A file is published (and a new one started) once it reaches this size."""
-    max_file_age_s: float = 60.0
-    """A file is published at this age even when traffic is slow."""
-    max_folder_bytes: int = 1 << 30
-    """Published files of a log folder beyond this total are deleted, oldest first."""
 
 
 def published_files(prefix: str) -> list[str]:

@@ -19,7 +19,8 @@ from serving.log_limits import limit_request_logs
 from serving.metrics import Metrics
 from serving.model_config import load_config_file
 from serving.model_source import build_registry, version_loader, watch_config_file
-from serving.request_log import RequestLogger, RequestLogLimits
+from serving.request_log import RequestLogger
+from serving.request_log_limits import RequestLogLimits
 from serving.rest import METRICS_PATH, RestServer
 from serving.servable import SERVE_TAGS
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import base64
 import glob
 import json
@@ -18,8 +19,10 @@ import pytest
 import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2, prediction_log_pb2, prediction_service_pb2_grpc
 
+from serving.flags import server_kwargs
 from serving.request_log import published_files
 from serving.server import start_server
+from vrl import serve as serve_cli
 
 
 def _config(path, base_path: str, prefix: str, rate: float = 1.0) -> str:
@@ -96,13 +99,29 @@ def test_sampled_predicts_are_read_back_as_tf_serving_prediction_logs(
     assert ':tensorflow:serving:request_log_count{model_name="cnn",status_code="OK"} 3' in page
 
 
-def test_unwritable_log_folder_refuses_start_in_one_line(tmp_path, model_base):
+def _serve_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="vrl")
+    serve_cli.add_parsers(parser.add_subparsers(dest="command", required=True))
+    return parser.parse_args(["serve", *argv])
+
+
+def test_unwritable_log_folder_refuses_start_in_one_line(tmp_path, model_base, capsys):
     blocker = tmp_path / "a_file"
     blocker.write_text("not a folder")
     config = _config(tmp_path / "m.config", os.path.join(model_base, "cnn"), f"{blocker}/cnn")
-    with pytest.raises(OSError, match="request log folder .* is not writable") as e:
-        start_server(model_config=config, grpc_port=None, rest_port=None)
-    assert "\n" not in str(e.value)
+    argv = [f"--model_config_file={config}", "--grpc-port=0", "--rest-port=0"]
+    assert serve_cli.serve_command(_serve_args(argv)) == 2
+    err = capsys.readouterr().err
+    assert "request log folder" in err and "is not writable" in err
+    assert err.count("\n") == 1
+
+
+def test_request_log_bounds_are_serve_flags(tmp_path):
+    argv = ["--model_config_file=m.config", "--request-log-max-file-bytes=4000"]
+    limits = server_kwargs(_serve_args(argv))["request_log_limits"]
+    assert limits.max_file_bytes == 4000 and limits.queue_records == 1024
+    with pytest.raises(ValueError, match="--request-log-queue-records must be > 0"):
+        server_kwargs(_serve_args([*argv, "--request-log-queue-records=0"]))
 
 
 def test_bad_sampling_rate_is_named(tmp_path, model_base):
@@ -114,8 +133,10 @@ def test_bad_sampling_rate_is_named(tmp_path, model_base):
 
 _CHILD = """
 import resource, signal, sys, threading
-from serving.request_log import RequestLogLimits
+from serving.request_log_limits import RequestLogLimits
+from serving.flags import server_kwargs
 from serving.server import start_server
+from vrl import serve as serve_cli
 if {fsize}:
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the cap fails with EFBIG
     resource.setrlimit(resource.RLIMIT_FSIZE, ({fsize}, {fsize}))
