@@ -112,7 +112,8 @@ class _File:
         return os.path.join(os.path.dirname(path), "." + os.path.basename(path) + _TMP)
 
     def discard(self) -> None:
-        """Drops the open file after a failed write (its records are counted as dropped)."""
+        """Drops the open file after a failed write: the failed batch is counted as dropped,
+        the records flushed into the file before it are lost with it (never a torn file)."""
         writer, self._writer = self._writer, None
         if writer is not None:
             try:
@@ -177,9 +178,16 @@ class RequestLogger:
             for s in specs
             if s.log_filename_prefix
         }
+        prefixes: dict[str, str] = {}
         for spec in specs:
             if spec.log_filename_prefix:
                 check_writable(spec)
+                other = prefixes.setdefault(os.path.abspath(spec.log_filename_prefix), spec.name)
+                if other != spec.name:
+                    raise ValueError(
+                        f"models {other!r} and {spec.name!r} log to the same filename_prefix "
+                        f"{spec.log_filename_prefix}; give each model its own"
+                    )
         self._queue: queue.Queue = queue.Queue(self.limits.queue_records)
         self._thread: threading.Thread | None = None
         if self._files:

@@ -124,6 +124,19 @@ def test_request_log_bounds_are_serve_flags(tmp_path):
         server_kwargs(_serve_args([*argv, "--request-log-queue-records=0"]))
 
 
+def test_two_models_logging_to_one_prefix_are_refused(tmp_path, model_base):
+    base = os.path.join(model_base, "cnn")
+    logging = (
+        'logging_config { log_collector_config { type: "tfrecord" filename_prefix: "logs/x" } '
+        "sampling_config { sampling_rate: 1 } }"
+    )
+    entries = "".join(f'config {{ name: "{n}" base_path: "{base}" {logging} }} ' for n in "ab")
+    config = tmp_path / "m.config"
+    config.write_text(f"model_config_list {{ {entries}}}")
+    with pytest.raises(ValueError, match="'a' and 'b' log to the same filename_prefix"):
+        start_server(model_config=str(config), grpc_port=None, rest_port=None)
+
+
 def test_bad_sampling_rate_is_named(tmp_path, model_base):
     prefix = str(tmp_path / "cnn")
     config = _config(tmp_path / "m.config", os.path.join(model_base, "cnn"), prefix, rate=1.5)
