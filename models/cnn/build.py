@@ -49,7 +49,7 @@ class ModelBuilder:
                 self.input_shape,
                 self.num_classes,
                 arch=c.arch,
-                filters=c.filters,
+                filters=c.resolved_filters(self.input_shape[0]),
                 dropout=c.dropout,
                 mixed_precision=self.mixed_precision,
                 weights=c.resolved_weights,

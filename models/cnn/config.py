@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from models.cnn import limits
-from models.cnn.limits import ARCHITECTURES, DEFAULT_FILTERS, OPTIMIZERS, SCHEDULES
+from models.cnn.limits import ARCHITECTURES, OPTIMIZERS, SCHEDULES
 from models.fields import SEED_LIMIT, normalize, problems, setting
 
 WEIGHTS_SHA256_KEY = "weights_sha256"
@@ -32,8 +32,9 @@ class TrainerConfig:
     """Side of the transformed image; None takes it from the transform graph.
     If set it must match Transform's `image_size`."""
     arch: str = setting("convnet", choices=ARCHITECTURES)
-    """"convnet" (conv/pool stages), "resnet" (small ResNet), both from scratch, or a
-    pretrained backbone: "mobilenet_v3_small", "efficientnet_v2_b0", "resnet50"."""
+    """"convnet" (conv-BN/pool stages), "resnet" (small ResNet), "compact" (keras-io's
+    MNIST convnet: one conv per stage, no BatchNorm, flattened), all from scratch, or
+    a pretrained backbone: "mobilenet_v3_small", "efficientnet_v2_b0", "resnet50"."""
     weights: str | None = setting(None, nonempty=True, optional=True)
     """Backbone weights: "imagenet" (Keras' published weights, downloaded once into
     ~/.keras/models/), the path of a local Keras weights file of the backbone
@@ -65,8 +66,11 @@ class TrainerConfig:
     """Class imbalance (largest/smallest count) from which class weights apply."""
     label_smoothing: float = setting(0.0, kind=float, low=0, high=1, high_open=True)
     """Label smoothing of the cross-entropy loss (0 = off; 0.1 is common)."""
-    filters: tuple[int, ...] = setting(DEFAULT_FILTERS, kind=int, low=1, items=True)
-    """Channel width per stage (two 3x3 convs each, then 2x2 pooling / stride 2)."""
+    filters: tuple[int, ...] | None = setting(None, kind=int, low=1, items=True, optional=True)
+    """Channel width per stage, each ending in 2x2 pooling (convnet/resnet: two 3x3
+    convs per stage; compact: one). None sizes the net to its input: convnet/resnet
+    (16, 32, 64) up to 28 px (limits.SMALL_IMAGE_MAX_SIZE), (32, 64, 128) above
+    (measured: bench/small_nets.py); compact (32, 64)."""
     dropout: float = setting(0.3, kind=float, low=0, high=1, high_open=True)
     """Dropout before the classifier."""
     optimizer: str = setting("adam", choices=OPTIMIZERS)
@@ -123,7 +127,8 @@ class TrainerConfig:
         out = []
         size = self.image_size
         # Each conv stage halves the side; below 2**stages a pooling layer fails.
-        min_size = max(limits.MIN_IMAGE_SIZE, 2 ** len(self.filters))
+        stages = self.filters or limits.default_filters(self.arch, size or 0)
+        min_size = max(limits.MIN_IMAGE_SIZE, 2 ** len(stages))
         if self.is_backbone:
             min_size = limits.MIN_BACKBONE_IMAGE_SIZE
         if size is not None and size < min_size:
@@ -145,6 +150,10 @@ class TrainerConfig:
                 f"Trainer custom_config has unknown keys {unknown}; known keys are {sorted(known)}"
             )
         return cls(**values)
+
+    def resolved_filters(self, image_side: int) -> tuple[int, ...]:
+        """The stage widths used for images of `image_side` px."""
+        return self.filters or limits.default_filters(self.arch, image_side)
 
     @property
     def is_backbone(self) -> bool:

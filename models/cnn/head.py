@@ -24,9 +24,11 @@ def classifier_head(
     num_classes: int,
     dropout: float,
     policy: tf_keras.mixed_precision.Policy | str,
+    flatten: bool = False,
 ) -> tf.Tensor:
-    """Global average pooling, dropout, dense logits and a float32 softmax."""
-    x = tf_keras.layers.GlobalAveragePooling2D(dtype=policy, name="pool")(features_map)
+    """Global average pooling (or flattening), dropout, dense logits and a float32 softmax."""
+    pool = tf_keras.layers.Flatten if flatten else tf_keras.layers.GlobalAveragePooling2D
+    x = pool(dtype=policy, name="pool")(features_map)
     x = tf_keras.layers.Dropout(dropout, dtype=policy, name="dropout")(x)
     # Small initial logits make the loss at init ~ln(K) (Karpathy's "init well").
     logits = tf_keras.layers.Dense(

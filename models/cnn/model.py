@@ -82,6 +82,17 @@ def _resnet_body(x: tf.Tensor, filters: Sequence[int], policy: Policy) -> tf.Ten
     return x
 
 
+def _compact_body(x: tf.Tensor, filters: Sequence[int], policy: Policy) -> tf.Tensor:
+    """keras-io's MNIST convnet: per width one 3x3 conv + ReLU (bias, no BatchNorm)
+    then 2x2 max-pooling; "same" padding so 8 px inputs still fit."""
+    for i, width in enumerate(filters):
+        x = tf_keras.layers.Conv2D(
+            width, 3, padding="same", activation="relu", dtype=policy, name=f"compact{i}_conv"
+        )(x)
+        x = tf_keras.layers.MaxPooling2D(2, dtype=policy, name=f"compact{i}_pool")(x)
+    return x
+
+
 def build_model(
     input_shape: Sequence[int],
     num_classes: int,
@@ -96,10 +107,11 @@ def build_model(
     Args:
       input_shape: (S, S, C) of the transformed image.
       num_classes: K, the width of the softmax output.
-      arch: "convnet" (conv/pool blocks), "resnet" (small residual net) or one
-        of the pretrained backbones (`models.cnn.backbones`).
+      arch: "compact" (keras-io's MNIST convnet), "convnet" (conv/BN/pool blocks),
+        "resnet" (small residual net) or one of the pretrained backbones
+        (`models.cnn.backbones`).
       filters: channel width per stage; each stage halves the resolution
-        (convnet/resnet only).
+        (compact/convnet/resnet only).
       dropout: dropout rate before the classifier.
       mixed_precision: compute in float16 (GPU only); the softmax stays float32.
       weights: backbones only: "imagenet", "none" or a weights file.
@@ -121,6 +133,11 @@ def build_model(
         raise ValueError("filters must name at least one stage width, got an empty sequence")
     policy = _policy(mixed_precision)
     inputs = tf_keras.Input(shape=tuple(input_shape), dtype=tf.float32, name=INPUT_NAME)
+    if arch == "compact":
+        # Flatten, not global pooling: at 7x7x64 the position of a stroke is the signal.
+        body = _compact_body(inputs, filters, policy)
+        outputs = classifier_head(body, num_classes, dropout, policy, flatten=True)
+        return tf_keras.Model(inputs, outputs, name=arch)
     body = _convnet_body if arch == "convnet" else _resnet_body
     outputs = classifier_head(body(inputs, filters, policy), num_classes, dropout, policy)
     return tf_keras.Model(inputs, outputs, name=arch)

@@ -83,6 +83,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     )
     net = builder.build()
     summary: dict[str, Any] = {"config": dict(vars(config)), **inputs.summary(), "seconds": seconds}
+    summary["filters"] = config.resolved_filters(inputs.input_shape[0])
     if config.sanity_checks:
         with _timed(seconds, "sanity_checks"):
             images, labels = training_data.sanity_sample(fn_args.train_files, inputs)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from models.cnn import limits, model
+from models.cnn.config import TrainerConfig
 
 
 @pytest.mark.parametrize("arch", limits.SMALL_ARCHITECTURES)
@@ -82,3 +83,35 @@ def test_build_model_rejects_bad_arguments_by_name(kwargs, match):
 def test_make_optimizer_rejects_unknown_optimizer():
     with pytest.raises(ValueError, match="optimizer must be one of"):
         model.make_optimizer("adagrad")
+
+
+def test_compact_net_is_two_conv_pool_stages_and_a_flat_classifier():
+    net = model.build_model((28, 28, 3), 10, arch="compact", filters=limits.COMPACT_FILTERS)
+
+    convs = [layer for layer in net.layers if layer.__class__.__name__ == "Conv2D"]
+    assert [c.filters for c in convs] == [32, 64]
+    assert not any("BatchNormalization" in layer.__class__.__name__ for layer in net.layers)
+    # 3x3x3x32+32, 3x3x32x64+64, then 7*7*64 flattened features x 10 classes + 10.
+    assert net.count_params() == 896 + 18_496 + 3136 * 10 + 10
+    assert net.get_layer("pool").output_shape == (None, 3136)
+
+
+@pytest.mark.parametrize(
+    "side, filters",
+    [(8, (16, 32, 64)), (28, (16, 32, 64)), (29, (32, 64, 128)), (224, (32, 64, 128))],
+)
+def test_unset_filters_size_the_default_convnet_to_its_input(side, filters):
+    config = TrainerConfig()
+
+    assert config.arch == "convnet" and config.filters is None
+    assert config.resolved_filters(side) == filters
+    net = model.build_model((side, side, 3), 10, filters=config.resolved_filters(side))
+    convs = [layer for layer in net.layers if layer.__class__.__name__ == "Conv2D"]
+    assert [c.filters for c in convs] == [w for w in filters for _ in (0, 1)]
+
+
+def test_set_filters_or_the_compact_arch_keep_their_own_widths():
+    assert TrainerConfig(filters=(8, 16)).resolved_filters(28) == (8, 16)
+    assert TrainerConfig(filters=(8, 16)).resolved_filters(224) == (8, 16)
+    assert TrainerConfig(arch="compact").resolved_filters(224) == limits.COMPACT_FILTERS
+    assert TrainerConfig(arch="resnet").resolved_filters(64) == limits.DEFAULT_FILTERS
