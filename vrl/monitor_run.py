@@ -8,6 +8,7 @@ from collections import defaultdict
 import numpy as np
 import tensorflow as tf
 import tensorflow_data_validation as tfdv
+from google.protobuf import text_format
 
 from components.atomic_pusher.provenance import read_provenance
 from contracts import features
@@ -54,8 +55,12 @@ def training_rows(version_dir: str, sample: int) -> list[dict]:
 
 
 def _schema(path: str, training) -> object:
+    """The user's schema at `path`, or the default one written there for them to edit."""
     if os.path.isfile(path):
-        return tfdv.load_schema_text(path)
+        try:
+            return tfdv.load_schema_text(path)
+        except text_format.ParseError as e:
+            raise ValueError(f"{path}: not a text-format TFDV schema ({e})") from e
     schema = drift.default_schema(training)
     tfdv.write_schema_text(schema, path)
     return schema

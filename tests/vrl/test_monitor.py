@@ -167,6 +167,28 @@ def test_truncated_log_file_is_skipped_and_counted(served, tmp_path, capsys):
     assert "1 truncated/corrupt files skipped" in out
 
 
+def test_edited_schema_thresholds_decide_and_a_broken_one_is_one_line(served, tmp_path, capsys):
+    root, config = served
+    written = os.path.join(root, "out", "shifted", "schema.pbtxt")
+    if not os.path.isfile(written):  # this test run alone
+        _monitor(root, config, "shifted")
+    schema = tfdv.load_schema_text(written)
+    for feature in schema.feature:  # the user loosens every threshold
+        comparator = feature.skew_comparator
+        for kind in ("infinity_norm", "jensen_shannon_divergence"):
+            if comparator.HasField(kind):
+                getattr(comparator, kind).threshold = 1.5
+    loose = str(tmp_path / "loose.pbtxt")
+    tfdv.write_schema_text(schema, loose)
+    assert _monitor(root, config, "shifted", "--schema", loose) == 0
+    broken = tmp_path / "broken.pbtxt"
+    broken.write_text("feature { name: ")
+    capsys.readouterr()
+    assert _monitor(root, config, "shifted", "--schema", str(broken)) == 2
+    err = capsys.readouterr().err
+    assert "not a text-format TFDV schema" in err and err.count("\n") == 1
+
+
 def test_no_logged_traffic_is_one_line(served, capsys):
     root, config = served
     assert _monitor(root, config, "quiet") == 0
