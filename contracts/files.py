@@ -18,6 +18,9 @@ SPAN_FOLDER_PATTERN = SPAN_FOLDER_PREFIX + "{SPAN}/" + FOLDER_PATTERN
 INGEST_REPORT_FILE = "ingest_report.json"
 # ImageChecks' output artifact.
 IMAGE_CHECKS_FILE = "image_checks.json"
+# ImageTransform's transformed Examples, beside label_vocab.txt: the span, version
+# and input fingerprint of the Examples they came from (the Trainer's HParams).
+DATA_IDENTITY_FILE = "data_identity.json"
 # The CNN Trainer's model_run artifact.
 TRAINING_REPORT_FILE = "training_report.json"
 LOSS_CURVE_FILE = "loss_curve.png"

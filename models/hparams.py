@@ -32,15 +32,22 @@ def flatten(config: Any) -> dict[str, bool | int | float | str]:
 
 
 def write_hparams(
-    log_dir: str, config: Any, metrics: Mapping[str, float], step: int = 0, trial_id: str = ""
+    log_dir: str,
+    config: Any,
+    metrics: Mapping[str, float],
+    step: int = 0,
+    trial_id: str = "",
+    data: Mapping[str, str] | None = None,
 ) -> None:
-    """Records `config` as this run's hparams and `metrics` as `hparams/<name>` scalars."""
+    """Records `config` and `data` (what the run trained on: span, fingerprint) as
+    this run's hparams, so runs on different data stay apart in the HParams
+    dashboard, and `metrics` as `hparams/<name>` scalars."""
     import tensorflow as tf
     from tensorboard.plugins.hparams import api as hp
 
     writer = tf.summary.create_file_writer(log_dir)
     with writer.as_default():
-        hp.hparams(flatten(config), trial_id=trial_id or None)
+        hp.hparams({**flatten(config), **(data or {})}, trial_id=trial_id or None)
         for name, value in sorted(metrics.items()):
             if value is not None:
                 tf.summary.scalar(f"{METRIC_PREFIX}{name}", float(value), step=step)

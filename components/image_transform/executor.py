@@ -4,11 +4,16 @@ The Trainer reads Transform's materialised examples and finds the class names
 in `label_vocab.txt` at the root of its Examples artifact (beside the
 `Split-*` folders), where ImageExampleGen writes it. TFX's Transform writes
 only the transformed splits, so this executor copies the file from each input
-Examples artifact to the matching transformed one.
+Examples artifact to the matching transformed one. Beside it goes
+`data_identity.json`: the span, version and input fingerprint ImageExampleGen
+recorded on its Examples artifact, which the Trainer's `run_fn` cannot see
+(it gets file paths, not artifacts) and records as TensorBoard HParams.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import posixpath
 from typing import Any
 
@@ -19,6 +24,10 @@ from tfx.dsl.io import fileio
 from tfx.types import standard_component_specs
 
 from contracts.features import LABEL_VOCAB_FILENAME
+from contracts.files import DATA_IDENTITY_FILE
+
+# Set on Examples by ImageExampleGen as TFX's ExampleGen driver does.
+_SPAN, _VERSION, _FINGERPRINT = "span", "version", "input_fingerprint"
 
 
 def vocab_pairs(sources: list[str], targets: list[str]) -> list[tuple[str, str]]:
@@ -50,6 +59,32 @@ def vocab_pairs(sources: list[str], targets: list[str]) -> list[tuple[str, str]]
     ]
 
 
+def data_identity(examples: list[types.Artifact]) -> dict[str, str]:
+    """What data the transformed examples came from, as HParams strings:
+    `data_span` and `data_version` (comma-joined when several Examples
+    artifacts were transformed together; "" when unrecorded) and
+    `data_fingerprint`, 12 hex digits of sha256 over the input fingerprints."""
+
+    def joined(name: str) -> str:
+        # TFX's ExampleGen driver sets custom properties; an Importer sets the
+        # Examples type's own `span` and `version` properties.
+        return ",".join(
+            str(
+                a.get_int_custom_property(name) if a.has_custom_property(name) else getattr(a, name)
+            )
+            for a in examples
+            if a.has_custom_property(name) or a.has_property(name)
+        )
+
+    prints = [a.get_string_custom_property(_FINGERPRINT) for a in examples]
+    digest = hashlib.sha256("\n".join(prints).encode()).hexdigest()[:12] if any(prints) else ""
+    return {
+        "data_span": joined(_SPAN),
+        "data_version": joined(_VERSION),
+        "data_fingerprint": digest,
+    }
+
+
 def _read(path: str) -> bytes:
     with fileio.open(path, "rb") as f:
         return f.read()
@@ -69,8 +104,12 @@ class Executor(tfx_transform_executor.Executor):
             a.uri for a in output_dict.get(standard_component_specs.TRANSFORMED_EXAMPLES_KEY, [])
         ]
         pairs = vocab_pairs(sources, targets)  # checked before the Beam job starts
+        identity = json.dumps(data_identity(input_dict[standard_component_specs.EXAMPLES_KEY]))
         super().Do(input_dict, output_dict, exec_properties)
         for source, target in pairs:
             fileio.makedirs(posixpath.dirname(target))
             fileio.copy(source, target, overwrite=True)
             logging.info("ImageTransform: copied %s to %s", source, target)
+        for target in targets:
+            with fileio.open(posixpath.join(target, DATA_IDENTITY_FILE), "w") as f:
+                f.write(identity)

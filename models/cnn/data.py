@@ -10,6 +10,7 @@ batches to float32 after the cache.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterable
 
@@ -18,6 +19,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 
 from contracts import features
+from contracts.files import DATA_IDENTITY_FILE
 from models.cnn.preprocessing import IMAGE_XF_KEY, LABEL_XF_KEY, decode_pixels, to_unit_range
 
 # Records parsed per call; large enough to amortise the per-call overhead,
@@ -35,15 +37,19 @@ def list_files(file_patterns: Iterable[str]) -> list[str]:
     return files
 
 
-def find_label_vocab(file_patterns: Iterable[str]) -> str:
-    """Finds label_vocab.txt at the Examples root: the parent of the `Split-*` folder."""
-    looked = []
+def _at_examples_roots(file_patterns: Iterable[str], name: str) -> list[str]:
+    """`name` at each Examples root: the parent of a pattern's `Split-*` folder."""
+    paths = []
     for pattern in file_patterns:
         split_dir = os.path.dirname(pattern.rstrip("/")) if "*" in pattern else pattern
-        candidate = os.path.join(
-            os.path.dirname(split_dir.rstrip("/")), features.LABEL_VOCAB_FILENAME
-        )
-        looked.append(candidate)
+        paths.append(os.path.join(os.path.dirname(split_dir.rstrip("/")), name))
+    return paths
+
+
+def find_label_vocab(file_patterns: Iterable[str]) -> str:
+    """Finds label_vocab.txt at the Examples root: the parent of the `Split-*` folder."""
+    looked = _at_examples_roots(file_patterns, features.LABEL_VOCAB_FILENAME)
+    for candidate in looked:
         if tf.io.gfile.exists(candidate):
             return candidate
     raise FileNotFoundError(
@@ -51,6 +57,17 @@ def find_label_vocab(file_patterns: Iterable[str]) -> str:
         "at the root of the Examples artifact, next to the Split-* folders, and the pipeline's "
         "Transform (components.image_transform) copies it beside the transformed examples"
     )
+
+
+def read_data_identity(file_patterns: Iterable[str]) -> dict[str, str]:
+    """The span, version and fingerprint of the data the examples came from
+    (`data_identity.json`, written by the pipeline's ImageTransform at the Examples
+    root); {} for examples written without it."""
+    for path in _at_examples_roots(file_patterns, DATA_IDENTITY_FILE):
+        if tf.io.gfile.exists(path):
+            with tf.io.gfile.GFile(path) as f:
+                return {str(k): str(v) for k, v in json.load(f).items()}
+    return {}
 
 
 def read_label_vocab(path: str) -> list[str]:

@@ -39,6 +39,7 @@ from tfx import v1 as tfx
 from models.cnn import eval_split, export, phases, report, runtime, sanity, training_data
 from models.cnn.backbones import trainer_config_checked
 from models.cnn.build import ModelBuilder
+from models.cnn.data import read_data_identity
 from models.hparams import write_hparams
 from models.reproducibility import restores_op_determinism, seed_everything
 
@@ -131,4 +132,5 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
         summary.update({"tflite": after["tflite"]} if "tflite" in after else {})
     report.write_report(fn_args.model_run_dir, fitted.history, summary)
     final = {k: summary.get(k) for k in HPARAM_METRICS}
-    write_hparams(fn_args.model_run_dir, config, final, step=fitted.best_epoch)
+    identity = read_data_identity(fn_args.train_files)
+    write_hparams(fn_args.model_run_dir, config, final, step=fitted.best_epoch, data=identity)

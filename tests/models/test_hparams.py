@@ -35,3 +35,21 @@ def test_run_folder_gets_hparams_session_and_final_metric_scalars(tmp_path):
     assert "hparams" in plugins
     assert list(scalars) == ["hparams/eval_accuracy"]
     assert abs(scalars["hparams/eval_accuracy"] - 0.9) < 1e-6
+
+
+def test_the_data_a_run_trained_on_is_part_of_its_hparams(tmp_path):
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    data = {"data_span": "7", "data_fingerprint": "0123456789ab"}
+    write_hparams(str(tmp_path), _Config(), {"eval_accuracy": 0.9}, data=data)
+    (path,) = glob.glob(str(tmp_path / "events.out.tfevents.*"))
+    sessions = [
+        plugin_data_pb2.HParamsPluginData.FromString(v.metadata.plugin_data.content)
+        for event in tf.compat.v1.train.summary_iterator(path)
+        for v in event.summary.value
+        if v.metadata.plugin_data.plugin_name == "hparams"
+    ]
+    (start,) = [s.session_start_info for s in sessions if s.HasField("session_start_info")]
+    assert start.hparams["data_span"].string_value == "7"
+    assert start.hparams["data_fingerprint"].string_value == "0123456789ab"
+    assert start.hparams["arch"].string_value == "convnet"

@@ -2,7 +2,7 @@
 
 import pytest
 
-from components.image_transform.executor import vocab_pairs
+from components.image_transform.executor import data_identity, vocab_pairs
 
 
 def _examples(tmp_path, name: str, vocab: str | None) -> str:
@@ -41,3 +41,43 @@ def test_examples_without_a_vocab_are_refused_naming_the_file(tmp_path):
 
 def test_nothing_to_copy_when_transform_materialises_nothing(tmp_path):
     assert vocab_pairs([_examples(tmp_path, "a", "x\ny\n")], []) == []
+
+
+def _ingested(span: int, version: int | None, fingerprint: str):
+    """An Examples artifact with the properties TFX's ExampleGen driver records."""
+    from tfx.components.example_gen import driver
+    from tfx.types import standard_artifacts
+
+    examples = standard_artifacts.Examples()
+    props = {"span": span, "version": version, "input_fingerprint": fingerprint}
+    driver.update_output_artifact(props, examples.mlmd_artifact)
+    return examples
+
+
+def test_data_identity_tells_spans_and_fingerprints_apart():
+    one = data_identity([_ingested(3, None, "split:single_split,num_files:2,total_bytes:10")])
+    assert one["data_span"] == "3" and one["data_version"] == ""
+    assert len(one["data_fingerprint"]) == 12
+    same_span_new_files = data_identity([_ingested(3, None, "split:single_split,num_files:3")])
+    assert same_span_new_files["data_span"] == "3"
+    assert same_span_new_files["data_fingerprint"] != one["data_fingerprint"]
+    both = data_identity([_ingested(3, 1, "a"), _ingested(4, 1, "b")])
+    assert both["data_span"] == "3,4" and both["data_version"] == "1,1"
+
+
+def test_data_identity_of_examples_without_ingest_properties_is_empty():
+    from tfx.types import standard_artifacts
+
+    assert data_identity([standard_artifacts.Examples()]) == {
+        "data_span": "",
+        "data_version": "",
+        "data_fingerprint": "",
+    }
+
+
+def test_data_identity_reads_the_examples_type_span_property_too():
+    from tfx.types import standard_artifacts
+
+    imported = standard_artifacts.Examples()
+    imported.span = 5  # how an Importer records it
+    assert data_identity([imported])["data_span"] == "5"

@@ -8,10 +8,12 @@ import os
 import numpy as np
 import pytest
 import tensorflow as tf
+from tensorboard.plugins.hparams import plugin_data_pb2
 from tfx import v1 as tfx
 
 from components.image_transform.component import ImageTransform
 from contracts import features
+from contracts.files import DATA_IDENTITY_FILE
 from models.cnn import testing
 
 
@@ -22,7 +24,8 @@ def test_transform_and_trainer_components_export_a_model_serving_both_signatures
     examples = tfx.dsl.Importer(
         source_uri=examples_uri,
         artifact_type=tfx.types.standard_artifacts.Examples,
-        properties={"split_names": '["train", "eval"]'},
+        properties={"split_names": '["train", "eval"]', "span": 7},
+        custom_properties={"input_fingerprint": "split:single_split,num_files:1"},
     ).with_id("import_examples")
     statistics = tfx.components.StatisticsGen(examples=examples.outputs["result"])
     schema = tfx.components.SchemaGen(
@@ -64,7 +67,16 @@ def test_transform_and_trainer_components_export_a_model_serving_both_signatures
 
     (serving_dir,) = glob.glob(os.path.join(root, "Trainer", "model", "*", "Format-Serving"))
     (transformed,) = glob.glob(os.path.join(root, "ImageTransform", "transformed_examples", "*"))
-    assert sorted(os.listdir(transformed)) == ["Split-eval", "Split-train", "label_vocab.txt"]
+    assert sorted(os.listdir(transformed)) == [
+        "Split-eval",
+        "Split-train",
+        DATA_IDENTITY_FILE,
+        "label_vocab.txt",
+    ]
+    hparams = _hparams(glob.glob(os.path.join(root, "Trainer", "model_run", "*"))[0])
+    assert hparams["data_span"].string_value == "7"  # runs on other spans get rows of their own
+    assert len(hparams["data_fingerprint"].string_value) == 12
+    assert hparams["image_size"].number_value == 16
     loaded = tf.saved_model.load(serving_dir)
     eval_items = colour_items[45:]
     labels = np.array([label for _, label in eval_items])
@@ -85,3 +97,17 @@ def test_transform_and_trainer_components_export_a_model_serving_both_signatures
     )
     names = from_bytes[features.OUTPUT_LABEL_NAMES].numpy()
     assert set(names.tolist()) <= {n.encode() for n in testing.COLOUR_CLASSES}
+
+
+def _hparams(log_dir: str):
+    """The hparams of the session a TensorBoard log folder records."""
+    for path in glob.glob(os.path.join(log_dir, "**", "events.out.tfevents.*"), recursive=True):
+        for event in tf.compat.v1.train.summary_iterator(path):
+            for value in event.summary.value:
+                if value.metadata.plugin_data.plugin_name == "hparams":
+                    data = plugin_data_pb2.HParamsPluginData.FromString(
+                        value.metadata.plugin_data.content
+                    )
+                    if data.HasField("session_start_info"):
+                        return data.session_start_info.hparams
+    raise AssertionError(f"no hparams session in {log_dir}")
