@@ -21,6 +21,9 @@ IMAGE_CHECKS_FILE = "image_checks.json"
 # ImageTransform's transformed Examples, beside label_vocab.txt: the span, version
 # and input fingerprint of the Examples they came from (the Trainer's HParams).
 DATA_IDENTITY_FILE = "data_identity.json"
+# SpanDrift's output artifact: the verdict, and the compared span's TFDV statistics.
+SPAN_DRIFT_FILE = "span_drift.json"
+SPAN_DRIFT_BASELINE_STATISTICS = "baseline_statistics.pb"
 # The CNN Trainer's model_run artifact.
 TRAINING_REPORT_FILE = "training_report.json"
 LOSS_CURVE_FILE = "loss_curve.png"

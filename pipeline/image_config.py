@@ -58,6 +58,16 @@ class ImagePipelineConfig:
     """Curated schema (.pbtxt) to use instead of SchemaGen's inferred one."""
     halt_on_anomalies: bool = setting(True, kind=bool)
     """Stop before Transform when ExampleValidator or the image checks report errors."""
+    halt_on_span_drift: bool = setting(False, kind=bool)
+    """Stop before Transform when the new span drifted from the span the served model was
+    trained on (SpanDrift, TFDV's drift comparators); without it a drift is reported in
+    the run's summary and training goes on."""
+    max_span_drift_l_infinity: float = setting(0.25, like=_FRACTION)
+    """Span drift threshold of categorical features (format, label_name): the largest
+    L-infinity distance between their value shares in the new and the served span."""
+    max_span_drift_js_divergence: float = setting(0.25, like=_FRACTION)
+    """Span drift threshold of numeric features (height, width, channels): the largest
+    Jensen-Shannon divergence between their histograms in the new and the served span."""
     max_class_imbalance: float = setting(3.0, kind=float, low=1.0)
     """Largest/smallest class count across the whole dataset above which the image checks
     report an error (the eval split alone is a noisy hash sample)."""

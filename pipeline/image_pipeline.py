@@ -18,6 +18,7 @@ from components.image_checks.ops import CheckConfig
 from components.image_example_gen.component import ImageExampleGen
 from components.image_transform.component import ImageTransform
 from components.served_baseline.component import ServedBaseline
+from components.span_drift.component import SpanDrift
 from contracts import features
 from models.cnn import limits
 from pipeline import params
@@ -184,6 +185,19 @@ def _data_components(config: ImagePipelineConfig, rp: bool) -> list:
     return [example_gen, statistics_gen, schema_gen, example_validator, image_checks]
 
 
+def _span_drift(config: ImagePipelineConfig, data: list, baseline) -> SpanDrift:
+    """SpanDrift: the new span's statistics against the served model's span."""
+    _, statistics_gen, schema_gen, _, _ = data
+    return SpanDrift(
+        statistics=statistics_gen.outputs["statistics"],
+        schema=schema_gen.outputs["schema"],
+        baseline_model=baseline.outputs["model"],
+        max_l_infinity=config.max_span_drift_l_infinity,
+        max_js_divergence=config.max_span_drift_js_divergence,
+        halt_on_drift=config.halt_on_span_drift,
+    ).with_id("SpanDrift")
+
+
 def _training_components(
     config: ImagePipelineConfig, rp: bool, example_gen, schema_gen, image_checks
 ) -> list:
@@ -220,12 +234,18 @@ def _training_components(
     return [transform, trainer]
 
 
-def _release_components(config: ImagePipelineConfig, rp: bool, example_gen, trainer) -> list:
-    """ServedBaseline, the Evaluator (against it) and the Pusher, in that order."""
-    baseline = ServedBaseline(
+def _served_baseline(config: ImagePipelineConfig) -> ServedBaseline:
+    """The model in production: the Evaluator's baseline and SpanDrift's compared span."""
+    return ServedBaseline(
         model_dir=posixpath.join(config.resolved_serving_base, config.model_name),
         label=config.baseline_label,
     ).with_id("ServedBaseline")
+
+
+def _release_components(
+    config: ImagePipelineConfig, rp: bool, example_gen, trainer, baseline
+) -> list:
+    """The Evaluator (against the served baseline) and the Pusher, in that order."""
     evaluator = GatedEvaluator(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
@@ -247,7 +267,7 @@ def _release_components(config: ImagePipelineConfig, rp: bool, example_gen, trai
         evaluation=evaluator.outputs["evaluation"],
         model_run=trainer.outputs["model_run"],
     )
-    return [baseline, evaluator, pusher]
+    return [evaluator, pusher]
 
 
 def create_image_pipeline(
@@ -256,8 +276,9 @@ def create_image_pipeline(
     metadata_connection_config=None,
     runtime_parameters: bool = False,
 ) -> tfx.dsl.Pipeline:
-    """Wires ImageExampleGen → validation → Transform → Trainer → Evaluator
-    (against ServedBaseline, the model in production) → Pusher.
+    """Wires ImageExampleGen → validation and SpanDrift (against the span of
+    ServedBaseline, the model in production) → Transform → Trainer → Evaluator
+    (against ServedBaseline) → Pusher.
 
     Reads no data; a local weights file (`config.trainer.weights`) is hashed
     into the Trainer's custom_config, so replacing it in place retrains.
@@ -270,12 +291,15 @@ def create_image_pipeline(
     rp = runtime_parameters
     data = _data_components(config, rp)
     example_gen, _, schema_gen, _, image_checks = data
+    baseline = _served_baseline(config)
+    drift = _span_drift(config, data, baseline)
     training = _training_components(config, rp, example_gen, schema_gen, image_checks)
-    release = _release_components(config, rp, example_gen, trainer=training[-1])
+    training[0].add_upstream_node(drift)  # a halting drift check stops Transform
+    release = _release_components(config, rp, example_gen, training[-1], baseline)
     return tfx.dsl.Pipeline(
         pipeline_name=config.pipeline_name,
         pipeline_root=config.resolved_pipeline_root,
-        components=data + training + release,
+        components=data + [baseline, drift] + training + release,
         enable_cache=config.enable_cache,
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=beam_pipeline_args or [],

@@ -171,6 +171,10 @@ def print_summary(config, summary) -> None:
         print(f"data checks: {len(issues)} finding(s): {kinds}")
     else:
         print("data checks: no findings")
+    from vrl.results import span_drift_line
+
+    if (drift := span_drift_line(summary.span_drift)) is not None:
+        print(drift)
     acc = summary.metrics.get("sparse_categorical_accuracy")
     if acc is not None:
         print(

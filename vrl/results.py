@@ -7,8 +7,9 @@ import json
 import os
 import re
 
+from components.span_drift.verdict import drift_line
 from contracts.features import LABEL_VOCAB_FILENAME
-from contracts.files import IMAGE_CHECKS_FILE, INGEST_REPORT_FILE
+from contracts.files import IMAGE_CHECKS_FILE, INGEST_REPORT_FILE, SPAN_DRIFT_FILE
 from vrl.mlmd import open_store
 
 
@@ -36,6 +37,8 @@ class RunSummary:
     """The TFLite gate's verdict (accuracies, drop, maximum) when the run exported TFLite."""
     error_analysis_dir: str | None = None
     """The trainer's error analysis (JSON and PNGs) of the evaluated model."""
+    span_drift: dict | None = None
+    """SpanDrift's verdict: the span compared with, the drifted features, halted or not."""
 
 
 def latest_artifact(store, type_name: str):
@@ -170,15 +173,10 @@ def summarize(pipeline_root: str, ingest_report_name: str = INGEST_REPORT_FILE) 
         _error_analysis(store, summary)
     from components.image_example_gen.spec import QuarantineReport
 
-    checks = [
-        a
-        for a in store.get_artifacts_by_type("ExampleAnomalies")
-        if a.state == a.LIVE and os.path.exists(os.path.join(a.uri, IMAGE_CHECKS_FILE))
-    ]
+    checks = _newest_with_file(store, IMAGE_CHECKS_FILE)
     if checks:
-        newest = max(checks, key=lambda a: (a.create_time_since_epoch, a.id))
-        with open(os.path.join(newest.uri, IMAGE_CHECKS_FILE)) as f:
-            summary.data_issues = json.load(f).get("issues", [])
+        summary.data_issues = checks.get("issues", [])
+    summary.span_drift = _newest_with_file(store, SPAN_DRIFT_FILE)
     quarantine = latest_artifact(store, QuarantineReport.TYPE_NAME)
     if quarantine is not None:
         report = os.path.join(quarantine.uri, ingest_report_name)
@@ -186,6 +184,36 @@ def summarize(pipeline_root: str, ingest_report_name: str = INGEST_REPORT_FILE) 
             with open(report) as f:
                 summary.ingest = json.load(f)
     return summary
+
+
+def _newest_with_file(store, name: str) -> dict | None:
+    """The JSON file `name` of the newest live ExampleAnomalies artifact holding one."""
+    found = [
+        a
+        for a in store.get_artifacts_by_type("ExampleAnomalies")
+        if a.state == a.LIVE and os.path.exists(os.path.join(a.uri, name))
+    ]
+    if not found:
+        return None
+    newest = max(found, key=lambda a: (a.create_time_since_epoch, a.id))
+    with open(os.path.join(newest.uri, name)) as f:
+        return json.load(f)
+
+
+def span_drift_line(verdict: dict | None) -> str | None:
+    """One line on SpanDrift's verdict for the run's summary (None: not in this run)."""
+    if verdict is None:
+        return None
+    compared = verdict.get("compared_with") or {}
+    if "why" in compared:
+        return f"span drift: not checked ({compared['why']})"
+    drifted = verdict.get("drifted") or []
+    against = f"against span {compared.get('span')} (the served model's)"
+    if not drifted:
+        return f"span drift: none {against}"
+    names = drift_line(drifted)
+    then = "the run stopped" if verdict.get("halted") else "training went on"
+    return f"span drift {against}: {names}; {then} (--halt-on-span-drift stops it)"
 
 
 def error_analysis_lines(summary: RunSummary) -> list[str]:

@@ -70,6 +70,8 @@ def test_pipeline_pushes_a_servable_model_caches_and_retrains_on_new_span(spans,
         summary.ingest["files_seen"]
         == summary.ingest["examples_written"] + summary.ingest["quarantined"]
     )
+    # The first span has no served span to drift from.
+    assert "first span" in summary.span_drift["compared_with"]["why"]
 
     # 2) The pushed SavedModel answers serving_default with raw encoded bytes.
     loaded = tf.saved_model.load(summary.pushed_path)
@@ -131,6 +133,9 @@ def test_pipeline_pushes_a_servable_model_caches_and_retrains_on_new_span(spans,
     shutil.copytree(later_span, data / "span-2")
     summary2 = run_image_pipeline(config)
     assert summary2.evaluation_uri != summary.evaluation_uri
+    # span-2 is drawn like span-1: SpanDrift compares them and finds no drift.
+    assert summary2.span_drift["compared_with"]["span"] == 1
+    assert summary2.span_drift["drifted"] == []
     if summary2.blessed:
         assert len(_versions(model_dir)) == 2 and _versions(model_dir)[0] == version
     else:

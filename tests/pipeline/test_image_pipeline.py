@@ -14,9 +14,10 @@ EXPECTED_IDS = [
     "SchemaGen",
     "ExampleValidator",
     "ImageChecks",
+    "ServedBaseline",
+    "SpanDrift",
     "Transform",
     "Trainer",
-    "ServedBaseline",
     "Evaluator",
     "Pusher",
 ]
@@ -97,6 +98,21 @@ def test_wiring_reads_no_disk_and_needs_a_resolved_pattern(tmp_path):
     assert create_image_pipeline(config).components[0].exec_properties["input_base"] == missing
     with pytest.raises(ValueError, match="input_pattern must be set"):
         create_image_pipeline(ImagePipelineConfig(data_dir=missing, home=str(tmp_path)))
+
+
+def test_span_drift_compares_with_the_served_span_before_transform(tmp_path):
+    config = ImagePipelineConfig(
+        data_dir="d", home=str(tmp_path), input_pattern="*/*", halt_on_span_drift=True
+    )
+    components = {c.id: c for c in create_image_pipeline(config).components}
+    drift = components["SpanDrift"]
+    assert drift.inputs["statistics"].producer_component_id == "StatisticsGen"
+    assert drift.inputs["baseline_model"].producer_component_id == "ServedBaseline"
+    assert drift.exec_properties["halt_on_drift"] == 1
+    assert drift.exec_properties["max_l_infinity"] == config.max_span_drift_l_infinity
+    assert "SpanDrift" in {n.id for n in components["Transform"].upstream_nodes}
+    default = ImagePipelineConfig(data_dir="d", home=str(tmp_path), input_pattern="*/*")
+    assert default.halt_on_span_drift is False
 
 
 def test_evaluator_baseline_is_the_served_model_not_a_resolver(tmp_path):
