@@ -44,9 +44,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--logs",
         action="append",
-        required=True,
+        default=[],
         help="PredictionLog TFRecords: a logging_config filename_prefix, a folder or a "
         "file (repeatable)",
+    )
+    p.add_argument(
+        "--model-config",
+        default=None,
+        help="TF Serving model config file: read the logs its logging_config names for MODEL",
     )
     p.add_argument("--home", default="runs", help="a `vrl run --home` folder")
     p.add_argument(
@@ -67,9 +72,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def _cmd_harvest(args: argparse.Namespace) -> int:
     base = args.serving_base or os.path.join(args.home, SERVING_DIR)
+    logs = list(args.logs)
+    if args.model_config:
+        from serving.model_config import load_config_file
+
+        spec = {s.name: s for s in load_config_file(args.model_config)}.get(args.model)
+        if spec is None or not spec.log_filename_prefix:
+            what = "is not in" if spec is None else "has no logging_config in"
+            raise ValueError(f"model {args.model!r} {what} {args.model_config}")
+        logs.append(spec.log_filename_prefix)
+    if not logs:
+        raise ValueError("give --logs (PredictionLog files) or --model-config (its logging_config)")
     summary = harvest(
         args.model,
-        args.logs,
+        logs,
         args.out,
         args.budget,
         args.strategy,

@@ -186,3 +186,19 @@ def test_labelled_harvest_is_the_next_span_ingested(world, tmp_path):
             f[features.LABEL_NAME_KEY].bytes_list.value[0].decode()
         )
     assert got == truth
+
+
+def test_logs_found_through_the_model_configs_logging_config(world, tmp_path):
+    config = tmp_path / "models.config"
+    logging = (
+        "logging_config { sampling_config { sampling_rate: 1.0 } log_collector_config "
+        f"{{ type: 'tfrecord' filename_prefix: '{world['logs'] / MODEL}' }} }}"
+    )
+    config.write_text(
+        f"model_config_list {{ config {{ name: '{MODEL}' base_path: "
+        f"'{world['serving'] / MODEL}' model_platform: 'tensorflow' {logging} }} }}"
+    )
+    argv = ["harvest", MODEL, "--model-config", str(config), "--out", str(tmp_path / "o")]
+    assert cli.main(argv + ["--budget", "4", "--serving-base", str(world["serving"])]) == 0
+    assert len(_manifest(tmp_path / "o")) == 4
+    assert cli.main(["harvest", MODEL, "--out", str(tmp_path / "p"), "--budget", "4"]) == 2
