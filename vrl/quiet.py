@@ -29,6 +29,9 @@ NATIVE_NOISE = (
     b"could not open file to read NUMA node",
     b"This TensorFlow binary is optimized to use available CPU instructions",
     b"To enable the following instructions",
+    # An error-level line on every CPU without AVX-512 when a uint8 op runs (Transform's
+    # pixels); TensorFlow falls back to Eigen and nothing is wrong.
+    b"oneDNN supports DT_UINT8 only on platforms with AVX-512",
 )
 
 # Printed by Python code straight to sys.stderr (gym 0.23, which TF-Agents

@@ -1,4 +1,5 @@
-"""ImageTransform executor: TFX's Transform executor, then the label vocabulary copied over.
+"""ImageTransform executor: TFX's Transform executor, then the label vocabulary copied over
+and the transformed examples' payload format recorded.
 
 The Trainer reads Transform's materialised examples and finds the class names
 in `label_vocab.txt` at the root of its Examples artifact (beside the
@@ -20,7 +21,9 @@ from typing import Any
 from absl import logging
 from tfx import types
 from tfx.components.transform import executor as tfx_transform_executor
+from tfx.components.util import examples_utils
 from tfx.dsl.io import fileio
+from tfx.proto import example_gen_pb2
 from tfx.types import standard_component_specs
 
 from contracts.features import LABEL_VOCAB_FILENAME
@@ -106,6 +109,10 @@ class Executor(tfx_transform_executor.Executor):
         pairs = vocab_pairs(sources, targets)  # checked before the Beam job starts
         identity = json.dumps(data_identity(input_dict[standard_component_specs.EXAMPLES_KEY]))
         super().Do(input_dict, output_dict, exec_properties)
+        # TFX's Transform writes tf.Examples but leaves the artifact without the
+        # payload_format property, and every reader then warns that it falls back.
+        for artifact in output_dict.get(standard_component_specs.TRANSFORMED_EXAMPLES_KEY, []):
+            examples_utils.set_payload_format(artifact, example_gen_pb2.FORMAT_TF_EXAMPLE)
         for source, target in pairs:
             fileio.makedirs(posixpath.dirname(target))
             fileio.copy(source, target, overwrite=True)

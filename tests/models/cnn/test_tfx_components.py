@@ -77,6 +77,15 @@ def test_transform_and_trainer_components_export_a_model_serving_both_signatures
     assert hparams["data_span"].string_value == "7"  # runs on other spans get rows of their own
     assert len(hparams["data_fingerprint"].string_value) == 12
     assert hparams["image_size"].number_value == 16
+    # Readers of the transformed examples find their payload format (no fallback warning).
+    store = tfx.orchestration.metadata.Metadata(
+        tfx.orchestration.metadata.sqlite_metadata_connection_config(
+            str(tmp_path / "metadata.sqlite")
+        )
+    )
+    with store:
+        (artifact,) = [a for a in store.store.get_artifacts() if a.uri == transformed]
+    assert artifact.custom_properties["payload_format"].string_value == "FORMAT_TF_EXAMPLE"
     loaded = tf.saved_model.load(serving_dir)
     eval_items = colour_items[45:]
     labels = np.array([label for _, label in eval_items])
