@@ -5,6 +5,7 @@ and Trainer (run_fn by name) fed the transformed examples."""
 import glob
 import os
 
+import ml_metadata as mlmd
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -78,13 +79,12 @@ def test_transform_and_trainer_components_export_a_model_serving_both_signatures
     assert len(hparams["data_fingerprint"].string_value) == 12
     assert hparams["image_size"].number_value == 16
     # Readers of the transformed examples find their payload format (no fallback warning).
-    store = tfx.orchestration.metadata.Metadata(
+    store = mlmd.MetadataStore(
         tfx.orchestration.metadata.sqlite_metadata_connection_config(
             str(tmp_path / "metadata.sqlite")
         )
     )
-    with store:
-        (artifact,) = [a for a in store.store.get_artifacts() if a.uri == transformed]
+    (artifact,) = [a for a in store.get_artifacts() if a.uri == transformed]
     assert artifact.custom_properties["payload_format"].string_value == "FORMAT_TF_EXAMPLE"
     loaded = tf.saved_model.load(serving_dir)
     eval_items = colour_items[45:]
