@@ -32,6 +32,8 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
+pytestmark = pytest.mark.slow  # starts vrl serve and sends every hostile case: not in `make check`
+
 C = grpc.StatusCode
 # Resident memory the server may reach at any point of this module (peak, VmHWM).
 # Measured: ~0.55 GB after start-up and ~0.6 GB peak through the suite and the fuzz.

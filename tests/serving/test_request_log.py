@@ -24,6 +24,8 @@ from serving.request_log import published_files
 from serving.server import start_server
 from vrl import serve as serve_cli
 
+pytestmark = pytest.mark.slow  # starts vrl serve processes: not in `make check`
+
 
 def _config(path, base_path: str, prefix: str, rate: float = 1.0) -> str:
     path.write_text(

@@ -19,6 +19,8 @@ from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 from serving.flags import server_kwargs
 from vrl import serve as cli
 
+pytestmark = pytest.mark.slow  # starts vrl serve with TF Serving's flags: not in `make check`
+
 POLL_SECONDS = 1
 WAIT_S = 120.0
 """Bound of a wait on a condition: ends a failure on a loaded machine, never a margin."""

@@ -30,6 +30,8 @@ from pipeline.image_config import ImagePipelineConfig
 from tests.components.image_example_gen.test_executor import _props, _read_split, _run
 from vrl import cli, demo_data, harvest, local
 
+pytestmark = pytest.mark.slow  # trains, serves and ingests a harvested span: not in `make check`
+
 MODEL = "shapes"
 CLASSES = ("circle", "cross", "square", "star", "triangle")
 

@@ -14,6 +14,8 @@ from components.atomic_pusher import ops
 from contracts.features import OBSERVATION_KEY as POLICY_INPUT
 from vrl.cli import main
 
+pytestmark = pytest.mark.slow  # starts vrl serve and switches labels on it: not in `make check`
+
 POLL_SECONDS = 1
 SWITCH_DEADLINE = 120  # seconds; a loaded machine may be slow, the test waits on the answer
 

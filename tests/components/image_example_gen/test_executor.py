@@ -18,6 +18,8 @@ from components.image_example_gen import component, executor, ops, report, spec
 from contracts import features, files
 from vrl import demo_data
 
+pytestmark = pytest.mark.slow  # runs the executor's Beam job per case: not in `make check`
+
 BEAM_ARGS = ["--runner=DirectRunner", "--direct_running_mode=in_memory", "--direct_num_workers=1"]
 
 

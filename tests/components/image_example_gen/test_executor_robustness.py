@@ -24,6 +24,8 @@ from tfx.utils import proto_utils
 from components.image_example_gen import component, executor, ops, report, spec
 from contracts import files
 
+pytestmark = pytest.mark.slow  # runs the executor's Beam job per case: not in `make check`
+
 BEAM_ARGS = ["--runner=DirectRunner", "--direct_running_mode=in_memory", "--direct_num_workers=1"]
 SPAN_PATTERN = files.SPAN_FOLDER_PATTERN
 

@@ -29,6 +29,8 @@ from contracts.serving_base import PROVENANCE_FILE
 from tests.components.image_example_gen.test_executor import BEAM_ARGS, _props, _run
 from vrl import demo_data
 
+pytestmark = pytest.mark.slow  # computes TFDV statistics with Beam: not in `make check`
+
 ONE_SPLIT = example_gen_pb2.Output(
     split_config=example_gen_pb2.SplitConfig(
         splits=[example_gen_pb2.SplitConfig.Split(name=c.COMPARED_SPLIT, hash_buckets=1)]

@@ -10,6 +10,8 @@ import tf_keras
 from models.cnn import augment, backbones, model, phases
 from models.cnn.config import TrainerConfig
 
+pytestmark = pytest.mark.slow  # trains backbones and small models: not in `make check`
+
 SIZE = 32
 
 

@@ -11,6 +11,8 @@ from models.cnn import data, testing, training_data
 from models.cnn.config import TrainerConfig
 from models.cnn.preprocessing import IMAGE_XF_KEY, decode_pixels
 
+pytestmark = pytest.mark.slow  # runs Transform with Beam: not in `make check`
+
 
 def _train_pattern(examples_uri: str) -> list[str]:
     return [os.path.join(examples_uri, "Split-train", "*")]

@@ -13,6 +13,8 @@ from tfx import v1 as tfx
 from contracts import features, files
 from models.cnn import sanity, testing, trainer
 
+pytestmark = pytest.mark.slow  # trains and exports models: not in `make check`
+
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, transformed_uri, transform_dir):
