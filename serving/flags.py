@@ -42,7 +42,19 @@ def _bool_flag(group, name: str, default: bool, help_text: str, dest: str | None
 
 
 def add_serve_arguments(serve: argparse.ArgumentParser) -> None:
-    """Adds every `vrl serve` flag to `serve`."""
+    """Adds every `vrl serve` flag to `serve`, one group at a time."""
+    _add_model_arguments(serve)
+    _add_network_arguments(serve)
+    add_limit_arguments(serve)
+    add_request_log_arguments(serve)
+    _add_behaviour_arguments(serve)
+    _add_batching_arguments(serve)
+    add_tfs_arguments(serve)
+    _add_deploy_arguments(serve)
+
+
+def _add_model_arguments(serve: argparse.ArgumentParser) -> None:
+    """The served models: a base, one model folder or a model config file."""
     source = serve.add_argument_group("models")
     source.add_argument(
         "--model-base", help="base of many models: <base>/<model>/<version>/ (model = folder name)"
@@ -75,6 +87,9 @@ def add_serve_arguments(serve: argparse.ArgumentParser) -> None:
         "allow config labels that name versions not loaded yet (new labels only)",
     )
 
+
+def _add_network_arguments(serve: argparse.ArgumentParser) -> None:
+    """Ports, threads and what one connection may send."""
     net = serve.add_argument_group("network")
     net.add_argument("--grpc-port", type=int, default=GRPC_PORT, help="gRPC port; 0 picks one")
     net.add_argument("--rest-port", type=int, default=REST_PORT, help="REST port; 0 picks one")
@@ -122,9 +137,9 @@ def add_serve_arguments(serve: argparse.ArgumentParser) -> None:
         "grpc.max_receive_message_length=1048576",
     )
 
-    add_limit_arguments(serve)
-    add_request_log_arguments(serve)
 
+def _add_behaviour_arguments(serve: argparse.ArgumentParser) -> None:
+    """TF Serving's switches for warmup, signatures, metrics and TensorFlow's threads."""
     behaviour = serve.add_argument_group("TF Serving behaviour")
     _bool_flag(
         behaviour, "--enable_model_warmup", True, "replay assets.extra/tf_serving_warmup_requests"
@@ -178,6 +193,9 @@ def add_serve_arguments(serve: argparse.ArgumentParser) -> None:
         help="TensorFlow inter-op threads (0: TensorFlow's choice)",
     )
 
+
+def _add_batching_arguments(serve: argparse.ArgumentParser) -> None:
+    """Server-side batching, as TF Serving configures it."""
     batching = serve.add_argument_group("server-side batching")
     _bool_flag(batching, "--batching", False, "merge concurrent requests into one call", "batching")
     _bool_flag(batching, "--enable_batching", False, "same as --batching", "batching")
@@ -196,8 +214,9 @@ def add_serve_arguments(serve: argparse.ArgumentParser) -> None:
         "--batch-threads", type=int, default=2, help="threads running batched calls"
     )
 
-    add_tfs_arguments(serve)
 
+def _add_deploy_arguments(serve: argparse.ArgumentParser) -> None:
+    """Writing the config for the real tensorflow/serving instead of serving."""
     deploy = serve.add_argument_group("production (real tensorflow/serving); no server is started")
     deploy.add_argument(
         "--write-config",
