@@ -85,9 +85,16 @@ def test_image_pipeline_on_s3_root_caches_unchanged_data_and_gates_new_spans(
     )
 
     # Unchanged data and config: served from KFP's cache from ingest to the
-    # trainer; the fingerprint, the served-model lookup and the gate run again.
+    # trainer; the fingerprint, the served-model lookup and what compares with the
+    # served model (the span drift check and the gate) run again.
     again = kfp_e2e.run(package, "run-2", pipeline_root=ROOT)
-    assert kfp_e2e.executed(again) == {"InputFingerprint", "ServedBaseline", "Evaluator", "Pusher"}
+    assert kfp_e2e.executed(again) == {
+        "InputFingerprint",
+        "ServedBaseline",
+        "SpanDrift",
+        "Evaluator",
+        "Pusher",
+    }
     assert (
         again["Trainer"].outputs["model"][0]["uri"] == first["Trainer"].outputs["model"][0]["uri"]
     )
