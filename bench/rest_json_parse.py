@@ -31,6 +31,7 @@ import tensorflow as tf
 
 from serving import json_tensor
 from serving.limits import RequestBudget, RequestLimits
+from serving.options import ServerOptions
 from serving.server import start_server
 
 SHAPE = (224, 224, 3)
@@ -97,7 +98,9 @@ def main() -> int:
         tf.saved_model.save(
             module, os.path.join(root, "model", "1"), signatures={"serving_default": module.serve}
         )
-        handle = start_server(root, grpc_port=None, rest_port=0, limits=limits)
+        handle = start_server(
+            ServerOptions(model_base=root, grpc_port=None, rest_port=0, limits=limits)
+        )
         try:
             handle.wait_until_available("model")
             fn = tf.saved_model.load(os.path.join(root, "model", "1")).signatures["serving_default"]

@@ -28,6 +28,9 @@ EXTRA_DIR = "assets.extra"
 PUSH_MARKER_NAME = "vrl_push_complete.json"
 PUSH_MARKER_FILE = f"{EXTRA_DIR}/{PUSH_MARKER_NAME}"
 """Written last by the pusher: the version is complete."""
+SERVE_TAGS = ("serve",)
+"""Tag set of the SavedModel meta graph a server loads (tf.saved_model.SERVING; TF
+Serving's --saved_model_tags default)."""
 PROVENANCE_NAME = "vrl_provenance.json"
 PROVENANCE_FILE = f"{EXTRA_DIR}/{PROVENANCE_NAME}"
 """Where the model came from; inside the copy before it becomes visible."""

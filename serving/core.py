@@ -39,6 +39,7 @@ class ServingCore:
         method_name_check: bool = False,
         tensor_content: bool = False,
         limits: RequestLimits | None = None,
+        request_log: RequestLogger | None = None,
     ) -> None:
         self.registry = registry
         self.limits = limits or RequestLimits()
@@ -49,8 +50,9 @@ class ServingCore:
         """--enable_signature_method_name_check: Classify/Regress need the method name."""
         self.tensor_content = tensor_content
         """--enable_serialization_as_tensor_content: gRPC outputs packed in tensor_content."""
-        self.request_log = RequestLogger([], self.metrics)
-        """Samples and writes Predicts of models with a logging_config (serving/request_log.py)."""
+        self.request_log = request_log or RequestLogger([], self.metrics)
+        """Samples and writes the requests of models with a logging_config
+        (serving/request_log.py)."""
 
     def stop(self) -> None:
         """Stops the watcher and the batcher."""

@@ -6,6 +6,7 @@ import dataclasses
 from collections.abc import Sequence
 
 from serving.client import GrpcClient, top_k
+from serving.options import ServerOptions
 from serving.server import start_server
 
 
@@ -34,7 +35,7 @@ def query_pushed_models(
     """Starts the local server on free loopback ports, sends one gRPC image
     prediction (and one gRPC action query when `policy_model` is given), stops
     the server and returns the answers."""
-    handle = start_server(model_base, grpc_port=0, rest_port=0)
+    handle = start_server(ServerOptions(model_base=model_base, grpc_port=0, rest_port=0))
     target = f"127.0.0.1:{handle.grpc_port}"
     try:
         cnn_version = handle.wait_until_available(cnn_model, timeout)

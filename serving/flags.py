@@ -12,6 +12,7 @@ import argparse
 import os
 
 from serving.limit_flags import add_limit_arguments, limits_from_args
+from serving.options import MAX_MESSAGE_BYTES, ServerOptions
 from serving.request_log_limits import add_request_log_arguments, request_log_limits_from_args
 from serving.tfs_flags import (
     add_tfs_arguments,
@@ -21,9 +22,11 @@ from serving.tfs_flags import (
     tfs_bool,
 )
 
-DEFAULT_HOST = "127.0.0.1"
-GRPC_PORT = 8500
-REST_PORT = 8501
+_DEFAULTS = ServerOptions()
+"""Where the flags that are plain server options take their defaults from."""
+DEFAULT_HOST = _DEFAULTS.host
+GRPC_PORT = _DEFAULTS.grpc_port
+REST_PORT = _DEFAULTS.rest_port
 _CPUS = os.cpu_count() or 1
 DEFAULT_MAX_REQUEST_MB = 2048.0  # TF Serving: int32 max bytes
 
@@ -70,20 +73,20 @@ def _add_model_arguments(serve: argparse.ArgumentParser) -> None:
     source.add_argument(
         "--model_config_file_poll_wait_seconds",
         type=float,
-        default=0.0,
+        default=_DEFAULTS.config_poll_seconds,
         help="re-read the model config file this often (0: never)",
     )
     source.add_argument(
         "--poll-seconds",
         "--file_system_poll_wait_seconds",
         type=float,
-        default=2.0,
+        default=_DEFAULTS.poll_seconds,
         help="how often model folders are polled for new versions (0: once at start)",
     )
     _bool_flag(
         source,
         "--allow_version_labels_for_unavailable_models",
-        False,
+        _DEFAULTS.allow_labels_for_unavailable,
         "allow config labels that name versions not loaded yet (new labels only)",
     )
 
@@ -108,14 +111,14 @@ def _add_network_arguments(serve: argparse.ArgumentParser) -> None:
     net.add_argument(
         "--rest_api_timeout_in_ms",
         type=int,
-        default=30000,
+        default=int(_DEFAULTS.rest_timeout_s * 1000),
         help="longest a REST predict/classify/regress may take from its body's arrival to "
         "its answer (later: HTTP 504 / DEADLINE_EXCEEDED; gRPC uses the client's deadline)",
     )
     _bool_flag(
         net,
         "--enable_grpc_healthcheck_service",
-        False,
+        _DEFAULTS.grpc_health,
         "serve grpc.health.v1.Health/Check (SERVING for '', ModelService, PredictionService)",
     )
     net.add_argument(
@@ -142,24 +145,27 @@ def _add_behaviour_arguments(serve: argparse.ArgumentParser) -> None:
     """TF Serving's switches for warmup, signatures, metrics and TensorFlow's threads."""
     behaviour = serve.add_argument_group("TF Serving behaviour")
     _bool_flag(
-        behaviour, "--enable_model_warmup", True, "replay assets.extra/tf_serving_warmup_requests"
+        behaviour,
+        "--enable_model_warmup",
+        _DEFAULTS.warmup,
+        "replay assets.extra/tf_serving_warmup_requests",
     )
     behaviour.add_argument(
         "--num_request_iterations_for_warmup",
         type=int,
-        default=1,
+        default=_DEFAULTS.warmup_iterations,
         help="times each warmup request runs",
     )
     _bool_flag(
         behaviour,
         "--enable_signature_method_name_check",
-        False,
+        _DEFAULTS.method_name_check,
         "Classify/Regress only on signatures with the classify/regress method name",
     )
     _bool_flag(
         behaviour,
         "--enable_serialization_as_tensor_content",
-        False,
+        _DEFAULTS.tensor_content,
         "gRPC outputs packed in tensor_content instead of typed *_val fields",
     )
     behaviour.add_argument(
@@ -169,7 +175,7 @@ def _add_behaviour_arguments(serve: argparse.ArgumentParser) -> None:
     )
     behaviour.add_argument(
         "--saved_model_tags",
-        default="serve",
+        default=",".join(_DEFAULTS.saved_model_tags),
         help="comma-separated tags of the SavedModel meta graph to load",
     )
     behaviour.add_argument(
@@ -182,14 +188,14 @@ def _add_behaviour_arguments(serve: argparse.ArgumentParser) -> None:
         "--tf-intra-op-threads",
         "--tensorflow_intra_op_parallelism",
         type=int,
-        default=0,
+        default=_DEFAULTS.intra_op_threads,
         help="TensorFlow intra-op threads (0: TensorFlow's choice)",
     )
     behaviour.add_argument(
         "--tf-inter-op-threads",
         "--tensorflow_inter_op_parallelism",
         type=int,
-        default=0,
+        default=_DEFAULTS.inter_op_threads,
         help="TensorFlow inter-op threads (0: TensorFlow's choice)",
     )
 
@@ -234,8 +240,8 @@ def _add_deploy_arguments(serve: argparse.ArgumentParser) -> None:
     )
 
 
-def server_kwargs(args: argparse.Namespace) -> dict:
-    """`start_server` keyword arguments from parsed flags; ValueError names a bad flag."""
+def server_options(args: argparse.Namespace) -> ServerOptions:
+    """The `start_server` options from parsed flags, built once; ValueError names a bad flag."""
     # Imported here so that building the parser (`vrl --help`) stays fast.
     from serving.tfs_config import batching_options_from_file, prometheus_path_from_file
 
@@ -273,38 +279,38 @@ def server_kwargs(args: argparse.Namespace) -> dict:
         if value < 0:
             raise ValueError(f"{flag} {value}: negative values are for TF Serving's own tests")
     limits, connections = limits_from_args(args)
-    max_bytes = min(int(args.max_request_mb * 1024 * 1024), 2**31 - 1)
+    max_bytes = min(int(args.max_request_mb * 1024 * 1024), MAX_MESSAGE_BYTES)
     extra = channel_arguments(args.grpc_channel_arguments)
     for key, value in extra:
         if key == "grpc.max_receive_message_length" and isinstance(value, int):
             max_bytes = value
-    return {
-        "model_base": args.model_base_path or args.model_base,
-        "model_name": args.model_name if args.model_base_path else None,
-        "model_config": args.model_config,
-        "grpc_port": grpc_port,
-        "rest_port": rest_port,
-        "host": args.host,
-        "poll_seconds": args.poll_seconds,
-        "config_poll_seconds": args.model_config_file_poll_wait_seconds,
-        "batching": batching,
-        "max_request_bytes": max_bytes,
-        "grpc_workers": args.grpc_workers,
-        "grpc_options": [kv for kv in extra if kv[0] != "grpc.max_receive_message_length"],
-        "rest_threads": args.rest_api_num_threads,
-        "intra_op_threads": intra,
-        "inter_op_threads": inter,
-        "rest_timeout_s": args.rest_api_timeout_in_ms / 1000.0,
-        "grpc_health": args.enable_grpc_healthcheck_service,
-        "saved_model_tags": tags,
-        "allow_labels_for_unavailable": args.allow_version_labels_for_unavailable_models,
-        "method_name_check": args.enable_signature_method_name_check,
-        "tensor_content": args.enable_serialization_as_tensor_content,
-        "metrics_path": prometheus_path_from_file(args.monitoring_config_file),
-        "warmup": args.enable_model_warmup,
-        "warmup_iterations": args.num_request_iterations_for_warmup,
-        "require_loaded": True,
-        "limits": limits,
-        "connections": connections,
-        "request_log_limits": request_log_limits_from_args(args),
-    }
+    return ServerOptions(
+        model_base=args.model_base_path or args.model_base,
+        model_name=args.model_name if args.model_base_path else None,
+        model_config=args.model_config,
+        grpc_port=grpc_port,
+        rest_port=rest_port,
+        host=args.host,
+        poll_seconds=args.poll_seconds,
+        config_poll_seconds=args.model_config_file_poll_wait_seconds,
+        batching=batching,
+        max_request_bytes=max_bytes,
+        grpc_workers=args.grpc_workers,
+        grpc_options=tuple(kv for kv in extra if kv[0] != "grpc.max_receive_message_length"),
+        rest_threads=args.rest_api_num_threads,
+        intra_op_threads=intra,
+        inter_op_threads=inter,
+        rest_timeout_s=args.rest_api_timeout_in_ms / 1000.0,
+        grpc_health=args.enable_grpc_healthcheck_service,
+        saved_model_tags=tags,
+        allow_labels_for_unavailable=args.allow_version_labels_for_unavailable_models,
+        method_name_check=args.enable_signature_method_name_check,
+        tensor_content=args.enable_serialization_as_tensor_content,
+        metrics_path=prometheus_path_from_file(args.monitoring_config_file),
+        warmup=args.enable_model_warmup,
+        warmup_iterations=args.num_request_iterations_for_warmup,
+        require_loaded=True,
+        limits=limits,
+        connections=connections,
+        request_log_limits=request_log_limits_from_args(args),
+    )

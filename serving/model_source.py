@@ -8,12 +8,13 @@ import os
 import threading
 import time
 
+from contracts.serving_base import SERVE_TAGS
 from serving import warmup as warmup_mod
 from serving.errors import ServingError
 from serving.metrics import Metrics
 from serving.model_config import ModelSpec, list_versions, load_config_file, specs_from_base
 from serving.registry import Loader, ModelRegistry
-from serving.servable import SERVE_TAGS, LoadedVersion
+from serving.servable import LoadedVersion
 
 log = logging.getLogger(__name__)
 

@@ -12,6 +12,7 @@ import tensorflow as tf
 from google.protobuf import text_format
 from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
 
+from contracts.serving_base import SERVE_TAGS
 from serving.errors import ServingError, failed_precondition, invalid
 from serving.signature_call import make_caller
 
@@ -19,9 +20,6 @@ DEFAULT_SIGNATURE = "serving_default"
 CLASSIFY_METHOD = "tensorflow/serving/classify"
 REGRESS_METHOD = "tensorflow/serving/regress"
 INIT_OP_SIGNATURE = "__saved_model_init_op"
-
-
-SERVE_TAGS = ("serve",)
 
 
 def read_signature_defs(

@@ -10,24 +10,20 @@ from concurrent import futures
 import grpc
 from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
 
-from serving.batching import BatchingOptions
 from serving.core import ServingCore
 from serving.grpc_health import add_health_service
 from serving.grpc_service import ModelServicer, PredictionServicer
-from serving.limits import ConnectionLimits, RequestLimits
+from serving.limits import ConnectionLimits
 from serving.log_limits import limit_request_logs
 from serving.metrics import Metrics
 from serving.model_config import load_config_file
 from serving.model_source import build_registry, version_loader, watch_config_file
+from serving.options import ServerOptions
 from serving.request_log import RequestLogger
-from serving.request_log_limits import RequestLogLimits
-from serving.rest import METRICS_PATH, RestServer
-from serving.servable import SERVE_TAGS
+from serving.rest import RestServer
 
 log = logging.getLogger(__name__)
 
-# TF Serving: builder.SetMaxMessageSize(std::numeric_limits<int32_t>::max()).
-DEFAULT_MAX_REQUEST_BYTES = 2**31 - 1
 STOP_JOIN_S = 120.0
 """Longest `stop()` waits for a model load in progress to finish."""
 
@@ -118,162 +114,130 @@ def _grpc_connection_options(connections: ConnectionLimits) -> list[tuple[str, i
     ]
 
 
-def start_server(
-    model_base: str | None = None,
-    model_config: str | None = None,
-    grpc_port: int | None = 8500,
-    rest_port: int | None = 8501,
-    host: str = "127.0.0.1",
-    poll_seconds: float = 2.0,
-    batching: BatchingOptions | None = None,
-    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
-    grpc_workers: int = 32,
-    intra_op_threads: int = 0,
-    inter_op_threads: int = 0,
-    model_name: str | None = None,
-    config_poll_seconds: float = 0.0,
-    allow_labels_for_unavailable: bool = False,
-    method_name_check: bool = False,
-    tensor_content: bool = False,
-    metrics_path: str | None = METRICS_PATH,
-    warmup: bool = True,
-    warmup_iterations: int = 1,
-    rest_threads: int | None = None,
-    require_loaded: bool = False,
-    grpc_options: list[tuple[str, int | str]] = (),
-    limits: RequestLimits | None = None,
-    connections: ConnectionLimits | None = None,
-    rest_timeout_s: float = 30.0,
-    grpc_health: bool = False,
-    saved_model_tags: tuple[str, ...] = SERVE_TAGS,
-    request_log_limits: RequestLogLimits | None = None,
-) -> ServerHandle:
-    """Loads the models and starts serving; returns once both ports are bound.
-
-    Args:
-      model_base: serve every model folder under this base path; with `model_name`,
-        this is that one model's folder (TF Serving's --model_base_path).
-      model_config: or a text-proto ModelServerConfig file (wins over model_base).
-      grpc_port, rest_port: 0 picks a free port, None disables that front end.
-      host: interface to bind (loopback by default).
-      poll_seconds: how often base paths are checked for new versions.
-      batching: server-side batching options (None: no batching).
-      max_request_bytes: largest gRPC message / REST body accepted.
-      grpc_workers: gRPC handler threads (bounds concurrent requests).
-      intra_op_threads, inter_op_threads: TensorFlow thread pools, like TF Serving's
-        --tensorflow_intra_op_parallelism / --tensorflow_inter_op_parallelism
-        (0: TensorFlow's default; only effective before TensorFlow first runs an op).
-      model_name: single-model mode (TF Serving's --model_name).
-      config_poll_seconds: re-read `model_config` this often (0: never).
-      allow_labels_for_unavailable: --allow_version_labels_for_unavailable_models.
-      method_name_check: --enable_signature_method_name_check.
-      tensor_content: --enable_serialization_as_tensor_content.
-      metrics_path: URL path of the Prometheus page (None: not published).
-      warmup, warmup_iterations: replay assets.extra/tf_serving_warmup_requests at load.
-      rest_threads: most REST requests handled at once (None: unbounded).
-      require_loaded: fail unless every model has a loaded version once started.
-      grpc_options: further gRPC server arguments (--grpc_channel_arguments).
-      limits: caps on one request (elements, rows, decoded bytes, JSON depth, images).
-      connections: connection caps and timeouts of both front ends.
-      rest_timeout_s: --rest_api_timeout_in_ms: deadline of a REST model call.
-      grpc_health: --enable_grpc_healthcheck_service: serve grpc.health.v1.Health.
-      saved_model_tags: --saved_model_tags: the meta graph loaded from each SavedModel.
-      request_log_limits: queue, file and folder bounds of the models' logging_config
-        request logs (read from `model_config` at start; a folder that cannot be
-        written refuses the start with OSError).
-    """
-    limits = limits or RequestLimits()
-    connections = connections or ConnectionLimits()
+def start_server(options: ServerOptions) -> ServerHandle:
+    """Loads the models and starts serving as `options` say; returns once the ports are
+    bound. Raises OSError when a port cannot be bound or a request log folder cannot be
+    written, RuntimeError when `options.require_loaded` and a model has no version."""
     limit_request_logs()  # what clients can make the server log, bounded
-    _set_tf_threads(intra_op_threads, inter_op_threads)
-    metrics = Metrics()
-    registry = build_registry(
-        model_base,
-        model_config,
-        model_name,
-        poll_seconds,
-        version_loader(metrics, warmup, warmup_iterations, saved_model_tags),
-        allow_labels_for_unavailable,
-    )
-    log_specs = load_config_file(model_config) if model_config else []
-    request_log = RequestLogger(log_specs, metrics, request_log_limits)  # before any load
-    registry.start()
-    core = ServingCore(registry, batching, metrics, method_name_check, tensor_content, limits)
-    core.request_log = request_log
-    if require_loaded and (problem := registry.failed_to_start()):
+    _set_tf_threads(options.intra_op_threads, options.inter_op_threads)
+    core = _start_core(options)
+    grpc_server = bound_grpc = rest_server = bound_rest = None
+    try:
+        if options.grpc_port is not None:
+            grpc_server, bound_grpc = _start_grpc(options, core)
+        if options.rest_port is not None:
+            rest_server, bound_rest = _start_rest(options, core)
+    except OSError:
+        if grpc_server is not None:
+            grpc_server.stop(0)
         core.stop()
-        raise RuntimeError(f"nothing to serve: {problem}")
-
-    grpc_server = bound_grpc = None
-    if grpc_port is not None:
-        grpc_server = grpc.server(
-            futures.ThreadPoolExecutor(max_workers=grpc_workers, thread_name_prefix="grpc"),
-            options=[
-                ("grpc.max_receive_message_length", max_request_bytes),
-                ("grpc.max_send_message_length", -1),
-                ("grpc.so_reuseport", 0),
-                *_grpc_connection_options(connections),
-                *grpc_options,
-            ],
-            # Calls beyond this wait nowhere: grpcio answers RESOURCE_EXHAUSTED at once.
-            maximum_concurrent_rpcs=connections.grpc_max_concurrent_rpcs,
-        )
-        prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-            PredictionServicer(core), grpc_server
-        )
-        model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(core), grpc_server)
-        if grpc_health:
-            add_health_service(grpc_server)
-        try:
-            # grpcio returns 0 on older releases and raises RuntimeError on newer ones.
-            bound_grpc = grpc_server.add_insecure_port(_address(host, grpc_port))
-        except RuntimeError:
-            bound_grpc = 0
-        if not bound_grpc:
-            core.stop()
-            raise OSError(
-                f"could not bind gRPC to {_address(host, grpc_port)} (port in use?); "
-                "choose another --grpc-port / --port"
-            )
-        grpc_server.start()
-
-    rest_server = bound_rest = None
-    if rest_port is not None:
-        try:
-            rest_server = RestServer(
-                (host, rest_port),
-                core,
-                min(max_request_bytes, limits.max_rest_body_bytes),
-                metrics_path,
-                rest_threads,
-                connections,
-                rest_timeout_s,
-            )
-        except OSError as e:
-            if grpc_server is not None:
-                grpc_server.stop(0)
-            core.stop()
-            raise OSError(
-                f"could not bind REST to {host}:{rest_port} ({e.strerror}); "
-                "choose another --rest-port / --rest_api_port"
-            ) from e
-        bound_rest = rest_server.server_address[1]
-        threading.Thread(target=rest_server.serve_forever, name="rest", daemon=True).start()
-
+        raise
     log.info(
         "serving %s on %s (gRPC %s, REST %s)",
-        registry.available(),
-        host,
+        core.registry.available(),
+        options.host,
         bound_grpc,
         bound_rest,
     )
     handle = ServerHandle(core, grpc_server, bound_grpc, rest_server, bound_rest)
-    if model_config and config_poll_seconds > 0:
+    if options.model_config and options.config_poll_seconds > 0:
         handle.config_thread = threading.Thread(
             target=watch_config_file,
-            args=(registry, model_config, config_poll_seconds, handle._stopped),
+            args=(
+                core.registry,
+                options.model_config,
+                options.config_poll_seconds,
+                handle._stopped,
+            ),
             name="config-poll",
             daemon=True,
         )
         handle.config_thread.start()
     return handle
+
+
+def _start_core(options: ServerOptions) -> ServingCore:
+    """The registry (models loading), the request logger and the core both front ends call."""
+    metrics = Metrics()
+    registry = build_registry(
+        options.model_base,
+        options.model_config,
+        options.model_name,
+        options.poll_seconds,
+        version_loader(
+            metrics, options.warmup, options.warmup_iterations, options.saved_model_tags
+        ),
+        options.allow_labels_for_unavailable,
+    )
+    log_specs = load_config_file(options.model_config) if options.model_config else []
+    # Before any load, so an unwritable log folder refuses the start at once.
+    request_log = RequestLogger(log_specs, metrics, options.request_log_limits)
+    registry.start()
+    core = ServingCore(
+        registry,
+        options.batching,
+        metrics,
+        options.method_name_check,
+        options.tensor_content,
+        options.limits,
+        request_log,
+    )
+    if options.require_loaded and (problem := registry.failed_to_start()):
+        core.stop()
+        raise RuntimeError(f"nothing to serve: {problem}")
+    return core
+
+
+def _start_grpc(options: ServerOptions, core: ServingCore) -> tuple[grpc.Server, int]:
+    """The gRPC front end (PredictionService, ModelService, optional health), started."""
+    address = _address(options.host, options.grpc_port)
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=options.grpc_workers, thread_name_prefix="grpc"),
+        options=[
+            ("grpc.max_receive_message_length", options.max_request_bytes),
+            ("grpc.max_send_message_length", -1),
+            ("grpc.so_reuseport", 0),
+            *_grpc_connection_options(options.connections),
+            *options.grpc_options,
+        ],
+        # Calls beyond this wait nowhere: grpcio answers RESOURCE_EXHAUSTED at once.
+        maximum_concurrent_rpcs=options.connections.grpc_max_concurrent_rpcs,
+    )
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
+        PredictionServicer(core), server
+    )
+    model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(core), server)
+    if options.grpc_health:
+        add_health_service(server)
+    try:
+        # grpcio returns 0 on older releases and raises RuntimeError on newer ones.
+        bound = server.add_insecure_port(address)
+    except RuntimeError:
+        bound = 0
+    if not bound:
+        raise OSError(
+            f"could not bind gRPC to {address} (port in use?); choose another --grpc-port / --port"
+        )
+    server.start()
+    return server, bound
+
+
+def _start_rest(options: ServerOptions, core: ServingCore) -> tuple[RestServer, int]:
+    """The REST front end, serving on its own thread."""
+    try:
+        server = RestServer(
+            (options.host, options.rest_port),
+            core,
+            min(options.max_request_bytes, options.limits.max_rest_body_bytes),
+            options.metrics_path,
+            options.rest_threads,
+            options.connections,
+            options.rest_timeout_s,
+        )
+    except OSError as e:
+        raise OSError(
+            f"could not bind REST to {options.host}:{options.rest_port} ({e.strerror}); "
+            "choose another --rest-port / --rest_api_port"
+        ) from e
+    threading.Thread(target=server.serve_forever, name="rest", daemon=True).start()
+    return server, server.server_address[1]

@@ -105,12 +105,12 @@ def serve_command(args: argparse.Namespace) -> int:
             print(f"(no docker line: {e})")
         return 0
     from serving.errors import ServingError
-    from serving.flags import server_kwargs
+    from serving.flags import server_options
 
     try:
         from serving.server import start_server
 
-        handle = start_server(**server_kwargs(args))
+        handle = start_server(server_options(args))
     except (ValueError, OSError, RuntimeError, ServingError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

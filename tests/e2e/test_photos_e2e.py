@@ -24,6 +24,7 @@ from PIL import Image
 
 from models.cnn import error_analysis
 from pipeline.image_config import ImagePipelineConfig
+from serving.options import ServerOptions
 from serving.server import start_server
 from vrl import demo_photos
 from vrl.local import run_image_pipeline
@@ -68,7 +69,9 @@ def test_default_convnet_with_sanity_checks_pushes_a_model_that_tells_photos_apa
         assert run.per_class[name] == pytest.approx(tfma_recall), name
 
     # Serve the pushed version; send raw JPEG bytes, one of them EXIF-rotated.
-    handle = start_server(config.resolved_serving_base, grpc_port=None, rest_port=0)
+    handle = start_server(
+        ServerOptions(model_base=config.resolved_serving_base, grpc_port=None, rest_port=0)
+    )
     try:
         handle.wait_until_available(config.model_name)
         files = sorted(glob.glob(os.path.join(data["path"], "*", "*.jpg")))[::5]

@@ -17,6 +17,7 @@ from tensorflow.core.protobuf import saved_model_pb2
 
 from components.atomic_pusher.ops import atomic_push
 from contracts import features
+from serving.options import ServerOptions
 from serving.server import start_server
 
 LABELS = ("cat", "dog", "bird")
@@ -177,7 +178,13 @@ def server(model_base):
     """A server on free loopback ports serving `model_base`, shared by every test file that
     only sends requests (one start per test process); stopped after the session."""
     handle = start_server(
-        model_base, grpc_port=0, rest_port=0, poll_seconds=0.5, max_request_bytes=MAX_REQUEST_BYTES
+        ServerOptions(
+            model_base=model_base,
+            grpc_port=0,
+            rest_port=0,
+            poll_seconds=0.5,
+            max_request_bytes=MAX_REQUEST_BYTES,
+        )
     )
     handle.wait_until_available("cnn", timeout=60)
     handle.wait_until_available("policy", timeout=60)

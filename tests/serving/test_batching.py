@@ -16,6 +16,7 @@ from serving.batching import Batcher, BatchingOptions
 from serving.client import GrpcClient
 from serving.errors import ServingError
 from serving.metrics import Metrics
+from serving.options import ServerOptions
 from serving.server import start_server
 
 
@@ -25,10 +26,12 @@ def batching_server(tmp_path_factory, exported, helpers):
     helpers.push(exported["cnn_v1"], os.path.join(base, "cnn"), 1)
     helpers.push(exported["policy"], os.path.join(base, "policy"), 1)
     handle = start_server(
-        base,
-        grpc_port=0,
-        rest_port=None,
-        batching=BatchingOptions(max_batch_size=8, timeout_s=0.05, num_threads=1),
+        ServerOptions(
+            model_base=base,
+            grpc_port=0,
+            rest_port=None,
+            batching=BatchingOptions(max_batch_size=8, timeout_s=0.05, num_threads=1),
+        )
     )
     handle.wait_until_available("cnn")
     handle.wait_until_available("policy")

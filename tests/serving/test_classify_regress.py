@@ -13,6 +13,7 @@ import tfx
 from tensorflow_serving.apis import classification_pb2, regression_pb2
 
 from serving.client import GrpcClient, RestClient
+from serving.options import ServerOptions
 from serving.server import start_server
 
 TESTDATA = os.path.join(os.path.dirname(tfx.__file__), "components", "testdata")
@@ -31,7 +32,7 @@ def taxi(tmp_path_factory, helpers):
     helpers.push(exports[-1], os.path.join(base, "taxi"), 1)
     dataset = tf.data.TFRecordDataset(records[:1], compression_type="GZIP")
     examples = [tf.train.Example.FromString(r.numpy()) for r in dataset.take(3)]
-    handle = start_server(base, grpc_port=0, rest_port=0)
+    handle = start_server(ServerOptions(model_base=base, grpc_port=0, rest_port=0))
     handle.wait_until_available("taxi")
     client = GrpcClient(f"127.0.0.1:{handle.grpc_port}")
     rest = RestClient(f"127.0.0.1:{handle.rest_port}")

@@ -13,6 +13,7 @@ import pytest
 
 from contracts.serving_base import EXTRA_DIR, PUSH_MARKER_FILE
 from serving.client import GrpcClient, RestClient
+from serving.options import ServerOptions
 from serving.server import start_server
 
 POLL_SECONDS = 1.0
@@ -24,7 +25,9 @@ WAIT_S = 120.0
 def swap_server(tmp_path, exported, helpers):
     base = str(tmp_path / "base")
     helpers.push(exported["cnn_v1"], os.path.join(base, "cnn"), 1)
-    handle = start_server(base, grpc_port=0, rest_port=0, poll_seconds=POLL_SECONDS)
+    handle = start_server(
+        ServerOptions(model_base=base, grpc_port=0, rest_port=0, poll_seconds=POLL_SECONDS)
+    )
     handle.wait_until_available("cnn", timeout=60)
     yield handle, base
     handle.stop()

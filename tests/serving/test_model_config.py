@@ -17,6 +17,7 @@ from serving.model_config import (
     parse_config_text,
     specs_from_base,
 )
+from serving.options import ServerOptions
 from serving.server import start_server
 
 CONFIG = """
@@ -100,10 +101,12 @@ def test_config_file_labels_specific_versions_and_reload(tmp_path, exported, hel
     helpers.push(exported["policy"], str(base / "policy"), 1)
     (tmp_path / "models.config").write_text(CONFIG)
     handle = start_server(
-        model_config=str(tmp_path / "models.config"),
-        grpc_port=0,
-        rest_port=0,
-        allow_labels_for_unavailable=True,  # labels name versions not loaded yet at start
+        ServerOptions(
+            model_config=str(tmp_path / "models.config"),
+            grpc_port=0,
+            rest_port=0,
+            allow_labels_for_unavailable=True,
+        )
     )
     image = [helpers.png_bytes()]
     try:

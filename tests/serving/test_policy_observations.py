@@ -21,6 +21,7 @@ from tensorflow_serving.apis import predict_pb2, prediction_log_pb2, prediction_
 from components.atomic_pusher.ops import atomic_push
 from contracts import warmup
 from serving.client import GrpcClient, RestClient, observation_batch
+from serving.options import ServerOptions
 from serving.server import start_server
 from vrl import serve as cli
 
@@ -67,7 +68,9 @@ def pixel_version(tmp_path_factory) -> tuple[str, str]:
 def pixel_server(pixel_version):
     """The local server over the pixel policy; the version is AVAILABLE only once its
     warmup records ran (a record of the wrong dtype fails the load)."""
-    handle = start_server(pixel_version[0], grpc_port=0, rest_port=0, poll_seconds=0)
+    handle = start_server(
+        ServerOptions(model_base=pixel_version[0], grpc_port=0, rest_port=0, poll_seconds=0)
+    )
     handle.wait_until_available(MODEL, timeout=60)
     yield handle
     handle.stop()

@@ -19,7 +19,8 @@ import pytest
 import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2, prediction_log_pb2, prediction_service_pb2_grpc
 
-from serving.flags import server_kwargs
+from serving.flags import server_options
+from serving.options import ServerOptions
 from serving.request_log import published_files
 from serving.server import start_server
 from vrl import serve as serve_cli
@@ -75,7 +76,7 @@ def test_sampled_predicts_are_read_back_as_tf_serving_prediction_logs(
 ):
     prefix = str(tmp_path / "logs" / "cnn")
     config = _config(tmp_path / "models.config", os.path.join(model_base, "cnn"), prefix)
-    handle = start_server(model_config=config, grpc_port=0, rest_port=0)
+    handle = start_server(ServerOptions(model_config=config, grpc_port=0, rest_port=0))
     try:
         handle.wait_until_available("cnn")
         images = [helpers.png_bytes(seed=i) for i in range(3)]
@@ -120,10 +121,10 @@ def test_unwritable_log_folder_refuses_start_in_one_line(tmp_path, model_base, c
 
 def test_request_log_bounds_are_serve_flags(tmp_path):
     argv = ["--model_config_file=m.config", "--request-log-max-file-bytes=4000"]
-    limits = server_kwargs(_serve_args(argv))["request_log_limits"]
+    limits = server_options(_serve_args(argv)).request_log_limits
     assert limits.max_file_bytes == 4000 and limits.queue_records == 1024
     with pytest.raises(ValueError, match="--request-log-queue-records must be > 0"):
-        server_kwargs(_serve_args([*argv, "--request-log-queue-records=0"]))
+        server_options(_serve_args([*argv, "--request-log-queue-records=0"]))
 
 
 def test_two_models_logging_to_one_prefix_are_refused(tmp_path, model_base):
@@ -136,28 +137,27 @@ def test_two_models_logging_to_one_prefix_are_refused(tmp_path, model_base):
     config = tmp_path / "m.config"
     config.write_text(f"model_config_list {{ {entries}}}")
     with pytest.raises(ValueError, match="'a' and 'b' log to the same filename_prefix"):
-        start_server(model_config=str(config), grpc_port=None, rest_port=None)
+        start_server(ServerOptions(model_config=str(config), grpc_port=None, rest_port=None))
 
 
 def test_bad_sampling_rate_is_named(tmp_path, model_base):
     prefix = str(tmp_path / "cnn")
     config = _config(tmp_path / "m.config", os.path.join(model_base, "cnn"), prefix, rate=1.5)
     with pytest.raises(ValueError, match="sampling_rate must be in"):
-        start_server(model_config=config, grpc_port=None, rest_port=None)
+        start_server(ServerOptions(model_config=config, grpc_port=None, rest_port=None))
 
 
 _CHILD = """
 import resource, signal, sys, threading
 from serving.request_log_limits import RequestLogLimits
-from serving.flags import server_kwargs
+from serving.options import ServerOptions
 from serving.server import start_server
-from vrl import serve as serve_cli
 if {fsize}:
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the cap fails with EFBIG
     resource.setrlimit(resource.RLIMIT_FSIZE, ({fsize}, {fsize}))
 limits = RequestLogLimits(max_file_bytes=4000, max_folder_bytes=1 << 30)
-handle = start_server(model_config=sys.argv[1], grpc_port=0, rest_port=0,
-                      request_log_limits=limits)
+handle = start_server(ServerOptions(model_config=sys.argv[1], grpc_port=0, rest_port=0,
+                                   request_log_limits=limits))
 handle.wait_until_available("cnn")
 print(handle.grpc_port, handle.rest_port, flush=True)
 threading.Event().wait()

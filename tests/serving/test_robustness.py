@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from serving.options import ServerOptions
 from serving.server import start_server
 
 
@@ -46,9 +47,13 @@ def test_negative_content_length_is_rejected_at_once(server):
 
 def test_busy_ports_give_a_clear_error_naming_the_port(server, model_base):
     with pytest.raises(OSError, match=rf"gRPC to 127.0.0.1:{server.grpc_port}.*--grpc-port"):
-        start_server(model_base, grpc_port=server.grpc_port, rest_port=None)
+        start_server(
+            ServerOptions(model_base=model_base, grpc_port=server.grpc_port, rest_port=None)
+        )
     with pytest.raises(OSError, match=rf"REST to 127.0.0.1:{server.rest_port}.*--rest-port"):
-        start_server(model_base, grpc_port=None, rest_port=server.rest_port)
+        start_server(
+            ServerOptions(model_base=model_base, grpc_port=None, rest_port=server.rest_port)
+        )
 
 
 def test_version_that_failed_to_load_is_retried_once_its_files_change(tmp_path, exported):
@@ -57,7 +62,11 @@ def test_version_that_failed_to_load_is_retried_once_its_files_change(tmp_path, 
     half.mkdir(parents=True)
     # A non-atomic copy caught half-way: saved_model.pb present, variables missing.
     shutil.copy(os.path.join(exported["cnn_v1"], "saved_model.pb"), half / "saved_model.pb")
-    handle = start_server(str(tmp_path / "base"), grpc_port=None, rest_port=0, poll_seconds=0.3)
+    handle = start_server(
+        ServerOptions(
+            model_base=str(tmp_path / "base"), grpc_port=None, rest_port=0, poll_seconds=0.3
+        )
+    )
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

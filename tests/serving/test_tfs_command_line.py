@@ -4,6 +4,7 @@ model queried like TF Serving's resnet_client_grpc.py, flag meanings and start e
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import subprocess
 import sys
@@ -16,7 +17,7 @@ import pytest
 import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
-from serving.flags import server_kwargs
+from serving.flags import server_options
 from vrl import serve as cli
 
 pytestmark = pytest.mark.slow  # starts vrl serve with TF Serving's flags: not in `make check`
@@ -114,15 +115,15 @@ def test_single_model_flags_serve_one_model_by_name(tmp_path, foreign_models, he
     base = tmp_path / "anything"
     helpers.push(foreign_models["keras"], str(base), 3)
     args = _parse(["--port=0", "--rest_api_port=8", "--model_name=m", f"--model_base_path={base}"])
-    kwargs = server_kwargs(args)
+    options = server_options(args)
     # --port 0 / --rest_api_port 0 disable that API, as in tensorflow_model_server.
-    assert kwargs["grpc_port"] is None and kwargs["rest_port"] == 8
+    assert options.grpc_port is None and options.rest_port == 8
     with pytest.raises(ValueError, match="both gRPC and REST are disabled"):
-        server_kwargs(_parse(["--port=0", "--rest_api_port=0", f"--model_base_path={base}"]))
-    kwargs.update(grpc_port=0, rest_port=None)
+        server_options(_parse(["--port=0", "--rest_api_port=0", f"--model_base_path={base}"]))
+    options = dataclasses.replace(options, grpc_port=0, rest_port=None)
     from serving.server import start_server
 
-    handle = start_server(**kwargs)
+    handle = start_server(options)
     try:
         assert handle.core.registry.available() == {"m": [3]}
     finally:
@@ -160,8 +161,8 @@ def test_labels_for_unloaded_versions_at_start_need_tf_serving_flag(
     argv = [f"--model_config_file={config}", "--grpc-port=0", "--rest-port=0"]
     assert cli.serve_command(_parse(argv)) == 2
     assert "not currently available for inference" in capsys.readouterr().err
-    kwargs = server_kwargs(_parse([*argv, "--allow_version_labels_for_unavailable_models"]))
-    assert kwargs["allow_labels_for_unavailable"] is True
+    options = server_options(_parse([*argv, "--allow_version_labels_for_unavailable_models"]))
+    assert options.allow_labels_for_unavailable is True
 
 
 def test_tf_serving_flags_map_to_server_options(tmp_path):
@@ -187,21 +188,21 @@ def test_tf_serving_flags_map_to_server_options(tmp_path):
             "--saved_model_tags=serve,gpu",
         ]
     )
-    kwargs = server_kwargs(args)
-    assert kwargs["rest_timeout_s"] == 1.5 and kwargs["grpc_health"] is True
-    assert kwargs["saved_model_tags"] == ("serve", "gpu")
-    assert kwargs["batching"].max_enqueued_batches == 100
-    batching = kwargs["batching"]
+    options = server_options(args)
+    assert options.rest_timeout_s == 1.5 and options.grpc_health is True
+    assert options.saved_model_tags == ("serve", "gpu")
+    assert options.batching.max_enqueued_batches == 100
+    batching = options.batching
     assert (batching.max_batch_size, batching.timeout_s, batching.num_threads) == (16, 5e-4, 3)
-    assert kwargs["warmup"] is False and kwargs["method_name_check"] is True
-    assert kwargs["tensor_content"] is True and kwargs["grpc_workers"] == 7
-    assert kwargs["rest_threads"] == 5 and kwargs["poll_seconds"] == 3
-    assert kwargs["intra_op_threads"] == 2 and kwargs["model_name"] == "default"
+    assert options.warmup is False and options.method_name_check is True
+    assert options.tensor_content is True and options.grpc_workers == 7
+    assert options.rest_threads == 5 and options.poll_seconds == 3
+    assert options.intra_op_threads == 2 and options.model_name == "default"
     with pytest.raises(ValueError, match="without --enable_batching"):
-        server_kwargs(_parse(["--model_base_path=/m", f"--batching_parameters_file={params}"]))
+        server_options(_parse(["--model_base_path=/m", f"--batching_parameters_file={params}"]))
     params.write_text("max_batch_size: 3\n")
     with pytest.raises(ValueError, match="not a text-format BatchingParameters"):
-        server_kwargs(
+        server_options(
             _parse(
                 [
                     "--model_base_path=/m",
@@ -236,10 +237,15 @@ def test_serve_help_shows_every_default_without_importing_tensorflow():
 
 
 def test_rest_keras_predict_answers_like_tf_serving(tmp_path, foreign_models, helpers):
+    from serving.options import ServerOptions
     from serving.server import start_server
 
     helpers.push(foreign_models["keras"], str(tmp_path / "keras"), 1)
-    handle = start_server(str(tmp_path / "keras"), model_name="keras", grpc_port=None, rest_port=0)
+    handle = start_server(
+        ServerOptions(
+            model_base=str(tmp_path / "keras"), model_name="keras", grpc_port=None, rest_port=0
+        )
+    )
     try:
         body = json.dumps({"instances": [[1, 0, 0, 0, 0, 0, 0, 0]]}).encode()
         url = f"http://127.0.0.1:{handle.rest_port}/v1/models/keras:predict"
@@ -265,17 +271,17 @@ def test_removed_and_unsupported_flags_are_refused_in_one_line(argv, capsys):
 
 def test_session_parallelism_sets_both_pools_unless_they_are_set(caplog):
     base = ["--model_base_path=/m"]
-    kwargs = server_kwargs(_parse([*base, "--tensorflow_session_parallelism=3"]))
-    assert (kwargs["intra_op_threads"], kwargs["inter_op_threads"]) == (3, 3)
-    kwargs = server_kwargs(
+    options = server_options(_parse([*base, "--tensorflow_session_parallelism=3"]))
+    assert (options.intra_op_threads, options.inter_op_threads) == (3, 3)
+    options = server_options(
         _parse([*base, "--tensorflow_session_parallelism=3", "--tensorflow_inter_op_parallelism=2"])
     )
-    assert (kwargs["intra_op_threads"], kwargs["inter_op_threads"]) == (0, 2)
+    assert (options.intra_op_threads, options.inter_op_threads) == (0, 2)
     every = [f"--tensorflow_{k}_parallelism=2" for k in ("session", "intra_op", "inter_op")]
     with pytest.raises(ValueError, match="You cannot configure all"):
-        server_kwargs(_parse([*base, *every]))
+        server_options(_parse([*base, *every]))
     with caplog.at_level("WARNING"):
-        server_kwargs(_parse([*base, "--flush_filesystem_caches=false", "--num_load_threads=4"]))
+        server_options(_parse([*base, "--flush_filesystem_caches=false", "--num_load_threads=4"]))
     warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert len(warned) == 2 and all("has no effect" in m for m in warned), warned
 

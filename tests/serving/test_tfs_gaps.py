@@ -25,6 +25,7 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
+from serving.options import ServerOptions
 from serving.server import start_server
 from serving.warmup import warmup_path
 
@@ -85,7 +86,9 @@ def served(tmp_path_factory, exported, helpers):
         writer.write(log.SerializeToString())
     helpers.push(export, str(base / "half_plus_two"), 1)
     helpers.push(exported["policy"], str(base / "policy"), 1)
-    handle = start_server(str(base), grpc_port=0, rest_port=0, require_loaded=True)
+    handle = start_server(
+        ServerOptions(model_base=str(base), grpc_port=0, rest_port=0, require_loaded=True)
+    )
     channel = grpc.insecure_channel(f"127.0.0.1:{handle.grpc_port}")
     yield handle, prediction_service_pb2_grpc.PredictionServiceStub(channel)
     channel.close()

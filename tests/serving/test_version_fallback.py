@@ -12,6 +12,7 @@ import urllib.request
 from components.atomic_pusher import ops as push_ops
 from contracts.serving_base import PUSH_MARKER_FILE
 from serving.model_config import list_versions
+from serving.options import ServerOptions
 from serving.server import start_server
 
 
@@ -33,7 +34,11 @@ def test_restart_with_corrupt_newest_version_serves_the_older_one(tmp_path, expo
     helpers.push(exported["cnn_v1"], model_dir, 1)
     helpers.push(exported["cnn_v2"], model_dir, 2)
     _corrupt(os.path.join(model_dir, "2"))  # a completed push of a broken model
-    handle = start_server(str(tmp_path / "base"), grpc_port=None, rest_port=0, poll_seconds=0)
+    handle = start_server(
+        ServerOptions(
+            model_base=str(tmp_path / "base"), grpc_port=None, rest_port=0, poll_seconds=0
+        )
+    )
     try:
         assert handle.core.registry.available() == {"cnn": [1]}
         states = {s.version: (s.state, s.error) for s in handle.core.registry.status("cnn")}
@@ -51,7 +56,9 @@ def test_health_is_503_while_a_model_has_no_servable_version(tmp_path, exported,
     helpers.push(exported["policy"], str(base / "policy"), 1)
     helpers.push(exported["cnn_v1"], str(base / "cnn"), 1)
     _corrupt(str(base / "cnn" / "1"))
-    handle = start_server(str(base), grpc_port=None, rest_port=0, poll_seconds=0.3)
+    handle = start_server(
+        ServerOptions(model_base=str(base), grpc_port=None, rest_port=0, poll_seconds=0.3)
+    )
     try:
         status, body = _health(handle.rest_port)
         assert status == 503 and body["status"] == "unavailable"
@@ -69,7 +76,11 @@ def test_versions_without_the_push_marker_are_ignored_once_one_has_it(tmp_path, 
     # A complete SavedModel copied in by hand (no completion marker): not a finished push.
     shutil.copytree(exported["cnn_v2"], os.path.join(model_dir, "2"))
     assert list_versions(model_dir) == [1]
-    handle = start_server(model_dir, model_name="cnn", grpc_port=None, rest_port=0, poll_seconds=0)
+    handle = start_server(
+        ServerOptions(
+            model_base=model_dir, model_name="cnn", grpc_port=None, rest_port=0, poll_seconds=0
+        )
+    )
     try:
         assert handle.core.registry.available() == {"cnn": [1]}
     finally:
@@ -83,7 +94,11 @@ def test_a_base_without_markers_serves_every_version_holding_a_savedmodel(tmp_pa
     os.makedirs(os.path.join(model_dir, "3"))  # no SavedModel: not a version
     os.makedirs(os.path.join(model_dir, ".staging-4-x"))
     assert list_versions(model_dir) == [1, 2]
-    handle = start_server(model_dir, model_name="cnn", grpc_port=None, rest_port=0, poll_seconds=0)
+    handle = start_server(
+        ServerOptions(
+            model_base=model_dir, model_name="cnn", grpc_port=None, rest_port=0, poll_seconds=0
+        )
+    )
     try:
         assert handle.core.registry.available() == {"cnn": [2]}
     finally:
@@ -110,7 +125,9 @@ def test_stray_folders_are_skipped_once_and_new_versions_still_load(
     os.makedirs(os.path.join(str(base), os.fsdecode(b"model-\xe9")))  # a model folder, too
     caplog.set_level("WARNING", logger="serving.registry")
     # Start-up survives them (it stopped with "invalid literal for int(): '²'").
-    handle = start_server(str(base), grpc_port=None, rest_port=0, poll_seconds=0.2)
+    handle = start_server(
+        ServerOptions(model_base=str(base), grpc_port=None, rest_port=0, poll_seconds=0.2)
+    )
     try:
         assert handle.core.registry.available() == {"cnn": [1]}
         helpers.push(exported["cnn_v2"], model_dir, 2)
@@ -133,7 +150,9 @@ def test_health_is_503_and_the_server_stops_once_the_model_watcher_has_died(
     tmp_path, exported, helpers, monkeypatch
 ):
     helpers.push(exported["cnn_v1"], str(tmp_path / "cnn"), 1)
-    handle = start_server(str(tmp_path), grpc_port=None, rest_port=0, poll_seconds=0.05)
+    handle = start_server(
+        ServerOptions(model_base=str(tmp_path), grpc_port=None, rest_port=0, poll_seconds=0.05)
+    )
     try:
         registry = handle.core.registry
         assert _health(handle.rest_port)[0] == 200
@@ -160,7 +179,11 @@ def test_a_push_killed_between_rename_and_marker_is_not_served_and_the_next_push
     killed = push_ops.atomic_push(exported["cnn_v2"], model_dir, version=2, provenance={})
     os.remove(os.path.join(killed, PUSH_MARKER_FILE))  # killed before the marker
     caplog.set_level("WARNING", logger="serving.registry")
-    handle = start_server(model_dir, model_name="cnn", grpc_port=None, rest_port=0, poll_seconds=0)
+    handle = start_server(
+        ServerOptions(
+            model_base=model_dir, model_name="cnn", grpc_port=None, rest_port=0, poll_seconds=0
+        )
+    )
     try:
         assert handle.core.registry.available() == {"cnn": [1]}
         assert len(_stray_warnings(caplog, f"{killed}: no push-completion marker")) == 1

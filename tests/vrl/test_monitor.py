@@ -18,6 +18,7 @@ from components.atomic_pusher.ops import atomic_push
 from components.image_example_gen.ops import build_example, check_image
 from contracts import features
 from contracts.serving_base import PROVENANCE_FILE
+from serving.options import ServerOptions
 from serving.request_log import published_files
 from serving.server import start_server
 from vrl import cli
@@ -106,7 +107,7 @@ def served(tmp_path_factory):
     )
     with open(config, "w", encoding="utf-8") as f:
         f.write(f"model_config_list {{\n{entries}}}\n")
-    handle = start_server(model_config=config, grpc_port=0, rest_port=None)
+    handle = start_server(ServerOptions(model_config=config, grpc_port=0, rest_port=None))
     try:
         handle.wait_until_available("like")
         with grpc.insecure_channel(f"127.0.0.1:{handle.grpc_port}") as channel:
