@@ -17,11 +17,12 @@ import re
 import sys
 import time
 
+from vrl.monitor_files import SCHEMA_NAME, default_out
+
 _WINDOW = re.compile(r"^(\d+(?:\.\d+)?)([smhd]?)$")
 _UNIT_S = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 EXIT_DRIFT = 1
 EXIT_BAD_INPUT = 2
-SCHEMA_NAME = "schema.pbtxt"
 
 
 def parse_window(text: str) -> float:
@@ -75,7 +76,7 @@ def _cmd_monitor(args: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT
     from vrl import monitor_run
 
-    out = args.out or os.path.join("monitor", args.model)
+    out = args.out or default_out(args.model)
     schema = args.schema or os.path.join(out, SCHEMA_NAME)
     try:
         now = time.time()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import time
 from collections import defaultdict
 
 import numpy as np
@@ -14,7 +16,7 @@ from components.atomic_pusher.provenance import read_provenance
 from contracts import features
 from serving.log_files import read_logged_traffic
 from serving.model_config import ModelSpec
-from vrl import drift, prediction_logs
+from vrl import drift, monitor_files, prediction_logs
 
 
 def served_rows(logs: list) -> tuple[list[dict], int]:
@@ -70,7 +72,8 @@ def run(
     spec: ModelSpec, since_s: float, until_s: float, out: str, schema_path: str, sample: int
 ) -> list[str] | None:
     """Compares each answering version's logged traffic with its training span; returns
-    the drifted features (None: no logged traffic in the window)."""
+    the drifted features (None: no logged traffic in the window). The verdict goes to
+    `<out>/verdict.json` either way (`vrl report` shows the last one)."""
     traffic = read_logged_traffic(spec.log_filename_prefix, since_s, until_s)
     skipped = f"; {len(traffic.files_skipped)} truncated/corrupt files skipped" * bool(
         traffic.files_skipped
@@ -78,10 +81,22 @@ def run(
     by_version: dict[int, list] = defaultdict(list)
     for entry in traffic.logs:
         by_version[entry.log_metadata.model_spec.version.value].append(entry)
+    os.makedirs(out, exist_ok=True)
+    verdict = {
+        "model": spec.name,
+        "checked_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "window": [since_s, until_s],
+        "requests": len(traffic.logs),
+        "files_read": traffic.files_read,
+        "files_skipped": len(traffic.files_skipped),
+        "schema": schema_path,
+        "drifted": None,
+        "versions": {},
+    }
     if not by_version:
+        _write_verdict(out, verdict)
         print(f"no logged traffic for model {spec.name} in the window{skipped}")
         return None
-    os.makedirs(out, exist_ok=True)
     drifted: set[str] = set()
     table = []
     for version, logs in sorted(by_version.items()):
@@ -91,29 +106,61 @@ def run(
         served = drift.statistics(rows)
         version_dir = os.path.join(spec.base_path, str(version))
         training = drift.statistics(training_rows(version_dir, sample))
-        schema = _schema(schema_path, training)
-        anomalies, measured = drift.compare(training, served, schema)
-        folder = os.path.join(out, f"version-{version}")
-        os.makedirs(folder, exist_ok=True)
-        tfdv.write_stats_text(served, os.path.join(folder, "served_stats.pbtxt"))
-        tfdv.write_stats_text(training, os.path.join(folder, "training_stats.pbtxt"))
-        tfdv.write_anomalies_text(anomalies, os.path.join(folder, "anomalies.pbtxt"))
-        drifted |= set(drift.drifted_features(anomalies, measured))
-        for m in measured:
-            table.append(
-                (version, m.feature, m.comparator, drift.mean_of(training, m.feature),
-                 drift.mean_of(served, m.feature), m.value, m.threshold, m.drifted)
-            )  # fmt: skip
+        found, measured = _compare(training, served, schema_path, out, version)
+        drifted |= set(found)
+        verdict["versions"][str(version)] = {
+            "reference": "training span",
+            "drifted": found,
+            "measurements": [_measurement(m, training, served) for m in measured],
+        }
+        table += [(version, m) for m in verdict["versions"][str(version)]["measurements"]]
+    verdict["drifted"] = sorted(drifted)
+    _write_verdict(out, verdict)
     _print_table(spec.name, len(traffic.logs), traffic.files_read, skipped, table)
     print(f"statistics, schema ({schema_path}) and anomalies in {out}")
     return sorted(drifted)
+
+
+def _compare(training, served, schema_path: str, out: str, version: int):
+    """TFDV's comparison of one version's two sides, written to `<out>/version-<N>/`;
+    (drifted features, measurements)."""
+    schema = _schema(schema_path, training)
+    anomalies, measured = drift.compare(training, served, schema)
+    folder = monitor_files.version_folder(out, version)
+    os.makedirs(folder, exist_ok=True)
+    tfdv.write_stats_text(served, os.path.join(folder, monitor_files.SERVED_STATS))
+    tfdv.write_stats_text(training, os.path.join(folder, monitor_files.REFERENCE_STATS))
+    tfdv.write_anomalies_text(anomalies, os.path.join(folder, monitor_files.ANOMALIES))
+    return drift.drifted_features(anomalies, measured), measured
+
+
+def _measurement(m: drift.Measurement, reference, served) -> dict:
+    return {
+        "feature": m.feature,
+        "comparator": m.comparator,
+        "reference": drift.mean_of(reference, m.feature),
+        "served": drift.mean_of(served, m.feature),
+        "distance": m.value,
+        "threshold": m.threshold,
+        "drifted": m.drifted,
+    }
+
+
+def _write_verdict(out: str, verdict: dict) -> None:
+    """`<out>/verdict.json`, replaced whole (a reader never sees half of it)."""
+    path = os.path.join(out, monitor_files.VERDICT_FILE)
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(verdict, f, indent=1, default=float)
+    os.replace(tmp, path)
 
 
 def _print_table(model: str, requests: int, files: int, skipped: str, table: list) -> None:
     print(f"model {model}: {requests} logged requests from {files} files{skipped}")
     print(f"{'ver':>4} {'feature':<17}{'comparator':<26}{'training':>10}{'served':>10}"
           f"{'distance':>10}{'threshold':>10}  status")  # fmt: skip
-    for version, feature, comparator, train, served, value, threshold, bad in table:
-        print(f"{version:>4} {feature:<17}{comparator:<26}{drift.fmt(train):>10}"
-              f"{drift.fmt(served):>10}{value:>10.4g}{threshold:>10.4g}  "
-              f"{'DRIFT' if bad else 'ok'}")  # fmt: skip
+    for version, m in table:
+        print(f"{version:>4} {m['feature']:<17}{m['comparator']:<26}"
+              f"{drift.fmt(m['reference']):>10}{drift.fmt(m['served']):>10}"
+              f"{m['distance']:>10.4g}{m['threshold']:>10.4g}  "
+              f"{'DRIFT' if m['drifted'] else 'ok'}")  # fmt: skip

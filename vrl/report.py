@@ -16,7 +16,7 @@ import html
 import os
 
 from contracts import files
-from vrl import mlmd, report_data, report_model, runs
+from vrl import mlmd, monitor_files, report_data, report_model, report_production, runs
 from vrl.report_data import table
 from vrl.runs import SERVING_DIR
 
@@ -39,6 +39,12 @@ def add_parser(sub: argparse._SubParsersAction, formatter) -> None:
         "--serving-base", default=None, help=f"model base (default: <home>/{SERVING_DIR})"
     )
     p.add_argument("--home", default="runs", help="`vrl run --home` folder (ML Metadata)")
+    p.add_argument(
+        "--monitor",
+        default=None,
+        help=f"`vrl monitor --out` folder of the model, for the production section "
+        f"(default: {monitor_files.default_out('MODEL')})",
+    )
     p.set_defaults(func=_cmd_report)
 
 
@@ -111,7 +117,8 @@ def _run_record(lineage: dict) -> tuple[dict, str | None]:
 
 
 def _subject(target: str, serving_base: str, home: str):
-    """(heading, provenance, lineage or None, model folder) of a pushed version or of a run."""
+    """(heading, provenance, lineage or None, model folder, (model, version) or None when
+    nothing was pushed) of a pushed version or of a run."""
     from components.atomic_pusher.provenance import read_provenance
     from vrl import lineage as lineage_lib
 
@@ -121,7 +128,7 @@ def _subject(target: str, serving_base: str, home: str):
         if found["version"] is None:
             record, model_dir = _run_record(found)
             heading = f"{found['model']}: run {found['run_id']}, nothing pushed"
-            return heading, record, found, model_dir
+            return heading, record, found, model_dir, None
         version_dir = os.path.join(serving_base, found["model"], str(found["version"]))
     model, version = os.path.basename(os.path.dirname(version_dir)), os.path.basename(version_dir)
     prov = read_provenance(version_dir)
@@ -131,7 +138,7 @@ def _subject(target: str, serving_base: str, home: str):
         found = lineage_lib.lineage(f"{model}:{version}", home=home)
     except (FileNotFoundError, ValueError):
         found = None
-    return f"{model} version {version}", prov, found, version_dir
+    return f"{model} version {version}", prov, found, version_dir, (model, version)
 
 
 def _lines(value):
@@ -139,13 +146,16 @@ def _lines(value):
     return "; ".join(map(str, value)) if isinstance(value, list) else value
 
 
-def build(target: str, serving_base: str, home: str) -> str:
+def build(target: str, serving_base: str, home: str, monitor: str | None = None) -> str:
     """The HTML page for `MODEL[:VERSION]` (newest complete version if none) or for a
-    run id (also one that pushed nothing; so is a model with no push yet)."""
+    run id (also one that pushed nothing; so is a model with no push yet). With
+    `monitor` (`vrl monitor`'s --out folder of the model; "": its default folder), a
+    pushed version's page gets a production section: served traffic against what the
+    model learned from."""
     from components.atomic_pusher.provenance import summary_line, thresholds_text
     from vrl import lineage as lineage_lib
 
-    heading, prov, lineage, model_dir = _subject(target, serving_base, home)
+    heading, prov, lineage, model_dir, served = _subject(target, serving_base, home)
     data = prov.get("data") or {}
     evaluation = prov.get("evaluation") or {}
     decision = [(k, _lines(evaluation.get(k))) for k in _DECISION_KEYS if k in evaluation]
@@ -170,6 +180,9 @@ def build(target: str, serving_base: str, home: str) -> str:
     sections += [table(sorted((prov.get("trainer") or {}).items()), ("setting", "value"))]
     metrics = (prov.get("metrics") or {}).get("training") or {}
     sections += [table(sorted(metrics.items()), ("metric", "value"))]
+    if monitor is not None and served is not None:
+        folder = monitor or monitor_files.default_out(served[0])
+        sections += ["<h2>Production</h2>", report_production.section(folder, served[1])]
     if lineage:
         text = lineage_lib.render(lineage)
         sections += ["<h2>Lineage</h2>", f"<pre>{html.escape(text)}</pre>"]
@@ -238,7 +251,7 @@ def print_run_report(
 
 def _cmd_report(args: argparse.Namespace) -> int:
     serving_base = args.serving_base or os.path.join(args.home, SERVING_DIR)
-    page = build(args.target, serving_base, args.home)
+    page = build(args.target, serving_base, args.home, args.monitor or "")
     with open(args.out, "w", encoding="utf-8") as f:
         f.write(page)
     print(f"wrote {args.out} ({len(page) // 1024} KiB)")

@@ -3,82 +3,26 @@
 from __future__ import annotations
 
 import csv
-import json
 import os
 import shutil
 
 import grpc
-import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_data_validation as tfdv
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
-from components.atomic_pusher.ops import atomic_push
-from components.image_example_gen.ops import build_example, check_image
-from contracts import features
-from contracts.serving_base import PROVENANCE_FILE
 from serving.options import ServerOptions
 from serving.request_log import published_files
 from serving.server import start_server
+from tests.vrl.traffic import (
+    CLASSES,
+    logging_config,
+    push_colour_model,
+    shifted,
+    training_like,
+)
 from vrl import cli
-
-CLASSES = ("red", "green", "blue")
-
-
-class ColourModel(tf.Module):
-    """Predicts the dominant colour channel: the classes depend on the input."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.labels = tf.constant(CLASSES)
-
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")])
-    def serve(self, image_bytes):
-        def mean(b):
-            image = tf.io.decode_image(b, channels=3, expand_animations=False)
-            return tf.reduce_mean(tf.cast(image, tf.float32) / 255.0, axis=[0, 1])
-
-        means = tf.map_fn(mean, image_bytes, fn_output_signature=tf.float32)
-        probabilities = tf.nn.softmax(8.0 * means)
-        class_ids = tf.argmax(probabilities, axis=1)
-        return {
-            features.OUTPUT_PROBABILITIES: probabilities,
-            features.OUTPUT_CLASS_IDS: class_ids,
-            features.OUTPUT_LABEL_NAMES: tf.gather(self.labels, class_ids),
-        }
-
-
-def _image(rng, colour: int, size=(32, 32), fmt: str = "png") -> bytes:
-    pixels = rng.integers(20, 90, (*size, 3))
-    pixels[..., colour] += rng.integers(60, 160)
-    pixels = pixels.clip(0, 255).astype(np.uint8)
-    encode = tf.io.encode_png if fmt == "png" else tf.io.encode_jpeg
-    return encode(pixels).numpy()
-
-
-def _training_like(seed: int, n: int) -> list[bytes]:
-    rng = np.random.default_rng(seed)
-    return [_image(rng, i % 3) for i in range(n)]
-
-
-def _shifted(seed: int, n: int) -> list[bytes]:
-    """Other sizes, JPEG, and mostly red."""
-    rng = np.random.default_rng(seed)
-    return [_image(rng, 0 if i % 5 else 2, (48, 64), "jpeg") for i in range(n)]
-
-
-def _span(root: str, images: list[bytes]) -> str:
-    """An Examples artifact folder (Split-train) of ImageExampleGen's own tf.Examples."""
-    uri = os.path.join(root, "examples")
-    os.makedirs(os.path.join(uri, "Split-train"))
-    path = os.path.join(uri, "Split-train", "data_tfrecord-00000-of-00001.gz")
-    with tf.io.TFRecordWriter(path, options="GZIP") as writer:
-        for i, data in enumerate(images):
-            writer.write(
-                build_example(data, check_image(data), i % 3, CLASSES[i % 3]).SerializeToString()
-            )
-    return uri
 
 
 @pytest.fixture(scope="module")
@@ -87,32 +31,15 @@ def served(tmp_path_factory):
     with its own logging_config): one gets traffic like the span, one shifted traffic,
     one none."""
     root = str(tmp_path_factory.mktemp("monitor"))
-    export = os.path.join(root, "export")
-    module = ColourModel()
-    tf.saved_model.save(module, export, signatures={"serving_default": module.serve})
-    uri = _span(root, _training_like(0, 90))
-    os.makedirs(os.path.join(export, os.path.dirname(PROVENANCE_FILE)))
-    with open(os.path.join(export, PROVENANCE_FILE), "w", encoding="utf-8") as f:
-        json.dump(
-            {"model_name": "colour", "version": 1, "data": {"span": 0, "examples_uri": uri}}, f
-        )
-    base = os.path.join(root, "serving", "colour")
-    atomic_push(export, base, version=1)
+    base = push_colour_model(root)
     config = os.path.join(root, "models.config")
-    entries = "".join(
-        f'config {{ name: "{name}" base_path: "{base}" logging_config {{ '
-        f'log_collector_config {{ type: "tfrecord" filename_prefix: "logs/{name}" }} '
-        "sampling_config { sampling_rate: 1.0 } } }\n"
-        for name in ("like", "shifted", "quiet")
-    )
-    with open(config, "w", encoding="utf-8") as f:
-        f.write(f"model_config_list {{\n{entries}}}\n")
+    logging_config(config, base, {name: "colour" for name in ("like", "shifted", "quiet")})
     handle = start_server(ServerOptions(model_config=config, grpc_port=0, rest_port=None))
     try:
         handle.wait_until_available("like")
         with grpc.insecure_channel(f"127.0.0.1:{handle.grpc_port}") as channel:
             stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
-            for name, images in (("like", _training_like(1, 90)), ("shifted", _shifted(2, 90))):
+            for name, images in (("like", training_like(1, 90)), ("shifted", shifted(2, 90))):
                 for i in range(0, len(images), 3):
                     request = predict_pb2.PredictRequest()
                     request.model_spec.name = name
