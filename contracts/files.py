@@ -36,3 +36,6 @@ TRAINING_SUMMARY_FILE = "training_summary.json"
 POLICY_REPORT_FILE = "report.json"
 POLICY_REPORT_TEXT_FILE = "report.txt"
 RETURN_PLOT_FILE = "return_over_training.png"
+# TFDV statistics of the observations the evaluation episodes showed the policy
+# (and the greedy actions): what `vrl monitor` compares served observations with.
+POLICY_OBSERVATION_STATS_FILE = "observation_stats.pbtxt"

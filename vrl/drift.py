@@ -139,12 +139,13 @@ def default_schema(
     linf: float = DEFAULT_LINF,
     jsd: float = DEFAULT_JSD,
 ) -> schema_pb2.Schema:
-    """The schema TFDV infers from the training rows, with a skew threshold per feature."""
+    """The schema TFDV infers from the reference statistics, with a skew threshold per
+    feature: L-infinity for strings, Jensen-Shannon divergence for numbers."""
     schema = tfdv.infer_schema(training)
     for feature in schema.feature:
-        if feature.name in CATEGORICAL:
+        if feature.type == schema_pb2.BYTES:  # format, predicted_class, a policy's action
             feature.skew_comparator.infinity_norm.threshold = linf
-        elif feature.name in NUMERIC:
+        else:
             feature.skew_comparator.jensen_shannon_divergence.threshold = jsd
         feature.presence.min_fraction = 0.0  # undecodable images have no height
     return schema

@@ -16,7 +16,7 @@ from components.atomic_pusher.provenance import read_provenance
 from contracts import features
 from serving.log_files import read_logged_traffic
 from serving.model_config import ModelSpec
-from vrl import drift, monitor_files, prediction_logs
+from vrl import drift, monitor_files, monitor_policy, prediction_logs
 
 
 def served_rows(logs: list) -> tuple[list[dict], int]:
@@ -71,7 +71,8 @@ def _schema(path: str, training) -> object:
 def run(
     spec: ModelSpec, since_s: float, until_s: float, out: str, schema_path: str, sample: int
 ) -> list[str] | None:
-    """Compares each answering version's logged traffic with its training span; returns
+    """Compares each answering version's logged traffic with its training span (a
+    policy's: with its evaluation episodes); returns
     the drifted features (None: no logged traffic in the window). The verdict goes to
     `<out>/verdict.json` either way (`vrl report` shows the last one)."""
     traffic = read_logged_traffic(spec.log_filename_prefix, since_s, until_s)
@@ -100,18 +101,14 @@ def run(
     drifted: set[str] = set()
     table = []
     for version, logs in sorted(by_version.items()):
-        rows, unusable = served_rows(logs)
-        if unusable:
-            print(f"version {version}: {unusable} logged records are not image Predicts; skipped")
-        served = drift.statistics(rows)
         version_dir = os.path.join(spec.base_path, str(version))
-        training = drift.statistics(training_rows(version_dir, sample))
-        found, measured = _compare(training, served, schema_path, out, version)
+        reference, served, label = _sides(version_dir, version, logs, sample)
+        found, measured = _compare(reference, served, schema_path, out, version)
         drifted |= set(found)
         verdict["versions"][str(version)] = {
-            "reference": "training span",
+            "reference": label,
             "drifted": found,
-            "measurements": [_measurement(m, training, served) for m in measured],
+            "measurements": [_measurement(m, reference, served) for m in measured],
         }
         table += [(version, m) for m in verdict["versions"][str(version)]["measurements"]]
     verdict["drifted"] = sorted(drifted)
@@ -119,6 +116,24 @@ def run(
     _print_table(spec.name, len(traffic.logs), traffic.files_read, skipped, table)
     print(f"statistics, schema ({schema_path}) and anomalies in {out}")
     return sorted(drifted)
+
+
+def _sides(version_dir: str, version: int, logs: list, sample: int):
+    """(reference statistics, served statistics, what the reference is) of one version:
+    a classifier's traffic against its training span, a policy's logged observations
+    against its evaluation episodes'."""
+    if monitor_policy.is_policy(version_dir):
+        served, unusable = monitor_policy.served_statistics(logs, version)
+        reference = monitor_policy.reference_statistics(version_dir)
+        label, kind = monitor_policy.REFERENCE, "policy"
+    else:
+        rows, unusable = served_rows(logs)
+        served = drift.statistics(rows)
+        reference = drift.statistics(training_rows(version_dir, sample))
+        label, kind = "training span", "image"
+    if unusable:
+        print(f"version {version}: {unusable} logged records are not {kind} Predicts; skipped")
+    return reference, served, label
 
 
 def _compare(training, served, schema_path: str, out: str, version: int):
@@ -157,7 +172,7 @@ def _write_verdict(out: str, verdict: dict) -> None:
 
 def _print_table(model: str, requests: int, files: int, skipped: str, table: list) -> None:
     print(f"model {model}: {requests} logged requests from {files} files{skipped}")
-    print(f"{'ver':>4} {'feature':<17}{'comparator':<26}{'training':>10}{'served':>10}"
+    print(f"{'ver':>4} {'feature':<17}{'comparator':<26}{'reference':>10}{'served':>10}"
           f"{'distance':>10}{'threshold':>10}  status")  # fmt: skip
     for version, m in table:
         print(f"{version:>4} {m['feature']:<17}{m['comparator']:<26}"

@@ -13,8 +13,9 @@ from tfx.types import artifact_utils
 
 from components.outputs import ensure_output_dirs
 from components.policy_evaluator import constants, ops
-from components.policy_evaluator.report import write_evaluation
+from components.policy_evaluator.report import write_evaluation, write_observation_statistics
 from components.served_baseline.executor import is_present
+from models.dqn.observation_features import ObservationRecorder
 
 
 class Executor(base_executor.BaseExecutor):
@@ -38,16 +39,19 @@ class Executor(base_executor.BaseExecutor):
         threshold = _threshold(exec_properties.get(constants.THRESHOLD_KEY), protocol.env_id)
         model = artifact_utils.get_single_instance(input_dict[constants.MODEL_KEY])
         baseline = _baseline(input_dict.get(constants.BASELINE_MODEL_KEY), protocol.env_id)
+        recorder = ObservationRecorder()
         report = ops.evaluate(
             model.uri,
             baseline.uri if baseline else None,
             protocol,
             threshold,
             float(exec_properties[constants.MAX_REGRESSION_KEY]),
+            recorder,
         )
         logging.info("PolicyEvaluator: %s", report["reason"])
         evaluation = artifact_utils.get_single_instance(output_dict[constants.EVALUATION_KEY])
         write_evaluation(evaluation.uri, report, model.uri)
+        write_observation_statistics(evaluation.uri, recorder.columns())
         blessing = artifact_utils.get_single_instance(output_dict[constants.BLESSING_KEY])
         _write_blessing(blessing, model, baseline, report)
 

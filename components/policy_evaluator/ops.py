@@ -17,6 +17,7 @@ from tfx.dsl.io import fileio
 from tfx.utils import path_utils
 
 from contracts.files import TRAINING_SUMMARY_FILE
+from models.dqn.observation_features import ObservationRecorder
 
 UNRECORDED = -1
 """A policy SavedModel's train step when its exporter recorded none (PolicySaver's default)."""
@@ -108,9 +109,12 @@ def decide_blessing(
     return Decision(True, f"{beats}{reached}, >= baseline floor {floor:.2f}")
 
 
-def evaluate_saved_policy(saved_model_dir: str, protocol: Protocol) -> tuple[np.ndarray, int]:
+def evaluate_saved_policy(
+    saved_model_dir: str, protocol: Protocol, recorder: ObservationRecorder | None = None
+) -> tuple[np.ndarray, int]:
     """(returns of the protocol's episodes, train step the SavedModel records) of a
-    policy SavedModel, driven through its plain `serving_default` signature."""
+    policy SavedModel, driven through its plain `serving_default` signature; the
+    `recorder` (if any) keeps what the policy was shown and answered."""
     import tensorflow as tf
 
     from models.dqn import envs
@@ -129,7 +133,7 @@ def evaluate_saved_policy(saved_model_dir: str, protocol: Protocol) -> tuple[np.
 
     returns = envs.evaluate_batched(
         protocol.env_id,
-        greedy,
+        recorder.wrap(greedy) if recorder else greedy,
         protocol.episodes,
         protocol.seed,
         protocol.epsilon,
@@ -174,10 +178,14 @@ def evaluate(
     protocol: Protocol,
     threshold: float | None,
     max_regression: float,
+    recorder: ObservationRecorder | None = None,
 ) -> dict:
-    """Runs the candidate, a random policy and (when given) the baseline on the same
-    episodes and decides; returns the report (returns, means, decision)."""
-    returns, train_step = evaluate_saved_policy(path_utils.serving_model_path(model_uri), protocol)
+    """Runs the candidate (its observations and actions kept by `recorder`), a random
+    policy and (when given) the baseline on the same episodes and decides; returns
+    the report (returns, means, decision)."""
+    returns, train_step = evaluate_saved_policy(
+        path_utils.serving_model_path(model_uri), protocol, recorder
+    )
     random_returns = random_policy_returns(protocol)
     baseline_mean = None
     if baseline_uri is not None:

@@ -12,6 +12,7 @@ from tfx.dsl.io import fileio
 
 from contracts.files import (
     EVAL_HISTORY_FILE,
+    POLICY_OBSERVATION_STATS_FILE,
     POLICY_REPORT_FILE,
     POLICY_REPORT_TEXT_FILE,
     RETURN_PLOT_FILE,
@@ -35,6 +36,26 @@ def write_evaluation(out_dir: str, report: dict, model_uri: str) -> None:
         os.path.join(out_dir, RETURN_PLOT_FILE),
         title=f"{report['env_id']}: evaluation return over training",
     )
+
+
+def observation_statistics(columns: dict[str, np.ndarray]):
+    """TFDV statistics (DatasetFeatureStatisticsList) of a policy's observation columns
+    (models/dqn/observation_features.py), computed in process."""
+    import pandas as pd
+    import tensorflow_data_validation as tfdv
+
+    return tfdv.generate_statistics_from_dataframe(pd.DataFrame(columns))
+
+
+def write_observation_statistics(out_dir: str, columns: dict[str, np.ndarray]) -> None:
+    """What the evaluation episodes showed the policy, as TFDV statistics: the
+    reference `vrl monitor` compares a served policy's logged observations with."""
+    import tensorflow_data_validation as tfdv
+
+    path = os.path.join(out_dir, POLICY_OBSERVATION_STATS_FILE)
+    tfdv.write_stats_text(observation_statistics(columns), path)
+    logging.info("PolicyEvaluator: observation statistics of %d steps in %s",
+                 len(next(iter(columns.values()), [])), path)  # fmt: skip
 
 
 def write_report(out_dir: str, report: dict) -> None:

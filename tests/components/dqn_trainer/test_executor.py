@@ -11,7 +11,7 @@ from components.dqn_trainer import constants as trainer_keys
 from components.dqn_trainer.executor import Executor as TrainerExecutor
 from components.policy_evaluator import constants as eval_keys
 from components.policy_evaluator.executor import Executor as EvaluatorExecutor
-from contracts.files import TRAINING_SUMMARY_FILE
+from contracts.files import POLICY_OBSERVATION_STATS_FILE, TRAINING_SUMMARY_FILE
 from models.dqn.config import DqnConfig
 
 TINY = DqnConfig(
@@ -70,6 +70,8 @@ def test_trainer_and_evaluator_run_entirely_on_ram_uris():
     with fileio.open(f"{evaluation.uri}/report.json") as f:
         report = json.load(f)
     assert len(report["returns"]) == 2 and report["baseline_mean_return"] is None
+    # What the episodes showed the policy, for vrl monitor (written through gfile too).
+    assert fileio.exists(f"{evaluation.uri}/{POLICY_OBSERVATION_STATS_FILE}")
     # 400 steps past learning_starts 100: the exported network trained.
     assert report["gradient_updates"] > 0
     with fileio.open(f"{model.uri}/{TRAINING_SUMMARY_FILE}") as f:
