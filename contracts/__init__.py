@@ -7,6 +7,7 @@ functions that read or write through `tf.io.gfile` or build protos).
 
   features      tf.Example feature keys and the serving signatures' names
   images        image dimension limits and the header check (ingest and serving)
+  manifest      the CSV manifest ingest reads: its columns and encoding rule
   files         artifact file names and the input folder layout
   model_config  TF Serving's models.config: its file name, which versions an entry serves
   names         pipeline and model name rules

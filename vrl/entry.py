@@ -26,6 +26,7 @@ def main(build_parser: Callable[[], argparse.ArgumentParser], argv: list[str] | 
     args = build_parser().parse_args(argv)
     start = time.time()
     try:
+        check_home(args)
         code = args.func(args)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -36,3 +37,11 @@ def main(build_parser: Callable[[], argparse.ArgumentParser], argv: list[str] | 
     if args.command in TIMED_COMMANDS:
         print(f"({time.time() - start:.0f} s)")
     return code
+
+
+def check_home(args: argparse.Namespace) -> None:
+    """Refuses an empty `--home` on every command that takes one: os.path.join("",
+    "tfx") would quietly run, and read, in the current folder."""
+    home = getattr(args, "home", None)
+    if isinstance(home, str) and not home.strip():
+        raise ValueError(f"--home {home!r}: empty; name a working folder (--home . for this one)")

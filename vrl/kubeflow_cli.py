@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 
+from vrl import preflight
 from vrl.help_format import DefaultsFormatter
 
 DEFAULT_EXPERIMENT = "vision-rl-pipeline"
@@ -210,6 +211,8 @@ def compile_command(args: argparse.Namespace) -> int:
     for w in caught:
         print(f"vrl compile: warning: {w.message}")
     config = args.config_module.config_from_args(args, pipeline_root=args.pipeline_root)
+    if args.pipeline == "rl":  # the pods would be the first to find an unknown id
+        preflight.check_env_id(config.env_id)
     beam_args = getattr(args, "beam_arg", None) or None
     path = compile_pipeline(args.pipeline, config, cluster, args.out, beam_pipeline_args=beam_args)
     print(f"wrote {path} ({cluster.target})")

@@ -149,7 +149,9 @@ def preflight_image(config: ImagePipelineConfig) -> ImagePipelineConfig:
             input_pattern=detect_input_pattern(config.data_dir, config.input_format, config.span),
         )
     preflight.check_exists("schema_path", config.schema_path)
+    preflight.check_schema(config.schema_path)
     preflight.check_class_folders(config.data_dir, config.input_pattern, config.span)
+    preflight.check_manifests(config.data_dir, config.input_pattern, config.span)
     preflight.check_writable(
         "home" if config.pipeline_root is None else "pipeline_root",
         config.resolved_pipeline_root,

@@ -8,11 +8,13 @@ which `vrl` prints as `vrl: error: ...` with exit 2.
 
 from __future__ import annotations
 
+import glob
 import os
 import re
 import tempfile
 
 from contracts.files import FOLDER_PATTERN, SPAN_FOLDER_PATTERN, SPAN_FOLDER_PREFIX
+from contracts.manifest import decode_manifest
 
 # Class-per-folder patterns as `detect_input_pattern` writes them.
 _CLASS_PER_FOLDER = (FOLDER_PATTERN, SPAN_FOLDER_PATTERN)
@@ -59,6 +61,25 @@ def check_exists(field: str, path: str | None, folder: bool = False) -> None:
         raise FileNotFoundError(f"{field} {path}: no such {kind}")
 
 
+def _span_folder(data_dir: str, pattern: str, span: int | None) -> str:
+    """The folder a run reads: `data_dir`, or for a `span-{SPAN}/...` pattern the
+    span-N/ folder of `span` (default the newest)."""
+    if not pattern.startswith(SPAN_FOLDER_PREFIX):
+        return data_dir
+    spans = {
+        int(m.group(1)): name
+        for name in os.listdir(data_dir)
+        if (m := _SPAN_DIR.fullmatch(name)) and os.path.isdir(os.path.join(data_dir, name))
+    }
+    if not spans:
+        raise ValueError(f"data_dir {data_dir}: no span-N/ folders for pattern {pattern!r}")
+    if span is not None and span not in spans:
+        raise ValueError(
+            f"span {span}: no span-{span}/ folder in {data_dir} (found spans {sorted(spans)})"
+        )
+    return os.path.join(data_dir, spans[max(spans) if span is None else span])
+
+
 def check_class_folders(data_dir: str, pattern: str, span: int | None) -> None:
     """For a class-per-folder layout, at least two class folders must hold files.
 
@@ -68,20 +89,7 @@ def check_class_folders(data_dir: str, pattern: str, span: int | None) -> None:
     """
     if _is_uri(data_dir) or pattern not in _CLASS_PER_FOLDER:
         return
-    folder = data_dir
-    if pattern.startswith(SPAN_FOLDER_PREFIX):
-        spans = {
-            int(m.group(1)): name
-            for name in os.listdir(data_dir)
-            if (m := _SPAN_DIR.fullmatch(name)) and os.path.isdir(os.path.join(data_dir, name))
-        }
-        if not spans:
-            raise ValueError(f"data_dir {data_dir}: no span-N/ folders for pattern {pattern!r}")
-        if span is not None and span not in spans:
-            raise ValueError(
-                f"span {span}: no span-{span}/ folder in {data_dir} (found spans {sorted(spans)})"
-            )
-        folder = os.path.join(data_dir, spans[max(spans) if span is None else span])
+    folder = _span_folder(data_dir, pattern, span)
     classes = sorted(
         _shown(name)
         for name in os.listdir(folder)
@@ -95,11 +103,54 @@ def check_class_folders(data_dir: str, pattern: str, span: int | None) -> None:
         )
 
 
+def check_manifests(data_dir: str, pattern: str, span: int | None) -> None:
+    """For a CSV manifest layout, every manifest the run reads must be UTF-8 (ingest's
+    rule, `contracts.manifest`): a Latin-1 file fails here naming file and line,
+    not inside ImageExampleGen half a minute later."""
+    if _is_uri(data_dir) or not pattern.lower().endswith(".csv"):
+        return
+    folder = _span_folder(data_dir, pattern, span)
+    for path in sorted(glob.glob(os.path.join(folder, pattern.rsplit("/", 1)[-1]))):
+        with open(path, "rb") as f:
+            decode_manifest(f.read(), path)
+
+
+def check_schema(path: str | None) -> None:
+    """A `--schema` file must parse as a text-format TFDV schema (tensorflow_metadata's
+    Schema proto; no TensorFlow needed)."""
+    if not path or _is_uri(path):
+        return
+    from google.protobuf import text_format
+    from tensorflow_metadata.proto.v0 import schema_pb2
+
+    with open(path, "rb") as f:
+        data = f.read()
+    try:
+        text_format.Parse(data.decode("utf-8"), schema_pb2.Schema())
+    except (UnicodeDecodeError, text_format.ParseError) as e:
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ValueError(
+            f"schema_path {path}: not a text-format TFDV schema ({reason}); "
+            "write one with tfdv.write_schema_text"
+        ) from None
+
+
 def _holds_a_file(folder: str) -> bool:
     if not os.path.isdir(folder):
         return False
     with os.scandir(folder) as entries:
         return any(not e.name.startswith(".") and e.is_file() for e in entries)
+
+
+def check_env_id(env_id: str) -> None:
+    """Fails unless `env_id` is a registered gymnasium id, without creating the env
+    (`vrl compile rl`: the pods create it; an unknown id would fail only there)."""
+    from models.dqn.gym_envs import check_registered
+
+    try:
+        check_registered(env_id)
+    except ValueError as e:
+        raise ValueError(f"env_id {env_id!r}: {e}") from None
 
 
 def check_env(

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import codecs
 import csv
 import dataclasses
 import io
@@ -15,6 +14,7 @@ from google.protobuf.message import DecodeError
 
 from components.image_example_gen import names, ops
 from contracts import features
+from contracts.manifest import COLUMNS, decode_manifest
 
 AUTO = "auto"
 FOLDERS = "folders"
@@ -106,24 +106,6 @@ def folder_items(files: Sequence[str]) -> list[SourceItem]:
     return items
 
 
-def decode_manifest(data: bytes, manifest_path: str) -> str:
-    """UTF-8 text of a manifest, with or without a byte-order mark.
-
-    Raises:
-      ValueError: naming the file, line and byte when it is not UTF-8.
-    """
-    if data.startswith(codecs.BOM_UTF8):
-        data = data[len(codecs.BOM_UTF8) :]
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        line = data.count(b"\n", 0, e.start) + 1
-        raise ValueError(
-            f"{manifest_path}:{line}: CSV manifest is not UTF-8 (byte 0x{data[e.start]:02x}); "
-            "save it as UTF-8 (with or without a byte-order mark)"
-        ) from e
-
-
 def _bad_row(manifest_path: str, line_no: int, detail: str) -> SourceItem:
     return SourceItem(
         path=f"{manifest_path}:{line_no}", rejected=(ops.BAD_MANIFEST_ROW, detail[:200])
@@ -146,7 +128,7 @@ def parse_manifest(text: str, manifest_path: str) -> list[SourceItem]:
     items: list[SourceItem] = []
     try:
         header = [field.strip() for field in next(reader, [])]
-        if "path" not in header or "label" not in header:
+        if any(column not in header for column in COLUMNS):
             raise ValueError(
                 f"{manifest_path}: CSV manifest needs a header with columns 'path' and "
                 f"'label', got {header}"

@@ -184,6 +184,18 @@ def make_gym(env_id: str, training: bool = False, max_episode_frames: int = 0) -
     return env
 
 
+def check_registered(env_id: str) -> None:
+    """Raises ValueError unless `env_id` is a registered gymnasium id (ALE and MinAtar
+    ids registered first, as `make_gym` does); no environment is created."""
+    try:
+        register(env_id)
+        gym.spec(env_id)
+    except ImportError as err:
+        raise ValueError(f"{env_id!r} needs the {err.name} package installed") from err
+    except gym.error.Error as err:
+        raise ValueError(f"unknown gymnasium environment id {env_id!r}: {err}") from err
+
+
 def is_image(space: gym.spaces.Box) -> bool:
     """True for an image observation space ([H, W, C])."""
     return len(space.shape) == 3

@@ -1,6 +1,7 @@
 """Bad input to `vrl run` is refused before anything runs: exit 2, one line
 naming the field or file, nothing written (issue 9, items 9 and 11)."""
 
+import argparse
 import dataclasses
 import os
 
@@ -24,6 +25,7 @@ def work(tmp_path):
         (tmp_path / "data" / name).mkdir(parents=True)
         (tmp_path / "data" / name / "a.png").write_bytes(b"x")
     (tmp_path / "afile").write_text("not a folder")
+    (tmp_path / "garbage.pbtxt").write_bytes(b"feature {{ name: \x00\xff")
     return tmp_path
 
 
@@ -57,6 +59,7 @@ IMAGE_CASES = [
     (["--model-name", "a/b"], ["model_name"]),
     (["--pipeline-name", "Not_Kubeflow"], ["pipeline_name"]),
     (["--schema", "missing.pbtxt"], ["schema_path", "missing.pbtxt"]),
+    (["--schema", "{work}/garbage.pbtxt"], ["schema_path", "garbage.pbtxt", "TFDV schema"]),
     (["--serving-base", "{work}/afile/serving"], ["serving_base", "afile"]),
 ]
 
@@ -135,6 +138,10 @@ def test_run_rl_refuses_an_unwritable_home(work, capsys):
         ("image", ["--data", "gs://b/d", "--image-size", "100000"], "image_size"),
         ("rl", ["--steps", "0"], "num_env_steps"),
         ("rl", ["--dqn", "gamma=2"], "gamma"),
+        # No env is created at compile; an id gymnasium does not know fails here, not
+        # in the cluster's first pod (issue 21).
+        ("rl", ["--env", "Foo-v0"], "env_id 'Foo-v0'"),
+        ("rl", ["--env", "CartPole-v9"], "env_id 'CartPole-v9'"),
     ],
 )
 def test_compile_refuses_the_same_bad_values(work, capsys, pipeline, flags, field):
@@ -142,6 +149,57 @@ def test_compile_refuses_the_same_bad_values(work, capsys, pipeline, flags, fiel
     argv = ["compile", pipeline, "--out", str(spec), "--pipeline-root", "gs://b/r"]
     argv += ["--image", "r.io/i@sha256:1", "--serving-base", "gs://b/m", *flags]
     _refused(work, capsys, argv, [field])
+
+
+def test_run_image_refuses_a_manifest_that_is_not_utf8_naming_file_and_line(work, capsys):
+    """A Latin-1 manifest is caught by the pre-run checks (before, ImageExampleGen
+    found it 35 s into the run)."""
+    (work / "csvdata").mkdir()
+    rows = "path,label\nimg/a.png,dog\nimg/b.png,caf\xe9\n"
+    (work / "csvdata" / "manifest.csv").write_bytes(rows.encode("latin-1"))
+    argv = ["run", "image", "--data", str(work / "csvdata"), "--home", str(work / "home")]
+    _refused(work, capsys, argv, ["manifest.csv:3", "not UTF-8", "0xe9"])
+
+
+def _commands_with_home() -> dict[tuple[str, ...], argparse.ArgumentParser]:
+    """Every `vrl` (sub)command that takes --home, by its words."""
+    found = {}
+
+    def walk(parser, words):
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    walk(sub, (*words, name))
+            elif "--home" in action.option_strings:
+                found[words] = parser
+
+    walk(cli.build_parser(), ())
+    return found
+
+
+HOME_COMMANDS = {
+    ("run", "image"): ["--data", "{work}/data"],
+    ("run", "rl"): [],
+    ("status",): [],
+    ("lineage",): ["m"],
+    ("report",): ["m", "--out", "{work}/r.html"],
+    ("harvest",): ["m", "--out", "{work}/h", "--budget", "1"],
+    ("demo",): [],
+}
+
+
+def test_every_command_with_home_is_in_the_empty_home_table():
+    assert set(_commands_with_home()) == set(HOME_COMMANDS)
+
+
+@pytest.mark.parametrize("words", sorted(HOME_COMMANDS), ids=" ".join)
+@pytest.mark.parametrize("home", ["", "  "])
+def test_an_empty_home_is_refused_by_every_command_that_takes_it(
+    work, capsys, monkeypatch, words, home
+):
+    monkeypatch.chdir(work)  # where an accepted empty home would write (seen by _refused)
+    rest = [a.format(work=work) for a in HOME_COMMANDS[words]]
+    _refused(work, capsys, [*words, *rest, "--home", home], ["--home", "empty"])
 
 
 def test_rl_preflight_sizes_the_replay_memory_to_the_run(work, monkeypatch):
