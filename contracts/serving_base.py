@@ -112,6 +112,33 @@ def complete_versions(model_dir: str) -> list[int]:
     return [v for v in versions if has_graph(join(model_dir, str(v)))]
 
 
+def unfinished_entries(model_dir: str) -> list[tuple[str, str]]:
+    """Folders of `model_dir` a push left that are not complete versions, each with
+    why (for `vrl status`): staging folders, and version folders without the push
+    marker (while other versions have one) or without a graph. Servers skip them."""
+    complete = set(complete_versions(model_dir))
+    out = []
+    for name in listdir(model_dir):
+        path = join(model_dir, name)
+        if name.startswith(STAGING_PREFIX):
+            why = (
+                "staging folder of a push in progress or killed mid-copy; the next push removes it"
+            )
+        elif not is_version_name(name) or int(name) in complete:
+            continue
+        elif not has_graph(path):
+            why = "no saved_model.pb; not a model"
+        elif exists(join(path, PROVENANCE_FILE)):
+            why = (
+                "no push marker: a push in progress or one that died after the rename; "
+                "not served, the next push removes it"
+            )
+        else:
+            why = "no push marker and not written by the pusher; not served"
+        out.append((name, why))
+    return sorted(out, key=lambda entry: (not entry[0].isdigit(), entry[0].zfill(20)))
+
+
 def next_version(model_dir: str, now: int | None = None) -> int:
     """Returns a version number greater than every version already in `model_dir`.
 

@@ -114,9 +114,10 @@ def model_status(
 ) -> list[dict]:
     """Per model under `serving_base`: complete versions with provenance, served
     state (with `server`) and labels (with `model_config`, else the config file
-    beside the models). An absent serving base has no models yet."""
+    beside the models), and what pushes left unfinished (`unfinished`: name and
+    why). An absent serving base has no models yet."""
     from components.atomic_pusher.provenance import read_provenance, summary_line
-    from contracts.serving_base import complete_versions
+    from contracts.serving_base import complete_versions, unfinished_entries
 
     if not os.path.isdir(serving_base):
         return []
@@ -140,7 +141,10 @@ def model_status(
                     "provenance": record,
                 }
             )
-        models.append({"model": name, "path": model_dir, "versions": versions})
+        unfinished = [{"name": n, "reason": why} for n, why in unfinished_entries(model_dir)]
+        models.append(
+            {"model": name, "path": model_dir, "versions": versions, "unfinished": unfinished}
+        )
     return models
 
 
@@ -183,6 +187,8 @@ def _cmd_status(args: argparse.Namespace) -> int:
             state = f"  [{v['state'] or 'not loaded'}]" if args.server else ""
             tags = f"  ({', '.join(v['labels'])})" if v["labels"] else ""
             print(f"  {v['version']}{state}{tags}  {v['summary']}")
+        for entry in model["unfinished"]:
+            print(f"  {entry['name']}  unfinished: {entry['reason']}")
     for run in recent:
         print(f"last run of {run['pipeline']} ({run['model']}): {run['line']}")
     if not models and not recent:

@@ -45,7 +45,7 @@ def base(tmp_path):
     base = str(tmp_path / "serving")
     _push(tmp_path, base, 1, span=1, accuracy=0.9)
     _push(tmp_path, base, 2, span=2, accuracy=0.95, baseline=1)
-    os.makedirs(os.path.join(base, "clf", ".staging-3-abc"))  # a push in flight: not listed
+    os.makedirs(os.path.join(base, "clf", ".staging-3-abc"))  # a push in flight
     return base
 
 
@@ -59,6 +59,27 @@ def test_status_lists_complete_versions_with_a_provenance_line(base, capsys):
     models = json.loads(capsys.readouterr().out)["models"]
     assert [v["version"] for v in models[0]["versions"]] == [1, 2]
     assert models[0]["versions"][1]["provenance"]["data"]["span"] == 2
+
+
+def test_status_lists_versions_a_push_left_without_its_marker_as_unfinished(base, tmp_path, capsys):
+    """A push killed between rename and marker leaves a version with provenance and
+    no marker (issue 21): status names it as unfinished instead of hiding it."""
+    died = _push(tmp_path, base, 4, span=4, accuracy=0.97, baseline=2)
+    os.remove(os.path.join(died, "assets.extra", "vrl_push_complete.json"))
+    os.makedirs(os.path.join(base, "clf", "5"))  # a folder without a graph
+    os.makedirs(os.path.join(base, "clf", ".staging-6-abc"))  # the push of 4 removed 3's
+    assert main(["status", "--serving-base", base]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert any(line.startswith("  2  span 2") for line in lines)
+    assert not any(line.startswith("  4  span 4") for line in lines)  # not a served version
+    unfinished = {line.split()[0]: line for line in lines if "unfinished: " in line}
+    assert set(unfinished) == {"4", "5", ".staging-6-abc"}
+    assert "no push marker" in unfinished["4"] and "the next push removes it" in unfinished["4"]
+    assert "no saved_model.pb" in unfinished["5"]
+    assert main(["status", "--serving-base", base, "--json"]) == 0
+    model = json.loads(capsys.readouterr().out)["models"][0]
+    assert [v["version"] for v in model["versions"]] == [1, 2]
+    assert [u["name"] for u in model["unfinished"]] == ["4", "5", ".staging-6-abc"]
 
 
 def test_status_of_a_missing_base_is_a_one_line_error(tmp_path, capsys):
