@@ -21,7 +21,8 @@ import numpy as np
 import tensorflow as tf
 
 from serving.log_files import read_logged_traffic
-from serving.request_log import SUFFIX, prediction_log
+from serving.request_log import prediction_log
+from serving.request_log_file import SUFFIX
 from vrl import drift
 from vrl.monitor_run import served_rows
 
@@ -39,7 +40,7 @@ def _write_logs(prefix: str, n: int) -> None:
         for i in range(n):
             request = {"image_bytes": np.array([images[i % len(images)]], dtype=object)}
             response = {"probabilities": probabilities[i : i + 1]}
-            record = prediction_log("m", 1, "serving_default", request, response, {"m": 1.0})
+            record = prediction_log("m", 1, "serving_default", request, response, 1.0)
             writer.write(record.SerializeToString())
 
 

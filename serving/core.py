@@ -16,8 +16,9 @@ from serving.batching import Batcher, BatchingOptions
 from serving.errors import ServingError, invalid
 from serving.limits import RequestBudget, RequestLimits
 from serving.metrics import Metrics
+from serving.model_config import ModelSpec
 from serving.registry import ModelRegistry
-from serving.request_log import RequestLogger
+from serving.request_log import Parts, RequestLogger
 from serving.servable import (
     CLASSIFY_METHOD,
     DEFAULT_SIGNATURE,
@@ -60,6 +61,21 @@ class ServingCore:
         self.request_log.stop()
         if self.batcher is not None:
             self.batcher.stop()
+
+    def reload(self, specs: list[ModelSpec]) -> None:
+        """Serves a new model config (HandleReloadConfigRequest, or the config file poll):
+        its models, version policies, labels and logging_configs. Raises OSError or
+        ValueError (a logging_config that cannot be applied) or ServingError (the
+        registry's refusal) and then changes nothing."""
+        self.request_log.check(specs)
+        self.registry.reload(specs)
+        self.request_log.reconfigure(specs)
+
+    def log_request(self, kind: str, servable: LoadedVersion, signature: str, parts: Parts) -> None:
+        """Queues a PredictionLog of this request when its model's logging_config samples
+        it; `kind` names the API (serving/request_log.py LOG_KINDS)."""
+        if (target := self.request_log.sample(servable.name)) is not None:
+            self.request_log.log(target, kind, servable.name, servable.version, signature, parts)
 
     def metrics_text(self) -> str:
         """The Prometheus page."""

@@ -94,10 +94,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
             as_content = self.core.tensor_content
             for name, value in outputs.items():
                 fill_tensor_proto(response.outputs[name], value, as_content)
-            if self.core.request_log.sampled(servable.name):
-                self.core.request_log.log_predict(
-                    servable.name, servable.version, signature, request, response
-                )
+            self.core.log_request("predict_log", servable, signature, (request, response))
             return response
 
         return _call(self.core, context, request.model_spec.name, "Predict", body)
@@ -126,6 +123,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
             response = classification_pb2.ClassificationResponse()
             _fill_spec(response.model_spec, servable, signature)
             fill_classifications(response.result, *outputs)
+            self.core.log_request("classify_log", servable, signature, (request, response))
             return response
 
         return _call(self.core, context, request.model_spec.name, "Classify", body)
@@ -139,6 +137,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
             response = regression_pb2.RegressionResponse()
             _fill_spec(response.model_spec, servable, signature)
             fill_regressions(response.result, values)
+            self.core.log_request("regress_log", servable, signature, (request, response))
             return response
 
         return _call(self.core, context, request.model_spec.name, "Regress", body)
@@ -171,6 +170,8 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
                     fill_classifications(result.classification_result, *outputs)
                 else:
                     fill_regressions(result.regression_result, outputs)
+            # One record for all tasks; each task's signature is in the request and result.
+            self.core.log_request("multi_inference_log", servable, "", (request, response))
             return response
 
         # TF Serving records no request count or latency for MultiInference.
@@ -202,6 +203,32 @@ def fill_regressions(result, values: np.ndarray) -> None:
         result.regressions.add().value = float(value)
 
 
+def examples_log_parts(
+    api: str, servable: LoadedVersion, signature: str, examples: list[bytes], result
+) -> Callable[[], tuple[Any, Any]]:
+    """Builds, when called (on the request log's writer thread), the gRPC request and
+    response of a REST classify/regress: what TF Serving logs for either front end.
+    `result` is what ServingCore.classify or .regress returned."""
+
+    def parts() -> tuple[Any, Any]:
+        if api == "classify":
+            request = classification_pb2.ClassificationRequest()
+            response = classification_pb2.ClassificationResponse()
+            fill_classifications(response.result, *result)
+        else:
+            request = regression_pb2.RegressionRequest()
+            response = regression_pb2.RegressionResponse()
+            fill_regressions(response.result, result)
+        request.model_spec.name = servable.name
+        request.model_spec.signature_name = signature
+        for serialized in examples:
+            request.input.example_list.examples.add().ParseFromString(serialized)
+        _fill_spec(response.model_spec, servable, signature)
+        return request, response
+
+    return parts
+
+
 class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
     """GetModelStatus and HandleReloadConfigRequest."""
 
@@ -227,9 +254,9 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
                 )
             try:
                 specs = specs_from_proto(request.config)
-            except ValueError as e:
+                self.core.reload(specs)
+            except (ValueError, OSError) as e:
                 raise invalid(str(e)) from e
-            self.core.registry.reload(specs)
             response = model_management_pb2.ReloadConfigResponse()
             response.status.error_code = 0
             return response

@@ -16,7 +16,7 @@ import tensorflow as tf
 from google.protobuf.message import DecodeError
 from tensorflow_serving.apis import prediction_log_pb2
 
-from serving.request_log import published_files, start_ms
+from serving.request_log_file import published_files, start_ms
 
 log = logging.getLogger(__name__)
 _BATCH = 1024

@@ -7,6 +7,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 
 from contracts.serving_base import SERVE_TAGS
 from serving import warmup as warmup_mod
@@ -97,9 +98,13 @@ def build_registry(
 
 
 def watch_config_file(
-    registry: ModelRegistry, path: str, seconds: float, stopped: threading.Event
+    reload: Callable[[list[ModelSpec]], None],
+    path: str,
+    seconds: float,
+    stopped: threading.Event,
 ) -> None:
-    """Re-reads the model config file every `seconds` and reloads it when it changed."""
+    """Re-reads the model config file every `seconds` and, when it changed, passes its
+    models to `reload` (ServingCore.reload: models, labels and logging_configs)."""
     with open(path, encoding="utf-8") as f:
         last = f.read()
     while not stopped.wait(seconds):
@@ -108,8 +113,8 @@ def watch_config_file(
                 text = f.read()
             if text == last:
                 continue
-            registry.reload(load_config_file(path))
+            reload(load_config_file(path))
             last = text
-            log.info("reloaded model config %s: serving %s", path, registry.available())
+            log.info("reloaded model config %s", path)
         except (OSError, ValueError, ServingError) as e:
             log.error("PollFilesystemAndReloadConfig failed to ReloadConfig: %s", e)

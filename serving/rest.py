@@ -23,7 +23,7 @@ from tensorflow_serving.apis import model_pb2
 from serving import json_text
 from serving.core import ServingCore
 from serving.errors import ServingError, invalid
-from serving.grpc_service import signature_def_map, status_response
+from serving.grpc_service import examples_log_parts, signature_def_map, status_response
 from serving.json_text import float32_text
 from serving.limits import ConnectionLimits
 from serving.metrics import DEFAULT_PATH
@@ -230,10 +230,7 @@ class RestHandler(DeadlineHandler):
                 outputs = core.predict(
                     servable, signature, inputs, budget=budget, deadline=deadline
                 )
-                if core.request_log.sampled(name):
-                    core.request_log.log_predict(
-                        servable.name, servable.version, signature, inputs, outputs
-                    )
+                core.log_request("predict_log", servable, signature, (inputs, outputs))
                 payload = format_predict(outputs, row_format)
             self._send(200, payload)
         elif method == "POST" and action in (":classify", ":regress"):
@@ -245,12 +242,13 @@ class RestHandler(DeadlineHandler):
                 info["version"] = str(servable.version)
                 signature, examples = parse_examples(body, core.limits)
                 if api == "classify":
-                    payload = format_classify(
-                        *core.classify(servable, signature, examples, deadline)
-                    )
+                    result = core.classify(servable, signature, examples, deadline)
+                    payload = format_classify(*result)
                 else:
-                    values = core.regress(servable, signature, examples, deadline)
-                    payload = {"results": [float32_text(v) for v in values.tolist()]}
+                    result = core.regress(servable, signature, examples, deadline)
+                    payload = {"results": [float32_text(v) for v in result.tolist()]}
+                parts = examples_log_parts(api, servable, signature, examples, result)
+                core.log_request(f"{api}_log", servable, signature, parts)
             self._send(200, payload)
         else:
             if method == "POST":

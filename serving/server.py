@@ -144,7 +144,7 @@ def start_server(options: ServerOptions) -> ServerHandle:
         handle.config_thread = threading.Thread(
             target=watch_config_file,
             args=(
-                core.registry,
+                core.reload,
                 options.model_config,
                 options.config_poll_seconds,
                 handle._stopped,

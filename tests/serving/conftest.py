@@ -13,7 +13,9 @@ import types
 import numpy as np
 import pytest
 import tensorflow as tf
+from google.protobuf import text_format
 from tensorflow.core.protobuf import saved_model_pb2
+from tensorflow_serving.config import model_server_config_pb2
 
 from components.atomic_pusher.ops import atomic_push
 from contracts import features
@@ -192,6 +194,24 @@ def server(model_base):
     handle.stop()
 
 
+def write_logging_config(
+    path, base_path: str, prefix: str | None, rate: float = 1.0, name: str = "cnn"
+) -> str:
+    """Writes a one-model ModelServerConfig file, with a logging_config to `prefix`
+    (None: none) sampling `rate`; returns its path."""
+    config = model_server_config_pb2.ModelServerConfig()
+    model = config.model_config_list.config.add(
+        name=name, base_path=base_path, model_platform="tensorflow"
+    )
+    if prefix is not None:
+        model.logging_config.log_collector_config.type = "tfrecord"
+        model.logging_config.log_collector_config.filename_prefix = prefix
+        model.logging_config.sampling_config.sampling_rate = rate
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text_format.MessageToString(config))
+    return str(path)
+
+
 @pytest.fixture(scope="session")
 def helpers() -> types.SimpleNamespace:
     """The module's helpers for test files (conftest is not importable as a module)."""
@@ -204,6 +224,7 @@ def helpers() -> types.SimpleNamespace:
         push=push,
         save_cnn=save_cnn,
         mnist_digit=mnist_digit,
+        write_logging_config=write_logging_config,
     )
 
 

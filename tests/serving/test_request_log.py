@@ -10,43 +10,29 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 import urllib.request
 
 import grpc
 import pytest
 import tensorflow as tf
-from tensorflow_serving.apis import predict_pb2, prediction_log_pb2, prediction_service_pb2_grpc
+from google.protobuf import text_format
+from tensorflow_serving.apis import (
+    model_management_pb2,
+    model_service_pb2_grpc,
+    predict_pb2,
+    prediction_log_pb2,
+    prediction_service_pb2_grpc,
+)
 
 from serving.flags import server_options
 from serving.options import ServerOptions
-from serving.request_log import published_files
+from serving.request_log_file import published_files
+from serving.request_log_limits import RequestLogLimits
 from serving.server import start_server
 from vrl import serve as serve_cli
 
 pytestmark = pytest.mark.slow  # starts vrl serve processes: not in `make check`
-
-
-def _config(path, base_path: str, prefix: str, rate: float = 1.0) -> str:
-    path.write_text(
-        textwrap.dedent(
-            f"""
-            model_config_list {{
-              config {{
-                name: "cnn"
-                base_path: "{base_path}"
-                model_platform: "tensorflow"
-                logging_config {{
-                  log_collector_config {{ type: "tfrecord" filename_prefix: "{prefix}" }}
-                  sampling_config {{ sampling_rate: {rate} }}
-                }}
-              }}
-            }}
-            """
-        )
-    )
-    return str(path)
 
 
 def _grpc_predict(port: int, image: bytes) -> predict_pb2.PredictResponse:
@@ -75,7 +61,9 @@ def test_sampled_predicts_are_read_back_as_tf_serving_prediction_logs(
     tmp_path, model_base, helpers
 ):
     prefix = str(tmp_path / "logs" / "cnn")
-    config = _config(tmp_path / "models.config", os.path.join(model_base, "cnn"), prefix)
+    config = helpers.write_logging_config(
+        tmp_path / "models.config", os.path.join(model_base, "cnn"), prefix
+    )
     handle = start_server(ServerOptions(model_config=config, grpc_port=0, rest_port=0))
     try:
         handle.wait_until_available("cnn")
@@ -102,16 +90,84 @@ def test_sampled_predicts_are_read_back_as_tf_serving_prediction_logs(
     assert ':tensorflow:serving:request_log_count{model_name="cnn",status_code="OK"} 3' in page
 
 
+def _logged_images(prefix: str) -> list[bytes]:
+    return [
+        log.predict_log.request.inputs["image_bytes"].string_val[0] for log in _read_logs(prefix)
+    ]
+
+
+def _reload_by_rpc(port: int, config_text: str) -> None:
+    """HandleReloadConfigRequest, sent as a TF Serving client sends it."""
+    request = model_management_pb2.ReloadConfigRequest()
+    text_format.Parse(config_text, request.config)
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        model_service_pb2_grpc.ModelServiceStub(channel).HandleReloadConfigRequest(request, 30)
+
+
+def test_logging_config_changes_apply_on_reload_without_restart(tmp_path, model_base, helpers):
+    base = os.path.join(model_base, "cnn")
+    config = helpers.write_logging_config(tmp_path / "models.config", base, None)
+    by_rpc, by_poll = str(tmp_path / "rpc" / "cnn"), str(tmp_path / "poll" / "cnn")
+    images = [helpers.png_bytes(seed=i) for i in range(400)]
+    limits = RequestLogLimits(max_file_age_s=0.2)  # publish within a fifth of a second
+    options = ServerOptions(
+        model_config=config,
+        grpc_port=0,
+        rest_port=None,
+        config_poll_seconds=0.1,
+        request_log_limits=limits,
+    )
+    handle = start_server(options)
+    try:
+        handle.wait_until_available("cnn")
+        _grpc_predict(handle.grpc_port, images[0])  # no logging_config yet
+        _reload_by_rpc(
+            handle.grpc_port,
+            open(helpers.write_logging_config(tmp_path / "rpc.config", base, by_rpc)).read(),
+        )
+        _grpc_predict(handle.grpc_port, images[1])
+        blocker = tmp_path / "a_file"
+        blocker.write_text("not a folder")
+        with pytest.raises(grpc.RpcError) as refused:
+            _reload_by_rpc(
+                handle.grpc_port,
+                open(
+                    helpers.write_logging_config(tmp_path / "bad.config", base, f"{blocker}/x")
+                ).read(),
+            )
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "is not writable" in refused.value.details()
+        _grpc_predict(handle.grpc_port, images[2])  # the refused reload changed nothing
+        helpers.write_logging_config(
+            tmp_path / "models.config", base, by_poll
+        )  # the polled file logs elsewhere
+        sent = 3
+        while not published_files(by_poll):  # until the poll has applied it
+            assert sent < len(images), "the polled logging_config was never applied"
+            _grpc_predict(handle.grpc_port, images[sent])
+            sent += 1
+    finally:
+        handle.stop()
+    logged_rpc, logged_poll = _logged_images(by_rpc), _logged_images(by_poll)
+    assert images[0] not in logged_rpc + logged_poll
+    assert logged_rpc[:2] == images[1:3]  # before the poll's reload, in order
+    assert logged_poll and set(logged_poll) <= set(images[3:sent])
+    assert sorted(logged_rpc[2:] + logged_poll) == sorted(images[3:sent])  # none lost
+    assert not glob.glob(str(tmp_path / "*" / ".*.tmp"))  # the retired file was published
+
+
 def _serve_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="vrl")
     serve_cli.add_parsers(parser.add_subparsers(dest="command", required=True))
     return parser.parse_args(["serve", *argv])
 
 
-def test_unwritable_log_folder_refuses_start_in_one_line(tmp_path, model_base, capsys):
+def test_unwritable_log_folder_refuses_start_in_one_line(tmp_path, model_base, helpers, capsys):
     blocker = tmp_path / "a_file"
     blocker.write_text("not a folder")
-    config = _config(tmp_path / "m.config", os.path.join(model_base, "cnn"), f"{blocker}/cnn")
+    config = helpers.write_logging_config(
+        tmp_path / "m.config", os.path.join(model_base, "cnn"), f"{blocker}/cnn"
+    )
     argv = [f"--model_config_file={config}", "--grpc-port=0", "--rest-port=0"]
     assert serve_cli.serve_command(_serve_args(argv)) == 2
     err = capsys.readouterr().err
@@ -140,9 +196,11 @@ def test_two_models_logging_to_one_prefix_are_refused(tmp_path, model_base):
         start_server(ServerOptions(model_config=str(config), grpc_port=None, rest_port=None))
 
 
-def test_bad_sampling_rate_is_named(tmp_path, model_base):
+def test_bad_sampling_rate_is_named(tmp_path, model_base, helpers):
     prefix = str(tmp_path / "cnn")
-    config = _config(tmp_path / "m.config", os.path.join(model_base, "cnn"), prefix, rate=1.5)
+    config = helpers.write_logging_config(
+        tmp_path / "m.config", os.path.join(model_base, "cnn"), prefix, rate=1.5
+    )
     with pytest.raises(ValueError, match="sampling_rate must be in"):
         start_server(ServerOptions(model_config=config, grpc_port=None, rest_port=None))
 
@@ -178,7 +236,9 @@ def _child(config: str, fsize: int = 0) -> tuple[subprocess.Popen, int, int]:
 
 def test_server_killed_mid_write_leaves_no_torn_file(tmp_path, model_base, helpers):
     prefix = str(tmp_path / "logs" / "cnn")
-    config = _config(tmp_path / "models.config", os.path.join(model_base, "cnn"), prefix)
+    config = helpers.write_logging_config(
+        tmp_path / "models.config", os.path.join(model_base, "cnn"), prefix
+    )
     proc, grpc_port, _ = _child(config)
     try:
         sent = 0
@@ -198,7 +258,9 @@ def test_server_killed_mid_write_leaves_no_torn_file(tmp_path, model_base, helpe
 
 def test_full_disk_keeps_serving_and_counts_dropped_logs(tmp_path, model_base, helpers):
     prefix = str(tmp_path / "logs" / "cnn")
-    config = _config(tmp_path / "models.config", os.path.join(model_base, "cnn"), prefix)
+    config = helpers.write_logging_config(
+        tmp_path / "models.config", os.path.join(model_base, "cnn"), prefix
+    )
     proc, grpc_port, rest_port = _child(config, fsize=3000)
     try:
         for seed in range(8):

@@ -13,7 +13,7 @@ import tensorflow_data_validation as tfdv
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
 from serving.options import ServerOptions
-from serving.request_log import published_files
+from serving.request_log_file import published_files
 from serving.server import start_server
 from tests.vrl.traffic import (
     CLASSES,

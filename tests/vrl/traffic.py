@@ -17,7 +17,8 @@ from components.atomic_pusher.ops import atomic_push
 from components.image_example_gen.ops import build_example, check_image
 from contracts import features
 from contracts.serving_base import PROVENANCE_FILE
-from serving.request_log import SUFFIX, prediction_log
+from serving.request_log import prediction_log
+from serving.request_log_file import SUFFIX
 
 CLASSES = ("red", "green", "blue")
 
@@ -114,7 +115,7 @@ def write_logs(prefix: str, model: str, requests: list[dict], responses: list[di
     path = f"{prefix}.{int(time.time() * 1000)}.{os.getpid()}-1{SUFFIX}"
     with tf.io.TFRecordWriter(path) as writer:
         for inputs, outputs in zip(requests, responses, strict=True):
-            record = prediction_log(model, 1, "serving_default", inputs, outputs, {model: 1.0})
+            record = prediction_log(model, 1, "serving_default", inputs, outputs, 1.0)
             writer.write(record.SerializeToString())
     return path
 
