@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from vrl import demo, entry, harvest, image, kubeflow_cli, monitor, operate, rl
+from vrl import demo, entry, harvest, image, infer, kubeflow_cli, monitor, operate, rl
 from vrl import serve as serving_cli
 from vrl.help_format import DefaultsFormatter, show_default, use_everywhere
 
@@ -109,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     run_sub = run.add_subparsers(dest="pipeline", required=True)
     image.add_parser(run_sub)
     rl.add_parser(run_sub)
+    infer.add_parser(run_sub)
     serving_cli.add_parsers(sub)
     kubeflow_cli.add_parsers(sub)
     operate.add_parsers(sub)  # status, label, ...

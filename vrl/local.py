@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from pipeline.image_config import ImagePipelineConfig
+from pipeline.infer_config import InferPipelineConfig
 from pipeline.rl_config import RlPipelineConfig
 from vrl import preflight
 from vrl.results import RunSummary, summarize
@@ -113,6 +114,31 @@ def run_rl_pipeline(config: RlPipelineConfig, on_start: Callable[[], None] | Non
         )
 
     _run_locked(config.pipeline_root, build, "rl")
+
+
+def run_infer_pipeline(config: InferPipelineConfig) -> str:
+    """Runs the inference pipeline locally; returns the folder of its PredictionLogs
+    (the newest InferenceResult in the pipeline's ML Metadata)."""
+    from vrl.results import latest_artifact, open_store
+    from vrl.runner import metadata_path
+
+    root = config.resolved_pipeline_root
+    preflight.check_writable("home", root)
+
+    def build():
+        from pipeline.infer_pipeline import create_infer_pipeline  # under the lock, as above
+
+        return create_infer_pipeline(
+            config,
+            beam_pipeline_args=local_beam_args(),
+            metadata_connection_config=local_metadata_config(root),
+        )
+
+    _run_locked(root, build, "infer")
+    result = latest_artifact(open_store(metadata_path(root)), "InferenceResult")
+    if result is None:
+        raise RuntimeError(f"{root}: the run finished but recorded no InferenceResult")
+    return result.uri
 
 
 def _run_locked(root: str, build: Callable[[], Any], kind: str) -> None:

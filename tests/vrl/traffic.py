@@ -30,7 +30,9 @@ class ColourModel(tf.Module):
         super().__init__()
         self.labels = tf.constant(CLASSES)
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")])
+    @tf.function(
+        input_signature=[tf.TensorSpec([None], tf.string, name=features.SERVING_INPUT_KEY)]
+    )
     def serve(self, image_bytes):
         def mean(b):
             image = tf.io.decode_image(b, channels=3, expand_animations=False)
@@ -44,6 +46,18 @@ class ColourModel(tf.Module):
             features.OUTPUT_CLASS_IDS: class_ids,
             features.OUTPUT_LABEL_NAMES: tf.gather(self.labels, class_ids),
         }
+
+    @tf.function(
+        input_signature=[tf.TensorSpec([None], tf.string, name=features.EXAMPLES_INPUT_KEY)]
+    )
+    def serve_examples(self, examples):
+        """The same on serialized tf.Examples (TFMA's and BulkInferrer's way in)."""
+        spec = {features.IMAGE_KEY: tf.io.FixedLenFeature([], tf.string)}
+        return self.serve(tf.io.parse_example(examples, spec)[features.IMAGE_KEY])
+
+    def signatures(self) -> dict:
+        """Both signatures, named as a pushed CNN names them."""
+        return {"serving_default": self.serve, features.EXAMPLES_SIGNATURE: self.serve_examples}
 
 
 def image(rng, colour: int, size=(32, 32), fmt: str = "png") -> bytes:
@@ -85,7 +99,7 @@ def push_colour_model(root: str, model: str = "colour") -> str:
     provenance naming a span of 90 training-like images; returns the serving base."""
     export = os.path.join(root, "export")
     module = ColourModel()
-    tf.saved_model.save(module, export, signatures={"serving_default": module.serve})
+    tf.saved_model.save(module, export, signatures=module.signatures())
     uri = span(root, training_like(0, 90))
     os.makedirs(os.path.join(export, os.path.dirname(PROVENANCE_FILE)))
     with open(os.path.join(export, PROVENANCE_FILE), "w", encoding="utf-8") as f:

@@ -186,3 +186,31 @@ def test_export_carries_a_warmup_file_of_real_images_that_the_model_answers(trai
     loaded = tf.saved_model.load(trained.serving_model_dir)
     out = loaded.signatures["serving_default"](image_bytes=tf.constant(images))
     assert out["probabilities"].shape[0] == 3
+
+
+@pytest.mark.slow
+def test_bulk_inference_wrapper_answers_like_the_exported_examples_signature(
+    trained, examples_uri, tmp_path
+):
+    """BulkInferenceModel's wrapper of a real export (Transform layer, assets): the same
+    answers, label names given the trailing axis tfx_bsl's RunInference needs."""
+    from components.bulk_inference_model.ops import wrap_for_bulk_inference
+
+    wrapped_dir = str(tmp_path / "wrapped")
+    wrap_for_bulk_inference(trained.serving_model_dir, wrapped_dir)
+    shards = tf.io.gfile.glob(os.path.join(examples_uri, "Split-eval", "*"))
+    batch = tf.constant(
+        [r.numpy() for r in tf.data.TFRecordDataset(shards, compression_type="GZIP")]
+    )
+    key = {features.EXAMPLES_INPUT_KEY: batch}
+    original = tf.saved_model.load(trained.serving_model_dir).signatures[
+        features.EXAMPLES_SIGNATURE
+    ](**key)
+    wrapped = tf.saved_model.load(wrapped_dir).signatures[features.EXAMPLES_SIGNATURE](**key)
+    np.testing.assert_array_equal(
+        wrapped[features.OUTPUT_PROBABILITIES].numpy(),
+        original[features.OUTPUT_PROBABILITIES].numpy(),
+    )
+    names = wrapped[features.OUTPUT_LABEL_NAMES].numpy()
+    assert names.shape == (len(batch), 1)
+    assert list(names[:, 0]) == list(original[features.OUTPUT_LABEL_NAMES].numpy())
