@@ -19,6 +19,7 @@ module stays importable without TensorFlow.
 
 from __future__ import annotations
 
+import errno
 import os
 import posixpath
 import time
@@ -38,6 +39,19 @@ STAGING_PREFIX = ".staging-"
 """A push in progress: `<model>/.staging-<version>-<id>/`."""
 GRAPH_FILES = ("saved_model.pb", "saved_model.pbtxt")
 """A SavedModel's graph file; a version folder without one is not a model."""
+
+
+class PushSpaceError(OSError):
+    """A push ran out of space (ENOSPC) at its destination; the served versions are
+    untouched and nothing half-written is left. `vrl` prints it as one line and
+    exits with `exit_code`: a blessed model that was not pushed (as the README says
+    of `vrl run`)."""
+
+    exit_code = 1
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.errno = errno.ENOSPC
 
 
 def is_uri(path: str) -> bool:

@@ -15,7 +15,8 @@ TIMED_COMMANDS = ("run", "demo")
 
 def main(build_parser: Callable[[], argparse.ArgumentParser], argv: list[str] | None) -> int:
     """Parses `argv` with the parser `build_parser` makes and runs the chosen command;
-    a bad value (ValueError) or a missing file (OSError) is one line and exit 2."""
+    a bad value (ValueError) or a missing file (OSError) is one line and exit 2 (or
+    the error's own `exit_code`, as `PushSpaceError`'s 1)."""
     from vrl.quiet import quiet_entry_point
 
     # tf-agents 0.19 on TF 2.16 needs Keras 2; must be set before TF is imported.
@@ -33,7 +34,7 @@ def main(build_parser: Callable[[], argparse.ArgumentParser], argv: list[str] | 
         return 130
     except (OSError, ValueError) as e:
         print(f"vrl: error: {e}", file=sys.stderr)
-        return 2
+        return getattr(e, "exit_code", 2)  # e.g. 1: disk full during a push
     if args.command in TIMED_COMMANDS:
         print(f"({time.time() - start:.0f} s)")
     return code

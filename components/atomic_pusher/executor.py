@@ -62,7 +62,13 @@ class Executor(tfx_pusher_executor.Executor):
             serving_path = ops.atomic_push(model_path, model_dir, provenance=record)
             logging.info("Model pushed atomically to %s", serving_path)
         version = os.path.basename(serving_path)
-        io_utils.copy_dir(model_path, model_push.uri)
+        try:
+            io_utils.copy_dir(model_path, model_push.uri)
+        except Exception as e:
+            if ops.is_out_of_space(e):
+                done = f"pushed {serving_path}, but "
+                raise ops.space_error(model_push.uri, ops.tree_bytes(model_path), done) from None
+            raise
         self._MarkPushed(model_push, pushed_destination=serving_path, pushed_version=version)
 
     def _provenance(

@@ -20,10 +20,12 @@ the served baseline, `vrl` commands) import.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
 import posixpath
+import shutil
 import time
 import uuid
 
@@ -37,6 +39,7 @@ from contracts.serving_base import (
     PUSH_MARKER_FILE,
     PUSH_MARKER_NAME,
     STAGING_PREFIX,
+    PushSpaceError,
     complete_versions,
     has_marker,
     is_uri,
@@ -124,6 +127,78 @@ def _fsync_tree(root: str) -> None:
                 os.close(fd)
 
 
+_BLOCK = 4096
+"""A file takes whole filesystem blocks."""
+_MARGIN_BYTES = 64 << 10
+"""Room for the provenance and the marker, written beside the copied files."""
+
+
+def tree_bytes(root: str) -> int:
+    """Bytes the files under `root` take on disk (whole 4 KiB blocks each)."""
+    sizes = (tf.io.gfile.stat(_join(root, rel)).length for rel in _files(root))
+    return sum(-(-size // _BLOCK) * _BLOCK for size in sizes)
+
+
+def _size(n: int) -> str:
+    for unit, scale in (("GB", 1 << 30), ("MB", 1 << 20)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n / 1024:.0f} KB"
+
+
+def free_bytes(path: str) -> int | None:
+    """Bytes free on the local filesystem that holds (or would hold) `path`; None for
+    a URI (an object store reports no free space)."""
+    if is_uri(path):
+        return None
+    probe = os.path.abspath(path)
+    while not os.path.exists(probe):
+        probe = os.path.dirname(probe)
+    return shutil.disk_usage(probe).free
+
+
+def is_out_of_space(error: BaseException) -> bool:
+    """ENOSPC as Python raises it, or as TensorFlow's file system does (RESOURCE_EXHAUSTED)."""
+    if isinstance(error, OSError):
+        return error.errno == errno.ENOSPC
+    return isinstance(error, tf.errors.ResourceExhaustedError)
+
+
+def space_error(destination: str, needed: int, done: str = "") -> PushSpaceError:
+    """The one-line error for a push that does not fit: where, how much it needs, how
+    much is free (measured now, after the partial copy was removed)."""
+    free = free_bytes(destination)
+    room = f"{_size(free)} free there" if free is not None else "free space unknown"
+    return PushSpaceError(
+        f"{done}no space to write {destination}: it needs {_size(needed)}, {room}; "
+        "free space on that filesystem or push to another serving base"
+    )
+
+
+def _remove(path: str) -> None:
+    if tf.io.gfile.exists(path):
+        tf.io.gfile.rmtree(path)
+
+
+def _stage(saved_model_dir: str, staging: str, final: str, record: dict | None) -> None:
+    """Steps 1 and 2 of the protocol: copy (with the provenance) and rename into place."""
+    _copy_tree(saved_model_dir, staging)
+    if record is not None:
+        tf.io.gfile.makedirs(_join(staging, EXTRA_DIR))
+        with tf.io.gfile.GFile(_join(staging, PROVENANCE_FILE), "w") as f:
+            f.write(to_json(record))
+    _fsync_tree(staging)
+    _move_tree(staging, final)
+
+
+def _mark(final: str, version: int) -> None:
+    """Step 3: the completion marker."""
+    marker = {"version": version, "pushed_at": int(time.time()), "digest": tree_digest(final)}
+    tf.io.gfile.makedirs(_join(final, EXTRA_DIR))
+    with tf.io.gfile.GFile(_join(final, EXTRA_DIR, PUSH_MARKER_NAME), "w") as f:
+        f.write(json.dumps(marker))
+
+
 def atomic_push(
     saved_model_dir: str,
     model_dir: str,
@@ -140,6 +215,8 @@ def atomic_push(
     Raises:
       FileNotFoundError: if `saved_model_dir` has no saved_model.pb.
       FileExistsError: if the version folder already exists.
+      PushSpaceError: if the copy does not fit (checked before copying on a local
+        disk, and when a write fails with ENOSPC); nothing of it is left behind.
     """
     if not tf.io.gfile.exists(_join(saved_model_dir, "saved_model.pb")):
         raise FileNotFoundError(
@@ -154,22 +231,22 @@ def atomic_push(
         raise FileExistsError(
             f"{final}: version already exists; refusing to overwrite a served model"
         )
+    needed = tree_bytes(saved_model_dir) + _MARGIN_BYTES
+    free = free_bytes(model_dir)
+    if free is not None and needed > free:
+        raise space_error(final, needed)
     staging = _join(model_dir, f"{STAGING_PREFIX}{version}-{uuid.uuid4().hex[:8]}")
+    record = None if provenance is None else {**provenance, "version": version}
     try:
-        _copy_tree(saved_model_dir, staging)
-        if provenance is not None:
-            tf.io.gfile.makedirs(_join(staging, EXTRA_DIR))
-            with tf.io.gfile.GFile(_join(staging, PROVENANCE_FILE), "w") as f:
-                f.write(to_json({**provenance, "version": version}))
-        _fsync_tree(staging)
-        _move_tree(staging, final)
-    finally:
-        if tf.io.gfile.exists(staging):
-            tf.io.gfile.rmtree(staging)
-    marker = {"version": version, "pushed_at": int(time.time()), "digest": tree_digest(final)}
-    tf.io.gfile.makedirs(_join(final, EXTRA_DIR))
-    with tf.io.gfile.GFile(_join(final, EXTRA_DIR, PUSH_MARKER_NAME), "w") as f:
-        f.write(json.dumps(marker))
+        _stage(saved_model_dir, staging, final, record)
+        _mark(final, version)
+    except BaseException as e:
+        # `final` did not exist before: a version is there with its marker, or not at all.
+        for leftover in (staging, final):
+            _remove(leftover)
+        if is_out_of_space(e):
+            raise space_error(final, needed) from None
+        raise
     return final
 
 

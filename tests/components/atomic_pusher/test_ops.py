@@ -1,6 +1,9 @@
+import errno
 import os
+import subprocess
 
 import pytest
+import tensorflow as tf
 
 from components.atomic_pusher import ops
 from contracts import serving_base
@@ -97,3 +100,91 @@ def test_push_on_an_object_store_uri_copies_renames_and_marks(tmp_path):
     assert not [p for p in tf.io.gfile.glob(base + "/.staging-*/*")]
     assert serving_base.complete_versions(base) == [9]
     assert ops.latest_identical_version(src, base) == final
+
+
+# Disk full during a push (issue 21): one line naming the destination and the space
+# needed vs free; the served version intact; no half version visible.
+
+
+def _served(tmp_path):
+    """A model base with version 1 pushed, and a bigger model (about 3 MB) to push."""
+    base = str(tmp_path / "serving" / "clf")
+    ops.atomic_push(_saved_model(tmp_path, "v1"), base, version=1)
+    big = _saved_model(tmp_path, "big")
+    with open(os.path.join(big, "variables", "variables.data-00000-of-00001"), "wb") as f:
+        f.write(os.urandom(3 << 20))
+    return base, big, ops.tree_digest(os.path.join(base, "1"))
+
+
+def _assert_untouched(base, digest):
+    assert os.listdir(base) == ["1"]  # no staging folder, no version 2
+    assert serving_base.complete_versions(base) == [1]
+    assert ops.tree_digest(os.path.join(base, "1")) == digest
+
+
+def test_a_push_that_does_not_fit_is_refused_before_copying(tmp_path, monkeypatch):
+    base, big, digest = _served(tmp_path)
+    monkeypatch.setattr(ops, "free_bytes", lambda path: 2 << 20)
+    with pytest.raises(serving_base.PushSpaceError) as caught:
+        ops.atomic_push(big, base, version=2)
+    message = str(caught.value)
+    assert "\n" not in message and caught.value.errno == errno.ENOSPC
+    # 3 MiB of variables and 3 small files in 4 KiB blocks, and 64 KiB for provenance + marker
+    assert f"no space to write {base}/2: it needs 3.1 MB, 2.0 MB free there" in message
+    _assert_untouched(base, digest)
+
+
+@pytest.mark.parametrize("failing", ["copy", "marker"])
+def test_disk_full_mid_push_leaves_no_half_version(tmp_path, monkeypatch, failing):
+    """ENOSPC as TensorFlow's file system raises it (RESOURCE_EXHAUSTED, measured on a
+    full tmpfs), while copying or while writing the marker after the rename."""
+    base, big, digest = _served(tmp_path)
+    monkeypatch.setattr(ops, "free_bytes", lambda path: None)  # as on an object store
+    full = tf.errors.ResourceExhaustedError(None, None, "")
+    if failing == "copy":
+        real_copy = tf.io.gfile.copy
+
+        def copy(src, dst, overwrite=False):
+            real_copy(src, dst, overwrite)
+            if "variables.data" in src:
+                raise full
+
+        monkeypatch.setattr(tf.io.gfile, "copy", copy)
+    else:
+        monkeypatch.setattr(ops, "_mark", lambda final, version: (_ for _ in ()).throw(full))
+    with pytest.raises(serving_base.PushSpaceError, match=rf"^no space to write {base}/2: "):
+        ops.atomic_push(big, base, version=2)
+    _assert_untouched(base, digest)
+
+
+@pytest.fixture
+def full_tmpfs(tmp_path):
+    """A real 2 MiB tmpfs (needs the right to mount, e.g. root in a container)."""
+    mount_point = tmp_path / "tmpfs"
+    mount_point.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount_point)], capture_output=True
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+    yield mount_point
+    subprocess.run(["umount", str(mount_point)], check=True)
+
+
+def test_a_real_full_disk_mid_copy_leaves_the_served_version_intact(
+    tmp_path, full_tmpfs, monkeypatch
+):
+    base = str(full_tmpfs / "clf")
+    ops.atomic_push(_saved_model(tmp_path, "v1"), base, version=1)
+    digest = ops.tree_digest(os.path.join(base, "1"))
+    big = _saved_model(tmp_path, "big")
+    with open(os.path.join(big, "variables", "variables.data-00000-of-00001"), "wb") as f:
+        f.write(os.urandom(3 << 20))
+    with pytest.raises(
+        serving_base.PushSpaceError, match=r"it needs 3\.1 MB, [12]\.\d MB free there"
+    ):
+        ops.atomic_push(big, base, version=2)  # refused by the check before copying
+    monkeypatch.setattr(ops, "free_bytes", lambda path: None)  # now the kernel's ENOSPC
+    with pytest.raises(serving_base.PushSpaceError, match=rf"^no space to write {base}/2: "):
+        ops.atomic_push(big, base, version=2)
+    _assert_untouched(base, digest)
