@@ -122,6 +122,20 @@ def _add_network_arguments(serve: argparse.ArgumentParser) -> None:
         "serve grpc.health.v1.Health/Check (SERVING for '', ModelService, PredictionService)",
     )
     net.add_argument(
+        "--disable-admin-rpc",
+        "--disable_admin_rpc",
+        dest="disable_admin_rpc",
+        type=tfs_bool,
+        nargs="?",
+        const=True,
+        default=not _DEFAULTS.admin_rpc,
+        metavar="true|false",
+        help="refuse ModelService/HandleReloadConfigRequest (PERMISSION_DENIED), which TF "
+        "Serving answers from anyone who reaches the gRPC port; the served models then change "
+        "only through --model_config_file (see --model_config_file_poll_wait_seconds). "
+        "Not a tensorflow_model_server flag",
+    )
+    net.add_argument(
         "--rest_api_num_threads",
         type=int,
         default=4 * _CPUS,
@@ -302,6 +316,7 @@ def server_options(args: argparse.Namespace) -> ServerOptions:
         inter_op_threads=inter,
         rest_timeout_s=args.rest_api_timeout_in_ms / 1000.0,
         grpc_health=args.enable_grpc_healthcheck_service,
+        admin_rpc=not args.disable_admin_rpc,
         saved_model_tags=tags,
         allow_labels_for_unavailable=args.allow_version_labels_for_unavailable_models,
         method_name_check=args.enable_signature_method_name_check,

@@ -229,11 +229,18 @@ def examples_log_parts(
     return parts
 
 
-class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
-    """GetModelStatus and HandleReloadConfigRequest."""
+ADMIN_RPC_DISABLED = (
+    "HandleReloadConfigRequest is disabled on this server (vrl serve --disable-admin-rpc); "
+    "change the served models through its model config file"
+)
 
-    def __init__(self, core: ServingCore) -> None:
+
+class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
+    """GetModelStatus and HandleReloadConfigRequest (refused when `admin_rpc` is False)."""
+
+    def __init__(self, core: ServingCore, admin_rpc: bool = True) -> None:
         self.core = core
+        self.admin_rpc = admin_rpc
 
     def GetModelStatus(self, request, context):  # noqa: N802
         def body(info):
@@ -247,6 +254,8 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
 
     def HandleReloadConfigRequest(self, request, context):  # noqa: N802
         def body(info):
+            if not self.admin_rpc:
+                raise ServingError(grpc.StatusCode.PERMISSION_DENIED, ADMIN_RPC_DISABLED)
             if request.config.WhichOneof("config") != "model_config_list":
                 raise invalid(
                     "ServerModelConfig type not supported by HandleReloadConfigRequest. "

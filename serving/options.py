@@ -58,6 +58,10 @@ class ServerOptions:
     """--rest_api_timeout_in_ms: deadline of a REST model call, in seconds."""
     grpc_health: bool = False
     """--enable_grpc_healthcheck_service: serve grpc.health.v1.Health."""
+    admin_rpc: bool = True
+    """ModelService/HandleReloadConfigRequest answers (as in TF Serving, from anyone who
+    reaches the gRPC port); False refuses it with PERMISSION_DENIED, and the served
+    models change only through the model config file (`config_poll_seconds`)."""
     intra_op_threads: int = 0
     """TensorFlow intra-op pool (--tensorflow_intra_op_parallelism; 0: TensorFlow's choice;
     only effective before TensorFlow first runs an op in this process)."""

@@ -206,7 +206,9 @@ def _start_grpc(options: ServerOptions, core: ServingCore) -> tuple[grpc.Server,
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
         PredictionServicer(core), server
     )
-    model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(core), server)
+    model_service_pb2_grpc.add_ModelServiceServicer_to_server(
+        ModelServicer(core, options.admin_rpc), server
+    )
     if options.grpc_health:
         add_health_service(server)
     try:
