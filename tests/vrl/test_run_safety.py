@@ -180,6 +180,7 @@ def _commands_with_home() -> dict[tuple[str, ...], argparse.ArgumentParser]:
 HOME_COMMANDS = {
     ("run", "image"): ["--data", "{work}/data"],
     ("run", "rl"): [],
+    ("run", "infer"): ["--data", "{work}/data"],
     ("status",): [],
     ("lineage",): ["m"],
     ("report",): ["m", "--out", "{work}/r.html"],
