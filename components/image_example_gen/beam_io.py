@@ -48,11 +48,11 @@ def pattern_key(pattern: str) -> str:
 
 def _read_file(input_base: str, rel_path: str) -> bytes:
     path = os.path.join(input_base, rel_path)
-    if not tf.io.gfile.exists(path):
-        raise ops.ImageRejected(ops.MISSING, "file does not exist")
     try:
         with tf.io.gfile.GFile(path, "rb") as f:
             return f.read()
+    except tf.errors.NotFoundError as e:
+        raise ops.ImageRejected(ops.MISSING, "file does not exist") from e
     except (tf.errors.OpError, OSError) as e:
         raise ops.ImageRejected(ops.UNREADABLE, str(e)[:200]) from e
 
@@ -78,8 +78,13 @@ def tfrecord_items(rel_path: str, input_base: str) -> Iterator[sources.SourceIte
         yield sources.SourceItem(path=f"{rel_path}#{index}", rejected=rejected)
 
 
+# Inputs decode-checked together: TensorFlow's decodes of a batch run in one call.
+CHECK_BATCH = 256
+
+
 class CheckAndBuildExample(beam.DoFn):
-    """Decode-checks one input; emits a tf.Example or a tagged quarantine record."""
+    """Decode-checks a batch of inputs; emits a tf.Example or a tagged quarantine
+    record for each."""
 
     def __init__(self, config: IngestConfig, input_pattern: str):
         self._config = config
@@ -89,30 +94,48 @@ class CheckAndBuildExample(beam.DoFn):
     def setup(self) -> None:
         self._ids = {name: i for i, name in enumerate(self._config.vocab)}
 
-    def process(self, item: sources.SourceItem) -> Iterator[Any]:
+    def _payload(self, item: sources.SourceItem) -> tuple[bytes, str | None]:
+        """(encoded image, label name) of one input; ImageRejected before decoding."""
         label_name = item.label_name
-        try:
-            if item.rejected:
-                raise ops.ImageRejected(*item.rejected)
-            if item.payload is None:
-                data = _read_file(self._config.input_base, item.path)
-            else:
-                data, label_name = sources.parse_record(item.payload, self._config.fixed_labels)
-            if not label_name:
-                raise ops.ImageRejected(ops.BAD_RECORD, "empty label")
-            if label_name not in self._ids:
-                raise ops.ImageRejected(
-                    ops.UNKNOWN_LABEL,
-                    f"{label_name!r} is not in labels {list(self._config.vocab)}",
-                )
-            info = ops.check_image(data, self._config.limits)
-        except ops.ImageRejected as e:
-            yield beam.pvalue.TaggedOutput(
-                QUARANTINE_TAG,
-                report.quarantine_record(item.path, e.reason, e.detail, label_name, self._pattern),
+        if item.rejected:
+            raise ops.ImageRejected(*item.rejected)
+        if item.payload is None:
+            data = _read_file(self._config.input_base, item.path)
+        else:
+            data, label_name = sources.parse_record(item.payload, self._config.fixed_labels)
+        if not label_name:
+            raise ops.ImageRejected(ops.BAD_RECORD, "empty label")
+        if label_name not in self._ids:
+            raise ops.ImageRejected(
+                ops.UNKNOWN_LABEL, f"{label_name!r} is not in labels {list(self._config.vocab)}"
             )
-            return
-        yield ops.build_example(data, info, self._ids[label_name], label_name)
+        return data, label_name
+
+    def _quarantine(self, item: sources.SourceItem, e: ops.ImageRejected, label: str | None):
+        return beam.pvalue.TaggedOutput(
+            QUARANTINE_TAG,
+            report.quarantine_record(item.path, e.reason, e.detail, label, self._pattern),
+        )
+
+    def process(self, items: Sequence[sources.SourceItem]) -> Iterator[Any]:
+        read: list[tuple[bytes, str | None] | ops.ImageRejected] = []
+        for item in items:
+            try:
+                read.append(self._payload(item))
+            except ops.ImageRejected as e:
+                read.append(e)
+        payloads = [r[0] for r in read if not isinstance(r, ops.ImageRejected)]
+        checked = iter(ops.check_images(payloads, self._config.limits))
+        for item, result in zip(items, read, strict=True):  # outputs in input order
+            if isinstance(result, ops.ImageRejected):
+                yield self._quarantine(item, result, item.label_name)
+                continue
+            data, label_name = result
+            info = next(checked)
+            if isinstance(info, ops.ImageRejected):
+                yield self._quarantine(item, info, label_name)
+            else:
+                yield ops.build_example(data, info, self._ids[label_name], label_name)
 
 
 def list_items(config: IngestConfig, files: Sequence[str], input_format: str) -> list:
@@ -165,9 +188,14 @@ def ImagesToExample(  # noqa: N802 (Beam PTransform naming)
         listed = list_items(config, files, input_format) + bad_names
         items = pipeline | "ListInputs" >> beam.Create(listed)
 
-    checked = items | "DecodeCheck" >> beam.ParDo(
-        CheckAndBuildExample(config, split_pattern)
-    ).with_outputs(QUARANTINE_TAG, main="examples")
+    checked = (
+        items
+        | "Batch" >> beam.BatchElements(min_batch_size=CHECK_BATCH, max_batch_size=CHECK_BATCH)
+        | "DecodeCheck"
+        >> beam.ParDo(CheckAndBuildExample(config, split_pattern)).with_outputs(
+            QUARANTINE_TAG, main="examples"
+        )
+    )
 
     key = pattern_key(split_pattern)
     seen = (

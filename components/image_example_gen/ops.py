@@ -90,16 +90,8 @@ def _pillow_decode(data: bytes) -> None:
             raise ImageRejected(reason, f"{step}: {e}") from e
 
 
-def check_image(data: bytes, limits: ImageLimits | None = None) -> ImageInfo:
-    """Decode-checks encoded image bytes.
-
-    Returns:
-      ImageInfo of the stored bytes.
-
-    Raises:
-      ImageRejected: with the quarantine reason and a human-readable detail.
-    """
-    limits = limits or ImageLimits()
+def _pillow_check(data: bytes, limits: ImageLimits) -> tuple[str, int, int]:
+    """(format, height, width) of bytes Pillow reads whole; ImageRejected otherwise."""
     if not data:
         raise ImageRejected(EMPTY, "0 bytes")
     img = open_image(data)
@@ -115,18 +107,66 @@ def check_image(data: bytes, limits: ImageLimits | None = None) -> ImageInfo:
     if frames > 1:
         raise ImageRejected(UNSUPPORTED_FORMAT, f"animated {pil_format} with {frames} frames")
     _pillow_decode(data)
+    return ALLOWED_FORMATS[pil_format], height, width
+
+
+def _decode(data: tf.Tensor) -> tf.Tensor:
+    return tf.io.decode_image(data, channels=0, expand_animations=False)
+
+
+def _tf_shape(data: bytes) -> tuple[int, int, int]:
+    """(height, width, channels) TensorFlow decodes; ImageRejected(undecodable) otherwise."""
     try:
-        decoded = tf.io.decode_image(data, channels=0, expand_animations=False)
+        decoded = _decode(data)
     except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError) as e:
         raise ImageRejected(UNDECODABLE, e.message.splitlines()[0][:200]) from e
-    tf_height, tf_width, channels = (int(d) for d in decoded.shape)
+    return tuple(int(d) for d in decoded.shape)  # type: ignore[return-value]
+
+
+@tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+def _tf_shapes_graph(batch: tf.Tensor) -> tf.Tensor:
+    return tf.map_fn(
+        lambda data: tf.shape(_decode(data)),
+        batch,
+        fn_output_signature=tf.TensorSpec([3], tf.int32),
+    )
+
+
+def _tf_shapes(datas: Sequence[bytes]) -> list[tuple[int, int, int] | ImageRejected]:
+    """`_tf_shape` of each, in one graph call for the batch.
+
+    An eager decode costs ~0.2-0.4 ms of op dispatch for a small PNG, more than
+    the decode itself; one call for the batch pays it once. Only when an image
+    in the batch fails does each one decode alone, to name the failing ones.
+    """
+    if not datas:
+        return []
+    try:
+        shapes = _tf_shapes_graph(tf.constant(list(datas), tf.string)).numpy()
+        return [tuple(int(d) for d in shape) for shape in shapes]  # type: ignore[misc]
+    except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError):
+        out: list[tuple[int, int, int] | ImageRejected] = []
+        for data in datas:
+            try:
+                out.append(_tf_shape(data))
+            except ImageRejected as e:
+                out.append(e)
+        return out
+
+
+def _image_info(
+    data: bytes, header: tuple[str, int, int], shape: tuple[int, int, int]
+) -> ImageInfo:
+    """ImageInfo of an image both decoders read; ImageRejected when their sizes differ."""
+    pil_format, height, width = header
+    tf_height, tf_width, channels = shape
     if (tf_height, tf_width) != (height, width):
         raise ImageRejected(
             CORRUPT,
             f"header says {width}x{height}, tensorflow decoded {tf_width}x{tf_height}",
         )
     return ImageInfo(
-        format=ALLOWED_FORMATS[pil_format],
+        format=pil_format,
         height=height,
         width=width,
         channels=channels,
@@ -134,27 +174,66 @@ def check_image(data: bytes, limits: ImageLimits | None = None) -> ImageInfo:
     )
 
 
-def _bytes_feature(value: bytes) -> tf.train.Feature:
-    return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
+def check_image(data: bytes, limits: ImageLimits | None = None) -> ImageInfo:
+    """Decode-checks encoded image bytes: the header and a full decode by Pillow,
+    then a decode by TensorFlow (what Transform will run).
+
+    Returns:
+      ImageInfo of the stored bytes.
+
+    Raises:
+      ImageRejected: with the quarantine reason and a human-readable detail.
+    """
+    header = _pillow_check(data, limits or ImageLimits())
+    return _image_info(data, header, _tf_shape(data))
 
 
-def _int_feature(value: int) -> tf.train.Feature:
-    return tf.train.Feature(int64_list=tf.train.Int64List(value=[value]))
+def check_images(
+    datas: Sequence[bytes], limits: ImageLimits | None = None
+) -> list[ImageInfo | ImageRejected]:
+    """`check_image` of each input, the TensorFlow decodes of the batch in one call;
+    each result is the ImageInfo or the ImageRejected that `check_image` would raise."""
+    limits = limits or ImageLimits()
+    headers: list[tuple[str, int, int] | ImageRejected] = []
+    for data in datas:
+        try:
+            headers.append(_pillow_check(data, limits))
+        except ImageRejected as e:
+            headers.append(e)
+    passed = [i for i, header in enumerate(headers) if not isinstance(header, ImageRejected)]
+    shapes = dict(zip(passed, _tf_shapes([datas[i] for i in passed]), strict=True))
+    return [_checked(data, headers[i], shapes.get(i)) for i, data in enumerate(datas)]
+
+
+def _checked(
+    data: bytes,
+    header: tuple[str, int, int] | ImageRejected,
+    shape: tuple[int, int, int] | ImageRejected | None,
+) -> ImageInfo | ImageRejected:
+    """One result of `check_images`: the first rejection, else the ImageInfo."""
+    for step in (header, shape):
+        if isinstance(step, ImageRejected):
+            return step
+    try:
+        return _image_info(data, header, shape)  # type: ignore[arg-type]
+    except ImageRejected as e:
+        return e
 
 
 def build_example(data: bytes, info: ImageInfo, label: int, label_name: str) -> tf.train.Example:
     """tf.Example with exactly `features.RAW_FEATURE_KEYS`."""
-    feature = {
-        features.IMAGE_KEY: _bytes_feature(data),
-        features.LABEL_KEY: _int_feature(label),
-        features.LABEL_NAME_KEY: _bytes_feature(label_name.encode("utf-8")),
-        features.HEIGHT_KEY: _int_feature(info.height),
-        features.WIDTH_KEY: _int_feature(info.width),
-        features.CHANNELS_KEY: _int_feature(info.channels),
-        features.FORMAT_KEY: _bytes_feature(info.format.encode("ascii")),
-        features.SHA256_KEY: _bytes_feature(info.sha256.encode("ascii")),
-    }
-    return tf.train.Example(features=tf.train.Features(feature=feature))
+    # Filled in place: ~3x faster than building each Feature and list first.
+    example = tf.train.Example()
+    feature = example.features.feature
+    feature[features.IMAGE_KEY].bytes_list.value.append(data)
+    feature[features.LABEL_KEY].int64_list.value.append(label)
+    feature[features.LABEL_NAME_KEY].bytes_list.value.append(label_name.encode("utf-8"))
+    feature[features.HEIGHT_KEY].int64_list.value.append(info.height)
+    feature[features.WIDTH_KEY].int64_list.value.append(info.width)
+    feature[features.CHANNELS_KEY].int64_list.value.append(info.channels)
+    feature[features.FORMAT_KEY].bytes_list.value.append(info.format.encode("ascii"))
+    feature[features.SHA256_KEY].bytes_list.value.append(info.sha256.encode("ascii"))
+    return example
 
 
 _INT_RE = re.compile(r"^-?\d+$")

@@ -17,10 +17,12 @@ from tfx.utils import proto_utils
 from components.image_example_gen import component, executor, ops, report, spec
 from contracts import features, files
 from vrl import demo_data
+from vrl.runner import local_beam_args
 
 pytestmark = pytest.mark.slow  # runs the executor's Beam job per case: not in `make check`
 
-BEAM_ARGS = ["--runner=DirectRunner", "--direct_running_mode=in_memory", "--direct_num_workers=1"]
+# The local runs' Beam args (none: Beam's defaults; see local_beam_args).
+BEAM_ARGS = local_beam_args()
 
 
 def _props(input_base, input_config, output_config, max_bad_fraction=0.2, **extra):

@@ -23,10 +23,12 @@ from tfx.utils import proto_utils
 
 from components.image_example_gen import component, executor, ops, report, spec
 from contracts import files
+from vrl.runner import local_beam_args
 
 pytestmark = pytest.mark.slow  # runs the executor's Beam job per case: not in `make check`
 
-BEAM_ARGS = ["--runner=DirectRunner", "--direct_running_mode=in_memory", "--direct_num_workers=1"]
+# The local runs' Beam args (none: Beam's defaults; see local_beam_args).
+BEAM_ARGS = local_beam_args()
 SPAN_PATTERN = files.SPAN_FOLDER_PATTERN
 
 

@@ -104,3 +104,24 @@ def test_label_vocab_file_round_trips(tmp_path):
     assert ops.read_label_vocab(path) == ["circle", "square", "star"]
     with pytest.raises(ValueError, match="line break"):
         ops.write_label_vocab(["a\nb"], path)
+
+
+def _outcome(result):
+    if isinstance(result, ops.ImageRejected):
+        return (result.reason, result.detail)
+    return result
+
+
+def test_a_batch_checks_each_image_as_it_is_checked_alone(imaging):
+    def alone(data):
+        try:
+            return ops.check_image(data)
+        except ops.ImageRejected as e:
+            return e
+
+    every = [imaging.cases[name][0] for name in sorted(imaging.cases)]
+    good = [data for data in every if not isinstance(alone(data), ops.ImageRejected)]
+    assert 0 < len(good) < len(every)
+    for batch in (every, good):  # with rejections, and the one-call path of good ones
+        got = [_outcome(r) for r in ops.check_images(batch)]
+        assert got == [_outcome(alone(data)) for data in batch]

@@ -21,17 +21,16 @@ def _config(root, vocab, fixed=()):
 
 
 def _run_items(config, items, pattern="*/*"):
-    """Runs the Beam DoFn body directly: (examples, quarantine records)."""
+    """Runs the Beam DoFn body directly on one batch: (examples, quarantine records)."""
     dofn = beam_io.CheckAndBuildExample(config, pattern)
     dofn.setup()
     examples, bad = [], []
-    for item in items:
-        for out in dofn.process(item):
-            if isinstance(out, tf.train.Example):
-                examples.append(out)
-            else:
-                assert out.tag == beam_io.QUARANTINE_TAG
-                bad.append(out.value)
+    for out in dofn.process(list(items)):
+        if isinstance(out, tf.train.Example):
+            examples.append(out)
+        else:
+            assert out.tag == beam_io.QUARANTINE_TAG
+            bad.append(out.value)
     return examples, bad
 
 
