@@ -17,6 +17,7 @@ from serving.request_log_file import published_files
 from serving.server import start_server
 from tests.vrl.traffic import (
     CLASSES,
+    log_colour_traffic,
     logging_config,
     push_colour_model,
     shifted,
@@ -141,3 +142,26 @@ def test_harvest_reads_the_logs_vrl_serve_wrote(served, tmp_path):
     assert {row["model_guess"] for row in rows} <= set(CLASSES)
     margins = [float(row["margin"]) for row in rows]
     assert margins == sorted(margins)  # the least sure first
+
+
+def test_corrupt_files_are_skipped_and_counted_beside_the_good_ones(tmp_path, capsys):
+    """A file with a damaged record (its checksum fails) and one of records that are
+    not PredictionLogs are skipped and counted; the good file is still compared."""
+    root = str(tmp_path)
+    base = push_colour_model(root)
+    config = os.path.join(root, "models.config")
+    logging_config(config, base, {"colour": "colour"})
+    good = log_colour_traffic(os.path.join(root, "logs", "colour"), "colour", shifted(3, 30))
+    prefix, start_ms, _, suffix = good.rsplit(".", 3)  # <prefix>.<start ms>.<id>.tfrecord
+    later = [f"{prefix}.{int(start_ms) + i}.9-{i}.{suffix}" for i in (1, 2)]
+    data = bytearray(open(good, "rb").read())
+    data[len(data) // 2] ^= 0xFF
+    open(later[0], "wb").write(bytes(data))
+    with tf.io.TFRecordWriter(later[1]) as writer:
+        writer.write(b"\xff" * 40)  # framed correctly, not a PredictionLog
+    out = os.path.join(root, "out")
+    assert cli.main(["monitor", "colour", "--model-config", config, "--out", out]) == 1
+    printed = capsys.readouterr().out
+    assert "model colour: 10 logged requests from 1 files; 2 truncated/corrupt files skipped" in (
+        printed
+    )
