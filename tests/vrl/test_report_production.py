@@ -9,6 +9,7 @@ import io
 import json
 import os
 import re
+from html.parser import HTMLParser
 
 import pytest
 from PIL import Image
@@ -77,3 +78,75 @@ def test_no_monitor_output_is_one_line(monitored, tmp_path):
     section = _report(root, base, str(tmp_path / "none"), str(tmp_path / "report.html"))
     assert "no <code>vrl monitor</code> verdict at" in section
     assert "<img" not in section
+
+
+class _Outside(HTMLParser):
+    """What an HTML page would load from outside itself (anything but data: URLs and
+    in-page #anchors), and the frames that are not sandboxed."""
+
+    URL_ATTRIBUTES = {"src", "href", "srcset", "action", "formaction", "data", "poster"}
+    URL_ATTRIBUTES |= {"background", "xlink:href", "ping", "manifest", "codebase", "lowsrc"}
+    CSS_URL = re.compile(r"url\(\s*['\"]?\s*(?!data:|#)|@import", re.IGNORECASE)
+    SCRIPT_LOADS = re.compile(r"fetch\(|XMLHttpRequest|import\(|WebSocket|https?:|//[a-z]", re.I)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.found: list[str] = []
+        self._in: str | None = None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        for name, value in attrs.items():
+            urls = (value or "").split(",") if name == "srcset" else [value or ""]
+            for url in urls:
+                url = url.strip().lower()
+                if name in self.URL_ATTRIBUTES and url and not url.startswith(("data:", "#")):
+                    self.found.append(f"<{tag} {name}={value!r}>")
+            if name == "style" and self.CSS_URL.search(value or ""):
+                self.found.append(f"<{tag} style={value!r}>")
+        if tag == "link" or (tag == "meta" and attrs.get("http-equiv", "").lower() == "refresh"):
+            self.found.append(f"<{tag} {attrs}>")
+        if tag in ("iframe", "frame", "object", "embed") and "sandbox" not in attrs:
+            self.found.append(f"<{tag}> without sandbox")
+        self._in = tag if tag in ("style", "script") else None
+
+    def handle_endtag(self, tag):
+        self._in = None
+
+    def handle_data(self, data):
+        if self._in == "style" and self.CSS_URL.search(data):
+            self.found.append(f"<style> {data[:80]!r}")
+        if self._in == "script" and self.SCRIPT_LOADS.search(data):
+            self.found.append(f"<script> {data[:80]!r}")
+
+
+def _outside(page: str) -> list[str]:
+    parser = _Outside()
+    parser.feed(page)
+    parser.close()
+    return parser.found
+
+
+def test_the_outside_check_finds_what_a_page_would_load():
+    page = (
+        '<html><head><link rel="stylesheet" href="x.css"><style>@import "y.css";'
+        'b{background:url(https://e.x/i.png)}</style><script src="https://cdn.x/v.js">'
+        '</script><script>fetch("/a")</script></head><body><img src="//e.x/p.png">'
+        '<iframe srcdoc="&lt;b&gt;"></iframe><img src="data:image/png;base64,AA">'
+        '<a href="#top">top</a><div style="background:url(\'p.png\')"></div></body></html>'
+    )
+    found = _outside(page)
+    assert len(found) == 8, found
+
+
+def test_the_written_report_loads_nothing_from_outside_and_sandboxes_any_frame(monitored, tmp_path):
+    """The page `vrl report` writes (provenance, TFDV-based production histograms,
+    monitor verdict) opens offline: no external script, style, font or image, and
+    every frame sandboxed (issue 21: the TFDV frame loaded scripts from two sites)."""
+    root, base, monitor, _ = monitored
+    out = str(tmp_path / "report.html")
+    _report(root, base, monitor, out)
+    with open(out, encoding="utf-8") as f:
+        page = f.read()
+    assert "<img" in page and "<script>" in page  # the parts the check looks into are there
+    assert _outside(page) == []
