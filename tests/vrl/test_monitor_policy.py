@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 import numpy as np
 import pytest
@@ -117,3 +118,19 @@ def test_a_policy_evaluated_without_observation_statistics_is_one_line(
         os.replace(moved, os.path.join(evaluation, "observation_stats.pbtxt"))
     err = capsys.readouterr().err
     assert "no observation statistics" in err and err.count("\n") == 1
+
+
+def test_report_draws_each_observation_feature_against_the_evaluation_episodes(
+    policy_world, tmp_path
+):
+    root, config = policy_world
+    out = os.path.join(root, "out", "shifted")
+    if not os.path.isfile(os.path.join(out, monitor_files.VERDICT_FILE)):  # run alone
+        _monitor(root, config, "shifted")
+    page = tmp_path / "report.html"
+    argv = ["report", "pole:1", "--serving-base", os.path.join(root, "serving")]
+    argv += ["--home", str(tmp_path / "runs"), "--monitor", out, "--out", str(page)]
+    assert cli.main(argv) == 0
+    section = page.read_text(encoding="utf-8").split("<h2>Production</h2>", 1)[1]
+    drawn = set(re.findall(r'<img alt="([^":]+): evaluation episodes vs served"', section))
+    assert drawn == {f"observation_{i}" for i in range(4)} | {"action"}
