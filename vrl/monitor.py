@@ -3,9 +3,11 @@
 Reads the request logs a model's `logging_config` wrote in a time window, turns
 them into feature rows (vrl/drift.py), and for each version that answered,
 compares them with the same rows of the training span named by the version's
-provenance (`assets.extra/vrl_provenance.json`), scored by that version. Writes
-TFDV statistics, the schema holding the thresholds (edit it, then pass it back
-with --schema) and TFDV anomalies; prints one table; exits 1 naming the drifted
+provenance (`assets.extra/vrl_provenance.json`), scored by that version; a
+policy's logged observations are compared with those its evaluation episodes
+showed it (vrl/monitor_policy.py). Writes TFDV statistics, the schema holding
+the thresholds (edit it, then pass it back with --schema), TFDV anomalies and
+the verdict `vrl report` shows; prints one table; exits 1 naming the drifted
 features, 0 when nothing crossed its threshold.
 """
 
@@ -37,7 +39,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     """Registers `vrl monitor`."""
     p = sub.add_parser(
         "monitor",
-        help="served traffic (request logs) vs the training span: TFDV skew, exit 1 on drift",
+        help="served traffic (request logs) vs the training span (a policy: its evaluation "
+        "episodes): TFDV skew, exit 1 on drift",
         description=__doc__.splitlines()[0],
     )
     p.add_argument("model", help="model name, as in the model config file")
