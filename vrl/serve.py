@@ -108,9 +108,10 @@ def serve_command(args: argparse.Namespace) -> int:
     from serving.flags import server_options
 
     try:
+        options = server_options(args)  # bad flags refused before TensorFlow is imported
         from serving.server import start_server
 
-        handle = start_server(server_options(args))
+        handle = start_server(options)
     except (ValueError, OSError, RuntimeError, ServingError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
