@@ -44,11 +44,12 @@ _HELP = {
 
 
 def add_request_log_arguments(parser: argparse.ArgumentParser) -> None:
-    """`--request-log-<field>` for each RequestLogLimits field."""
+    """`--request-log-<field>` for each RequestLogLimits field, in their own help group."""
     defaults = RequestLogLimits()
+    group = parser.add_argument_group("request logging (models with a logging_config)")
     for field in dataclasses.fields(RequestLogLimits):
         kind = float if field.type in (float, "float") else int
-        parser.add_argument(
+        group.add_argument(
             f"--request-log-{_flag(field.name)}",
             type=kind,
             default=getattr(defaults, field.name),

@@ -13,6 +13,7 @@ from tensorflow_serving.config import model_server_config_pb2
 from serving import deploy
 from serving.model_config import parse_config_text
 from vrl import serve as cli
+from vrl.help_format import DefaultsFormatter
 
 
 def _parse(argv):
@@ -27,6 +28,33 @@ def test_add_parsers_registers_commands_with_handlers():
     assert args.host == "127.0.0.1" and args.rest_port == 8501 and args.poll_seconds == 2.0
     assert _parse(["predict", "--model", "cnn", "a.png", "b.png"]).images == ["a.png", "b.png"]
     assert _parse(["act", "--model", "policy", "--obs", "0,1"]).func is cli.act_command
+
+
+# Inputs the server reads only when given: no default to state.
+_INPUTS = {
+    "--model-base",
+    "--model-config",
+    "--model_base_path",
+    "--monitoring_config_file",
+    "--batching_parameters_file",
+    "--write-config",
+}
+
+
+def test_every_serve_flag_help_states_its_default_unless_it_is_an_input():
+    parser = argparse.ArgumentParser(prog="vrl")
+    cli.add_parsers(parser.add_subparsers(dest="command"))
+    serve = parser._subparsers._group_actions[0].choices["serve"]
+    formatter = DefaultsFormatter("vrl serve")
+    silent = []
+    for action in serve._actions:
+        flag = action.option_strings[0] if action.option_strings else ""
+        if flag in ("", "-h", *_INPUTS):
+            continue
+        text = formatter._get_help_string(action) % {"default": action.default}
+        if "default" not in text and "unset" not in text:
+            silent.append(flag)
+    assert not silent, f"help states no default: {silent}"
 
 
 def test_cli_module_does_not_import_tensorflow():
