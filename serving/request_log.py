@@ -28,12 +28,12 @@ import os
 import queue
 import random
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
 import tensorflow as tf
-from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
+from tensorflow_serving.apis import prediction_log_pb2
 
 from serving.metrics import Metrics
 from serving.model_config import ModelSpec
@@ -48,6 +48,10 @@ LOG_KINDS = ("predict_log", "classify_log", "regress_log", "multi_inference_log"
 _STOP = object()
 _WRITE_BATCH = 256
 """Most queued records written between two flushes."""
+_LINGER_S = 0.05
+"""How long the writer lets records gather after the first one arrives: one wake-up and
+one flush per batch instead of per request, so the writer rarely takes the interpreter
+lock from the request threads (bench/request_log_overhead.py measures the difference)."""
 
 Parts = tuple[Any, Any] | Callable[[], tuple[Any, Any]]
 """A logged (request, response): protos, Predict's input/output arrays, or a callable
@@ -155,6 +159,8 @@ class RequestLogger:
         while True:
             try:
                 items = [self._queue.get(timeout=min(1.0, self.limits.max_file_age_s))]
+                if isinstance(items[0], tuple) and self._queue.qsize() < _WRITE_BATCH:
+                    time.sleep(_LINGER_S)
             except queue.Empty:
                 items = []
             while items and isinstance(items[-1], tuple) and len(items) < _WRITE_BATCH:
@@ -216,13 +222,13 @@ def prediction_log(
     model: str,
     version: int,
     signature: str,
-    request: predict_pb2.PredictRequest | dict[str, np.ndarray],
-    response: predict_pb2.PredictResponse | dict[str, np.ndarray],
+    request: Any,
+    response: Any,
     sampling_rate: float,
     kind: str = "predict_log",
 ) -> prediction_log_pb2.PredictionLog:
-    """The PredictionLog of one request of API `kind` (a LOG_KINDS field); Predict's
-    array dicts are turned into its request/response."""
+    """The PredictionLog of one request of API `kind` (a LOG_KINDS field), from its
+    request and response protos (or Predict's input/output arrays)."""
     out = prediction_log_pb2.PredictionLog()
     meta = out.log_metadata
     meta.model_spec.name = model
@@ -236,7 +242,7 @@ def prediction_log(
 
 
 def _fill(target, field: str, given, model_spec) -> None:
-    """Copies a request/response proto, or builds one from arrays (tensors in `field`)."""
+    """Copies a request/response proto, or builds Predict's from arrays (tensors in `field`)."""
     if not isinstance(given, dict):
         target.CopyFrom(given)
         return
