@@ -67,7 +67,8 @@ class Executor(tfx_pusher_executor.Executor):
         except Exception as e:
             if ops.is_out_of_space(e):
                 done = f"pushed {serving_path}, but "
-                raise ops.space_error(model_push.uri, ops.tree_bytes(model_path), done) from None
+                needed = ops.tree_bytes(model_path)
+                raise ops.space_error(model_push.uri, needed, done, "pipeline root") from None
             raise
         self._MarkPushed(model_push, pushed_destination=serving_path, pushed_version=version)
 

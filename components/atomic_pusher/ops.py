@@ -164,14 +164,16 @@ def is_out_of_space(error: BaseException) -> bool:
     return isinstance(error, tf.errors.ResourceExhaustedError)
 
 
-def space_error(destination: str, needed: int, done: str = "") -> PushSpaceError:
+def space_error(
+    destination: str, needed: int, done: str = "", elsewhere: str = "serving base"
+) -> PushSpaceError:
     """The one-line error for a push that does not fit: where, how much it needs, how
     much is free (measured now, after the partial copy was removed)."""
     free = free_bytes(destination)
     room = f"{_size(free)} free there" if free is not None else "free space unknown"
     return PushSpaceError(
         f"{done}no space to write {destination}: it needs {_size(needed)}, {room}; "
-        "free space on that filesystem or push to another serving base"
+        f"free space on that filesystem or use another {elsewhere}"
     )
 
 

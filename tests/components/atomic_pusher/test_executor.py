@@ -1,5 +1,6 @@
 import json
 
+import pytest
 import tensorflow as tf
 from tfx.dsl.io import fileio
 from tfx.proto import pusher_pb2
@@ -88,3 +89,44 @@ def test_properties_kubeflow_hands_over_as_structs_read_as_plain_values():
         "input_fingerprint": "fp",
         "bad_fraction": 0.25,
     }
+
+
+def test_disk_full_copying_the_pushed_model_artifact_is_one_line_naming_both_paths(monkeypatch):
+    """The version is pushed; the copy into the pipeline's PushedModel artifact then finds
+    its disk full (issue 21): one line saying what was pushed and what could not be written."""
+    from components.atomic_pusher import executor as executor_module
+    from contracts.serving_base import PushSpaceError
+
+    root = "ram://pusher-full"
+    model = standard_artifacts.Model()
+    model.uri = f"{root}/model"
+    _write(f"{model.uri}/Format-Serving/saved_model.pb", "graph")
+    _write(f"{model.uri}/training_summary.json", {"env_id": "CartPole-v1", "env_steps": 9})
+    blessing = standard_artifacts.ModelBlessing()
+    blessing.uri = f"{root}/blessing"
+    _write(f"{blessing.uri}/BLESSED", "")
+    blessing.set_int_custom_property("blessed", 1)
+    pushed = standard_artifacts.PushedModel()
+    pushed.uri = f"{root}/pushed"
+    destination = pusher_pb2.PushDestination(
+        filesystem=pusher_pb2.PushDestination.Filesystem(base_directory=f"{root}/serving/dqn")
+    )
+
+    def full(src, dst):
+        raise tf.errors.ResourceExhaustedError(None, None, "")
+
+    monkeypatch.setattr(executor_module.io_utils, "copy_dir", full)
+    with pytest.raises(PushSpaceError) as caught:
+        Executor().Do(
+            {specs.MODEL_KEY: [model], specs.MODEL_BLESSING_KEY: [blessing]},
+            {specs.PUSHED_MODEL_KEY: [pushed]},
+            {
+                specs.PUSH_DESTINATION_KEY: proto_utils.proto_to_json(destination),
+                specs.CUSTOM_CONFIG_KEY: json.dumps({constants.KIND_CONFIG: "rl"}),
+            },
+        )
+    (version,) = serving_base.complete_versions(f"{root}/serving/dqn")
+    assert str(caught.value) == (
+        f"pushed {root}/serving/dqn/{version}, but no space to write {pushed.uri}: it needs "
+        "4 KB, free space unknown; free space on that filesystem or use another pipeline root"
+    )
