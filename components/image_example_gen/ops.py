@@ -77,10 +77,14 @@ class ImageInfo:
     sha256: str
 
 
-def _pillow_decode(data: bytes) -> None:
-    """Full decode with Pillow: verify() checks structure/CRCs, load() the pixels."""
+def _pillow_decode(data: bytes, opened: Image.Image) -> None:
+    """Full decode with Pillow: verify() checks structure/CRCs, load() the pixels.
+
+    `opened` is the image just opened over `data` (only its header read), which
+    verify() may use; load() needs a fresh one, as verify() leaves it unusable.
+    """
     for step in ("verify", "load"):
-        img = open_image(data)
+        img = opened if step == "verify" else open_image(data)
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -106,7 +110,7 @@ def _pillow_check(data: bytes, limits: ImageLimits) -> tuple[str, int, int]:
     frames = getattr(img, "n_frames", 1)
     if frames > 1:
         raise ImageRejected(UNSUPPORTED_FORMAT, f"animated {pil_format} with {frames} frames")
-    _pillow_decode(data)
+    _pillow_decode(data, img)
     return ALLOWED_FORMATS[pil_format], height, width
 
 
