@@ -35,18 +35,19 @@ from vrl import serve as serve_cli
 pytestmark = pytest.mark.slow  # starts vrl serve processes: not in `make check`
 
 
-def _grpc_predict(port: int, image: bytes) -> predict_pb2.PredictResponse:
+def _predict_request(image: bytes) -> predict_pb2.PredictRequest:
     """The way TF Serving's example clients send an image: a PredictRequest over gRPC."""
-    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
-    stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
     request = predict_pb2.PredictRequest()
     request.model_spec.name = "cnn"
     request.model_spec.signature_name = "serving_default"
     request.inputs["image_bytes"].CopyFrom(tf.make_tensor_proto([image]))
-    try:
-        return stub.Predict(request, 30.0)
-    finally:
-        channel.close()
+    return request
+
+
+def _grpc_predict(port: int, image: bytes) -> predict_pb2.PredictResponse:
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+        return stub.Predict(_predict_request(image), 30.0)
 
 
 def _read_logs(prefix: str) -> list[prediction_log_pb2.PredictionLog]:
@@ -206,74 +207,94 @@ def test_bad_sampling_rate_is_named(tmp_path, model_base, helpers):
 
 
 _CHILD = """
-import resource, signal, sys, threading
+import resource, signal, sys
 from serving.request_log_limits import RequestLogLimits
 from serving.options import ServerOptions
 from serving.server import start_server
-if {fsize}:
-    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the cap fails with EFBIG
-    resource.setrlimit(resource.RLIMIT_FSIZE, ({fsize}, {fsize}))
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the cap fails with EFBIG
 limits = RequestLogLimits(max_file_bytes=4000, max_folder_bytes=1 << 30)
 handle = start_server(ServerOptions(model_config=sys.argv[1], grpc_port=0, rest_port=0,
                                    request_log_limits=limits))
 handle.wait_until_available("cnn")
 print(handle.grpc_port, handle.rest_port, flush=True)
-threading.Event().wait()
+for line in sys.stdin:  # "N": cap the size of any file this process writes (0: no cap)
+    cap = int(line) or resource.RLIM_INFINITY
+    resource.setrlimit(resource.RLIMIT_FSIZE, (cap, resource.RLIM_INFINITY))
+    print("capped", line.strip(), flush=True)
 """
 
 
-def _child(config: str, fsize: int = 0) -> tuple[subprocess.Popen, int, int]:
-    env = dict(os.environ, PYTHONPATH=os.getcwd() + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    proc = subprocess.Popen(
-        [sys.executable, "-c", _CHILD.format(fsize=fsize), config],
-        stdout=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    grpc_port, rest_port = map(int, proc.stdout.readline().split())
-    return proc, grpc_port, rest_port
+class LoggingChild:
+    """A server in a child process logging every Predict to `prefix`; the disk it writes
+    to can be made full (`cap_files`) and the process killed."""
+
+    def __init__(self, root, base_path: str, helpers) -> None:
+        self.prefix = str(root / "logs" / "cnn")
+        config = helpers.write_logging_config(root / "models.config", base_path, self.prefix)
+        env = dict(
+            os.environ, PYTHONPATH=os.getcwd() + os.pathsep + os.environ.get("PYTHONPATH", "")
+        )
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", _CHILD, config],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        self.grpc_port, self.rest_port = map(int, self.proc.stdout.readline().split())
+        self.channel = grpc.insecure_channel(f"127.0.0.1:{self.grpc_port}")
+        self.stub = prediction_service_pb2_grpc.PredictionServiceStub(self.channel)
+        self.sent = 0
+
+    def predict(self, image: bytes) -> predict_pb2.PredictResponse:
+        self.sent += 1
+        return self.stub.Predict(_predict_request(image), 30.0)
+
+    def cap_files(self, size: int) -> None:
+        """Makes every file write past `size` bytes fail, as a full disk does (0: no cap)."""
+        self.proc.stdin.write(f"{size}\n")
+        self.proc.stdin.flush()
+        assert self.proc.stdout.readline().startswith("capped")
+
+    def stop(self) -> None:
+        self.channel.close()
+        self.proc.kill()
+        self.proc.wait()
 
 
-def test_server_killed_mid_write_leaves_no_torn_file(tmp_path, model_base, helpers):
-    prefix = str(tmp_path / "logs" / "cnn")
-    config = helpers.write_logging_config(
-        tmp_path / "models.config", os.path.join(model_base, "cnn"), prefix
-    )
-    proc, grpc_port, _ = _child(config)
-    try:
-        sent = 0
-        # Until files have been published and the next one is open, half written.
-        while not (published_files(prefix) and glob.glob(str(tmp_path / "logs" / ".*.tmp"))):
-            assert sent < 2000, "no file was published while requests were logged"
-            _grpc_predict(grpc_port, helpers.png_bytes(seed=sent))
-            sent += 1
-        proc.send_signal(signal.SIGKILL)
-    finally:
-        proc.kill()
-        proc.wait()
+@pytest.fixture(scope="module")
+def logging_child(tmp_path_factory, model_base, helpers):
+    """One child server for the fault tests below (a start costs a fresh interpreter); the
+    last of them kills it."""
+    child = LoggingChild(tmp_path_factory.mktemp("child"), os.path.join(model_base, "cnn"), helpers)
+    yield child
+    child.stop()
+
+
+def test_full_disk_keeps_serving_and_counts_dropped_logs(logging_child, helpers):
+    logging_child.cap_files(3000)
+    for seed in range(8):
+        response = logging_child.predict(helpers.png_bytes(seed=seed))
+        assert len(response.outputs["probabilities"].float_val) == 3
+    url = f"http://127.0.0.1:{logging_child.rest_port}/monitoring/prometheus/metrics"
+    dropped = 'request_log_count{model_name="cnn",status_code="INTERNAL"}'
+    for _ in range(600):  # the writer thread counts asynchronously
+        page = urllib.request.urlopen(url, timeout=30).read().decode()
+        if dropped in page:
+            break
+        time.sleep(0.1)
+    assert dropped in page
+    logging_child.cap_files(0)  # room again: the next test logs on
+
+
+def test_server_killed_mid_write_leaves_no_torn_file(logging_child, helpers):
+    prefix, folder = logging_child.prefix, os.path.dirname(logging_child.prefix)
+    # Until files have been published and the next one is open, half written.
+    while not (published_files(prefix) and glob.glob(os.path.join(folder, ".*.tmp"))):
+        assert logging_child.sent < 2000, "no file was published while requests were logged"
+        logging_child.predict(helpers.png_bytes(seed=logging_child.sent))
+    logging_child.proc.send_signal(signal.SIGKILL)
+    logging_child.proc.wait()
     logs = _read_logs(prefix)  # a torn record would raise DataLossError here
-    assert 0 < len(logs) < sent + 1
+    assert 0 < len(logs) < logging_child.sent
     assert all(log.log_metadata.model_spec.name == "cnn" for log in logs)
-
-
-def test_full_disk_keeps_serving_and_counts_dropped_logs(tmp_path, model_base, helpers):
-    prefix = str(tmp_path / "logs" / "cnn")
-    config = helpers.write_logging_config(
-        tmp_path / "models.config", os.path.join(model_base, "cnn"), prefix
-    )
-    proc, grpc_port, rest_port = _child(config, fsize=3000)
-    try:
-        for seed in range(8):
-            response = _grpc_predict(grpc_port, helpers.png_bytes(seed=seed))
-            assert len(response.outputs["probabilities"].float_val) == 3
-        url = f"http://127.0.0.1:{rest_port}/monitoring/prometheus/metrics"
-        dropped = 'request_log_count{model_name="cnn",status_code="INTERNAL"}'
-        for _ in range(600):  # the writer thread counts asynchronously
-            page = urllib.request.urlopen(url, timeout=30).read().decode()
-            if dropped in page:
-                break
-            time.sleep(0.1)
-        assert dropped in page
-    finally:
-        proc.kill()
-        proc.wait()
