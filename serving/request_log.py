@@ -106,6 +106,8 @@ class RequestLogger:
         self._queue: queue.Queue = queue.Queue(self.limits.queue_records)
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._stopped = False
+        """Set by stop(): a reload racing the shutdown starts no new writer."""
         if self._targets:
             self._start_writer()
 
@@ -139,12 +141,13 @@ class RequestLogger:
             if self._thread is not None:
                 # In order behind what is queued: files of dropped prefixes get published.
                 self._queue.put(frozenset(t.prefix for t in targets.values()))
-            elif targets:
+            elif targets and not self._stopped:
                 self._start_writer()
 
     def stop(self) -> None:
         """Writes what is queued, publishes the open files and stops the writer."""
         with self._lock:
+            self._stopped = True
             if self._thread is None:
                 return
             self._queue.put(_STOP)

@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 
@@ -26,7 +27,10 @@ from tensorflow_serving.apis import (
 )
 
 from serving.flags import server_options
+from serving.metrics import Metrics
+from serving.model_config import ModelSpec
 from serving.options import ServerOptions
+from serving.request_log import RequestLogger
 from serving.request_log_file import published_files
 from serving.request_log_limits import RequestLogLimits
 from serving.server import start_server
@@ -155,6 +159,18 @@ def test_logging_config_changes_apply_on_reload_without_restart(tmp_path, model_
     assert logged_poll and set(logged_poll) <= set(images[3:sent])
     assert sorted(logged_rpc[2:] + logged_poll) == sorted(images[3:sent])  # none lost
     assert not glob.glob(str(tmp_path / "*" / ".*.tmp"))  # the retired file was published
+
+
+def test_a_reload_racing_the_shutdown_starts_no_writer(tmp_path, model_base):
+    logger = RequestLogger([], Metrics())
+    logger.stop()  # the server is stopping; the config poll reloads one last time
+    spec = ModelSpec(
+        "cnn", os.path.join(model_base, "cnn"), log_sampling_rate=1.0,
+        log_filename_prefix=str(tmp_path / "cnn"),
+    )  # fmt: skip
+    writers = {t for t in threading.enumerate() if t.name == "request-log"}
+    logger.reconfigure([spec])
+    assert {t for t in threading.enumerate() if t.name == "request-log"} == writers
 
 
 def _serve_args(argv: list[str]) -> argparse.Namespace:
