@@ -25,6 +25,7 @@ from components.image_example_gen import (
 )
 from contracts import features, files
 from vrl import demo_data
+from vrl.runner import local_beam_args
 
 
 def test_component_is_a_file_based_example_gen_with_a_quarantine_output():
@@ -81,7 +82,7 @@ def _run_pipeline(data_dir, pipeline_root):
         metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
             os.path.join(pipeline_root, "metadata.sqlite")
         ),
-        beam_pipeline_args=["--direct_running_mode=in_memory", "--direct_num_workers=1"],
+        beam_pipeline_args=local_beam_args(),  # none: no TFX sdist per Beam component
     )
     tfx.orchestration.LocalDagRunner().run(pipeline)
 

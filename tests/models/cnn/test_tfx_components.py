@@ -16,6 +16,7 @@ from components.image_transform.component import ImageTransform
 from contracts import features
 from contracts.files import DATA_IDENTITY_FILE
 from models.cnn import testing
+from vrl.runner import local_beam_args
 
 
 @pytest.mark.slow
@@ -61,7 +62,7 @@ def test_transform_and_trainer_components_export_a_model_serving_both_signatures
         metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
             str(tmp_path / "metadata.sqlite")
         ),
-        beam_pipeline_args=["--direct_running_mode=in_memory", "--direct_num_workers=1"],
+        beam_pipeline_args=local_beam_args(),  # none: no TFX sdist per Beam component
     )
 
     tfx.orchestration.LocalDagRunner().run(pipeline)
