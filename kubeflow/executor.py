@@ -18,6 +18,7 @@ open-source Kubeflow Pipelines pod:
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 import os
@@ -29,6 +30,11 @@ from absl import logging
 from kubeflow.objectstore import local_path_for_uri
 
 INVOCATION_FLAG = "--json_serialized_invocation_args"
+EXECUTOR_CLASS_FLAG = "--executor_class_path"
+TFX_ENTRYPOINT = "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor"
+TFX_ENTRYPOINT_UTILS = "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_entrypoint_utils"
+# A blessing's model ids (TFX's Evaluator property names, which PolicyEvaluator shares).
+MODEL_ID_KEYS = ("current_model_id", "baseline_model_id")
 CACHE_KEY_PARAMETERS = ("input_fingerprint",)
 CPU_REQUEST_ENV = "VRL_CPU_REQUEST"
 # Transform measured 1.74 GB with 2 Beam workers and 2.64 GB with 4: about
@@ -132,12 +138,17 @@ def _localize_metadata(metadata: dict) -> None:
             metadata[key] = local_path_for_uri(value)
 
 
-def restore_uris(output_file: str, back: dict[str, str]) -> None:
-    """Rewrites the executor output's artifact URIs from local paths to the originals."""
+def restore_uris(
+    output_file: str, back: dict[str, str], names: dict[int, str] | None = None
+) -> None:
+    """Rewrites the executor output's artifact URIs from local paths to the originals,
+    and a blessing's model ids to the artifact names they stand for (`names`)."""
     if not os.path.exists(output_file):
         return
     with open(output_file) as f:
         output = json.load(f)
+    # In KFP's metadata an id is a double: match it as one.
+    by_id = {float(k): v for k, v in (names or {}).items()}
     for artifacts in output.get("artifacts", {}).values():
         for artifact in artifacts.get("artifacts", []):
             if artifact.get("uri") in back:
@@ -146,14 +157,30 @@ def restore_uris(output_file: str, back: dict[str, str]) -> None:
             for key, value in metadata.items():  # e.g. the blessing's current_model
                 if isinstance(value, str) and value in back:
                     metadata[key] = back[value]
+                elif key in MODEL_ID_KEYS and isinstance(value, (int, float)):
+                    metadata[key] = by_id.get(float(value), value)
     with open(output_file, "w") as f:
         json.dump(output, f)
 
 
+def artifact_ids(executor_input: dict) -> dict[int, str]:
+    """{id TFX gives an input artifact in the pod: its name} (TFX hashes the name).
+
+    TFX's entrypoint turns the ids back into names only on its own Evaluator's
+    blessing; any other blessing (PolicyEvaluator's) would show KFP a
+    meaningless number as its current_model_id."""
+    utils = importlib.import_module(TFX_ENTRYPOINT_UTILS)
+    names: dict[int, str] = {}
+    for artifacts in executor_input.get("inputs", {}).get("artifacts", {}).values():
+        for artifact in artifacts.get("artifacts", []):
+            if artifact.get("name"):
+                utils._get_hashed_id(artifact["name"], names)  # noqa: SLF001 (TFX's own hash)
+    return names
+
+
 def main(argv: list[str]) -> None:
     """Localizes the ExecutorInput in `argv`, runs TFX's executor, restores the URIs."""
-    from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_run_executor as tfx_run
-
+    tfx_run = importlib.import_module(TFX_ENTRYPOINT)  # TFX and TensorFlow: at run time only
     argv = list(argv)
     at = argv.index(INVOCATION_FLAG) + 1
     executor_input = json.loads(argv[at])
@@ -161,7 +188,7 @@ def main(argv: list[str]) -> None:
     argv[at] = json.dumps(executor_input)
     argv = fit_beam_args(argv, _this_pod_workers)
     tfx_run.main(tfx_run._parse_flags([sys.argv[0], *argv]))  # noqa: SLF001 (TFX's own parser)
-    restore_uris(executor_input["outputs"]["outputFile"], back)
+    restore_uris(executor_input["outputs"]["outputFile"], back, artifact_ids(executor_input))
 
 
 if __name__ == "__main__":

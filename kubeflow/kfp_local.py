@@ -21,6 +21,11 @@ cacheutils, objectstore), where they bear on what the pipelines do:
   artifact names, parameter values, output specs, image, command and
   arguments) and scoped to the pipeline name; a hit reuses the earlier
   execution's outputs (same artifact names), so downstream keys match too.
+
+Each task's command runs in a subprocess of its own; with a `ForkServer`
+(`warm_launcher`) the `python -m ...` commands run in processes forked from
+an interpreter that has imported TFX and the package's executor modules once,
+which saves each task the interpreter's start and imports (kubeflow.forkserver).
 """
 
 from __future__ import annotations
@@ -30,15 +35,18 @@ import dataclasses
 import hashlib
 import json
 import os
+import resource
 import subprocess
 import sys
 
 import yaml
 
+from kubeflow.executor import EXECUTOR_CLASS_FLAG, TFX_ENTRYPOINT
+from kubeflow.forkserver import ForkServer, module_of
 from kubeflow.objectstore import (
     DEFAULT_PIPELINE_ROOT,
     LOCAL_ROOT_ENV,
-    bucket_and_key,
+    ObjectStore,
     check_pipeline_root,
     local_path_for_uri,
 )
@@ -53,53 +61,7 @@ class TaskResult:
     log: str
     parameters: dict = dataclasses.field(default_factory=dict)
     cached: bool = False
-
-
-class ObjectStore:
-    """The launcher's side of the object store: one S3 endpoint for s3:// and minio://."""
-
-    def __init__(self, endpoint_url: str, access_key: str, secret_key: str) -> None:
-        import boto3
-
-        self.client = boto3.client(
-            "s3",
-            endpoint_url=endpoint_url,
-            aws_access_key_id=access_key,
-            aws_secret_access_key=secret_key,
-            region_name="us-east-1",
-        )
-
-    def download(self, uri: str, local_dir: str) -> int:
-        """Every object under `uri` into `local_dir` (objectstore.DownloadBlob); returns the count."""
-        bucket, prefix = bucket_and_key(uri)
-        count = 0
-        for page in self.client.get_paginator("list_objects_v2").paginate(
-            Bucket=bucket, Prefix=prefix
-        ):
-            for obj in page.get("Contents", []):
-                rel = os.path.relpath(obj["Key"], prefix)
-                if rel.startswith(".."):
-                    continue  # a sibling sharing the prefix, not under it
-                path = local_dir if rel == "." else os.path.join(local_dir, rel)
-                os.makedirs(os.path.dirname(path), exist_ok=True)
-                self.client.download_file(bucket, obj["Key"], path)
-                count += 1
-        return count
-
-    def upload(self, local_path: str, uri: str) -> int:
-        """A file or a folder's files to `uri` (objectstore.UploadBlob); returns the count."""
-        bucket, key = bucket_and_key(uri)
-        if os.path.isfile(local_path):
-            self.client.upload_file(local_path, bucket, key)
-            return 1
-        count = 0
-        for folder, _, files in os.walk(local_path):
-            for name in files:
-                path = os.path.join(folder, name)
-                rel = os.path.relpath(path, local_path).replace(os.sep, "/")
-                self.client.upload_file(path, bucket, f"{key}/{rel}")
-                count += 1
-        return count
+    cpu_seconds: float | None = None  # the task process's CPU time, where measured
 
 
 def load(package: str) -> tuple[dict, dict]:
@@ -182,6 +144,18 @@ class Run:
     env: dict | None = None
     enable_caching: bool = True
     cache: dict | None = None  # cache key -> TaskResult, shared across runs
+    launcher: ForkServer | None = None  # None: each task in a fresh subprocess
+
+
+def warm_launcher(package: str, env: dict, log: str) -> ForkServer:
+    """A ForkServer that has imported TFX's entrypoint and the package's executor modules."""
+    spec, _ = load(package)
+    modules = {TFX_ENTRYPOINT}
+    for executor in spec["deploymentSpec"]["executors"].values():
+        args = executor.get("container", {}).get("args", [])
+        if EXECUTOR_CLASS_FLAG in args:
+            modules.add(args[args.index(EXECUTOR_CLASS_FLAG) + 1].rpartition(".")[0])
+    return ForkServer(env, sorted(modules), log)
 
 
 def run_pipeline(package: str, run: Run, params: dict | None = None) -> dict[str, TaskResult]:
@@ -272,10 +246,10 @@ def _launch(run: Run, name: str, container: dict, executor_input: dict) -> TaskR
         json.dumps(executor_input) if a == "{{$}}" else a for a in container.get("args", [])
     ]
     env = {**(run.env or os.environ), LOCAL_ROOT_ENV: pod_root}
-    proc = subprocess.run(argv, env=env, capture_output=True, text=True)
+    returncode, log, cpu = _execute(run, argv, env, os.path.join(run.work_dir, run.run_id, name))
     produced = {k: v["artifacts"] for k, v in executor_input["outputs"]["artifacts"].items()}
     parameters: dict = {}
-    if proc.returncode == 0 and os.path.exists(output_file):
+    if returncode == 0 and os.path.exists(output_file):
         with open(output_file) as f:
             executor_output = json.load(f)
         # mergeRuntimeArtifacts: the executor's uri and metadata, the declared type.
@@ -286,16 +260,30 @@ def _launch(run: Run, name: str, container: dict, executor_input: dict) -> TaskR
             produced[key] = [merged]
         parameters = executor_output.get("parameterValues", {})
     for key, spec in executor_input["outputs"]["parameters"].items():
-        if proc.returncode == 0 and key not in parameters and os.path.exists(spec["outputFile"]):
+        if returncode == 0 and key not in parameters and os.path.exists(spec["outputFile"]):
             with open(spec["outputFile"]) as f:  # collectOutputParameters' fallback
                 parameters[key] = f.read()
-    if proc.returncode == 0:
+    if returncode == 0:
         for artifacts in produced.values():
             uri = artifacts[0]["uri"]
             local = local_path_for_uri(uri, pod_root)
             if local is not None and os.path.exists(local):
                 run.store.upload(local, uri)
-    return TaskResult(proc.returncode, produced, proc.stdout + proc.stderr, parameters)
+    return TaskResult(returncode, produced, log, parameters, cpu_seconds=cpu)
+
+
+def _execute(run: Run, argv: list[str], env: dict, task_dir: str) -> tuple[int, str, float]:
+    """(exit status, stdout and stderr, CPU seconds) of the task's command, as the pod runs it."""
+    if run.launcher is None or module_of(argv) is None:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        proc = subprocess.run(argv, env=env, capture_output=True, text=True)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+        return proc.returncode, proc.stdout + proc.stderr, round(cpu, 2)
+    log = os.path.join(task_dir, "log.txt")
+    answer = run.launcher.run(argv, env, log)
+    with open(log) as f:
+        return answer["returncode"], f.read(), answer["cpu_seconds"]
 
 
 def pod_env(extra: dict | None = None) -> dict:

@@ -1,6 +1,7 @@
 """Helpers for the Kubeflow end-to-end tests: an S3 server on loopback (moto's,
 started here) for the pipeline root, `vrl compile` in a subprocess, then every
-task run as KFP's driver and launcher would run it (kfp_local)."""
+task run as KFP's driver and launcher would run it (kfp_local), each in a
+process forked from one warm interpreter per package (kubeflow.forkserver)."""
 
 from __future__ import annotations
 
@@ -38,14 +39,27 @@ def s3_server():
 class KfpE2E:
     """Compiles a package into a folder and runs it task by task against the S3 server."""
 
+    image = IMAGE  # what every compiled task runs
+
     def __init__(self, tmp_path, store: kfp_local.ObjectStore) -> None:
         self.tmp_path = tmp_path
         self.store = store
         self.cache: dict = {}  # KFP's cache, kept across this pipeline's runs
+        self.launchers: dict[str, kfp_local.ForkServer] = {}  # one per package
 
     def compile(self, *argv: str) -> str:
         out = str(self.tmp_path / f"{argv[0]}.yaml")
-        cmd = [sys.executable, "-m", "vrl.cli", "compile", *argv, "--out", out, "--image", IMAGE]
+        cmd = [
+            sys.executable,
+            "-m",
+            "vrl.cli",
+            "compile",
+            *argv,
+            "--out",
+            out,
+            "--image",
+            self.image,
+        ]
         subprocess.run(cmd, check=True, env=kfp_local.pod_env(), capture_output=True, text=True)
         spec, _ = kfp_local.load(out)
         assert spec["schemaVersion"] == "2.1.0"
@@ -56,6 +70,9 @@ class KfpE2E:
     def run(
         self, package: str, run_id: str, params: dict | None = None, pipeline_root=None
     ) -> dict:
+        if package not in self.launchers:
+            log = str(self.tmp_path / f"forkserver-{len(self.launchers)}.log")
+            self.launchers[package] = kfp_local.warm_launcher(package, kfp_local.pod_env(), log)
         run = kfp_local.Run(
             run_id,
             str(self.tmp_path / "kfp"),
@@ -63,6 +80,7 @@ class KfpE2E:
             pipeline_root=pipeline_root,
             env=kfp_local.pod_env(),
             cache=self.cache,
+            launcher=self.launchers[package],
         )
         results = kfp_local.run_pipeline(package, run, params=params)
         failed = {n: r.log[-3000:] for n, r in results.items() if r.returncode}
@@ -70,6 +88,10 @@ class KfpE2E:
         spec, _ = kfp_local.load(package)
         assert set(results) == set(spec["root"]["dag"]["tasks"])  # every task ran
         return results
+
+    def close(self) -> None:
+        for launcher in self.launchers.values():
+            launcher.close()
 
     @staticmethod
     def meta(results: dict, task: str, key: str) -> dict:
@@ -81,8 +103,10 @@ class KfpE2E:
 
 
 @pytest.fixture
-def kfp_e2e(tmp_path, s3_server) -> KfpE2E:
-    return KfpE2E(tmp_path, s3_server)
+def kfp_e2e(tmp_path, s3_server):
+    e2e = KfpE2E(tmp_path, s3_server)
+    yield e2e
+    e2e.close()
 
 
 class _Api(BaseHTTPRequestHandler):

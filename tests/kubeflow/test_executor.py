@@ -107,3 +107,22 @@ def test_dockerfile_puts_python_on_path_in_both_variants_and_checks_it():
         'python -c "import sys, kubeflow.executor; assert sys.version_info[:2] == (3, 10)' in text
     )
     assert "cudnn9" not in text  # TF 2.16's cuDNN 8.9 comes from tensorflow[and-cuda]
+
+
+def test_a_blessings_model_ids_become_the_artifact_names_they_hash(tmp_path):
+    """TFX gives an input artifact the id sha256(name) % 2**63-1 in the pod; KFP keeps
+    metadata numbers as doubles. The id comes back as the name, not a float."""
+    model_id = 8_123_456_789_012_345_678
+    names = {model_id: "run-1-DqnTrainer-model"}
+    output_file = tmp_path / "out.json"
+    blessing = {"current_model_id": float(model_id), "baseline_model_id": 7.0, "blessed": 1}
+    output_file.write_text(
+        json.dumps({"artifacts": {"blessing": {"artifacts": [{"metadata": blessing}]}}})
+    )
+    executor.restore_uris(str(output_file), {}, names)
+    written = json.loads(output_file.read_text())["artifacts"]["blessing"]["artifacts"][0]
+    assert written["metadata"] == {
+        "current_model_id": "run-1-DqnTrainer-model",
+        "baseline_model_id": 7.0,  # no input of this task: left as it was
+        "blessed": 1,
+    }

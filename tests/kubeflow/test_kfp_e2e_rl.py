@@ -53,6 +53,9 @@ def test_rl_pipeline_on_kfps_default_minio_root_retrains_each_run_and_gates(
     model_dir = os.path.join(serving, "dqn_cartpole_v1")
     assert complete_versions(model_dir) == [version]
     assert os.path.isfile(os.path.join(model_dir, str(version), "saved_model.pb"))
+    # The blessing names the model it blessed, as TFX's Evaluator blessing does on KFP.
+    blessing = kfp_e2e.meta(first, "PolicyEvaluator", "blessing")
+    assert blessing["current_model_id"] == first["DqnTrainer"].outputs["model"][0]["name"]
     policy_uri = first["DqnTrainer"].outputs["model"][0]["uri"]
     assert policy_uri.startswith(f"{DEFAULT_PIPELINE_ROOT}/vrl-rl-cartpole-v1/run-1/")
 
