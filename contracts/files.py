@@ -32,6 +32,9 @@ LOSS_CURVE_FILE = "loss_curve.png"
 EVAL_HISTORY_FILE = "eval_history.json"
 TRAINING_SUMMARY_FILE = "training_summary.json"
 
+# GatedEvaluator's and PolicyEvaluator's ModelEvaluation artifact: the served
+# version the candidate was compared with (read by the pusher's provenance).
+BASELINE_FILE = "baseline.json"
 # PolicyEvaluator's ModelEvaluation artifact.
 POLICY_REPORT_FILE = "report.json"
 POLICY_REPORT_TEXT_FILE = "report.txt"

@@ -35,6 +35,7 @@ from typing import Any
 
 from absl import logging
 
+from components.atomic_pusher import constants as pusher_constants
 from kubeflow import fingerprint
 from kubeflow.cluster import (
     TRAINER_TASKS,
@@ -43,7 +44,7 @@ from kubeflow.cluster import (
     resources_for,
     retry_policy,
 )
-from kubeflow.executor import CPU_REQUEST_ENV
+from kubeflow.executor import CPU_REQUEST_ENV, TFX_ENTRYPOINT
 from kubeflow.objectstore import check_pipeline_root
 from pipeline.params import UNCACHED_COMPONENT_IDS
 
@@ -52,7 +53,6 @@ KFP_BEAM_ARGS = ("--direct_running_mode=multi_processing", "--direct_num_workers
 # and `importer`, which it answers with "not implemented".
 OSS_EXECUTOR_KINDS = ("container",)
 NEVER_CACHED_ON_KFP = (*UNCACHED_COMPONENT_IDS, "DqnTrainer")
-TFX_ENTRYPOINT = "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor"
 POD_ENTRYPOINT = ["python", "-m", "kubeflow.executor"]
 INGEST_TASK = "ImageExampleGen"
 # DqnTrainer keeps checkpoints under the pipeline root locally; an object-store
@@ -169,7 +169,19 @@ def fit_spec(spec: dict, cluster: ClusterConfig, pipeline_root: str) -> None:
     task_name, key = CHECKPOINT_PARAMETER
     if cluster.target == "kfp" and task_name in tasks:
         tasks[task_name]["inputs"]["parameters"][key] = {"runtimeValue": {"constant": ""}}
+    if pusher_constants.PUSHER_ID in tasks:
+        record_image(tasks[pusher_constants.PUSHER_ID], cluster.image)
     spec["defaultPipelineRoot"] = pipeline_root
+
+
+def record_image(pusher: dict, image: str) -> None:
+    """The image every task runs, in the Pusher's custom_config: the pushed
+    model's provenance then names the code that made it by digest."""
+    value = pusher["inputs"]["parameters"].get("custom_config", {}).get("runtimeValue", {})
+    if isinstance(value.get("constant"), str):
+        config = json.loads(value["constant"] or "{}")
+        config[pusher_constants.IMAGE_CONFIG] = image
+        value["constant"] = json.dumps(config, sort_keys=True)
 
 
 def _fit_container(container: dict) -> None:

@@ -12,3 +12,5 @@ MODEL_RUN_KEY = "model_run"
 PIPELINE_NAME_CONFIG = "vrl_pipeline_name"
 MODEL_NAME_CONFIG = "vrl_model_name"
 KIND_CONFIG = "vrl_kind"
+# Set by the Kubeflow compiler: the container image (by digest) every task runs.
+IMAGE_CONFIG = "vrl_image"

@@ -107,8 +107,8 @@ class Executor(tfx_pusher_executor.Executor):
                 ingest,
                 gather.record_files_per_split(examples.uri) if examples else None,
             )
-        baseline = gather.baseline(blessing_props.get("baseline_model"))
         evaluation_uri = evaluation.uri if evaluation else None
+        baseline = gather.baseline(blessing_props.get("baseline_model"), evaluation_uri)
         if kind == "rl":
             trainer, train_metrics = gather.dqn_training(model.uri) if model else (None, None)
             evaluation_section = gather.policy_evaluation(evaluation_uri, blessing_props, baseline)
@@ -131,6 +131,7 @@ class Executor(tfx_pusher_executor.Executor):
             trainer=trainer,
             metrics={"training": train_metrics} if train_metrics else None,
             evaluation=evaluation_section,
+            code={**provenance.code_version(), "image": config.get(constants.IMAGE_CONFIG)},
         )
 
 

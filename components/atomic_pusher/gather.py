@@ -13,12 +13,16 @@ import posixpath
 from typing import Any
 
 import tensorflow as tf
-from tfx.utils import path_utils
 
 from components.atomic_pusher.provenance import policy_thresholds, tfma_thresholds
-from components.gated_evaluator.ops import TFLITE_GATE_FILE
-from contracts.files import POLICY_REPORT_FILE, TRAINING_REPORT_FILE, TRAINING_SUMMARY_FILE
-from contracts.serving_base import PROVENANCE_FILE, PUSH_MARKER_FILE
+from components.gated_evaluator.ops import TFLITE_GATE_FILE, tfma_failures
+from components.served_baseline.executor import describe
+from contracts.files import (
+    BASELINE_FILE,
+    POLICY_REPORT_FILE,
+    TRAINING_REPORT_FILE,
+    TRAINING_SUMMARY_FILE,
+)
 
 EVAL_CONFIG_FILE = "eval_config.json"  # TFMA's own: its EvalRun in the evaluation artifact
 _ACCURACY = "sparse_categorical_accuracy"
@@ -42,11 +46,17 @@ def custom_properties(artifact) -> dict[str, Any]:
     (its artifact metadata) read the same as the local runner's ints and strings.
     """
     out: dict[str, Any] = {"uri": artifact.uri}
-    for name in artifact.mlmd_artifact.custom_properties:
-        value = artifact.get_custom_property(name)
+    for name, mlmd_value in artifact.mlmd_artifact.custom_properties.items():
+        if mlmd_value.HasField("struct_value"):
+            # Kubeflow's form. TFX's get_custom_property reads a falsy one (a
+            # count of 0) as None, so the struct is read by its JSON accessor.
+            value = artifact.get_json_value_custom_property(name)
+        else:
+            value = artifact.get_custom_property(name)
         if isinstance(value, float) and value.is_integer():
             value = int(value)  # Kubeflow stores every number as a double
-        out[name] = value if isinstance(value, (int, float, str)) else str(value)
+        plain = value is None or isinstance(value, (int, float, str, list, dict))
+        out[name] = value if plain else str(value)
     return out
 
 
@@ -140,68 +150,14 @@ def evaluation_thresholds(evaluation_uri: str) -> dict[str, Any]:
     return out
 
 
-def tfma_failures(evaluation_uri: str) -> list[str]:
-    """Human-readable failed thresholds of a TFMA validation, empty when it passed."""
-    import tensorflow_model_analysis as tfma
-
-    try:
-        validation = tfma.load_validation_result(evaluation_uri)
-    except (OSError, ValueError, tf.errors.NotFoundError):
-        return []
-    failures = []
-    for per_slice in validation.metric_validations_per_slice:
-        where = _slice_text(per_slice.slice_key)
-        for failure in per_slice.failures:
-            name = failure.metric_key.name
-            kind = "change" if failure.metric_key.is_diff else "value"
-            value = failure.metric_value.double_value.value
-            needs = _bound_text(failure.metric_threshold, failure.metric_key.is_diff)
-            failures.append(f"{name} ({kind}) = {value:.4g} on {where}{needs}")
-    # The overall slice first: it is the one a person checks before the classes.
-    return sorted(failures, key=lambda f: " on overall" not in f)
-
-
-def _bound_text(threshold, is_diff: bool) -> str:
-    """`, needs >= 0.9` from the MetricThreshold a failure names ('' if it names none)."""
-    if is_diff:
-        change = threshold.change_threshold
-        bounds = [(">=", change.absolute.value)] if change.HasField("absolute") else []
-    else:
-        value = threshold.value_threshold
-        bounds = [(">=", value.lower_bound.value)] if value.HasField("lower_bound") else []
-        if value.HasField("upper_bound"):
-            bounds.append(("<=", value.upper_bound.value))
-    return "".join(f", needs {op} {bound:.4g}" for op, bound in bounds)
-
-
-def _slice_text(slice_key) -> str:
-    """`label_name=square`, or `overall` for the empty slice."""
-    parts = []
-    for single in slice_key.single_slice_keys:
-        kind = single.WhichOneof("kind")
-        value = getattr(single, kind) if kind else ""
-        value = value.decode() if isinstance(value, bytes) else value
-        parts.append(f"{single.column}={value}")
-    return ", ".join(parts) or "overall"
-
-
-def baseline(baseline_uri: str | None) -> dict[str, Any] | None:
-    """The served version the candidate was compared with: its version and provenance."""
-    if not baseline_uri:
-        return None
-    served = path_utils.serving_model_dir(baseline_uri)  # ServedBaseline's copy
-    marker = read_json(posixpath.join(served, PUSH_MARKER_FILE))
-    prior = read_json(posixpath.join(served, PROVENANCE_FILE))
-    if marker is None and prior is None:
-        return None
-    version = (marker or {}).get("version", (prior or {}).get("version"))
-    prior_eval = (prior or {}).get("evaluation") or {}
-    return {
-        "version": version,
-        "metric": prior_eval.get("metric"),
-        "value_at_its_push": prior_eval.get("value"),
-        "span": ((prior or {}).get("data") or {}).get("span"),
-    }
+def baseline(baseline_uri: str | None, evaluation_uri: str | None = None) -> dict[str, Any] | None:
+    """The served version the candidate was compared with, as its evaluator recorded
+    it in the evaluation (else read from the baseline artifact the blessing names)."""
+    if evaluation_uri:
+        recorded = read_json(posixpath.join(evaluation_uri, BASELINE_FILE))
+        if recorded is not None:
+            return recorded
+    return describe(baseline_uri)
 
 
 def tfma_evaluation(

@@ -1,6 +1,11 @@
 """GatedEvaluator executor: apply the run's thresholds, size the per-class
 metrics to the data's classes, drop an empty baseline, run TFX's own Evaluator
-executor, then apply the one-class gate and the TFLite gate to its blessing."""
+executor, then apply the one-class gate and the TFLite gate to its blessing.
+
+A blessing that is refused says why in its `blessing_message` custom property
+(TFX's name for it): every failed threshold with its slice and margin, or the
+gate's reason. Kubeflow Pipelines shows custom properties as the artifact's
+metadata, so the reason is on the run's page, not only in TFMA's files."""
 
 from __future__ import annotations
 
@@ -18,6 +23,7 @@ from tfx.utils import io_utils, path_utils, proto_utils
 from components.gated_evaluator import ops
 from components.outputs import ensure_output_dirs
 from components.served_baseline.executor import is_present
+from components.served_baseline.executor import record as record_baseline
 
 MIN_ACCURACY_KEY = "min_accuracy"
 MAX_ACCURACY_DROP_KEY = "max_accuracy_drop"
@@ -76,7 +82,32 @@ class Executor(tfx_evaluator.Executor):
             logging.info("GatedEvaluator: no model served yet; evaluating without a baseline")
             inputs.pop(standard_component_specs.BASELINE_MODEL_KEY)
         super().Do(inputs, output_dict, props)
+        if baseline and standard_component_specs.BASELINE_MODEL_KEY in inputs:
+            evaluation = output_dict[standard_component_specs.EVALUATION_KEY][0]
+            record_baseline(baseline[0], evaluation.uri)
+        self._explain(output_dict)
         self._gates(input_dict, output_dict, tflite_max_drop)
+
+    @staticmethod
+    def _explain(output_dict: dict[str, list[types.Artifact]]) -> None:
+        """TFMA's failed thresholds as the message of a blessing TFMA refused."""
+        if not output_dict.get(standard_component_specs.BLESSING_KEY):
+            return
+        blessing = artifact_utils.get_single_instance(
+            output_dict[standard_component_specs.BLESSING_KEY]
+        )
+        if blessing.get_int_custom_property(constants.ARTIFACT_PROPERTY_BLESSED_KEY):
+            return
+        evaluation = artifact_utils.get_single_instance(
+            output_dict[standard_component_specs.EVALUATION_KEY]
+        )
+        failures = ops.tfma_failures(evaluation.uri)
+        if failures:
+            message = "; ".join(failures)
+            blessing.set_string_custom_property(
+                constants.ARTIFACT_PROPERTY_BLESSING_MESSAGE_KEY, message
+            )
+            logging.warning("GatedEvaluator: not blessed: %s", message)
 
     def _gates(
         self,

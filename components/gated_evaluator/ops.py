@@ -153,3 +153,53 @@ def read_gate(evaluation_uri: str, file_name: str = TFLITE_GATE_FILE) -> dict[st
         return None
     with tf.io.gfile.GFile(path) as f:
         return json.load(f)
+
+
+def tfma_failures(evaluation_uri: str) -> list[str]:
+    """Each failed threshold of a TFMA validation in one line (metric, value or
+    change, slice, bound and by how much it missed); empty when it passed."""
+    try:
+        validation = tfma.load_validation_result(evaluation_uri)
+    except (OSError, ValueError, tf.errors.NotFoundError):
+        return []
+    failures = []
+    for per_slice in validation.metric_validations_per_slice:
+        where = _slice_text(per_slice.slice_key)
+        for failure in per_slice.failures:
+            name = failure.metric_key.name
+            kind = "change" if failure.metric_key.is_diff else "value"
+            value = failure.metric_value.double_value.value
+            needs = _bound_text(failure.metric_threshold, failure.metric_key.is_diff, value)
+            failures.append(f"{name} ({kind}) = {value:.4g} on {where}{needs}")
+    # The overall slice first: it is the one a person checks before the classes.
+    return sorted(failures, key=lambda f: " on overall" not in f)
+
+
+def _bound_text(threshold, is_diff: bool, value: float) -> str:
+    """`, needs >= 0.9 (short by 0.15)` from the MetricThreshold a failure names
+    ('' if it names none); only a missed bound gets its margin."""
+    if is_diff:
+        change = threshold.change_threshold
+        bounds = [(">=", change.absolute.value)] if change.HasField("absolute") else []
+    else:
+        bound = threshold.value_threshold
+        bounds = [(">=", bound.lower_bound.value)] if bound.HasField("lower_bound") else []
+        if bound.HasField("upper_bound"):
+            bounds.append(("<=", bound.upper_bound.value))
+    parts = []
+    for op, limit in bounds:
+        missed = limit - value if op == ">=" else value - limit
+        margin = f" ({'short' if op == '>=' else 'over'} by {missed:.4g})" if missed > 0 else ""
+        parts.append(f", needs {op} {limit:.4g}{margin}")
+    return "".join(parts)
+
+
+def _slice_text(slice_key) -> str:
+    """`label_name=square`, or `overall` for the empty slice."""
+    parts = []
+    for single in slice_key.single_slice_keys:
+        kind = single.WhichOneof("kind")
+        value = getattr(single, kind) if kind else ""
+        value = value.decode() if isinstance(value, bytes) else value
+        parts.append(f"{single.column}={value}")
+    return ", ".join(parts) or "overall"

@@ -15,6 +15,7 @@ from components.outputs import ensure_output_dirs
 from components.policy_evaluator import constants, ops
 from components.policy_evaluator.report import write_evaluation, write_observation_statistics
 from components.served_baseline.executor import is_present
+from components.served_baseline.executor import record as record_baseline
 from models.dqn.observation_features import ObservationRecorder
 
 
@@ -52,6 +53,8 @@ class Executor(base_executor.BaseExecutor):
         evaluation = artifact_utils.get_single_instance(output_dict[constants.EVALUATION_KEY])
         write_evaluation(evaluation.uri, report, model.uri)
         write_observation_statistics(evaluation.uri, recorder.columns())
+        if baseline is not None:
+            record_baseline(baseline, evaluation.uri)
         blessing = artifact_utils.get_single_instance(output_dict[constants.BLESSING_KEY])
         _write_blessing(blessing, model, baseline, report)
 

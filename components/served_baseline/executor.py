@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import posixpath
 from typing import Any
 
 from absl import logging
@@ -13,12 +15,51 @@ from tfx.utils import io_utils, path_utils
 
 from components.outputs import ensure_output_dirs
 from components.served_baseline import constants, ops
-from contracts.serving_base import complete_versions
+from contracts.files import BASELINE_FILE
+from contracts.serving_base import PROVENANCE_FILE, PUSH_MARKER_FILE, complete_versions
 
 
 def is_present(model: types.Artifact) -> bool:
     """Whether a ServedBaseline output holds a model (False on the first run)."""
     return fileio.exists(f"{path_utils.serving_model_dir(model.uri)}/saved_model.pb")
+
+
+def _read_json(path: str) -> Any | None:
+    if not fileio.exists(path):
+        return None
+    with fileio.open(path) as f:
+        return json.load(f)
+
+
+def describe(baseline_uri: str | None) -> dict[str, Any] | None:
+    """The served version a ServedBaseline output holds: its version, metric and
+    value at its push, and span (from the push marker and provenance it carries)."""
+    if not baseline_uri:
+        return None
+    served = path_utils.serving_model_dir(baseline_uri)
+    marker = _read_json(posixpath.join(served, PUSH_MARKER_FILE))
+    prior = _read_json(posixpath.join(served, PROVENANCE_FILE))
+    if marker is None and prior is None:
+        return None
+    version = (marker or {}).get("version", (prior or {}).get("version"))
+    prior_eval = (prior or {}).get("evaluation") or {}
+    return {
+        "version": version,
+        "metric": prior_eval.get("metric"),
+        "value_at_its_push": prior_eval.get("value"),
+        "span": ((prior or {}).get("data") or {}).get("span"),
+    }
+
+
+def record(baseline: types.Artifact, evaluation_uri: str) -> None:
+    """Writes `describe(baseline)` into an evaluation artifact, so what reads the
+    evaluation alone (the pusher, to which KFP's launcher delivers no baseline)
+    knows which served version the candidate was compared with."""
+    description = describe(baseline.uri)
+    if description is not None:
+        io_utils.write_string_file(
+            posixpath.join(evaluation_uri, BASELINE_FILE), json.dumps(description, indent=2)
+        )
 
 
 class Executor(base_executor.BaseExecutor):

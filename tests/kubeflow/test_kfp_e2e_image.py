@@ -1,14 +1,16 @@
 """The image pipeline compiled for open-source Kubeflow Pipelines, with its
 pipeline root on an S3 server on loopback, every task run as KFP's driver and
-launcher would run it (see kfp_local), in subprocesses."""
+launcher would run it (see kfp_local), each task in a process of its own."""
 
 from __future__ import annotations
 
 import os
+import re
 
 import pytest
 import yaml
 
+from components.atomic_pusher.provenance import read_provenance
 from contracts.serving_base import complete_versions
 from kubeflow import kfp_local
 from kubeflow.objectstore import bucket_and_key
@@ -51,6 +53,10 @@ def test_image_pipeline_on_s3_root_caches_unchanged_data_and_gates_new_spans(
     data.mkdir()
     os.rename(spans / "span-1", data / "span-1")
     serving = str(tmp_path / "models")
+    # One epoch, sanity checks off: this test is about running on Kubeflow (object
+    # store, cache, gate against the served model), not about learning, which the
+    # local runs check with the checks on (tests/e2e/test_photos_e2e.py,
+    # tests/models/cnn/test_trainer_learns.py).
     package = kfp_e2e.compile(
         "image",
         "--pipeline-root",
@@ -86,8 +92,11 @@ def test_image_pipeline_on_s3_root_caches_unchanged_data_and_gates_new_spans(
 
     # Unchanged data and config: served from KFP's cache from ingest to the
     # trainer; the fingerprint, the served-model lookup and what compares with the
-    # served model (the span drift check and the gate) run again.
-    again = kfp_e2e.run(package, "run-2", pipeline_root=ROOT)
+    # served model (the span drift check and the gate) run again. A minimum
+    # accuracy of 1.0 (a parameter of the Evaluator alone) refuses the one-epoch
+    # model, and the blessing's metadata, which the KFP UI shows, says which
+    # bound, on which slice and by how much.
+    again = kfp_e2e.run(package, "run-2", params={"min_accuracy": 1.0}, pipeline_root=ROOT)
     assert kfp_e2e.executed(again) == {
         "InputFingerprint",
         "ServedBaseline",
@@ -98,10 +107,18 @@ def test_image_pipeline_on_s3_root_caches_unchanged_data_and_gates_new_spans(
     assert (
         again["Trainer"].outputs["model"][0]["uri"] == first["Trainer"].outputs["model"][0]["uri"]
     )
+    refused = kfp_e2e.meta(again, "Evaluator", "blessing")
+    assert refused["blessed"] == 0
+    assert re.search(
+        r"sparse_categorical_accuracy \(value\) = [\d.e-]+ on overall, "
+        r"needs >= 1 \(short by [\d.e-]+\)",
+        refused["blessing_message"],
+    ), refused
+    assert kfp_e2e.meta(again, "Pusher", "pushed_model")["pushed"] == 0
 
     # A new span changes the fingerprint: everything reruns, and the model is
     # compared with the one in production.
-    served = complete_versions(model_dir)[-1]  # run 2 may have pushed its (same) model
+    served = v1
     os.rename(spans / "span-2", data / "span-2")
     third = kfp_e2e.run(package, "run-3", params={"max_accuracy_drop": 1.0}, pipeline_root=ROOT)
     assert kfp_e2e.executed(third) == set(third)  # no task served from the cache
@@ -113,7 +130,13 @@ def test_image_pipeline_on_s3_root_caches_unchanged_data_and_gates_new_spans(
     assert s3_server.download(evaluation, local) > 0
     assert "sparse_categorical_accuracy" in _diff_metrics(local)  # compared with the served model
     assert kfp_e2e.meta(third, "Evaluator", "blessing")["blessed"] == 1
-    assert complete_versions(model_dir)[0] == v1
+    pushed = int(kfp_e2e.meta(third, "Pusher", "pushed_model")["pushed_version"])
+    assert complete_versions(model_dir) == [v1, pushed]
+    # The pushed model's provenance names the served version it was compared with.
+    record = read_provenance(os.path.join(model_dir, str(pushed)))
+    assert record["evaluation"]["baseline"]["version"] == v1
+    assert record["data"]["span"] == 2 and isinstance(record["data"]["quarantined"], int)
+    assert record["code"]["image"] == kfp_e2e.image  # the code that made it, by digest
 
 
 def test_a_mounted_pipeline_root_is_refused_as_the_launcher_refuses_it(tmp_path, s3_server):

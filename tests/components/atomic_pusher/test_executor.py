@@ -78,7 +78,9 @@ def test_properties_kubeflow_hands_over_as_structs_read_as_plain_values():
     examples = standard_artifacts.Examples()
     examples.uri = "ram://kfp/examples"
     # Kubeflow's container entrypoint turns artifact metadata into struct values.
-    for name, value in {"span": 3.0, "input_fingerprint": "fp", "bad_fraction": 0.25}.items():
+    # A count of 0 stays 0 (TFX's own accessor reads a falsy struct as None).
+    structs = {"span": 3.0, "input_fingerprint": "fp", "bad_fraction": 0.25, "quarantined": 0.0}
+    for name, value in structs.items():
         examples.mlmd_artifact.custom_properties[name].struct_value.CopyFrom(
             artifact_lib._encode_struct_value(value)
         )
@@ -88,6 +90,7 @@ def test_properties_kubeflow_hands_over_as_structs_read_as_plain_values():
         "span": 3,
         "input_fingerprint": "fp",
         "bad_fraction": 0.25,
+        "quarantined": 0,
     }
 
 

@@ -2,8 +2,11 @@
 withdrawing TFMA's blessing."""
 
 import json
+import os
 
 import pytest
+import tensorflow as tf
+from tensorflow_model_analysis.proto import validation_result_pb2
 from tfx.components.evaluator import constants
 from tfx.types import standard_artifacts, standard_component_specs
 from tfx.utils import path_utils, proto_utils
@@ -57,18 +60,23 @@ def _run_executor(monkeypatch, tmp_path, model, tflite_max_drop):
         blessing.set_int_custom_property(constants.ARTIFACT_PROPERTY_BLESSED_KEY, 1)
 
     monkeypatch.setattr(executor.tfx_evaluator.Executor, "Do", blessing_tfx_would_write)
+    return _run_gated_evaluator(tmp_path, [model], 0.5, 0.05, tflite_max_drop)
+
+
+def _run_gated_evaluator(tmp_path, models, min_accuracy, max_drop, tflite_max_drop):
+    """The executor's Do on no examples and `models`; returns (evaluation, blessing)."""
     evaluation, blessing = standard_artifacts.ModelEvaluation(), standard_artifacts.ModelBlessing()
     evaluation.uri, blessing.uri = str(tmp_path / "evaluation"), str(tmp_path / "blessing")
     props = {
         standard_component_specs.EVAL_CONFIG_KEY: proto_utils.proto_to_json(
-            create_eval_config(0.9, 0.01)
+            create_eval_config(min_accuracy, max_drop)
         ),
-        executor.MIN_ACCURACY_KEY: 0.5,
-        executor.MAX_ACCURACY_DROP_KEY: 0.05,
+        executor.MIN_ACCURACY_KEY: min_accuracy,
+        executor.MAX_ACCURACY_DROP_KEY: max_drop,
         executor.TFLITE_MAX_DROP_KEY: tflite_max_drop,
     }
     executor.Executor().Do(
-        {"examples": [], "model": [model]},
+        {"examples": [], "model": models},
         {"evaluation": [evaluation], "blessing": [blessing]},
         props,
     )
@@ -94,3 +102,49 @@ def test_a_tflite_drop_within_the_maximum_keeps_the_blessing(monkeypatch, tmp_pa
     evaluation, blessing = _run_executor(monkeypatch, tmp_path, model, tflite_max_drop=0.02)
     assert blessing.get_int_custom_property(constants.ARTIFACT_PROPERTY_BLESSED_KEY) == 1
     assert ops.read_gate(evaluation.uri)["passed"] is True
+
+
+def _failure(name, value, is_diff, bound, column=None, label=None):
+    """One slice's failed threshold as TFMA writes it in its ValidationResult."""
+    per_slice = validation_result_pb2.MetricsValidationForSlice()
+    if column:
+        per_slice.slice_key.single_slice_keys.add(column=column, bytes_value=label.encode())
+    failure = per_slice.failures.add()
+    failure.metric_key.name, failure.metric_key.is_diff = name, is_diff
+    failure.metric_value.double_value.value = value
+    if is_diff:
+        failure.metric_threshold.change_threshold.absolute.value = bound
+    else:
+        failure.metric_threshold.value_threshold.lower_bound.value = bound
+    return per_slice
+
+
+def test_a_blessing_tfma_refused_says_which_threshold_which_slice_and_by_how_much(
+    monkeypatch, tmp_path
+):
+    """The reason goes where Kubeflow shows it: the blessing's custom properties."""
+
+    def refusal_tfx_would_write(self, input_dict, output_dict, exec_properties):
+        evaluation = output_dict[standard_component_specs.EVALUATION_KEY][0]
+        blessing = output_dict[standard_component_specs.BLESSING_KEY][0]
+        result = validation_result_pb2.ValidationResult(validation_ok=False)
+        result.metric_validations_per_slice.extend(
+            [
+                _failure("sparse_categorical_accuracy", -0.25, True, -0.1, "label_name", "square"),
+                _failure("sparse_categorical_accuracy", 0.6, False, 0.75),
+            ]
+        )
+        os.makedirs(evaluation.uri, exist_ok=True)
+        with tf.io.TFRecordWriter(os.path.join(evaluation.uri, "validations.tfrecord")) as w:
+            w.write(result.SerializeToString())
+        blessing.set_int_custom_property(constants.ARTIFACT_PROPERTY_BLESSED_KEY, 0)
+
+    monkeypatch.setattr(executor.tfx_evaluator.Executor, "Do", refusal_tfx_would_write)
+    _, blessing = _run_gated_evaluator(tmp_path, [], 0.75, 0.1, 0.02)
+
+    message = blessing.get_string_custom_property(constants.ARTIFACT_PROPERTY_BLESSING_MESSAGE_KEY)
+    assert message == (
+        "sparse_categorical_accuracy (value) = 0.6 on overall, needs >= 0.75 (short by 0.15); "
+        "sparse_categorical_accuracy (change) = -0.25 on label_name=square, "
+        "needs >= -0.1 (short by 0.15)"
+    )
