@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 import warnings
+
+from kubeflow.executor import BASE_MEMORY_BYTES, WORKER_MEMORY_BYTES
 
 TARGETS = ("kfp", "vertex")
 TRAINER_TASKS = ("Trainer", "DqnTrainer")
 HEAVY_TASKS = ("ImageExampleGen", "StatisticsGen", "Transform", "Evaluator", "PolicyEvaluator")
 _DURATION = re.compile(r"(\d+)([smhd])")
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+# An OCI content digest, as registries and `docker inspect` print it.
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128}")
 _MEMORY = re.compile(r"(\d+(?:\.\d+)?)([GM]i?)")
 # Gigabytes (10^9 bytes, as Kubeflow's spec counts memory) per unit.
 _UNIT_GB = {"G": 1.0, "Gi": 2**30 / 1e9, "M": 1e-3, "Mi": 2**20 / 1e9}
+DEFAULT_BEAM_MEMORY = "4G"  # the data and evaluation tasks' least memory by default
 GPU_RESOURCE = "nvidia.com/gpu"
 # GKE's node label for the accelerator type; other clusters label GPU nodes their own way.
 GKE_ACCELERATOR_LABEL = "cloud.google.com/gke-accelerator"
@@ -77,15 +83,24 @@ def parse_pvc(text: str) -> tuple[str, str]:
 
 
 def check_image(image: str) -> None:
-    """Refuses an image a cluster cannot pull; warns when it is not pinned by digest."""
-    first, _, rest = image.partition("/")
-    if not rest or not ("." in first or ":" in first or first == "localhost"):
+    """Refuses an image a cluster cannot pull or a malformed digest; warns when it
+    is not pinned by digest. A name without a registry host is on Docker Hub
+    (`account/name`), as Docker reads it; a bare `name` would be one of Docker
+    Hub's official images, so it is refused as an image that was never pushed."""
+    name, at, digest = image.partition("@")
+    if at and not _DIGEST.fullmatch(digest):
         raise ValueError(
-            f"--image {image!r} names no registry host, so a cluster cannot pull it; "
-            "push it and pass REGISTRY/vision-rl-pipeline@sha256:... "
-            "(e.g. us-docker.pkg.dev/PROJECT/REPO/vision-rl-pipeline@sha256:...)"
+            f"--image {image!r}: {digest!r} is not an image digest; expected sha256: "
+            "and 64 hex digits, as `docker inspect --format '{{index .RepoDigests 0}}'` prints"
         )
-    if "@sha256:" not in image:
+    if "/" not in name:
+        raise ValueError(
+            f"--image {image!r} names no registry host or Docker Hub account, so a cluster "
+            "cannot pull it; push it and pass REGISTRY/vision-rl-pipeline@sha256:... "
+            "(e.g. us-docker.pkg.dev/PROJECT/REPO/vision-rl-pipeline@sha256:... or "
+            "ACCOUNT/vision-rl-pipeline@sha256:... on Docker Hub)"
+        )
+    if not at:
         warnings.warn(
             f"--image {image!r} is a tag: a re-pushed tag silently changes what scheduled "
             "runs execute; prefer the digest (IMAGE@sha256:...)",
@@ -114,8 +129,9 @@ class ClusterConfig:
     """Taint key the trainers tolerate (Exists, NoSchedule) on GPU nodes; '' for none."""
     cpu: float = 1.0
     """CPU request of the data and evaluation tasks."""
-    memory: str = "4G"
-    """Memory request (and limit) of the data and evaluation tasks."""
+    memory: str = ""
+    """Memory request (and limit) of the data and evaluation tasks; empty: enough for
+    one Beam worker per requested CPU (1 GiB + 0.5 GiB a worker), at least 4G."""
     trainer_cpu: float = 2.0
     """CPU request of Trainer and DqnTrainer."""
     trainer_memory: str = "8G"
@@ -146,7 +162,8 @@ class ClusterConfig:
         if not 0 <= self.retries <= 100:
             raise ValueError(f"--retries must be in [0, 100], got {self.retries}")
         for memory in (self.memory, self.trainer_memory, self.light_memory):
-            parse_memory_gb(memory)
+            if memory:
+                parse_memory_gb(memory)
         check_image(self.image)
 
     def check_output_file(self, path: str) -> None:
@@ -194,6 +211,15 @@ def retry_policy(cluster: ClusterConfig) -> dict | None:
     }
 
 
+def beam_memory_gb(cpu: float) -> float:
+    """Memory (GB) for a Beam task whose workers follow its CPU request: one worker
+    per CPU at the measured 0.5 GiB each over a 1 GiB base (kubeflow.executor), and
+    never under DEFAULT_BEAM_MEMORY."""
+    workers = max(1, math.ceil(cpu))
+    needed = (BASE_MEMORY_BYTES + workers * WORKER_MEMORY_BYTES) / 1e9
+    return round(max(parse_memory_gb(DEFAULT_BEAM_MEMORY), needed), 6)
+
+
 def resources_for(task: str, cluster: ClusterConfig) -> dict:
     """The container `resources` of one task in the spec's JSON form."""
     if task in TRAINER_TASKS:
@@ -202,7 +228,7 @@ def resources_for(task: str, cluster: ClusterConfig) -> dict:
         cpu, memory = cluster.cpu, cluster.memory
     else:
         cpu, memory = cluster.light_cpu, cluster.light_memory
-    gb = parse_memory_gb(memory)
+    gb = parse_memory_gb(memory) if memory else beam_memory_gb(cpu)
     out = {"cpuRequest": cpu, "memoryRequest": gb, "memoryLimit": gb}
     if task in TRAINER_TASKS and cluster.gpu:
         out["accelerator"] = {"type": gpu_resource(cluster), "count": str(cluster.gpu[1])}

@@ -13,6 +13,7 @@ from kubeflow.cluster import (
     parse_label,
     parse_memory_gb,
     parse_pvc,
+    resources_for,
 )
 from kubeflow.compile import compile_pipeline, load_package
 from models.cnn.config import TrainerConfig
@@ -98,6 +99,13 @@ def test_every_tfx_task_runs_through_the_pod_entrypoint_with_its_cpu_request(ima
         assert float(env["VRL_CPU_REQUEST"]) == container["resources"]["cpuRequest"]
 
 
+def test_the_pusher_records_the_image_every_task_runs_for_the_provenance(image_package):
+    _, (spec, _) = image_package
+    pusher = spec["root"]["dag"]["tasks"]["Pusher"]["inputs"]["parameters"]
+    config = json.loads(pusher["custom_config"]["runtimeValue"]["constant"])
+    assert config["vrl_image"] == IMAGE and config["vrl_model_name"] == "image_classifier"
+
+
 def test_claim_is_mounted_into_every_executor(image_package):
     _, (spec, platform) = image_package
     executors = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
@@ -180,6 +188,16 @@ def test_memory_sizes_in_binary_and_decimal_units():
     assert parse_label("a.b/c=d", "--gpu-node-selector") == ("a.b/c", "d")
 
 
+def test_beam_task_memory_follows_its_workers_unless_given():
+    """One Beam worker per requested CPU, 0.5 GiB each over 1 GiB, at least 4G."""
+    assert resources_for("Transform", ClusterConfig(image=IMAGE))["memoryLimit"] == 4.0
+    eight = resources_for("Transform", ClusterConfig(image=IMAGE, cpu=8))
+    assert eight["memoryRequest"] == eight["memoryLimit"] == pytest.approx(5.368709, abs=1e-6)
+    given = resources_for("Transform", ClusterConfig(image=IMAGE, cpu=8, memory="3Gi"))
+    assert given["memoryLimit"] == pytest.approx(3.221225, abs=1e-6)
+    assert resources_for("SchemaGen", ClusterConfig(image=IMAGE, cpu=8))["memoryLimit"] == 2.0
+
+
 def test_vertex_target_writes_tfx_pipeline_job_json(tmp_path):
     out = str(tmp_path / "rl.json")
     config = RlPipelineConfig(pipeline_root="gs://b/root", serving_base="gs://b/models")
@@ -191,16 +209,33 @@ def test_vertex_target_writes_tfx_pipeline_job_json(tmp_path):
     assert load_package(out)[0].pipeline_info.name == "vrl-rl-cartpole-v1"
 
 
-@pytest.mark.parametrize("image", ["vision-rl-pipeline:latest", "vrl", "team/vrl:1"])
-def test_image_without_registry_host_is_refused(image):
-    with pytest.raises(ValueError, match="names no registry host"):
+DIGEST = "sha256:" + "0123456789abcdef" * 4
+
+
+@pytest.mark.parametrize("image", ["vision-rl-pipeline:latest", "vrl", f"vrl@{DIGEST}"])
+def test_image_without_registry_host_or_docker_hub_account_is_refused(image):
+    with pytest.raises(ValueError, match="names no registry host or Docker Hub account"):
         check_image(image)
 
 
-def test_tagged_image_warns_and_digest_does_not():
-    with pytest.warns(MutableImageWarning, match="prefer the digest"):
-        check_image("registry.example/vrl:0.1.0")
-    check_image("localhost:5000/vrl@sha256:abc")
+@pytest.mark.parametrize("digest", ["sha256:0", "sha256:abc", "sha256:" + "0" * 63, "latest"])
+def test_a_malformed_digest_is_refused(digest):
+    with pytest.raises(ValueError, match="is not an image digest; expected sha256: and 64 hex"):
+        check_image(f"registry.example/vrl@{digest}")
+
+
+@pytest.mark.parametrize(
+    "image", [f"myuser/vrl@{DIGEST}", f"localhost:5000/vrl@{DIGEST}", f"ghcr.io/o/vrl@{DIGEST}"]
+)
+def test_an_image_pinned_by_digest_is_accepted_without_warning(image, recwarn):
+    check_image(image)  # Docker Hub's implicit registry included
+    assert not [w for w in recwarn if issubclass(w.category, MutableImageWarning)]
+
+
+def test_a_tagged_image_warns():
+    for image in ("registry.example/vrl:0.1.0", "team/vrl:1"):
+        with pytest.warns(MutableImageWarning, match="prefer the digest"):
+            check_image(image)
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ from vrl import rl
 from vrl.cli import build_parser
 
 COMPILE_RL = ["compile", "rl", "--out", "x.yaml", "--pipeline-root", "gs://b/r"]
-COMPILE_RL += ["--image", "r.io/i@sha256:1", "--serving-base", "gs://b/m"]
+COMPILE_RL += ["--image", "r.io/i@sha256:" + "1" * 64, "--serving-base", "gs://b/m"]
 
 
 def _dqn_config(argv):

@@ -30,7 +30,7 @@ def test_backbone_flags_reach_the_trainer_config_with_an_absolute_weights_path()
 def test_compile_keeps_a_weights_path_as_the_pods_see_it():
     args = cli.build_parser().parse_args(
         ["compile", "image", "--data", "gs://b/d", "--serving-base", "gs://b/s"]
-        + ["--out", "s.yaml", "--pipeline-root", "gs://b/r", "--image", "r/i@sha256:0"]
+        + ["--out", "s.yaml", "--pipeline-root", "gs://b/r", "--image", "r/i@sha256:" + "0" * 64]
         + ["--arch", "efficientnet_v2_b0", "--weights", "/models/effnet.h5"]
     )
     config = image.config_from_args(args, pipeline_root="gs://b/r")

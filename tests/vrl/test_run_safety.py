@@ -147,7 +147,7 @@ def test_run_rl_refuses_an_unwritable_home(work, capsys):
 def test_compile_refuses_the_same_bad_values(work, capsys, pipeline, flags, field):
     spec = work / "spec.yaml"
     argv = ["compile", pipeline, "--out", str(spec), "--pipeline-root", "gs://b/r"]
-    argv += ["--image", "r.io/i@sha256:1", "--serving-base", "gs://b/m", *flags]
+    argv += ["--image", "r.io/i@sha256:" + "1" * 64, "--serving-base", "gs://b/m", *flags]
     _refused(work, capsys, argv, [field])
 
 
