@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import collections
+import fcntl
 import os
+import re
 import select
+import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import threading
+import zlib
+from collections.abc import Callable
 
 import pytest
 
@@ -113,3 +119,139 @@ def vrl_serve():
     yield starter
     for server in starter.started:
         server.stop()
+
+
+# --- Pipeline runs built once per test session and shared by several test files.
+# A real run costs tens of seconds, and several files check different things
+# about the same kind of run (what it pushed, what `vrl status` says about it,
+# its report). `shared_dir` builds a run's folder once even when pytest-xdist
+# deals the files to several processes: the first process to ask builds it
+# under an exclusive `flock`, the others wait on the lock and reuse it. Tests
+# treat a shared folder as read-only; a test that needs to change one copies it.
+
+COMPLETE = ".complete"
+FAILED = ".failed"
+
+
+def _shared_root(tmp_path_factory) -> str:
+    """The session's base temp folder, the same for every xdist process."""
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # .../pytest-N/popen-gw0 -> .../pytest-N
+    root = os.path.join(str(base), "shared-runs")
+    os.makedirs(root, exist_ok=True)
+    return root
+
+
+def shared_dir(tmp_path_factory, name: str, build: Callable[[str], None]) -> str:
+    """The folder `build(folder)` filled, built once per session under a lock.
+
+    A build that raised is not retried by the next process: it fails with the
+    first one's error instead of paying for the same failure twice.
+    """
+    root = _shared_root(tmp_path_factory)
+    target = os.path.join(root, name)
+    with open(os.path.join(root, f"{name}.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if os.path.exists(os.path.join(root, f"{name}{FAILED}")):
+                with open(os.path.join(root, f"{name}{FAILED}"), encoding="utf-8") as f:
+                    pytest.fail(f"shared run {name!r} failed to build earlier: {f.read()}")
+            if not os.path.exists(os.path.join(target, COMPLETE)):
+                shutil.rmtree(target, ignore_errors=True)
+                os.makedirs(target)
+                try:
+                    build(target)
+                except BaseException as error:
+                    with open(os.path.join(root, f"{name}{FAILED}"), "w", encoding="utf-8") as f:
+                        f.write(f"{type(error).__name__}: {error}")
+                    raise
+                open(os.path.join(target, COMPLETE), "w").close()
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    return target
+
+
+CARTPOLE_MODEL = "dqn_cartpole_v1"
+
+
+@pytest.fixture(scope="session")
+def cartpole_homes(tmp_path_factory) -> tuple[str, str]:
+    """(before, after): CartPole-v1 run by `vrl run rl` as a user runs it (the default
+    DQN config, 2,500 steps, 5 evaluation episodes). `before` holds one run under a
+    threshold no policy meets (evaluated, not blessed, nothing pushed); `after` is the
+    same home after a second run under threshold 0 (blessed and pushed)."""
+
+    def build(folder: str) -> None:
+        from vrl.cli import main
+
+        after = os.path.join(folder, "after")
+        # 2,500 steps: the default config trains from step 1,000, and only a policy
+        # that trained and beats a random one is blessed.
+        common = ["run", "rl", "--env", "CartPole-v1", "--home", after, "--steps", "2500"]
+        common += ["--eval-episodes", "5"]
+        if main([*common, "--threshold", "100000"]) != 0:
+            raise RuntimeError("vrl run rl --threshold 100000 did not exit 0")
+        shutil.copytree(after, os.path.join(folder, "before"))
+        if main([*common, "--threshold", "0"]) != 0:
+            raise RuntimeError("vrl run rl --threshold 0 did not exit 0")
+
+    folder = shared_dir(tmp_path_factory, "cartpole", build)
+    return os.path.join(folder, "before"), os.path.join(folder, "after")
+
+
+# --- Rendering a `vrl report` page as a person would see it: headless Chromium
+# (Debian's package `chromium`; .ci/run installs it), with no network.
+
+
+def _open_in_chromium(out: str, tmp_path) -> tuple[int, int, int, bool]:
+    """The page's load-check marks from a headless Chromium DOM dump, after a screenshot
+    that is not blank."""
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not chromium:
+        pytest.skip("no chromium on PATH (Debian package `chromium`)")
+    flags = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars"]
+    # No network: a page that needs one would show a blank box or fail to load a script.
+    flags += ["--proxy-server=127.0.0.1:9", "--proxy-bypass-list=<-loopback>"]
+    dom = subprocess.run(
+        [*flags, "--window-size=1000,1600", "--dump-dom", f"file://{out}"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout
+    body = re.search(
+        r'<body data-images="(\d+)/(\d+)" data-errors="(\d+)" data-overflow="(\w+)"', dom
+    )
+    assert body, "the page's load check did not run"
+    shot = str(tmp_path / "report.png")
+    subprocess.run(
+        [*flags, "--window-size=1200,1600", f"--screenshot={shot}", f"file://{out}"],
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
+    assert os.path.getsize(shot) > 10_000 and not _png_is_blank(shot)
+    loaded, total, errors = map(int, body.groups()[:3])
+    return loaded, total, errors, body.group(4) == "true"
+
+
+def _png_is_blank(path: str) -> bool:
+    """True when every pixel of the screenshot has the same colour."""
+    data = open(path, "rb").read()
+    chunks, pos = [], 8
+    while pos < len(data):
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        kind = data[pos + 4 : pos + 8]
+        if kind == b"IDAT":
+            chunks.append(data[pos + 8 : pos + 8 + length])
+        pos += 12 + length
+    raw = zlib.decompress(b"".join(chunks))
+    return len(set(raw[1:4096])) <= 2 and len(set(raw[-4096:])) <= 2
+
+
+@pytest.fixture(scope="session")
+def open_in_chromium():
+    """`open_in_chromium(html_path, tmp_path) -> (loaded, total, errors, overflow)`: the
+    page's load-check marks from Chromium's DOM dump, after a screenshot that is not
+    blank. Skips when no Chromium is installed."""
+    return _open_in_chromium

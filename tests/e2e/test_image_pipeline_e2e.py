@@ -11,12 +11,14 @@ import tensorflow as tf
 import tensorflow_transform as tft
 from ml_metadata.proto import metadata_store_pb2
 
+from components.atomic_pusher.provenance import read_provenance
 from contracts import features
 from models.cnn import error_analysis, tflite_export
 from models.cnn.config import TrainerConfig
 from models.cnn.preprocessing import IMAGE_XF_KEY, decode_pixels, to_unit_range
 from pipeline.image_config import ImagePipelineConfig
 from vrl import demo_data
+from vrl.cli import main
 from vrl.local import run_image_pipeline
 from vrl.results import latest_artifact, open_store
 from vrl.runner import metadata_path
@@ -47,16 +49,24 @@ def spans(tmp_path_factory):
     return data, root / "all" / "span-2"
 
 
-def test_pipeline_pushes_a_servable_model_caches_and_retrains_on_new_span(spans, tmp_path):
-    data, later_span = spans
+@pytest.fixture(scope="module")
+def first_run(spans, tmp_path_factory):
+    """(config, summary) of the first run on span 1; the module's last test runs the
+    pipeline again on the same home, so the tests before it read the first run."""
+    data, _ = spans
     config = ImagePipelineConfig(
         data_dir=str(data),
-        home=str(tmp_path),
+        home=str(tmp_path_factory.mktemp("home")),
         min_accuracy=0.5,
         max_accuracy_drop=0.5,
         trainer=TrainerConfig(epochs=25, batch_size=16, tflite="dynamic"),
     )
-    summary = run_image_pipeline(config)
+    return config, run_image_pipeline(config)
+
+
+def test_first_run_pushes_a_servable_model_with_error_analysis_and_tflite(spans, first_run):
+    data, _ = spans
+    config, summary = first_run
     model_dir = os.path.join(config.resolved_serving_base, config.model_name)
 
     # 1) Blessed and pushed atomically to <base>/<model>/<version>/.
@@ -118,6 +128,44 @@ def test_pipeline_pushes_a_servable_model_caches_and_retrains_on_new_span(spans,
     assert (lite_probs.argmax(axis=1) == probs.argmax(axis=1)).mean() >= 0.9
     lite_accuracy = (np.array(lite_names)[lite_probs.argmax(axis=1)] == truth).mean()
     assert lite_accuracy >= (names == truth).mean() - config.tflite_max_drop - 1 / len(files)
+
+
+def test_first_push_carries_span_counts_tfma_metrics_bounds_and_renders_offline(
+    first_run, tmp_path, open_in_chromium
+):
+    config, summary = first_run
+    record = read_provenance(summary.pushed_path)
+    data_section = record["data"]
+    assert data_section["files_seen"] == 500 and data_section["input_fingerprint"]
+    assert data_section["span"] == 1 and data_section["quarantined"] == 0
+    assert sum(data_section["examples_per_split"].values()) == 500
+    assert set(data_section["record_files_per_split"]) == {"train", "eval"}
+    evaluation = record["evaluation"]
+    assert evaluation["blessed"] is True and evaluation["baseline"] is None
+    assert 0.5 <= evaluation["value"] <= 1.0 and len(evaluation["per_class_accuracy"]) == 5
+    assert record["trainer"]["epochs"] == 25
+    assert 1 <= record["metrics"]["training"]["epochs_run"] <= 25
+    # Blessed without a baseline: the value bound applied (on every class too), no
+    # change bound; the TFLite copy's bound beside it.
+    assert evaluation["thresholds"] == {
+        "min_accuracy": 0.5,
+        "slices": ["overall", "each label_name"],
+        "tflite_max_accuracy_drop": config.tflite_max_drop,
+    }
+    out = str(tmp_path / "report.html")
+    assert main(["report", config.model_name, "--home", config.home, "--out", out]) == 0
+    page = open(out).read()
+    assert "<iframe" not in page and "http://" not in page and "https://" not in page
+    assert "feature histograms (TFDV statistics)" in page and "label_name" in page
+    loaded, total, errors, overflow = open_in_chromium(out, tmp_path)
+    assert total >= 4 and loaded == total and errors == 0 and not overflow
+
+
+def test_unchanged_inputs_come_from_the_cache_and_a_new_span_retrains(spans, first_run):
+    data, later_span = spans
+    config, summary = first_run
+    model_dir = os.path.join(config.resolved_serving_base, config.model_name)
+    (version,) = _versions(model_dir)
 
     # 3) Unchanged inputs: data and training come from the cache. The Evaluator
     #    re-runs (its baseline is now the blessed model itself) and the Pusher

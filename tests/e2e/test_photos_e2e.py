@@ -31,7 +31,6 @@ from vrl.local import run_image_pipeline
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-SIZE = 64
 CLASSES = ("china", "flower", "cat")
 
 

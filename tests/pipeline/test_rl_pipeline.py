@@ -1,15 +1,14 @@
 """RL pipeline: construction, Kubeflow V2 compile, CLI wiring, one local run."""
 
-import dataclasses
 import glob
 import json
 import os
+import pathlib
 import subprocess
 import sys
 
 import pytest
 
-from models.dqn.config import DqnConfig
 from pipeline.rl_config import RlPipelineConfig, default_model_name
 from pipeline.rl_pipeline import (
     BASELINE_ID,
@@ -94,38 +93,23 @@ def _versions(config: RlPipelineConfig) -> list[str]:
 
 @pytest.mark.e2e
 @pytest.mark.slow
-def test_local_run_learns_and_pushes_only_when_blessed(tmp_path, capsys):
+def test_local_run_learns_and_pushes_only_when_blessed(cartpole_homes, capsys):
     from vrl.rl import report
-    from vrl.runner import run_local
 
-    # The default CartPole config as a user runs it, for 2,500 steps (seed 0's greedy
-    # policy scores about 140 there, a random one about 20); fewer evaluation
-    # episodes keep it cheap.
-    learns = dataclasses.replace(DqnConfig(), eval_episodes=5)
+    # The session's shared CartPole runs (tests/conftest.py): `vrl run rl` with the
+    # default config as a user runs it, 2,500 steps (seed 0's greedy policy scores
+    # about 140 there, a random one about 20), 5 evaluation episodes.
+    before, after = (pathlib.Path(home) for home in cartpole_homes)
     # Threshold far above CartPole's 500 maximum: evaluated, never blessed.
-    strict = _config(
-        tmp_path, num_env_steps=2_500, dqn_config=learns, eval_episodes=5, threshold=1e9
-    )
-    run_local(
-        create_rl_pipeline(
-            strict, metadata_connection_config=local_metadata_config(strict.pipeline_root)
-        )
-    )
+    strict = _config(before, eval_episodes=5, threshold=100_000)
     assert _versions(strict) == []
     model_dirs = [d for d, _, files in os.walk(strict.pipeline_root) if "saved_model.pb" in files]
     assert any(d.endswith("Format-Serving") for d in model_dirs)
     assert report(strict) == 0
     assert "blessed: False" in capsys.readouterr().out
 
-    # Same trainer (cached); a threshold any policy meets: blessed and pushed.
-    lenient = _config(
-        tmp_path, num_env_steps=2_500, dqn_config=learns, eval_episodes=5, threshold=-1.0
-    )
-    run_local(
-        create_rl_pipeline(
-            lenient, metadata_connection_config=local_metadata_config(lenient.pipeline_root)
-        )
-    )
+    # A threshold any policy meets: blessed and pushed.
+    lenient = _config(after, eval_episodes=5, threshold=0.0)
     versions = _versions(lenient)
     assert len(versions) == 1
     # It learned: far above the random policy the evaluator ran on the same episodes.

@@ -39,10 +39,12 @@ def photos(tmp_path_factory) -> dict[str, str]:
     return {"transformed": out, "graph": graph}
 
 
+# The default convnet on the same photos is the photo end-to-end test's run
+# (tests/e2e/test_photos_e2e.py: the whole pipeline, the same defaults and checks).
 @pytest.mark.parametrize(
     "custom_config",
-    [{}, {"arch": "mobilenet_v3_small", "weights": "none"}],
-    ids=["convnet", "mobilenet_v3_small_from_scratch"],
+    [{"arch": "mobilenet_v3_small", "weights": "none"}],
+    ids=["mobilenet_v3_small_from_scratch"],
 )
 def test_defaults_with_sanity_checks_learn_several_classes_above_chance(
     tmp_path, photos, custom_config
