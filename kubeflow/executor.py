@@ -30,7 +30,6 @@ from absl import logging
 from kubeflow.objectstore import local_path_for_uri
 
 INVOCATION_FLAG = "--json_serialized_invocation_args"
-EXECUTOR_CLASS_FLAG = "--executor_class_path"
 TFX_ENTRYPOINT = "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor"
 TFX_ENTRYPOINT_UTILS = "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_entrypoint_utils"
 # A blessing's model ids (TFX's Evaluator property names, which PolicyEvaluator shares).

@@ -23,9 +23,9 @@ cacheutils, objectstore), where they bear on what the pipelines do:
   execution's outputs (same artifact names), so downstream keys match too.
 
 Each task's command runs in a subprocess of its own; with a `ForkServer`
-(`warm_launcher`) the `python -m ...` commands run in processes forked from
-an interpreter that has imported TFX and the package's executor modules once,
-which saves each task the interpreter's start and imports (kubeflow.forkserver).
+(`Run.launcher`) the `python -m ...` commands run in processes forked from
+an interpreter that has imported TFX and the executors' modules once, which
+saves each task the interpreter's start and imports (kubeflow.forkserver).
 """
 
 from __future__ import annotations
@@ -41,7 +41,6 @@ import sys
 
 import yaml
 
-from kubeflow.executor import EXECUTOR_CLASS_FLAG, TFX_ENTRYPOINT
 from kubeflow.forkserver import ForkServer, module_of
 from kubeflow.objectstore import (
     DEFAULT_PIPELINE_ROOT,
@@ -145,17 +144,6 @@ class Run:
     enable_caching: bool = True
     cache: dict | None = None  # cache key -> TaskResult, shared across runs
     launcher: ForkServer | None = None  # None: each task in a fresh subprocess
-
-
-def warm_launcher(package: str, env: dict, log: str) -> ForkServer:
-    """A ForkServer that has imported TFX's entrypoint and the package's executor modules."""
-    spec, _ = load(package)
-    modules = {TFX_ENTRYPOINT}
-    for executor in spec["deploymentSpec"]["executors"].values():
-        args = executor.get("container", {}).get("args", [])
-        if EXECUTOR_CLASS_FLAG in args:
-            modules.add(args[args.index(EXECUTOR_CLASS_FLAG) + 1].rpartition(".")[0])
-    return ForkServer(env, sorted(modules), log)
 
 
 def run_pipeline(package: str, run: Run, params: dict | None = None) -> dict[str, TaskResult]:

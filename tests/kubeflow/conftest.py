@@ -1,13 +1,11 @@
 """Helpers for the Kubeflow end-to-end tests: an S3 server on loopback (moto's,
 started here) for the pipeline root, `vrl compile` in a subprocess, then every
 task run as KFP's driver and launcher would run it (kfp_local), each in a
-process forked from one warm interpreter per package (kubeflow.forkserver)."""
+process forked from one warm interpreter per test (kubeflow.forkserver)."""
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
@@ -15,6 +13,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 
 from kubeflow import kfp_local
+from kubeflow.executor import TFX_ENTRYPOINT
 
 IMAGE = "registry.example/vision-rl-pipeline@sha256:" + "0" * 64
 BUCKETS = ("mlpipeline", "vrl")  # KFP's default bucket, and one for s3:// roots
@@ -37,7 +36,10 @@ def s3_server():
 
 
 class KfpE2E:
-    """Compiles a package into a folder and runs it task by task against the S3 server."""
+    """Compiles a package into a folder and runs it task by task against the S3 server.
+
+    One fork server per test runs `vrl compile` and then every task, so TFX and
+    TensorFlow are imported once (the compile's imports are the tasks' too)."""
 
     image = IMAGE  # what every compiled task runs
 
@@ -45,22 +47,21 @@ class KfpE2E:
         self.tmp_path = tmp_path
         self.store = store
         self.cache: dict = {}  # KFP's cache, kept across this pipeline's runs
-        self.launchers: dict[str, kfp_local.ForkServer] = {}  # one per package
+        self.launcher: kfp_local.ForkServer | None = None
 
     def compile(self, *argv: str) -> str:
-        out = str(self.tmp_path / f"{argv[0]}.yaml")
-        cmd = [
-            sys.executable,
-            "-m",
-            "vrl.cli",
-            "compile",
-            *argv,
-            "--out",
-            out,
-            "--image",
-            self.image,
-        ]
-        subprocess.run(cmd, check=True, env=kfp_local.pod_env(), capture_output=True, text=True)
+        """`vrl compile PIPELINE ARGV... --out PIPELINE.yaml --image IMAGE`."""
+        name = argv[0]
+        if self.launcher is None:
+            modules = [TFX_ENTRYPOINT, "kubeflow.compile", f"pipeline.{name}_pipeline"]
+            log = str(self.tmp_path / "forkserver.log")
+            self.launcher = kfp_local.ForkServer(kfp_local.pod_env(), modules, log)
+        out = str(self.tmp_path / f"{name}.yaml")
+        cmd = ["python", "-m", "vrl.cli", "compile", *argv, "--out", out, "--image", self.image]
+        log = str(self.tmp_path / f"compile-{name}.log")
+        answer = self.launcher.run(cmd, kfp_local.pod_env(), log)
+        with open(log) as f:
+            assert answer["returncode"] == 0, f.read()[-3000:]
         spec, _ = kfp_local.load(out)
         assert spec["schemaVersion"] == "2.1.0"
         kinds = {k for e in spec["deploymentSpec"]["executors"].values() for k in e}
@@ -70,9 +71,6 @@ class KfpE2E:
     def run(
         self, package: str, run_id: str, params: dict | None = None, pipeline_root=None
     ) -> dict:
-        if package not in self.launchers:
-            log = str(self.tmp_path / f"forkserver-{len(self.launchers)}.log")
-            self.launchers[package] = kfp_local.warm_launcher(package, kfp_local.pod_env(), log)
         run = kfp_local.Run(
             run_id,
             str(self.tmp_path / "kfp"),
@@ -80,7 +78,7 @@ class KfpE2E:
             pipeline_root=pipeline_root,
             env=kfp_local.pod_env(),
             cache=self.cache,
-            launcher=self.launchers[package],
+            launcher=self.launcher,
         )
         results = kfp_local.run_pipeline(package, run, params=params)
         failed = {n: r.log[-3000:] for n, r in results.items() if r.returncode}
@@ -90,8 +88,8 @@ class KfpE2E:
         return results
 
     def close(self) -> None:
-        for launcher in self.launchers.values():
-            launcher.close()
+        if self.launcher is not None:
+            self.launcher.close()
 
     @staticmethod
     def meta(results: dict, task: str, key: str) -> dict:

@@ -53,10 +53,10 @@ def test_image_pipeline_on_s3_root_caches_unchanged_data_and_gates_new_spans(
     data.mkdir()
     os.rename(spans / "span-1", data / "span-1")
     serving = str(tmp_path / "models")
-    # One epoch, sanity checks off: this test is about running on Kubeflow (object
-    # store, cache, gate against the served model), not about learning, which the
-    # local runs check with the checks on (tests/e2e/test_photos_e2e.py,
-    # tests/models/cnn/test_trainer_learns.py).
+    # One epoch of 200 steps, sanity checks off: this test is about running on
+    # Kubeflow (object store, cache, gate against the served model), not about
+    # learning, which the local runs check with the checks on
+    # (tests/e2e/test_photos_e2e.py, tests/models/cnn/test_trainer_learns.py).
     package = kfp_e2e.compile(
         "image",
         "--pipeline-root",
@@ -67,6 +67,8 @@ def test_image_pipeline_on_s3_root_caches_unchanged_data_and_gates_new_spans(
         str(data),
         "--epochs",
         "1",
+        "--min-steps",
+        "200",
         "--no-sanity-checks",
         "--image-size",
         "16",
