@@ -8,11 +8,12 @@ the version that answered, signature, sampling config) appended to TFRecord file
 named after `log_collector_config.filename_prefix` (serving/request_log_file.py).
 
 Logging stays off the request path: the request thread only draws the sample and
-puts the record's parts on a bounded queue; one writer thread builds, serializes
-and writes. A full queue or a failed write (disk full) drops the record; every
-sampled record is counted in `:tensorflow:serving:request_log_count` by model and
-status code ("OK", "RESOURCE_EXHAUSTED" for a full queue, "INTERNAL" for a failed
-write), as TF Serving counts them.
+puts references to the record's parts on a bounded queue (no copy); one writer
+thread serializes them (serving/request_log_wire.py) and writes. A full queue or
+a failed write (disk full) drops the record; every sampled record is counted in
+`:tensorflow:serving:request_log_count` by model and status code ("OK",
+"RESOURCE_EXHAUSTED" for a full queue, "INTERNAL" for a failed write), as TF
+Serving counts them.
 
 A model config reload (HandleReloadConfigRequest, or the config file poll) applies
 the new `logging_config`s without a restart, as TF Serving's ServerCore updates
@@ -39,6 +40,7 @@ from serving.metrics import Metrics
 from serving.model_config import ModelSpec
 from serving.request_log_file import LogFile, check_writable
 from serving.request_log_limits import RequestLogLimits
+from serving.request_log_wire import log_with_metadata, prediction_log_bytes
 from serving.tensors import fill_tensor_proto
 
 log = logging.getLogger(__name__)
@@ -202,7 +204,7 @@ class RequestLogger:
             counts[model] = counts.get(model, 0) + 1
         status = "OK"
         try:
-            records = [_record(*item).SerializeToString() for item in items]
+            records = [_record(*item) for item in items]
             file = self._files.get(prefix)
             if file is None:
                 file = self._files[prefix] = LogFile(prefix, self.limits)
@@ -216,9 +218,13 @@ class RequestLogger:
 
 def _record(
     target: LogTarget, kind: str, model: str, version: int, signature: str, parts: Parts
-) -> prediction_log_pb2.PredictionLog:
+) -> bytes:
+    """The serialized PredictionLog of one queued record."""
     request, response = parts() if callable(parts) else parts
-    return prediction_log(model, version, signature, request, response, target.rate, kind)
+    if isinstance(request, dict):  # Predict's arrays (REST): the protos are built here
+        log_proto = prediction_log(model, version, signature, request, response, target.rate, kind)
+        return log_proto.SerializeToString()
+    return prediction_log_bytes(model, version, signature, request, response, target.rate, kind)
 
 
 def prediction_log(
@@ -232,12 +238,8 @@ def prediction_log(
 ) -> prediction_log_pb2.PredictionLog:
     """The PredictionLog of one request of API `kind` (a LOG_KINDS field), from its
     request and response protos (or Predict's input/output arrays)."""
-    out = prediction_log_pb2.PredictionLog()
+    out = log_with_metadata(model, version, signature, sampling_rate)
     meta = out.log_metadata
-    meta.model_spec.name = model
-    meta.model_spec.version.value = version
-    meta.model_spec.signature_name = signature
-    meta.sampling_config.sampling_rate = sampling_rate
     logged = getattr(out, kind)
     _fill(logged.request, "inputs", request, meta.model_spec)
     _fill(logged.response, "outputs", response, meta.model_spec)
