@@ -92,7 +92,10 @@ def _run_record(lineage: dict) -> tuple[dict, str | None]:
         evaluation = gather.policy_evaluation(uri, {}, None, blessed=decision["blessed"])
         trainer, metrics = gather.dqn_training(model["uri"]) if model else (None, None)
     else:
-        evaluation = gather.tfma_evaluation(uri, None, blessed=decision["blessed"])
+        # The served version it was compared with, as its evaluator recorded it.
+        evaluation = gather.tfma_evaluation(
+            uri, gather.baseline(None, uri), blessed=decision["blessed"]
+        )
         run = inputs.get("ModelRun")
         trainer, metrics = gather.cnn_training(run["uri"] if run else None)
     evaluation.update(reasons=decision["reasons"], thresholds=decision["thresholds"])

@@ -137,6 +137,16 @@ def pixel_dataset(
     max_records: int | None = None,
 ) -> tf.data.Dataset:
     """Unbatched (uint8 [S, S, 3] pixels, label) pairs from Transform's materialised examples."""
+    return _parsed(_records(file_patterns, max_records), tf_transform_output, shape, with_label)
+
+
+def _parsed(
+    records: tf.data.Dataset,
+    tf_transform_output: tft.TFTransformOutput,
+    shape: Iterable[int],
+    with_label: bool,
+) -> tf.data.Dataset:
+    """Unbatched (pixels, label) pairs parsed from serialized transformed examples."""
     spec = _transformed_spec(tf_transform_output, with_label)
     shape = tuple(shape)
 
@@ -148,8 +158,36 @@ def pixel_dataset(
             return pixels
         return pixels, tf.reshape(parsed[LABEL_XF_KEY], [-1])
 
-    ds = _records(file_patterns, max_records).batch(PARSE_BATCH)
+    ds = records.batch(PARSE_BATCH)
     return ds.map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).unbatch()
+
+
+def sample_records(file_patterns: Iterable[str], count: int, seed: int) -> list[bytes]:
+    """`count` serialized records drawn uniformly from all of `file_patterns` (fewer when
+    there are fewer), in random order; one pass over the serialized records, no parsing.
+
+    Ingest writes a class-per-folder tree in class order, so the first records of a
+    split may all be one class; a uniform sample is not.
+    """
+    rng = np.random.default_rng(seed)
+    kept_keys = np.empty(0)
+    kept: list[bytes] = []
+    for batch in _records(file_patterns).batch(PARSE_BATCH).as_numpy_iterator():
+        keys = np.concatenate([kept_keys, rng.random(len(batch))])
+        items = kept + [bytes(record) for record in batch]
+        order = np.argsort(keys, kind="stable")[:count]  # the smallest keys: a uniform sample
+        kept_keys, kept = keys[order], [items[i] for i in order]
+    return kept
+
+
+def records_dataset(
+    records: list[bytes],
+    tf_transform_output: tft.TFTransformOutput,
+    shape: Iterable[int],
+) -> tf.data.Dataset:
+    """Unbatched (float32 [S, S, 3] in [0, 1], label) pairs of these serialized records."""
+    ds = _parsed(tf.data.Dataset.from_tensor_slices(records), tf_transform_output, shape, True)
+    return ds.map(_to_model_input, num_parallel_calls=tf.data.AUTOTUNE)
 
 
 def _to_model_input(pixels: tf.Tensor, *rest: tf.Tensor):

@@ -87,7 +87,9 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     summary["filters"] = config.resolved_filters(inputs.input_shape[0])
     if config.sanity_checks:
         with _timed(seconds, "sanity_checks"):
-            images, labels = training_data.sanity_sample(fn_args.train_files, inputs)
+            images, labels = training_data.sanity_sample(
+                fn_args.train_files, inputs, seed=config.seed
+            )
             summary["sanity"] = sanity.before_training(
                 net,
                 builder.build_for_sanity,

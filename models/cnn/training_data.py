@@ -166,10 +166,10 @@ def prepare(fn_args: tfx.components.FnArgs, config: TrainerConfig) -> TrainingDa
 
 
 def sanity_sample(
-    train_files: list[str], inputs: TrainingData, count: int = SANITY_SAMPLE
+    train_files: list[str], inputs: TrainingData, count: int = SANITY_SAMPLE, seed: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(images, labels) of the first `count` training examples, as the model sees them."""
-    sample = data.transformed_dataset(
-        train_files, inputs.tf_transform_output, inputs.input_shape, max_records=count
-    )
+    """(images, labels) of `count` training examples drawn uniformly from the whole split
+    (not its first records, which may all be one class), as the model sees them."""
+    records = data.sample_records(train_files, count, seed)
+    sample = data.records_dataset(records, inputs.tf_transform_output, inputs.input_shape)
     return data.take_arrays(sample, count)
