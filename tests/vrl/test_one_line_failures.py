@@ -53,7 +53,7 @@ def _disk_full_at_push(work, monkeypatch):
     monkeypatch.setattr(local, "_run_locked", push)
 
 
-CI = ["--out", "s.yaml", "--pipeline-root", "gs://b/r", "--image", "r.io/i@sha256:1"]
+CI = ["--out", "s.yaml", "--pipeline-root", "gs://b/r", "--image", "r.io/i@sha256:" + "0" * 64]
 CASES = [
     # (issue item, argv, exit code, what the line names, set-up)
     ("5 disk full during push", ["run", "rl", "--home", "home", "--steps", "10"], 1,
