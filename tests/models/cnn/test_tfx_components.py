@@ -48,6 +48,7 @@ def test_transform_and_trainer_components_export_a_model_serving_both_signatures
         schema=schema.outputs["schema"],
         custom_config={
             "epochs": 8,
+            "min_steps": 100,  # colours are easy; test_trainer_learns runs the defaults
             "batch_size": 16,
             "filters": [8, 16],
             "learning_rate": 3e-3,
