@@ -41,23 +41,39 @@ def batching_server(tmp_path_factory, exported, helpers):
 
 def test_concurrent_requests_are_merged_and_answered_individually(batching_server):
     batcher = batching_server.core.batcher
-    before = batcher.batches_run, batcher.requests_batched
     observations = np.random.default_rng(0).normal(size=(16, 4)).astype(np.float32)
 
     def act(i):
         with GrpcClient(f"127.0.0.1:{batching_server.grpc_port}") as client:
             return client.act("policy", observations[i : i + 1])
 
-    with futures.ThreadPoolExecutor(16) as pool:
-        answers = list(pool.map(act, range(16)))
+    # The batcher's one thread is kept busy by a call the test holds, so the 16
+    # requests queue whatever the machine's load; then it is let go.
+    blocker = GatedServable()
+    with futures.ThreadPoolExecutor(17) as pool:
+        held = pool.submit(batcher.execute, blocker, "s", _rows(1))
+        assert blocker.started.acquire(timeout=60)
+        before = batcher.batches_run, batcher.requests_batched
+        sent = [pool.submit(act, i) for i in range(16)]
+        _wait_until(lambda: batcher.queued() >= 16)
+        blocker.gate.set()
+        held.result(timeout=60)
+        answers = [f.result(timeout=60) for f in sent]
     w = np.array([[1, -1], [2, -2], [0, 0], [0, 0]], np.float32)
     for i, out in enumerate(answers):
         np.testing.assert_allclose(out["q_values"], observations[i : i + 1] @ w, rtol=1e-5)
         assert out["action"].tolist() == [int(np.argmax(observations[i] @ w))]
-    batches = batcher.batches_run - before[0]
-    requests = batcher.requests_batched - before[1]
-    assert requests == 16
-    assert batches < 16  # at least some requests shared a call
+    # Less the held call: 16 requests of one row in two calls of max_batch_size 8.
+    assert batcher.requests_batched - before[1] - 1 == 16
+    assert batcher.batches_run - before[0] - 1 == 2
+
+
+def _wait_until(condition, timeout: float = 60.0) -> None:
+    """Polls `condition` (a cheap check) until it holds; fails after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.01)
 
 
 def test_one_bad_request_in_a_batch_fails_alone(batching_server, helpers):
