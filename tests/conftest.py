@@ -25,16 +25,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def pytest_collection_modifyitems(items) -> None:
-    """Full pipeline runs first, then the other slow files, then the fast tier:
-    `make test` deals test files to two processes in collection order, and
-    starting the longest files first keeps one process from running a long file
-    alone at the end (a stable sort: the order within each group is unchanged)."""
-    items.sort(
-        key=lambda item: (
-            item.get_closest_marker("e2e") is None,
-            item.get_closest_marker("slow") is None,
-        )
-    )
+    """Full pipeline runs first: `make test` deals test files to two processes in
+    collection order, and starting the longest files first keeps one process from
+    running a long end-to-end file alone at the end (a stable sort: the order
+    within each group is unchanged)."""
+    items.sort(key=lambda item: item.get_closest_marker("e2e") is None)
 
 
 class VrlServe:
