@@ -95,7 +95,12 @@ def _train_dataset(
     config: TrainerConfig,
     repeat: bool,
     cache: bool,
+    examples: int,
 ) -> tf.data.Dataset:
+    # A cached split is shuffled whole: ImageExampleGen writes a class-per-folder
+    # tree in class order, and a bounded buffer over class-ordered records makes
+    # the first epoch a run of one or two classes at a time (70,000 digits, one
+    # epoch: 0.966 eval accuracy with 10,000 in the buffer).
     ds = data.training_dataset(
         fn_args.train_files,
         tf_transform_output,
@@ -104,6 +109,7 @@ def _train_dataset(
         repeat=repeat,
         seed=config.seed,
         cache=cache,
+        shuffle_buffer=examples if cache else None,
     )
     if not config.resolved_augment:
         return ds
@@ -160,7 +166,9 @@ def prepare(fn_args: tfx.components.FnArgs, config: TrainerConfig) -> TrainingDa
         cached=cache,
         steps_per_epoch=steps,
         repeat=repeat,
-        train_ds=_train_dataset(fn_args, tf_transform_output, shape, config, repeat, cache),
+        train_ds=_train_dataset(
+            fn_args, tf_transform_output, shape, config, repeat, cache, len(train_labels)
+        ),
         eval_ds=eval_ds,
     )
 
