@@ -18,6 +18,7 @@ from components.image_checks.ops import CheckConfig
 from components.image_example_gen.component import ImageExampleGen
 from components.image_transform.component import ImageTransform
 from components.served_baseline.component import ServedBaseline
+from components.span_drift import ops as drift_ops
 from components.span_drift.component import SpanDrift
 from contracts import features
 from models.cnn import limits
@@ -166,7 +167,9 @@ def _data_components(config: ImagePipelineConfig, rp: bool) -> list:
         max_bad_fraction=config.max_bad_fraction,
         **gen_configs,
     )
-    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
+    statistics_gen = tfx.components.StatisticsGen(
+        examples=example_gen.outputs["examples"], stats_options=drift_ops.statistics_options()
+    )
     if config.schema_path:
         schema_gen = tfx.components.ImportSchemaGen(schema_file=config.schema_path)
     else:

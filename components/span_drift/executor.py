@@ -97,10 +97,11 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         logging.warning("SpanDrift: span drifted: %s", line)
 
     def _statistics(self, examples_uri: str, out_path: str) -> None:
-        """TFDV statistics of the compared split of `examples_uri` (image features only)."""
+        """TFDV statistics of the compared split of `examples_uri` (the compared image
+        features only), made as StatisticsGen makes them."""
         pattern = os.path.join(examples_uri, f"Split-{c.COMPARED_SPLIT}", "*")
         source = tfxio.TFExampleRecord(file_pattern=pattern, telemetry_descriptors=["SpanDrift"])
-        options = tfdv.StatsOptions(feature_allowlist=list(ops.CATEGORICAL + ops.NUMERIC))
+        options = ops.statistics_options(ops.COMPARED)
         with self._make_beam_pipeline() as p:
             _ = (
                 p

@@ -2,8 +2,10 @@ import hashlib
 import os
 
 import pytest
+import tensorflow_data_validation as tfdv
 import tensorflow_model_analysis as tfma
 
+from components.span_drift.ops import statistics_options
 from models.cnn.config import TrainerConfig
 from pipeline.image_config import ImagePipelineConfig, detect_input_pattern
 from pipeline.image_pipeline import create_eval_config, create_image_pipeline
@@ -113,6 +115,18 @@ def test_span_drift_compares_with_the_served_span_before_transform(tmp_path):
     assert "SpanDrift" in {n.id for n in components["Transform"].upstream_nodes}
     default = ImagePipelineConfig(data_dir="d", home=str(tmp_path), input_pattern="*/*")
     assert default.halt_on_span_drift is False
+
+
+def test_statistics_gen_and_span_drift_make_statistics_alike(tmp_path):
+    """StatisticsGen sketches top-k and uniques (SpanDrift's statistics of the served
+    span use the same options, tests/components/span_drift)."""
+    config = ImagePipelineConfig(data_dir="d", home=str(tmp_path), input_pattern="*/*")
+    components = {c.id: c for c in create_image_pipeline(config).components}
+    options = tfdv.StatsOptions.from_json(
+        components["StatisticsGen"].exec_properties["stats_options_json"]
+    )
+    assert options.use_sketch_based_topk_uniques
+    assert options.to_json() == statistics_options().to_json()
 
 
 def test_evaluator_baseline_is_the_served_model_not_a_resolver(tmp_path):

@@ -23,7 +23,7 @@ from tfx.types import standard_component_specs as std
 from tfx.utils import path_utils
 
 from components.span_drift import constants as c
-from components.span_drift import executor
+from components.span_drift import executor, ops
 from contracts import files
 from contracts.serving_base import PROVENANCE_FILE
 from tests.components.image_example_gen.test_executor import BEAM_ARGS, _props, _run
@@ -45,14 +45,20 @@ def _ingest(folder, out):
     return examples
 
 
-def _statistics(examples, out):
+def _statistics(examples, out, options=ops.statistics_options()):
+    """TFX's StatisticsGen with the pipeline's options (None: TFDV's defaults)."""
     stats = standard_artifacts.ExampleStatistics()
     stats.uri = str(out)
     context = base_beam_executor.BaseBeamExecutor.Context(beam_pipeline_args=BEAM_ARGS)
+    props = {std.STATS_OPTIONS_JSON_KEY: options.to_json()} if options else {}
     stats_executor.Executor(context).Do(
-        {std.EXAMPLES_KEY: [examples]}, {std.STATISTICS_KEY: [stats]}, {}
+        {std.EXAMPLES_KEY: [examples]}, {std.STATISTICS_KEY: [stats]}, props
     )
     return stats
+
+
+def _train_stats(stats):
+    return tfdv.load_stats_binary(os.path.join(stats.uri, "Split-train", "FeatureStats.pb"))
 
 
 @pytest.fixture(scope="module")
@@ -71,8 +77,9 @@ def spans(tmp_path_factory):
     schema = standard_artifacts.Schema()
     schema.uri = str(root / "schema")
     os.makedirs(schema.uri)
-    stats_proto = tfdv.load_stats_binary(os.path.join(stats1.uri, "Split-train", "FeatureStats.pb"))
-    tfdv.write_schema_text(tfdv.infer_schema(stats_proto), os.path.join(schema.uri, "schema.pbtxt"))
+    tfdv.write_schema_text(
+        tfdv.infer_schema(_train_stats(stats1)), os.path.join(schema.uri, "schema.pbtxt")
+    )
     served = standard_artifacts.Model()
     served.uri = str(root / "served")
     version = path_utils.serving_model_dir(served.uri)
@@ -80,7 +87,14 @@ def spans(tmp_path_factory):
     open(os.path.join(version, "saved_model.pb"), "wb").close()  # ServedBaseline's presence test
     with open(os.path.join(version, PROVENANCE_FILE), "w") as f:
         json.dump({"data": {"span": 1, "examples_uri": ex1.uri}}, f)
-    return {"root": root, "stats1": stats1, "stats2": stats2, "schema": schema, "served": served}
+    return {
+        "root": root,
+        "examples": (ex1, ex2),
+        "stats1": stats1,
+        "stats2": stats2,
+        "schema": schema,
+        "served": served,
+    }
 
 
 def _drift(spans, stats, out, halt=0, served=None):
@@ -116,6 +130,41 @@ def test_same_span_again_is_not_flagged(spans, tmp_path):
     anomalies, verdict = _drift(spans, spans["stats1"], tmp_path / "b", halt=1)
     assert verdict["drifted"] == [] and verdict["halted"] is False
     assert anomalies.get_int_custom_property(c.DRIFTED_PROPERTY) == 0
+
+
+def test_same_span_measures_no_drift_at_all(spans, tmp_path):
+    """SpanDrift's statistics of the served span equal StatisticsGen's of the same span,
+    feature for feature: every comparator measures exactly 0."""
+    anomalies, _ = _drift(spans, spans["stats1"], tmp_path / "e")
+    found = anomalies_pb2.Anomalies.FromString(
+        open(os.path.join(anomalies.uri, "Split-train", "SchemaDiff.pb"), "rb").read()
+    )
+    measured = {
+        ".".join(i.path.step): [m.value for m in i.drift_measurements]
+        for i in found.drift_skew_info
+    }
+    assert set(measured) == set(ops.COMPARED)
+    assert all(v == [0.0] for v in measured.values()), measured
+
+
+def test_sketched_statistics_find_what_exact_ones_find(spans, tmp_path):
+    """The pipeline's statistics (TFDV's top-k/unique sketches) against TFDV's exact
+    defaults on the same spans: the same inferred schema, the same ExampleValidator
+    anomalies (span 2 against span 1's schema: other formats and sizes) and the same
+    drift measurements."""
+    sketched = [_train_stats(spans["stats1"]), _train_stats(spans["stats2"])]
+    exact = [
+        _train_stats(_statistics(ex, tmp_path / f"exact{i}", options=None))
+        for i, ex in enumerate(spans["examples"])
+    ]
+    schema = tfdv.infer_schema(exact[0])
+    assert tfdv.infer_schema(sketched[0]) == schema
+    found = tfdv.validate_statistics(sketched[1], schema)
+    assert found.anomaly_info and found == tfdv.validate_statistics(exact[1], schema)
+    drift_schema = ops.with_drift_comparators(schema, 0.25, 0.25)
+    drifted = ops.drift_anomalies(sketched[1], sketched[0], drift_schema)
+    assert ops.drifted_features(drifted)
+    assert drifted == ops.drift_anomalies(exact[1], exact[0], drift_schema)
 
 
 def test_drifted_span_halts_the_run_when_asked_naming_the_features(spans, tmp_path):
