@@ -3,6 +3,12 @@
 Makes the demo data, runs the image pipeline and the RL pipeline, starts the
 local TF-Serving-compatible server on the serving base they pushed to, and
 sends one gRPC prediction and one action query through it.
+
+The RL pipeline runs alongside the image pipeline, as `vrl run rl` in a child
+process whose output goes to `<home>/logs/rl-pipeline.log` and is shown when
+the image pipeline is done: the two share no state (their own pipeline roots,
+ML Metadata files and model folders), and most of the image pipeline's Beam
+components keep one core busy, which leaves the other for the RL pipeline.
 """
 
 from __future__ import annotations
@@ -10,11 +16,13 @@ from __future__ import annotations
 import argparse
 import glob
 import os
+import subprocess
+import sys
 
 from models.cnn.config import TrainerConfig
 from pipeline.image_config import ImagePipelineConfig
 from pipeline.rl_config import RlPipelineConfig, default_pipeline_name
-from vrl import demo_data, image, rl
+from vrl import demo_data, image
 from vrl.help_format import DefaultsFormatter
 
 IMAGE_MODEL = ImagePipelineConfig.__dataclass_fields__["model_name"].default
@@ -52,27 +60,30 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         _step(f"1/4 demo data: {args.dataset}")
         make = {"shapes": demo_data.make_shapes, "digits": demo_data.make_digits}[args.dataset]
         print(f"wrote {make(data)}")
-    _step("2/4 image pipeline")
+    rl_run = None if args.skip_rl else RlChild.start(args.env, home)
     image_config = ImagePipelineConfig(
         data_dir=data, home=home, trainer=TrainerConfig(epochs=DEMO_EPOCHS)
     )
-    _check(image.run(image_config), "the image pipeline")
-    if not _has_versions(os.path.join(serving_base, image_config.model_name)):
-        raise SystemExit(
-            f"the image model was not blessed, so nothing was pushed to {serving_base}; "
-            "see the evaluation above"
+    try:
+        _step(
+            "2/4 image pipeline"
+            + (f" (the RL pipeline runs alongside: {rl_run.log_path})" if rl_run else "")
         )
+        _check(image.run(image_config), "the image pipeline")
+        if not _has_versions(os.path.join(serving_base, image_config.model_name)):
+            raise SystemExit(
+                f"the image model was not blessed, so nothing was pushed to {serving_base}; "
+                "see the evaluation above"
+            )
+    except BaseException:
+        if rl_run:
+            rl_run.stop()
+        raise
     policy_model = None
-    if not args.skip_rl:
-        _step(f"3/4 RL pipeline: {args.env}")
-        name = default_pipeline_name(args.env)
-        rl_config = RlPipelineConfig.for_env(
-            args.env,
-            pipeline_root=os.path.join(home, "tfx", name),
-            serving_base=serving_base,
-        )
-        _check(rl.run(rl_config), "the RL pipeline")
-        policy_model = rl_config.model_name
+    if rl_run:
+        _step(f"3/4 RL pipeline: {args.env} (ran alongside the image pipeline)")
+        _check(rl_run.finish(), "the RL pipeline")
+        policy_model = rl_config(args.env, home).model_name
     _step("4/4 serving: local TF-Serving-compatible server, queried over gRPC")
     # Imported when the demo reaches serving (gRPC, TF Serving protos): `--help` stays fast.
     from serving.demo import query_pushed_models
@@ -107,6 +118,60 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         )
     )
     return 0
+
+
+def rl_config(env_id: str, home: str) -> RlPipelineConfig:
+    """The RL pipeline's config in the demo: what `vrl run rl --env ENV --home HOME` builds."""
+    return RlPipelineConfig.for_env(
+        env_id,
+        pipeline_root=os.path.join(home, "tfx", default_pipeline_name(env_id)),
+        serving_base=os.path.join(home, "serving"),
+    )
+
+
+def rl_argv(env_id: str, home: str) -> list[str]:
+    """The child's command line: the `vrl run rl` a user would type for `rl_config`."""
+    return [sys.executable, "-m", "vrl", "run", "rl", "--env", env_id, "--home", home]
+
+
+class RlChild:
+    """The RL pipeline running as a child `vrl run rl`, its output in a log file."""
+
+    def __init__(self, process: subprocess.Popen, log_path: str) -> None:
+        self.process = process
+        self.log_path = log_path
+
+    @classmethod
+    def start(cls, env_id: str, home: str) -> RlChild:
+        """Starts `rl_argv(env_id, home)` with stdout and stderr into `<home>/logs`."""
+        log_path = os.path.join(home, "logs", "rl-pipeline.log")
+        os.makedirs(os.path.dirname(log_path), exist_ok=True)
+        with open(log_path, "wb") as log:
+            process = subprocess.Popen(
+                rl_argv(env_id, home),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+        return cls(process, log_path)
+
+    def finish(self) -> int:
+        """Waits for the child, prints its output, returns its exit code."""
+        code = self.process.wait()
+        with open(self.log_path, encoding="utf-8", errors="replace") as f:
+            sys.stdout.write(f.read())
+        sys.stdout.flush()
+        return code
+
+    def stop(self) -> None:
+        """Ends the child when the demo stops early (its log stays)."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
 
 
 def _check(code: int, what: str) -> None:

@@ -1,0 +1,37 @@
+"""`vrl demo` runs the RL pipeline as a child `vrl run rl` beside the image pipeline."""
+
+import subprocess
+import sys
+
+import pytest
+
+from vrl import cli, demo, rl
+
+
+@pytest.mark.parametrize("env_id", ["CartPole-v1", "MinAtar/Breakout-v1"])
+def test_the_child_command_builds_the_config_the_demo_reads_back(tmp_path, env_id):
+    argv = demo.rl_argv(env_id, str(tmp_path))
+    assert argv[:3] == [sys.executable, "-m", "vrl"]
+    args = cli.build_parser().parse_args(argv[3:])
+    assert rl.config_from_args(args) == demo.rl_config(env_id, str(tmp_path))
+
+
+def _child(tmp_path, code: str) -> demo.RlChild:
+    log_path = tmp_path / "child.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-c", code], stdout=log, stderr=subprocess.STDOUT
+        )
+    return demo.RlChild(process, str(log_path))
+
+
+def test_finish_shows_the_childs_output_and_returns_its_exit_code(tmp_path, capsys):
+    child = _child(tmp_path, "import sys; print('eval return 500.0'); sys.exit(3)")
+    assert child.finish() == 3
+    assert "eval return 500.0" in capsys.readouterr().out
+
+
+def test_stop_ends_a_child_that_is_still_running(tmp_path):
+    child = _child(tmp_path, "import time; time.sleep(600)")
+    child.stop()
+    assert child.process.returncode is not None
