@@ -87,6 +87,14 @@ class TrainerConfig:
     """Epochs; with `train_steps` set, the steps are spread over this many epochs."""
     patience: int = setting(6, kind=int, low=1)
     """Early stopping: epochs without val_loss improvement; the best weights are kept."""
+    plateau_steps: int = setting(1000, kind=int, low=0)
+    """Also stop when accuracy (val_accuracy with an eval split) has not risen by
+    `plateau_delta` for this many optimizer steps, counted once `min_steps` are done
+    (whole epochs; 0 turns it off). Counted in steps, not epochs, so a large split
+    stops after an epoch that did not move accuracy (70,000 digits: 0.9999 after the
+    first) while a small one, at tens of steps per epoch, keeps its epochs."""
+    plateau_delta: float = setting(0.001, kind=float, low=0, high=1)
+    """Smallest rise in accuracy that counts as progress for `plateau_steps`."""
     min_steps: int = setting(600, kind=int, low=0)
     """Fewest optimizer steps of a run: a training split smaller than
     min_steps / epochs batches is repeated within each epoch. BatchNorm's moving

@@ -9,8 +9,9 @@ stay frozen; a pretrained backbone is always called in inference mode) and runs 
 best of either phase by the monitored loss.
 
 `fit` is the trainer's fit phase: it makes the callbacks (early stopping on
-val_loss with the best weights restored, checkpoints, TensorBoard, progress
-lines) and runs both phases on the data phase's datasets.
+val_loss with the best weights restored, a stop when accuracy stops rising for
+`plateau_steps` steps, checkpoints, TensorBoard, progress lines) and runs both
+phases on the data phase's datasets.
 """
 
 from __future__ import annotations
@@ -114,6 +115,52 @@ def fit_in_phases(
     return FitResult(history, best, phases)
 
 
+class AccuracyPlateau(tf_keras.callbacks.Callback):
+    """Stops training when `monitor` has not risen by `delta` for `steps` optimizer steps.
+
+    Steps are counted from the optimizer's iterations at each epoch's start and end
+    (a recompile between phases starts a new optimizer), and only once `min_steps`
+    steps have been made, so BatchNorm's warm-up never looks like a plateau. The
+    stop takes effect at an epoch's end; EarlyStopping then restores the best
+    weights by its own monitor, as after any stop.
+    """
+
+    def __init__(self, monitor: str, steps: int, delta: float, min_steps: int) -> None:
+        super().__init__()
+        self.monitor, self.steps, self.delta, self.min_steps = monitor, steps, delta, min_steps
+        self.best = -float("inf")
+        self.done = 0
+        """Optimizer steps made so far, over all phases."""
+        self.since_best = 0
+        self.stopped_at: int | None = None
+        self._epoch_start = 0
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._epoch_start = int(self.model.optimizer.iterations.numpy())
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        made = int(self.model.optimizer.iterations.numpy()) - self._epoch_start
+        self.done += made
+        current = (logs or {}).get(self.monitor)
+        if current is None or not self.steps:
+            return
+        if current >= self.best + self.delta:
+            self.best, self.since_best = float(current), 0
+            return
+        self.since_best += made
+        if self.done >= self.min_steps and self.since_best >= self.steps:
+            self.stopped_at = epoch
+            self.model.stop_training = True
+            logging.info(
+                "%s has not risen by %g in %d steps (best %.4f): training stops after epoch %d",
+                self.monitor,
+                self.delta,
+                self.since_best,
+                self.best,
+                epoch + 1,
+            )
+
+
 def make_callbacks(
     model_run_dir: str, config: TrainerConfig, has_eval: bool, examples: int | None
 ) -> tuple[list[tf_keras.callbacks.Callback], tf_keras.callbacks.EarlyStopping]:
@@ -131,9 +178,15 @@ def make_callbacks(
     tensorboard = tf_keras.callbacks.TensorBoard(
         log_dir=model_run_dir, update_freq="epoch", profile_batch=0
     )
+    plateau = AccuracyPlateau(
+        "val_accuracy" if has_eval else "accuracy",
+        config.plateau_steps,
+        config.plateau_delta,
+        config.min_steps,
+    )
     total = config.epochs + (config.fine_tune_epochs if config.pretrained else 0)
     progress = report.EpochProgressLogger(total, examples)
-    return [early, checkpoints, tensorboard, progress], early
+    return [early, plateau, checkpoints, tensorboard, progress], early
 
 
 def fit(
