@@ -77,25 +77,20 @@ class ImageInfo:
     sha256: str
 
 
-def _pillow_decode(data: bytes, opened: Image.Image) -> None:
-    """Full decode with Pillow: verify() checks structure/CRCs, load() the pixels.
-
-    `opened` is the image just opened over `data` (only its header read), which
-    verify() may use; load() needs a fresh one, as verify() leaves it unusable.
-    """
-    for step in ("verify", "load"):
-        img = opened if step == "verify" else open_image(data)
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-                getattr(img, step)()
-        except PIL_ERRORS as e:
-            reason = TRUNCATED if "truncated" in str(e).lower() else CORRUPT
-            raise ImageRejected(reason, f"{step}: {e}") from e
+def _pillow_step(img: Image.Image, step: str) -> None:
+    """Pillow's verify() (structure and CRCs, no pixels) or load() (the pixels) of `img`."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            getattr(img, step)()
+    except PIL_ERRORS as e:
+        reason = TRUNCATED if "truncated" in str(e).lower() else CORRUPT
+        raise ImageRejected(reason, f"{step}: {e}") from e
 
 
 def _pillow_check(data: bytes, limits: ImageLimits) -> tuple[str, int, int]:
-    """(format, height, width) of bytes Pillow reads whole; ImageRejected otherwise."""
+    """(format, height, width) of bytes whose header and structure Pillow reads;
+    ImageRejected otherwise. The pixels are left to TensorFlow (`check_images`)."""
     if not data:
         raise ImageRejected(EMPTY, "0 bytes")
     img = open_image(data)
@@ -110,8 +105,18 @@ def _pillow_check(data: bytes, limits: ImageLimits) -> tuple[str, int, int]:
     frames = getattr(img, "n_frames", 1)
     if frames > 1:
         raise ImageRejected(UNSUPPORTED_FORMAT, f"animated {pil_format} with {frames} frames")
-    _pillow_decode(data, img)
+    _pillow_step(img, "verify")
     return ALLOWED_FORMATS[pil_format], height, width
+
+
+def _why_undecodable(data: bytes, refused: ImageRejected) -> ImageRejected:
+    """For an image TensorFlow refused: Pillow's reason when its full decode fails too
+    (`truncated`, `corrupt`), else TensorFlow's own (`undecodable_by_tensorflow`)."""
+    try:
+        _pillow_step(open_image(data), "load")
+    except ImageRejected as e:
+        return e
+    return refused
 
 
 def _decode(data: tf.Tensor) -> tf.Tensor:
@@ -179,8 +184,10 @@ def _image_info(
 
 
 def check_image(data: bytes, limits: ImageLimits | None = None) -> ImageInfo:
-    """Decode-checks encoded image bytes: the header and a full decode by Pillow,
-    then a decode by TensorFlow (what Transform will run).
+    """Decode-checks encoded image bytes: Pillow reads the header and structure
+    (format, size, frames, PNG CRCs), TensorFlow decodes the pixels (what
+    Transform will run); Pillow decodes them too only when TensorFlow fails,
+    to say why.
 
     Returns:
       ImageInfo of the stored bytes.
@@ -188,8 +195,10 @@ def check_image(data: bytes, limits: ImageLimits | None = None) -> ImageInfo:
     Raises:
       ImageRejected: with the quarantine reason and a human-readable detail.
     """
-    header = _pillow_check(data, limits or ImageLimits())
-    return _image_info(data, header, _tf_shape(data))
+    result = check_images([data], limits)[0]
+    if isinstance(result, ImageRejected):
+        raise result
+    return result
 
 
 def check_images(
@@ -206,6 +215,9 @@ def check_images(
             headers.append(e)
     passed = [i for i, header in enumerate(headers) if not isinstance(header, ImageRejected)]
     shapes = dict(zip(passed, _tf_shapes([datas[i] for i in passed]), strict=True))
+    for i, shape in shapes.items():
+        if isinstance(shape, ImageRejected):
+            shapes[i] = _why_undecodable(datas[i], shape)
     return [_checked(data, headers[i], shapes.get(i)) for i, data in enumerate(datas)]
 
 
