@@ -34,7 +34,7 @@ from collections.abc import Callable
 from typing import Any
 
 import tensorflow as tf
-from tensorflow_serving.apis import prediction_log_pb2
+from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
 
 from serving.metrics import Metrics
 from serving.model_config import ModelSpec
@@ -222,9 +222,25 @@ def _record(
     """The serialized PredictionLog of one queued record."""
     request, response = parts() if callable(parts) else parts
     if isinstance(request, dict):  # Predict's arrays (REST): the protos are built here
-        log_proto = prediction_log(model, version, signature, request, response, target.rate, kind)
-        return log_proto.SerializeToString()
+        request, response = predict_protos(model, version, signature, request, response)
     return prediction_log_bytes(model, version, signature, request, response, target.rate, kind)
+
+
+def predict_protos(
+    model: str, version: int, signature: str, inputs: dict, outputs: dict
+) -> tuple[predict_pb2.PredictRequest, predict_pb2.PredictResponse]:
+    """The PredictRequest and PredictResponse of a REST Predict, from its input and
+    output arrays, with the model spec of the version that answered."""
+    spec = log_with_metadata(model, version, signature, 0.0).log_metadata.model_spec
+    request, response = predict_pb2.PredictRequest(), predict_pb2.PredictResponse()
+    for message, tensors, arrays in (
+        (request, request.inputs, inputs),
+        (response, response.outputs, outputs),
+    ):
+        message.model_spec.CopyFrom(spec)
+        for name, value in arrays.items():
+            fill_tensor_proto(tensors[name], value)
+    return request, response
 
 
 def prediction_log(
@@ -236,22 +252,13 @@ def prediction_log(
     sampling_rate: float,
     kind: str = "predict_log",
 ) -> prediction_log_pb2.PredictionLog:
-    """The PredictionLog of one request of API `kind` (a LOG_KINDS field), from its
-    request and response protos (or Predict's input/output arrays)."""
+    """The PredictionLog of one request of API `kind` (a LOG_KINDS field), built with
+    the proto API from its request and response protos (or Predict's input/output
+    arrays): what the writer's joined bytes (`prediction_log_bytes`) must equal."""
+    if isinstance(request, dict):
+        request, response = predict_protos(model, version, signature, request, response)
     out = log_with_metadata(model, version, signature, sampling_rate)
-    meta = out.log_metadata
     logged = getattr(out, kind)
-    _fill(logged.request, "inputs", request, meta.model_spec)
-    _fill(logged.response, "outputs", response, meta.model_spec)
+    logged.request.CopyFrom(request)
+    logged.response.CopyFrom(response)
     return out
-
-
-def _fill(target, field: str, given, model_spec) -> None:
-    """Copies a request/response proto, or builds Predict's from arrays (tensors in `field`)."""
-    if not isinstance(given, dict):
-        target.CopyFrom(given)
-        return
-    target.model_spec.CopyFrom(model_spec)
-    tensors = getattr(target, field)
-    for name, value in given.items():
-        fill_tensor_proto(tensors[name], value)
