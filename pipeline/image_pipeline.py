@@ -12,6 +12,7 @@ from tfx import v1 as tfx
 from tfx.utils import proto_utils
 
 from components.atomic_pusher.component import create_pusher
+from components.gated_evaluator import class_metrics
 from components.gated_evaluator.component import GatedEvaluator
 from components.image_checks.component import ImageChecks
 from components.image_checks.ops import CheckConfig
@@ -28,11 +29,6 @@ from pipeline.params import maybe_runtime
 
 TRAINER_RUN_FN = "models.cnn.trainer.run_fn"
 PREPROCESSING_FN = "models.cnn.preprocessing.preprocessing_fn"
-# A class counts as predicted when it is the most probable one: top_k=1 sets the
-# other classes' scores to -inf. TFMA's default threshold with top_k is -inf,
-# which counted every example as predicted for every class (recall 1.0 and
-# precision = the class's share for all classes); 0.0 separates the two.
-_TOP_1_VS_REST = json.dumps({"top_k": 1, "thresholds": [0.0]})
 
 
 def create_eval_config(
@@ -86,13 +82,19 @@ def create_eval_config(
                 ]
             ),
             # Precision and recall of each class (its one-vs-rest view, the class
-            # predicted = the most probable one). The empty `binarize` is filled
-            # with class ids 0..K-1 by the GatedEvaluator, which reads K from the
-            # examples' label vocabulary (wiring reads no data).
+            # predicted = the most probable one), read from the confusion matrix
+            # above: the numbers and keys of TFMA's Precision/Recall with
+            # top_k=1, thresholds=[0.0] under this binarize, without their
+            # per-class pass over every example (class_metrics.py). The empty
+            # `binarize` is filled with class ids 0..K-1 by the GatedEvaluator,
+            # which reads K from the examples' label vocabulary (wiring reads no data).
             tfma.MetricsSpec(
                 metrics=[
-                    tfma.MetricConfig(class_name=name, config=_TOP_1_VS_REST)
-                    for name in ("Precision", "Recall")
+                    tfma.MetricConfig(class_name=name, module=class_metrics.__name__)
+                    for name in (
+                        class_metrics.ClassPrecision.__name__,
+                        class_metrics.ClassRecall.__name__,
+                    )
                 ],
                 binarize=tfma.BinarizationOptions(),
             ),

@@ -24,7 +24,7 @@ def test_per_class_specs_get_one_class_id_per_class_and_unusable_top_k_go():
     config = ops.size_to_classes(create_eval_config(0.9, 0.01, top_k=(2, 5)), 3)
     overall, per_class = config.metrics_specs
     assert list(per_class.binarize.class_ids.values) == [0, 1, 2]
-    assert _names(per_class) == ["Precision", "Recall"]
+    assert _names(per_class) == ["ClassPrecision", "ClassRecall"]
     assert [ops.top_k_of(m) for m in overall.metrics if ops.top_k_of(m)] == [2]  # 5 >= 3 classes
     assert "MultiClassConfusionMatrixPlot" in _names(overall)
 
