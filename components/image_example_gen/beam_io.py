@@ -10,11 +10,12 @@ pattern are gathered on one worker for that (a few hundred bytes each).
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import hashlib
 import json
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import apache_beam as beam
@@ -185,10 +186,15 @@ def _write_jsonl(pcoll: beam.PCollection, path: str, label: str) -> None:
 @beam.typehints.with_input_types(beam.Pipeline)
 @beam.typehints.with_output_types(tf.train.Example)
 def ImagesToExample(  # noqa: N802 (Beam PTransform naming)
-    pipeline: beam.Pipeline, config: IngestConfig, split_pattern: str
+    pipeline: beam.Pipeline,
+    config: IngestConfig,
+    split_pattern: str,
+    files: Sequence[str] | None = None,
 ) -> beam.PCollection:
-    """Reads the inputs matching `split_pattern`, decode-checks them, builds tf.Examples."""
-    files = sources.list_files(config.input_base, split_pattern)
+    """Reads the inputs matching `split_pattern` (`files`, when listed already),
+    decode-checks them, builds tf.Examples."""
+    if files is None:
+        files = sources.list_files(config.input_base, split_pattern)
     if not files:
         raise ValueError(
             f"ImageExampleGen: no files match {split_pattern!r} under input_base "
@@ -221,13 +227,16 @@ def ImagesToExample(  # noqa: N802 (Beam PTransform naming)
     ).with_outputs(QUARANTINE_TAG, main="examples")
 
     key = pattern_key(split_pattern)
-    seen = (
+    seen_path = os.path.join(config.staging_dir, f"{SEEN_PREFIX}{key}.jsonl")
+    _ = (
         batches
         | "BatchSizes" >> beam.Map(len)
         | "CountSeen" >> beam.CombineGlobally(sum)
-        | "Seen" >> beam.Map(lambda n: {"input_pattern": split_pattern, "seen": n})
+        | "WriteSeen"
+        >> beam.Map(
+            lambda n: write_json_lines([{"input_pattern": split_pattern, "seen": n}], seen_path)
+        )
     )
-    _write_jsonl(seen, os.path.join(config.staging_dir, f"{SEEN_PREFIX}{key}.jsonl"), "Seen")
     _write_jsonl(
         checked[QUARANTINE_TAG],
         os.path.join(config.staging_dir, f"{BAD_PREFIX}{key}.jsonl"),
@@ -236,8 +245,24 @@ def ImagesToExample(  # noqa: N802 (Beam PTransform naming)
     return checked.examples
 
 
-def _label_name(example: tf.train.Example) -> str:
-    return example.features.feature[features.LABEL_NAME_KEY].bytes_list.value[0].decode("utf-8")
+class LabelCounts(beam.CombineFn):
+    """tf.Examples -> Counter of their label names (one combine, no per-element Map)."""
+
+    def create_accumulator(self) -> collections.Counter:
+        return collections.Counter()
+
+    def add_input(self, counts: collections.Counter, example: tf.train.Example):
+        counts[example.features.feature[features.LABEL_NAME_KEY].bytes_list.value[0]] += 1
+        return counts
+
+    def merge_accumulators(self, accumulators: Iterable[collections.Counter]):
+        merged: collections.Counter = collections.Counter()
+        for counts in accumulators:
+            merged.update(counts)
+        return merged
+
+    def extract_output(self, counts: collections.Counter) -> dict[str, int]:
+        return {name.decode("utf-8"): n for name, n in sorted(counts.items())}
 
 
 @beam.ptransform_fn
@@ -245,11 +270,10 @@ def CountExamples(  # noqa: N802 (Beam PTransform naming)
     examples: beam.PCollection, staging_dir: str, split_name: str
 ) -> beam.pvalue.PDone:
     """Writes {split, label_name, count} lines for one output split."""
-    counts = (
-        examples
-        | "LabelName" >> beam.Map(_label_name)
-        | "PerLabel" >> beam.combiners.Count.PerElement()
-        | "AsDict"
-        >> beam.Map(lambda kv: {"split": split_name, "label_name": kv[0], "count": kv[1]})
-    )
-    _write_jsonl(counts, os.path.join(staging_dir, f"{COUNTS_PREFIX}{split_name}.jsonl"), "Counts")
+    path = os.path.join(staging_dir, f"{COUNTS_PREFIX}{split_name}.jsonl")
+
+    def write(counts: dict[str, int]) -> None:
+        rows = [{"split": split_name, "label_name": k, "count": n} for k, n in counts.items()]
+        write_json_lines(rows, path)
+
+    return examples | "PerLabel" >> beam.CombineGlobally(LabelCounts()) | "Write" >> beam.Map(write)

@@ -4,8 +4,10 @@ image inputs, a quarantine side output, a label vocabulary and an ingest report.
 from __future__ import annotations
 
 import datetime
+import functools
 import json
 import os
+from collections.abc import Mapping
 from typing import Any
 
 import apache_beam as beam
@@ -61,17 +63,31 @@ def ingest_config(exec_properties: dict[str, Any]) -> beam_io.IngestConfig:
 @beam.typehints.with_input_types(beam.Pipeline)
 @beam.typehints.with_output_types(tf.train.Example)
 def _ImagesToExample(  # noqa: N802 (Beam PTransform naming)
-    pipeline: beam.Pipeline, exec_properties: dict[str, Any], split_pattern: str
+    pipeline: beam.Pipeline,
+    exec_properties: dict[str, Any],
+    split_pattern: str,
+    listed: Mapping[str, list[str]] | None = None,
 ) -> beam.PCollection:
     return pipeline | "Images" >> beam_io.ImagesToExample(
-        ingest_config(exec_properties), split_pattern
+        ingest_config(exec_properties), split_pattern, (listed or {}).get(split_pattern)
     )
 
 
+def list_splits(input_base: str, input_config: example_gen_pb2.Input) -> dict[str, list[str]]:
+    """Input split pattern -> the files it matches (`sources.list_files`)."""
+    return {s.pattern: sources.list_files(input_base, s.pattern) for s in input_config.splits}
+
+
 def compute_vocabulary(
-    input_base: str, input_config: example_gen_pb2.Input, input_format: str, fixed: tuple
+    input_base: str,
+    input_config: example_gen_pb2.Input,
+    input_format: str,
+    fixed: tuple,
+    listed: Mapping[str, list[str]] | None = None,
 ) -> list[str]:
     """Label vocabulary over all input splits: `fixed`, else sorted names found.
+
+    `listed` is `list_splits`' result when the caller has it already.
 
     Raises:
       ValueError: no labels found; naming the inputs that are not TFRecords
@@ -79,8 +95,9 @@ def compute_vocabulary(
     """
     names: set[str] = set()
     not_tfrecords: list[str] = []
+    listed = listed if listed is not None else list_splits(input_base, input_config)
     for split in input_config.splits:
-        files = sources.list_files(input_base, split.pattern)
+        files = listed[split.pattern]
         fmt = sources.resolve_input_format(input_format, files)
         if fixed and fmt != sources.CSV:
             continue  # CSV manifests are still parsed here, so a bad one fails early
@@ -133,8 +150,9 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
     """Writes decode-checked image tf.Examples; TFX does the splitting and writing."""
 
     def GetInputSourceToExamplePTransform(self) -> beam.PTransform:  # noqa: N802 (TFX API)
-        """Input split pattern -> tf.Examples (bad inputs go to the staging folder)."""
-        return _ImagesToExample
+        """Input split pattern -> tf.Examples (bad inputs go to the staging folder),
+        over the files Do() listed for the vocabulary (70,000 names take ~1 s to list)."""
+        return functools.partial(_ImagesToExample, listed=getattr(self, "_listed", None))
 
     def GenerateExamplesByBeam(  # noqa: N802 (TFX API)
         self, pipeline: beam.Pipeline, exec_properties: dict[str, Any]
@@ -170,11 +188,13 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
         examples = artifact_utils.get_single_instance(output_dict[spec.EXAMPLES_KEY])
         quarantine = artifact_utils.get_single_instance(output_dict[spec.QUARANTINE_KEY])
 
+        self._listed = list_splits(input_base, input_config)
         vocab = compute_vocabulary(
             input_base,
             input_config,
             props.get(spec.INPUT_FORMAT_KEY) or sources.AUTO,
             fixed_labels(props),
+            self._listed,
         )
         logging.info("ImageExampleGen: %d labels: %s", len(vocab), vocab)
         staging = os.path.join(quarantine.uri, _STAGING_DIRNAME)
