@@ -68,6 +68,16 @@ def test_folder_items_quarantine_undecodable_file_and_folder_names(bad_names_tre
     assert labels == {"cat"}
 
 
+def test_listing_chunks_round_trip_undecodable_names_and_reasons(bad_names_tree):
+    files = sources.list_files(str(bad_names_tree), "span-2/*/*")
+    raw = sources.SourceItem(path=f"{BAD_FOLDER}/{BAD_FILE}", label_name=BAD_FOLDER)
+    items = sources.folder_items(files) * 3 + [raw]  # 10 items: chunks of 4, 4 and 2
+    chunks = beam_io.encode_chunks(items, size=4)
+    assert [len(beam_io.decode_chunk(c)) for c in chunks] == [4, 4, 2]
+    assert [item for c in chunks for item in beam_io.decode_chunk(c)] == items
+    assert any(item.rejected for item in items) and any(item.label_name for item in items)
+
+
 def test_span_and_fingerprint_resolve_past_undecodable_names(bad_names_tree):
     splits = [example_gen_pb2.Input.Split(name="single_split", pattern="span-{SPAN}/*/*")]
     fingerprint, span, version = inputs.fingerprint_span_and_version(str(bad_names_tree), splits)
