@@ -9,10 +9,13 @@ metadata, so the reason is on the run's page, not only in TFMA's files."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import tensorflow_model_analysis as tfma
 from absl import logging
+from tensorflow.python.autograph.core import ag_ctx
 from tfx import types
 from tfx.components.evaluator import constants
 from tfx.components.evaluator import executor as tfx_evaluator
@@ -54,6 +57,19 @@ def apply_thresholds(
     return config
 
 
+@contextlib.contextmanager
+def keras_metrics_unconverted() -> Iterator[None]:
+    """AutoGraph off for what runs eagerly in this thread: TFMA updates the Keras
+    metrics (accuracy, top-k) eagerly, and Keras converts their update_state with
+    AutoGraph whenever the caller has not said otherwise: a quarter of the demo's
+    Evaluator CPU seconds (bench/evaluator_time.py), for no graph. Same ops, same
+    values; tf.functions and the
+    model's signatures still trace as they ask. The in-memory DirectRunner runs
+    the bundles in this thread; elsewhere the setting is simply not seen."""
+    with ag_ctx.ControlStatusCtx(status=ag_ctx.Status.DISABLED):
+        yield
+
+
 class Executor(tfx_evaluator.Executor):
     """TFX's Evaluator executor with run-time thresholds and an optional baseline."""
 
@@ -81,7 +97,8 @@ class Executor(tfx_evaluator.Executor):
         if baseline and not is_present(baseline[0]):
             logging.info("GatedEvaluator: no model served yet; evaluating without a baseline")
             inputs.pop(standard_component_specs.BASELINE_MODEL_KEY)
-        super().Do(inputs, output_dict, props)
+        with keras_metrics_unconverted():
+            super().Do(inputs, output_dict, props)
         if baseline and standard_component_specs.BASELINE_MODEL_KEY in inputs:
             evaluation = output_dict[standard_component_specs.EVALUATION_KEY][0]
             record_baseline(baseline[0], evaluation.uri)

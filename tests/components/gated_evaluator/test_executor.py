@@ -53,3 +53,20 @@ def test_empty_baseline_is_dropped_and_thresholds_reach_tfx(monkeypatch, tmp_pat
     assert executor.MIN_ACCURACY_KEY not in seen["props"]
     (metric,) = [m for m in seen["config"].metrics_specs[0].metrics if m.HasField("threshold")]
     assert metric.threshold.value_threshold.lower_bound.value == 0.6
+
+
+def test_keras_metrics_update_without_autograph_and_give_the_same_values():
+    import numpy as np
+    import tensorflow as tf
+    import tf_keras
+
+    labels = np.array([0, 1, 2, 2])  # the last is not in its top 2
+    probs = np.array([[0.6, 0.3, 0.1], [0.2, 0.3, 0.5], [0.1, 0.2, 0.7], [0.5, 0.4, 0.1]])
+    converted = tf_keras.metrics.SparseTopKCategoricalAccuracy(k=2)
+    converted.update_state(labels, probs)
+    assert tf.__internal__.autograph.control_status_ctx().status.name != "DISABLED"
+    with executor.keras_metrics_unconverted():
+        assert tf.__internal__.autograph.control_status_ctx().status.name == "DISABLED"
+        unconverted = tf_keras.metrics.SparseTopKCategoricalAccuracy(k=2)
+        unconverted.update_state(labels, probs)
+    assert unconverted.result().numpy() == converted.result().numpy() == np.float32(0.75)
