@@ -5,7 +5,7 @@ Two parts, both on 2 cores whatever else runs:
 1. CPU milliseconds per optimizer step of each candidate, measured in one
    process (batch 32, 32x32x3 inputs, the trainer's own `build_model` and
    `compile_model`), the candidates taking turns for `--rounds` rounds of
-   60 steps; medians, and the ratio to (32, 64, 128), the previous default.
+   60 steps; medians, and the ratio to (32, 64, 128), the default.
    CPU seconds, not wall seconds: on a shared machine the wall time of a
    step moves with the load, its CPU time much less.
 2. With `--accuracy`: `vrl run image` on the shapes demo data (`vrl data
@@ -33,7 +33,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 CANDIDATES = [(32, 64, 128), (16, 64, 128), (16, 32, 128), (16, 32, 64)]
-"""Stage widths tried; (32, 64, 128) was the default above 28 px before (16, 64, 128)."""
+"""Stage widths tried; (32, 64, 128) is the default above 28 px."""
 SIDE = 32
 
 

@@ -69,8 +69,7 @@ class TrainerConfig:
     filters: tuple[int, ...] | None = setting(None, kind=int, low=1, items=True, optional=True)
     """Channel width per stage, each ending in 2x2 pooling (convnet/resnet: two 3x3
     convs per stage; compact: one). None sizes the net to its input: convnet/resnet
-    (16, 32, 64) up to 28 px (limits.SMALL_IMAGE_MAX_SIZE), above it (16, 64, 128) for
-    the convnet and (32, 64, 128) for the resnet
+    (16, 32, 64) up to 28 px (limits.SMALL_IMAGE_MAX_SIZE), (32, 64, 128) above
     (measured: bench/small_nets.py); compact (32, 64)."""
     dropout: float = setting(0.3, kind=float, low=0, high=1, high_open=True)
     """Dropout before the classifier."""

@@ -35,17 +35,8 @@ SCHEDULES = ("cosine", "constant")
 # Three stages: with two (64, 128) stages the receptive field at 32 px is too
 # small to tell shapes apart (measured: ~0.3 train accuracy after 8 epochs on
 # the shapes demo, versus 0.99 eval after 20 epochs with three stages).
-# A first stage of 16: its two convs at full resolution are a quarter of
-# (32, 64, 128)'s multiply-adds, and narrowing it costs no accuracy on the 32 px
-# shapes demo at 600 steps (eval 0.994 and 0.987 for seeds 42 and 7, against
-# 0.987 and 0.987) for 0.76x the CPU seconds per step; narrowing the second
-# stage too, (16, 32, 128), fell to 0.968, and one conv in the first stage to
-# 0.975 (bench figures in docs/performance.md).
-DEFAULT_FILTERS = (16, 64, 128)
-"""Channel width per stage of the convnet above `SMALL_IMAGE_MAX_SIZE` px."""
-RESNET_FILTERS = (32, 64, 128)
-"""Channel width per stage of the resnet above `SMALL_IMAGE_MAX_SIZE` px (the narrower
-first stage was measured for the convnet only)."""
+DEFAULT_FILTERS = (32, 64, 128)
+"""Channel width per stage of convnet/resnet above `SMALL_IMAGE_MAX_SIZE` px."""
 # Measured with bench/small_nets.py on 28 px real digits (held out by source
 # digit): (16, 32, 64) reaches 0.99 after one epoch and 0.994-0.997 after
 # two with a quarter of (32, 64, 128)'s multiply-adds, training about twice
@@ -64,9 +55,7 @@ def default_filters(arch: str, image_side: int) -> tuple[int, ...]:
     """Stage widths of `arch` for images of `image_side` px when `filters` is unset."""
     if arch == "compact":
         return COMPACT_FILTERS
-    if image_side <= SMALL_IMAGE_MAX_SIZE:
-        return SMALL_IMAGE_FILTERS
-    return RESNET_FILTERS if arch == "resnet" else DEFAULT_FILTERS
+    return SMALL_IMAGE_FILTERS if image_side <= SMALL_IMAGE_MAX_SIZE else DEFAULT_FILTERS
 
 
 WEIGHT_CHOICES = ("imagenet", "none")

@@ -98,7 +98,7 @@ def test_compact_net_is_two_conv_pool_stages_and_a_flat_classifier():
 
 @pytest.mark.parametrize(
     "side, filters",
-    [(8, (16, 32, 64)), (28, (16, 32, 64)), (29, (16, 64, 128)), (224, (16, 64, 128))],
+    [(8, (16, 32, 64)), (28, (16, 32, 64)), (29, (32, 64, 128)), (224, (32, 64, 128))],
 )
 def test_unset_filters_size_the_default_convnet_to_its_input(side, filters):
     config = TrainerConfig()
@@ -114,4 +114,4 @@ def test_set_filters_or_the_compact_arch_keep_their_own_widths():
     assert TrainerConfig(filters=(8, 16)).resolved_filters(28) == (8, 16)
     assert TrainerConfig(filters=(8, 16)).resolved_filters(224) == (8, 16)
     assert TrainerConfig(arch="compact").resolved_filters(224) == limits.COMPACT_FILTERS
-    assert TrainerConfig(arch="resnet").resolved_filters(64) == limits.RESNET_FILTERS
+    assert TrainerConfig(arch="resnet").resolved_filters(64) == limits.DEFAULT_FILTERS
