@@ -11,7 +11,8 @@ the exported serving signatures, followed by the same `decode_pixels` and
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import tensorflow as tf
@@ -48,28 +49,100 @@ def _decode(encoded: tf.Tensor, image_size: int) -> tf.Tensor:
             [lambda r=r: tf.io.decode_jpeg(encoded, channels=3, ratio=r) for r in (1, 2, 4, 8)],
         )
 
-    def other() -> tf.Tensor:
-        # channels=3 turns grayscale into RGB and drops an alpha channel, so
-        # every stored layout reaches the model as RGB.
-        return tf.io.decode_image(encoded, channels=3, expand_animations=False)
+    return tf.cond(tf.io.is_jpeg(encoded), jpeg, lambda: _decode_not_jpeg(encoded))
 
-    return tf.cond(tf.io.is_jpeg(encoded), jpeg, other)
+
+def _decode_not_jpeg(encoded: tf.Tensor) -> tf.Tensor:
+    """uint8 [H, W, 3] from PNG, GIF or BMP bytes (and any JPEG, at full scale)."""
+    # channels=3 turns grayscale into RGB and drops an alpha channel, so
+    # every stored layout reaches the model as RGB.
+    return tf.io.decode_image(encoded, channels=3, expand_animations=False)
+
+
+def _upright(encoded: tf.Tensor, image_size: int) -> tf.Tensor:
+    """One image decoded and turned upright as its EXIF orientation says."""
+    image = _decode(encoded, image_size)
+    return exif.apply_orientation(image, exif.orientation(encoded))
 
 
 def resize_and_center_crop(image: tf.Tensor, image_size: int) -> tf.Tensor:
     """Aspect-preserving resize of the shorter side to S, then the central S x S.
 
-    Takes uint8 or float [H, W, 3]; returns float32 in the input's value range.
-    Square images are simply resized.
+    Takes uint8 or float [H, W, 3], or a batch [N, H, W, 3] of one size;
+    returns float32 in the input's value range. Square images are simply resized.
     """
     shape = tf.shape(image)
-    h, w = tf.cast(shape[0], tf.float32), tf.cast(shape[1], tf.float32)
+    h, w = tf.cast(shape[-3], tf.float32), tf.cast(shape[-2], tf.float32)
     scale = image_size / tf.minimum(h, w)
     new_h = tf.maximum(image_size, tf.cast(tf.round(h * scale), tf.int32))
     new_w = tf.maximum(image_size, tf.cast(tf.round(w * scale), tf.int32))
     image = tf.image.resize(image, tf.stack([new_h, new_w]), antialias=True)
     top, left = (new_h - image_size) // 2, (new_w - image_size) // 2
     return tf.image.crop_to_bounding_box(image, top, left, image_size, image_size)
+
+
+def _to_uint8(image: tf.Tensor) -> tf.Tensor:
+    return tf.cast(tf.clip_by_value(tf.round(image), 0.0, 255.0), tf.uint8)
+
+
+def _decode_each(
+    flat: tf.Tensor, decode: Callable[[tf.Tensor], tf.Tensor]
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """Every image of string [N] decoded by `decode`: their pixels one after another
+    (uint8 [sum of H * W * 3]) and their shapes (int32 [N, 3])."""
+    n = tf.shape(flat)[0]
+    values = tf.TensorArray(tf.uint8, size=n + 1, infer_shape=False, element_shape=[None])
+    # An empty last element: eager TensorArrays cannot concat nothing (an empty batch).
+    values = values.write(n, tf.zeros([0], tf.uint8))
+    shapes = tf.TensorArray(tf.int32, size=n, element_shape=[3])
+
+    def body(i: tf.Tensor, values: tf.TensorArray, shapes: tf.TensorArray) -> tuple:
+        image = decode(flat[i])
+        return i + 1, values.write(i, tf.reshape(image, [-1])), shapes.write(i, tf.shape(image))
+
+    _, values, shapes = tf.while_loop(
+        lambda i, *_: i < n, body, (0, values, shapes), parallel_iterations=16
+    )
+    return values.concat(), shapes.stack()
+
+
+def _resize_all(values: tf.Tensor, shapes: tf.Tensor, image_size: int) -> tf.Tensor:
+    """`_decode_each`'s images resized and cropped to uint8 [N, S, S, 3].
+
+    When all have one shape they are resized as one batch (the same kernel
+    per image, so the same pixels), and not at all when that shape is
+    already S x S (a same-size antialiased resize is the identity).
+    """
+    n = tf.shape(shapes)[0]
+    first = tf.concat([shapes, [[image_size, image_size, 3]]], axis=0)[0]
+
+    def whole_batch() -> tf.Tensor:
+        batch = tf.reshape(values, tf.concat([[n], first], axis=0))
+        return tf.cond(
+            tf.reduce_all(tf.equal(first[:2], image_size)),
+            lambda: batch,
+            lambda: _to_uint8(resize_and_center_crop(batch, image_size)),
+        )
+
+    def each_image() -> tf.Tensor:
+        sizes = tf.reduce_prod(shapes, axis=1)
+
+        def one(start_and_shape: tuple[tf.Tensor, tf.Tensor]) -> tf.Tensor:
+            start, shape = start_and_shape
+            image = tf.reshape(tf.slice(values, [start], [tf.reduce_prod(shape)]), shape)
+            return _to_uint8(resize_and_center_crop(image, image_size))
+
+        return tf.map_fn(
+            one,
+            (tf.cumsum(sizes, exclusive=True), shapes),
+            fn_output_signature=tf.TensorSpec([image_size, image_size, 3], tf.uint8),
+            parallel_iterations=16,
+        )
+
+    same = tf.reduce_all(tf.equal(shapes, first))
+    return tf.ensure_shape(
+        tf.cond(same, whole_batch, each_image), [None, image_size, image_size, 3]
+    )
 
 
 def decode_to_pixels(image_bytes: tf.Tensor, image_size: int) -> tf.Tensor:
@@ -79,26 +152,23 @@ def decode_to_pixels(image_bytes: tf.Tensor, image_size: int) -> tf.Tensor:
     its EXIF orientation says (`models.cnn.exif`), resized on its shorter side
     to S keeping the aspect ratio, and centre-cropped to S x S.
 
+    Only the decoding runs image by image, and a batch without a JPEG skips
+    the JPEG branches and the EXIF scan (which gives 1 for other formats).
+    The resize runs once for the batch when its images share a size
+    (`_resize_all`).
+
     Args:
       image_bytes: string tensor of encoded PNG/JPEG/GIF/BMP bytes, shape [N]
         or [N, 1] (TFX schemas with `infer_feature_shape=True` give [N, 1]).
       image_size: side S of the square output.
     """
     flat = tf.reshape(image_bytes, [-1])
-
-    def _one(encoded: tf.Tensor) -> tf.Tensor:
-        image = _decode(encoded, image_size)
-        image = exif.apply_orientation(image, exif.orientation(encoded))
-        # Resizing the uint8 image (float out) keeps a full-size float copy out of memory.
-        image = resize_and_center_crop(image, image_size)
-        return tf.cast(tf.clip_by_value(tf.round(image), 0.0, 255.0), tf.uint8)
-
-    return tf.map_fn(
-        _one,
-        flat,
-        fn_output_signature=tf.TensorSpec([image_size, image_size, 3], tf.uint8),
-        parallel_iterations=16,
+    values, shapes = tf.cond(
+        tf.reduce_any(tf.io.is_jpeg(flat)),  # is_jpeg compares each string's first bytes
+        lambda: _decode_each(flat, lambda one: _upright(one, image_size)),
+        lambda: _decode_each(flat, _decode_not_jpeg),
     )
+    return _resize_all(values, shapes, image_size)
 
 
 def to_unit_range(pixels: tf.Tensor) -> tf.Tensor:
@@ -106,24 +176,58 @@ def to_unit_range(pixels: tf.Tensor) -> tf.Tensor:
     return tf.cast(pixels, tf.float32) / 255.0
 
 
+def _serialized_header(image_shape: tf.Tensor) -> tf.Tensor:
+    """The bytes `tf.io.serialize_tensor` writes before a uint8 image's raw pixels
+    (dtype, shape, and the tag and length of the pixel bytes, which come last)."""
+    one = tf.io.serialize_tensor(tf.zeros(image_shape, tf.uint8))
+    return tf.strings.substr(one, 0, tf.strings.length(one) - tf.reduce_prod(image_shape))
+
+
 def encode_pixels(pixels: tf.Tensor) -> tf.Tensor:
-    """uint8 [N, S, S, 3] to string [N], one serialized tensor per image (raw bytes inside)."""
-    return tf.map_fn(tf.io.serialize_tensor, pixels, fn_output_signature=tf.string)
+    """uint8 [N, S, S, 3] to string [N], one serialized tensor per image (raw bytes inside).
+
+    Byte for byte `tf.io.serialize_tensor` of each image, built for the batch
+    at once: the header of one image joined to each image's slice of the
+    whole batch's serialized pixels.
+    """
+    shape = tf.shape(pixels)
+    n, size = shape[0], tf.reduce_prod(shape[1:])
+    whole = tf.io.serialize_tensor(pixels)
+    starts = tf.strings.length(whole) - n * size + tf.range(n) * size
+    raw = tf.strings.substr(whole, starts, tf.fill([n], size))
+    return tf.strings.join([_serialized_header(shape[1:]), raw])
 
 
 def decode_pixels(encoded: tf.Tensor, image_shape: Sequence[int]) -> tf.Tensor:
     """The inverse of `encode_pixels`: string [N] (or [N, 1]) to uint8 [N, *image_shape].
 
+    A batch of `encode_pixels` strings is read as raw bytes after the header;
+    any other serialization is parsed tensor by tensor.
     Raises InvalidArgumentError when a string does not hold a uint8 tensor of that shape.
     """
     shape = [int(d) for d in image_shape]
+    flat = tf.reshape(encoded, [-1])
+    header = _serialized_header(tf.constant(shape, tf.int32))
+    start = tf.strings.length(header)
 
-    def _one(one: tf.Tensor) -> tf.Tensor:
-        return tf.ensure_shape(tf.io.parse_tensor(one, tf.uint8), shape)
+    def raw() -> tf.Tensor:
+        size = math.prod(shape)
+        return tf.reshape(
+            tf.io.decode_raw(tf.strings.substr(flat, start, size), tf.uint8), [-1, *shape]
+        )
 
-    return tf.map_fn(
-        _one, tf.reshape(encoded, [-1]), fn_output_signature=tf.TensorSpec(shape, tf.uint8)
+    def each() -> tf.Tensor:
+        return tf.map_fn(
+            lambda one: tf.ensure_shape(tf.io.parse_tensor(one, tf.uint8), shape),
+            flat,
+            fn_output_signature=tf.TensorSpec(shape, tf.uint8),
+        )
+
+    ours = tf.logical_and(
+        tf.equal(tf.strings.length(flat), start + math.prod(shape)),
+        tf.equal(tf.strings.substr(flat, 0, start), header),
     )
+    return tf.ensure_shape(tf.cond(tf.reduce_all(ours), raw, each), [None, *shape])
 
 
 def preprocessing_fn(
