@@ -11,6 +11,7 @@ the exported serving signatures, followed by the same `decode_pixels` and
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -162,13 +163,28 @@ def decode_to_pixels(image_bytes: tf.Tensor, image_size: int) -> tf.Tensor:
         or [N, 1] (TFX schemas with `infer_feature_shape=True` give [N, 1]).
       image_size: side S of the square output.
     """
-    flat = tf.reshape(image_bytes, [-1])
-    values, shapes = tf.cond(
-        tf.reduce_any(tf.io.is_jpeg(flat)),  # is_jpeg compares each string's first bytes
-        lambda: _decode_each(flat, lambda one: _upright(one, image_size)),
-        lambda: _decode_each(flat, _decode_not_jpeg),
-    )
-    return _resize_all(values, shapes, image_size)
+    return _batch_decoder(image_size)(tf.reshape(image_bytes, [-1]))
+
+
+@functools.cache
+def _batch_decoder(image_size: int) -> Callable[[tf.Tensor], tf.Tensor]:
+    """`decode_to_pixels` for one image size as a tf.function traced once per process.
+
+    TFX Transform traces `preprocessing_fn` nine times (analysis, schema
+    inference, the saved transform graph, each Beam worker's graph); the
+    decode graph's conditionals take most of each trace, so every trace after
+    the first calls this function instead of building the graph again.
+    """
+
+    def decode(flat: tf.Tensor) -> tf.Tensor:
+        values, shapes = tf.cond(
+            tf.reduce_any(tf.io.is_jpeg(flat)),  # is_jpeg compares each string's first bytes
+            lambda: _decode_each(flat, lambda one: _upright(one, image_size)),
+            lambda: _decode_each(flat, _decode_not_jpeg),
+        )
+        return _resize_all(values, shapes, image_size)
+
+    return tf.function(decode, input_signature=[tf.TensorSpec([None], tf.string)], autograph=False)
 
 
 def to_unit_range(pixels: tf.Tensor) -> tf.Tensor:
