@@ -16,6 +16,7 @@ import tensorflow as tf
 from google.protobuf.message import DecodeError
 from tensorflow_serving.apis import prediction_log_pb2
 
+from models import tfdata
 from serving.request_log_file import published_files, start_ms
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,7 @@ def read_logged_traffic(prefix: str, since_s: float, until_s: float) -> LoggedTr
         try:
             logs = [
                 prediction_log_pb2.PredictionLog.FromString(raw)
-                for batch in tf.data.TFRecordDataset(path).batch(_BATCH).as_numpy_iterator()
+                for batch in tfdata.tfrecords(path).batch(_BATCH).as_numpy_iterator()
                 for raw in batch
             ]
         except (tf.errors.DataLossError, DecodeError) as e:

@@ -25,7 +25,7 @@ from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2, statistics_p
 from components.image_example_gen.ops import ALLOWED_FORMATS
 from contracts import features
 from contracts.images import ImageRejected, open_image
-from models import selection
+from models import selection, tfdata
 
 BYTES = "bytes"
 PREDICTED_CLASS = "predicted_class"
@@ -104,7 +104,7 @@ def span_images(examples_uri: str, split: str = "train", limit: int = 1000) -> l
     if not files:
         raise FileNotFoundError(f"{examples_uri}: no Split-{split} files of tf.Examples")
     images: list[bytes] = []
-    for raw in tf.data.TFRecordDataset(files, compression_type=_compression(files[0])):
+    for raw in tfdata.tfrecords(files, _compression(files[0])):
         example = tf.train.Example.FromString(raw.numpy())
         images.append(example.features.feature[features.IMAGE_KEY].bytes_list.value[0])
         if len(images) >= limit:

@@ -103,6 +103,7 @@ def examples_sha256(examples_uri: str) -> set[str]:
     import tensorflow as tf
 
     from contracts import features
+    from models import tfdata
 
     files = [
         f for f in tf.io.gfile.glob(os.path.join(examples_uri, "Split-*", "*")) if "/." not in f
@@ -110,7 +111,7 @@ def examples_sha256(examples_uri: str) -> set[str]:
     if not files:
         raise FileNotFoundError(f"{examples_uri}: no Split-*/ TFRecords (not an Examples folder)")
     out = set()
-    for record in tf.data.TFRecordDataset(files, compression_type="GZIP").as_numpy_iterator():
+    for record in tfdata.tfrecords(files, "GZIP").as_numpy_iterator():
         example = tf.train.Example.FromString(record)
         value = example.features.feature[features.SHA256_KEY].bytes_list.value
         if value:

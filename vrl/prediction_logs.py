@@ -24,6 +24,7 @@ from google.protobuf.message import DecodeError
 from tensorflow_serving.apis import prediction_log_pb2
 
 from contracts import features
+from models import tfdata
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +110,7 @@ def read_logs(paths: list[str], model: str) -> tuple[list[ScoredImage], ReadCoun
     out: list[ScoredImage] = []
     for path in log_files(paths):
         counts.files += 1
-        dataset = tf.data.TFRecordDataset(path, compression_type=_compression(path))
+        dataset = tfdata.tfrecords(path, _compression(path))
         try:
             for raw in dataset.as_numpy_iterator():
                 counts.records += 1

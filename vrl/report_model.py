@@ -22,8 +22,10 @@ def predictions(version_dir: str, examples_uri: str, limit: int = MAX_EVAL_EXAMP
     import numpy as np
     import tensorflow as tf
 
+    from models import tfdata
+
     shards = sorted(glob.glob(os.path.join(examples_uri, "Split-eval", "*")))
-    records = list(tf.data.TFRecordDataset(shards, compression_type="GZIP").take(limit))
+    records = list(tfdata.tfrecords(shards, "GZIP").take(limit))
     serialized = [r.numpy() for r in records]
     parsed = [tf.train.Example.FromString(s).features.feature for s in serialized]
     labels = np.array([f[features.LABEL_KEY].int64_list.value[0] for f in parsed])

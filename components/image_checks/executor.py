@@ -31,6 +31,8 @@ def read_split(split_dir: str) -> list[ops.ImageRecord]:
     """Reads the summary features (no pixels) of every example in a split folder."""
     import tensorflow as tf
 
+    from models import tfdata
+
     files = sorted(fileio.glob(os.path.join(split_dir, "*")))
     if not files:
         raise FileNotFoundError(f"{split_dir}: no TFRecord files; expected ImageExampleGen output")
@@ -42,7 +44,7 @@ def read_split(split_dir: str) -> list[ops.ImageRecord]:
         features.SHA256_KEY: tf.io.FixedLenFeature([], tf.string),
     }
     compression = "GZIP" if files[0].endswith(".gz") else ""
-    ds = tf.data.TFRecordDataset(files, compression_type=compression).batch(1024)
+    ds = tfdata.tfrecords(files, compression).batch(1024)
     records = []
     for batch in ds.map(lambda b: tf.io.parse_example(b, spec)):
         cols = {k: v.numpy() for k, v in batch.items()}

@@ -15,6 +15,7 @@ from google.protobuf.message import DecodeError
 from components.image_example_gen import names, ops
 from contracts import features
 from contracts.manifest import COLUMNS, decode_manifest
+from models import tfdata
 
 AUTO = "auto"
 FOLDERS = "folders"
@@ -185,7 +186,7 @@ def tfrecord_compression(path: str) -> str:
 
 def read_tfrecord(path: str) -> Iterator[bytes]:
     """Yields the records of one TFRecord file, gzip or not (raises tf.errors.DataLossError)."""
-    dataset = tf.data.TFRecordDataset(path, compression_type=tfrecord_compression(path))
+    dataset = tfdata.tfrecords(path, tfrecord_compression(path))
     for record in dataset.as_numpy_iterator():
         yield bytes(record)
 

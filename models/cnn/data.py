@@ -20,6 +20,7 @@ import tensorflow_transform as tft
 
 from contracts import features
 from contracts.files import DATA_IDENTITY_FILE
+from models import tfdata
 from models.cnn.preprocessing import IMAGE_XF_KEY, LABEL_XF_KEY, decode_pixels, to_unit_range
 
 # Records parsed per call; large enough to amortise the per-call overhead,
@@ -99,10 +100,10 @@ def _transformed_spec(
 
 
 def _records(file_patterns: Iterable[str], max_records: int | None = None) -> tf.data.Dataset:
+    """The TFRecords of these patterns; like `records_dataset`, this module's other
+    source, without tf.data's autotune thread (`models.tfdata`)."""
     files = list_files(file_patterns)
-    ds = tf.data.TFRecordDataset(
-        files, compression_type="GZIP", num_parallel_reads=min(len(files), 8)
-    )
+    ds = tfdata.tfrecords(files, "GZIP", num_parallel_reads=min(len(files), 8))
     return ds.take(max_records) if max_records else ds
 
 
@@ -186,7 +187,8 @@ def records_dataset(
     shape: Iterable[int],
 ) -> tf.data.Dataset:
     """Unbatched (float32 [S, S, 3] in [0, 1], label) pairs of these serialized records."""
-    ds = _parsed(tf.data.Dataset.from_tensor_slices(records), tf_transform_output, shape, True)
+    source = tfdata.without_autotune_thread(tf.data.Dataset.from_tensor_slices(records))
+    ds = _parsed(source, tf_transform_output, shape, True)
     return ds.map(_to_model_input, num_parallel_calls=tf.data.AUTOTUNE)
 
 

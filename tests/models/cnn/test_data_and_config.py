@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from models.cnn import data, testing, training_data
+from models.cnn import augment, data, testing, training_data
 from models.cnn.config import TrainerConfig
 from models.cnn.preprocessing import IMAGE_XF_KEY, decode_pixels
 
@@ -68,6 +68,28 @@ def test_training_dataset_yields_transformed_batches_covering_every_example(
     assert np.bincount(labels).tolist() == [15, 15, 15]
     # Colour classes: the dominant channel of each image is its label.
     assert (images.mean(axis=(1, 2)).argmax(axis=1) == labels).all()
+
+
+def test_no_trainer_dataset_runs_the_autotune_thread(transformed_uri, transform_dir):
+    """With tf.data's autotune thread, destroying an iterator waits out the thread's
+    re-optimization period: `Model.fit` returned 4-17 s after its last epoch
+    (bench/data_teardown.py). Options set on a source reach every dataset built on it."""
+    out = tft.TFTransformOutput(transform_dir)
+    pattern, shape = _train_pattern(transformed_uri), (16, 16, 3)
+    training = data.training_dataset(pattern, out, shape, batch_size=8, repeat=True, seed=0)
+    datasets = {
+        "training": training,
+        "eval": data.training_dataset(pattern, out, shape, batch_size=8, shuffle=False),
+        "augmented": augment.augment_dataset(training, augment.build_augmenter(16, seed=0)),
+        "error analysis": data.pixel_dataset(pattern, out, shape),
+        "sanity sample": data.records_dataset(data.sample_records(pattern, 4, 0), out, shape),
+    }
+
+    for name, ds in datasets.items():
+        assert ds.options().autotune.enabled is False, name
+    assert next(iter(datasets["augmented"]))[0].shape == (8, 16, 16, 3)
+    # The default, for contrast: a dataset built elsewhere keeps the thread.
+    assert tf.data.Dataset.range(3).options().autotune.enabled is not False
 
 
 def test_image_shape_comes_from_the_materialised_pixels_and_must_match_config(
