@@ -21,7 +21,7 @@ import sys
 
 from models.cnn.config import TrainerConfig
 from pipeline.image_config import ImagePipelineConfig
-from pipeline.rl_config import RlPipelineConfig, default_pipeline_name
+from pipeline.rl_config import default_model_name
 from vrl import demo_data, image
 from vrl.help_format import DefaultsFormatter
 
@@ -83,7 +83,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     if rl_run:
         _step(f"3/4 RL pipeline: {args.env} (ran alongside the image pipeline)")
         _check(rl_run.finish(), "the RL pipeline")
-        policy_model = rl_config(args.env, home).model_name
+        # The child names no model, so its config takes the env's default name.
+        policy_model = default_model_name(args.env)
     _step("4/4 serving: local TF-Serving-compatible server, queried over gRPC")
     # Imported when the demo reaches serving (gRPC, TF Serving protos): `--help` stays fast.
     from serving.demo import query_pushed_models
@@ -120,17 +121,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def rl_config(env_id: str, home: str) -> RlPipelineConfig:
-    """The RL pipeline's config in the demo: what `vrl run rl --env ENV --home HOME` builds."""
-    return RlPipelineConfig.for_env(
-        env_id,
-        pipeline_root=os.path.join(home, "tfx", default_pipeline_name(env_id)),
-        serving_base=os.path.join(home, "serving"),
-    )
-
-
 def rl_argv(env_id: str, home: str) -> list[str]:
-    """The child's command line: the `vrl run rl` a user would type for `rl_config`."""
+    """The child's command line: the `vrl run rl` a user would type (the env's default
+    model name, serving base `HOME/serving`)."""
     return [sys.executable, "-m", "vrl", "run", "rl", "--env", env_id, "--home", home]
 
 
