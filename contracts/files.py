@@ -16,6 +16,11 @@ SPAN_FOLDER_PATTERN = SPAN_FOLDER_PREFIX + "{SPAN}/" + FOLDER_PATTERN
 
 # ImageExampleGen's quarantine artifact.
 INGEST_REPORT_FILE = "ingest_report.json"
+# ImageExampleGen's Examples artifact, beside label_vocab.txt: one JSON line per
+# example written, {"path", "sha256", "split", "label_name"}, gzip; path as
+# quarantine.jsonl names inputs (relative to the input base, FILE#N for a
+# TFRecord's record N). ImageChecks names files with it.
+EXAMPLE_LISTING_FILE = "example_listing.jsonl.gz"
 # ImageChecks' output artifact.
 IMAGE_CHECKS_FILE = "image_checks.json"
 # ImageTransform's transformed Examples, beside label_vocab.txt: the span, version

@@ -21,7 +21,7 @@ from typing import Any
 import apache_beam as beam
 import tensorflow as tf
 
-from components.image_example_gen import ops, report, sources
+from components.image_example_gen import listing, ops, report, sources
 from contracts import features
 
 QUARANTINE_TAG = "quarantine"
@@ -40,6 +40,8 @@ class IngestConfig:
     fixed_labels: tuple[str, ...]
     limits: ops.ImageLimits
     staging_dir: str
+    splits: dict[str, listing.SplitRule]
+    """Input split pattern -> how its examples map to output splits (for the listing)."""
 
 
 def pattern_key(pattern: str) -> str:
@@ -85,11 +87,12 @@ CHECK_BATCH = 256
 
 class CheckAndBuildExample(beam.DoFn):
     """Decode-checks a batch of inputs; emits a tf.Example or a tagged quarantine
-    record for each."""
+    record for each, and the batch's listing lines (tagged) once."""
 
     def __init__(self, config: IngestConfig, input_pattern: str):
         self._config = config
         self._pattern = input_pattern
+        self._rule = config.splits[input_pattern]
         self._ids: dict[str, int] = {}
 
     def setup(self) -> None:
@@ -127,6 +130,7 @@ class CheckAndBuildExample(beam.DoFn):
                 read.append(e)
         payloads = [r[0] for r in read if not isinstance(r, ops.ImageRejected)]
         checked = iter(ops.check_images(payloads, self._config.limits))
+        lines = []
         for item, result in zip(items, read, strict=True):  # outputs in input order
             if isinstance(result, ops.ImageRejected):
                 yield self._quarantine(item, result, item.label_name)
@@ -135,8 +139,12 @@ class CheckAndBuildExample(beam.DoFn):
             info = next(checked)
             if isinstance(info, ops.ImageRejected):
                 yield self._quarantine(item, info, label_name)
-            else:
-                yield ops.build_example(data, info, self._ids[label_name], label_name)
+                continue
+            example = ops.build_example(data, info, self._ids[label_name], label_name)
+            split = self._rule.split_of(example)
+            lines.append(listing.listing_line(item.path, info.sha256, split, label_name))
+            yield example
+        yield beam.pvalue.TaggedOutput(listing.LISTING_TAG, lines)
 
 
 def list_items(config: IngestConfig, files: Sequence[str], input_format: str) -> list:
@@ -224,7 +232,7 @@ def ImagesToExample(  # noqa: N802 (Beam PTransform naming)
 
     checked = batches | "DecodeCheck" >> beam.ParDo(
         CheckAndBuildExample(config, split_pattern)
-    ).with_outputs(QUARANTINE_TAG, main="examples")
+    ).with_outputs(QUARANTINE_TAG, listing.LISTING_TAG, main="examples")
 
     key = pattern_key(split_pattern)
     seen_path = os.path.join(config.staging_dir, f"{SEEN_PREFIX}{key}.jsonl")
@@ -242,6 +250,7 @@ def ImagesToExample(  # noqa: N802 (Beam PTransform naming)
         os.path.join(config.staging_dir, f"{BAD_PREFIX}{key}.jsonl"),
         "Quarantine",
     )
+    _ = checked[listing.LISTING_TAG] | "Listing" >> listing.WriteListing(config.staging_dir, key)
     return checked.examples
 
 

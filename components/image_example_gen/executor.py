@@ -19,7 +19,7 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
-from components.image_example_gen import beam_io, inputs, ops, report, sources, spec
+from components.image_example_gen import beam_io, inputs, listing, ops, report, sources, spec
 from contracts import features, files
 
 # Private exec_properties filled in by Do() for the Beam stages (TFX itself
@@ -56,7 +56,22 @@ def ingest_config(exec_properties: dict[str, Any]) -> beam_io.IngestConfig:
             ),
         ),
         staging_dir=exec_properties[_STAGING_KEY],
+        splits=listing.split_rules(_input_config(exec_properties), _output_config(exec_properties)),
     )
+
+
+def _input_config(exec_properties: dict[str, Any]) -> example_gen_pb2.Input:
+    config = example_gen_pb2.Input()
+    proto_utils.json_to_proto(exec_properties[standard_component_specs.INPUT_CONFIG_KEY], config)
+    return config
+
+
+def _output_config(exec_properties: dict[str, Any]) -> example_gen_pb2.Output:
+    config = example_gen_pb2.Output()
+    raw = exec_properties.get(standard_component_specs.OUTPUT_CONFIG_KEY)
+    if raw:
+        proto_utils.json_to_proto(raw, config)
+    return config
 
 
 @beam.ptransform_fn
@@ -182,8 +197,7 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
                 props[inputs.SPAN_KEY],
                 props[inputs.VERSION_KEY],
             )
-        input_config = example_gen_pb2.Input()
-        proto_utils.json_to_proto(props[standard_component_specs.INPUT_CONFIG_KEY], input_config)
+        input_config = _input_config(props)
         input_base = props[standard_component_specs.INPUT_BASE_KEY]
         examples = artifact_utils.get_single_instance(output_dict[spec.EXAMPLES_KEY])
         quarantine = artifact_utils.get_single_instance(output_dict[spec.QUARANTINE_KEY])
@@ -207,6 +221,7 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
         super().Do(input_dict, output_dict, props)
 
         ops.write_label_vocab(vocab, os.path.join(examples.uri, features.LABEL_VOCAB_FILENAME))
+        listed = listing.write_listing(staging, examples.uri)
         seen, counts, bad = read_staging(staging)
         ingest = report.build_report(seen, counts, bad)
         ingest["label_vocab"] = vocab
@@ -228,7 +243,7 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
             ingest["quarantined"],
             ingest["quarantined_per_reason"],
         )
-        report.check_reconciled(ingest)
+        report.check_reconciled(ingest, listed)
         max_bad_fraction = float(
             props.get(spec.MAX_BAD_FRACTION_KEY, spec.DEFAULT_MAX_BAD_FRACTION)
         )

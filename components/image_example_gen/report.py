@@ -68,13 +68,19 @@ def build_report(
     }
 
 
-def check_reconciled(report: Mapping[str, Any]) -> None:
-    """Raises ReconciliationError unless seen == written + quarantined."""
+def check_reconciled(report: Mapping[str, Any], listed: int | None = None) -> None:
+    """Raises ReconciliationError unless seen == written + quarantined, and the
+    example listing (`listed` lines, when given) has one line per example written."""
     if not report["reconciled"]:
         raise ReconciliationError(
             f"ImageExampleGen counts do not reconcile: {report['files_seen']} inputs seen, "
             f"{report['examples_written']} examples written + {report['quarantined']} "
             "quarantined. This is a bug; please report it with the ingest report."
+        )
+    if listed is not None and listed != report["examples_written"]:
+        raise ReconciliationError(
+            f"ImageExampleGen's example listing has {listed} lines for "
+            f"{report['examples_written']} examples written. This is a bug; please report it."
         )
 
 

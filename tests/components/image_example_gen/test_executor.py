@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import collections
+import gzip
 import json
 import os
 import shutil
@@ -138,6 +140,32 @@ def test_quarantine_report_names_each_bad_file_and_counts_reconcile(first_run):
     assert not os.path.exists(os.path.join(quarantine.uri, "_staging"))
 
 
+def _read_listing(examples_uri):
+    with tf.io.gfile.GFile(os.path.join(examples_uri, files.EXAMPLE_LISTING_FILE), "rb") as f:
+        return [json.loads(line) for line in gzip.decompress(f.read()).decode().splitlines()]
+
+
+def test_example_listing_names_each_written_example_and_reconciles_per_split(first_run):
+    (examples, quarantine), _ = first_run
+    rows = _read_listing(examples.uri)
+    with open(os.path.join(quarantine.uri, files.INGEST_REPORT_FILE)) as f:
+        ingest = json.load(f)
+    assert len(rows) == ingest["examples_written"] == 103
+    assert collections.Counter(r["split"] for r in rows) == ingest["examples_per_split"]
+    for split in ("train", "eval"):
+        written = [
+            ex.features.feature[features.SHA256_KEY].bytes_list.value[0].decode()
+            for ex in _read_split(examples.uri, split)
+        ]
+        assert sorted(r["sha256"] for r in rows if r["split"] == split) == sorted(written)
+    paths = [r["path"] for r in rows]
+    assert paths == sorted(paths) and len(set(paths)) == 103
+    assert {"star/star_00000.png", "star/star_copy.png", "circle/gray.png"} <= set(paths)
+    assert "star/notes.png" not in paths  # quarantined
+    copies = [r for r in rows if r["path"] in ("star/star_00000.png", "star/star_copy.png")]
+    assert copies[0]["sha256"] == copies[1]["sha256"] and copies[0]["label_name"] == "star"
+
+
 def test_hash_split_is_near_the_ratio_keeps_duplicates_together_and_repeats(first_run, tmp_path):
     (examples, _), props = first_run
 
@@ -201,3 +229,8 @@ def test_tfrecord_input_splits_share_one_vocabulary(tmp_path, imaging):
     assert len(_read_split(examples.uri, "train")) == 2
     with open(os.path.join(quarantine.uri, spec.QUARANTINE_FILENAME)) as f:
         assert [json.loads(line)["path"] for line in f] == ["eval/b.tfrecord#1"]
+    assert [(r["path"], r["split"], r["label_name"]) for r in _read_listing(examples.uri)] == [
+        ("eval/b.tfrecord#0", "eval", "zebra"),
+        ("train/a.tfrecord.gz#0", "train", "zebra"),
+        ("train/a.tfrecord.gz#1", "train", "ant"),
+    ]

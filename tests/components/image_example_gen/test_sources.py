@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import tensorflow as tf
 
-from components.image_example_gen import beam_io, ops, report, sources
+from components.image_example_gen import beam_io, component, listing, ops, report, sources
 from contracts import features
+
+# How the tests' input patterns split: folders as a pipeline's default hash
+# split, the others into one split.
+SPLITS = {
+    "*/*": listing.split_rules(
+        component.default_input_config(), component.default_output_config(eval_fraction=0.5)
+    )["*/*"],
+    "lists/*.csv": listing.SplitRule(("train",)),
+    "*.tfrecord": listing.SplitRule(("train",)),
+}
 
 
 def _config(root, vocab, fixed=()):
@@ -17,21 +29,30 @@ def _config(root, vocab, fixed=()):
         fixed_labels=tuple(fixed),
         limits=ops.ImageLimits(),
         staging_dir=str(root / "_staging"),
+        splits=SPLITS,
     )
 
 
-def _run_items(config, items, pattern="*/*"):
-    """Runs the Beam DoFn body directly on one batch: (examples, quarantine records)."""
+def _run_items_listed(config, items, pattern="*/*"):
+    """Runs the Beam DoFn body directly on one batch: (examples, quarantine records,
+    listing rows)."""
     dofn = beam_io.CheckAndBuildExample(config, pattern)
     dofn.setup()
-    examples, bad = [], []
+    examples, bad, listed = [], [], []
     for out in dofn.process(list(items)):
         if isinstance(out, tf.train.Example):
             examples.append(out)
+        elif out.tag == listing.LISTING_TAG:
+            listed += [json.loads(line) for line in out.value]
         else:
             assert out.tag == beam_io.QUARANTINE_TAG
             bad.append(out.value)
-    return examples, bad
+    return examples, bad, listed
+
+
+def _run_items(config, items, pattern="*/*"):
+    """(examples, quarantine records) of one batch."""
+    return _run_items_listed(config, items, pattern)[:2]
 
 
 def _example_bytes(image: bytes, **extra) -> bytes:
@@ -53,10 +74,20 @@ def test_folder_tree_every_file_gets_its_reason_and_counts_reconcile(odd_tree):
     vocab = ops.label_vocabulary(i.label_name for i in items)
     assert vocab == ["a", "b", "odd"]
 
-    examples, bad = _run_items(_config(root, vocab), items)
+    examples, bad, listed = _run_items_listed(_config(root, vocab), items)
 
     reasons = {r["path"]: r["reason"] for r in bad}
     assert reasons == {path: reason for path, reason in expected.items() if reason}
+    # The listing: one row per example, in the examples' order, naming its file.
+    assert sorted(r["path"] for r in listed) == sorted(p for p, why in expected.items() if not why)
+    assert [(r["sha256"], r["label_name"]) for r in listed] == [
+        (
+            e.features.feature[features.SHA256_KEY].bytes_list.value[0].decode(),
+            e.features.feature[features.LABEL_NAME_KEY].bytes_list.value[0].decode(),
+        )
+        for e in examples
+    ]
+    assert {r["split"] for r in listed} == {"train", "eval"}
     written = sorted(
         (e.features.feature[features.LABEL_NAME_KEY].bytes_list.value[0].decode(),
          e.features.feature[features.LABEL_KEY].int64_list.value[0])
@@ -86,8 +117,14 @@ def test_csv_manifest_paths_are_relative_to_the_manifest_and_missing_files_quara
         ("lists/img/two.jpg", "dog"),
         ("lists/img/gone.png", "dog"),
     ]
-    examples, bad = _run_items(_config(tmp_path, ["cat", "dog"]), items, "lists/*.csv")
+    examples, bad, listed = _run_items_listed(
+        _config(tmp_path, ["cat", "dog"]), items, "lists/*.csv"
+    )
     assert len(examples) == 2
+    assert [(r["path"], r["split"]) for r in listed] == [
+        ("lists/img/one.png", "train"),
+        ("lists/img/two.jpg", "train"),
+    ]
     assert bad == [
         report.quarantine_record(
             "lists/img/gone.png", ops.MISSING, "file does not exist", "dog", "lists/*.csv"
@@ -132,8 +169,14 @@ def test_tfrecord_input_is_decode_checked_gzip_or_not(tmp_path, imaging, compres
     )
     assert names == {"cat", "dog", "1"} and not_tfrecords == []
 
-    examples, bad = _run_items(_config(tmp_path, ["1", "cat", "dog"]), items, "*.tfrecord")
+    examples, bad, listed = _run_items_listed(
+        _config(tmp_path, ["1", "cat", "dog"]), items, "*.tfrecord"
+    )
     assert [e.features.feature[features.LABEL_KEY].int64_list.value[0] for e in examples] == [1, 0]
+    assert [(r["path"], r["label_name"]) for r in listed] == [
+        ("data.tfrecord#0", "cat"),
+        ("data.tfrecord#2", "1"),
+    ]
     assert [(r["path"], r["reason"], r["label_name"]) for r in bad] == [
         ("data.tfrecord#1", ops.TRUNCATED, "dog"),
         ("data.tfrecord#3", ops.BAD_RECORD, None),
