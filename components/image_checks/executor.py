@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import collections
 import dataclasses
+import gzip
 import json
 import os
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from absl import logging
@@ -61,6 +64,31 @@ def read_split(split_dir: str) -> list[ops.ImageRecord]:
     return records
 
 
+def read_sources(
+    examples_uri: str, splits: Mapping[str, Sequence[ops.ImageRecord]]
+) -> ops.Sources | None:
+    """The files of every image that occurs more than once, from ImageExampleGen's
+    example listing; None when the Examples have no listing (an older run, another
+    ExampleGen), and the findings then name hashes only."""
+    path = os.path.join(examples_uri, files.EXAMPLE_LISTING_FILE)
+    if not fileio.exists(path):
+        logging.info("ImageChecks: no %s in the Examples; findings name sha256 only", path)
+        return None
+    counts = collections.Counter(r.sha256 for records in splits.values() for r in records)
+    wanted = {sha for sha, n in counts.items() if n > 1}
+    sources: dict[tuple[str, str], list[tuple[str, str]]] = collections.defaultdict(list)
+    if not wanted:  # nothing to name: leave the file unread
+        return sources
+    with fileio.open(path, "rb") as f:
+        lines = gzip.decompress(f.read()).decode("utf-8").splitlines()
+    for line in lines:
+        row = json.loads(line)
+        if row[features.SHA256_KEY] in wanted:
+            key = (row["split"], row[features.SHA256_KEY])
+            sources[key].append((row["path"], row[features.LABEL_NAME_KEY]))
+    return sources
+
+
 def to_anomalies_proto(issues: list[ops.Issue]) -> anomalies_pb2.Anomalies:
     """Image issues as a TFMD Anomalies proto (one entry per feature)."""
     proto = anomalies_pb2.Anomalies()
@@ -112,7 +140,7 @@ class Executor(base_executor.BaseExecutor):
 
         split_names = artifact_utils.decode_split_names(examples.split_names)
         splits = {s: read_split(artifact_utils.get_split_uri([examples], s)) for s in split_names}
-        issues = ops.run_checks(splits, cfg)
+        issues = ops.run_checks(splits, cfg, read_sources(examples.uri, splits))
         output.split_names = artifact_utils.encode_split_names(split_names)
         for split in split_names:
             split_dir = artifact_utils.get_split_uri([output], split)

@@ -14,6 +14,10 @@ ERROR = "ERROR"
 WARNING = "WARNING"
 ALL_SPLITS = "all"  # the split name used for dataset-wide findings
 
+# (split, sha256) -> (path, label_name) of each example of that image, from
+# ImageExampleGen's example listing; findings name files from it when given.
+Sources = Mapping[tuple[str, str], Sequence[tuple[str, str]]]
+
 
 @dataclasses.dataclass(frozen=True)
 class ImageRecord:
@@ -138,8 +142,47 @@ def size_and_channel_spread(
     return issues
 
 
-def duplicates(split: str, records: Sequence[ImageRecord]) -> list[Issue]:
-    """Duplicates within a split; the same bytes under two labels is an error."""
+def _files(sources: Sources | None, split: str, sha256: str) -> Sequence[tuple[str, str]]:
+    return sources.get((split, sha256), ()) if sources else ()
+
+
+def _two_files(first: str, second: str, sha256: str) -> str:
+    return f"{first} and {second}, sha256 {sha256[:12]}"
+
+
+def _duplicate_example(split: str, sha256: str, sources: Sources | None) -> str:
+    """Two files of one duplicated image, else its hash."""
+    paths = [path for path, _ in _files(sources, split, sha256)]
+    if len(paths) < 2:
+        return f"sha256 {sha256[:12]}"
+    return _two_files(paths[0], paths[1], sha256)
+
+
+def _conflict_example(split: str, sha256: str, labels: set[str], sources: Sources | None) -> str:
+    """Two files of one image under different labels, else its hash and labels."""
+    rows = _files(sources, split, sha256)
+    other = [row for row in rows if row[1] != rows[0][1]] if rows else []
+    if not other:
+        return f"sha256 {sha256[:12]} labelled {sorted(labels)}"
+    (path_a, label_a), (path_b, label_b) = rows[0], other[0]
+    return _two_files(f"{path_a} ({label_a})", f"{path_b} ({label_b})", sha256)
+
+
+def _leak_example(split: str, train: str, sha256: str, sources: Sources | None) -> str:
+    """The image's file in the evaluation split and in the training split, else its hash."""
+    held_out, trained = _files(sources, split, sha256), _files(sources, train, sha256)
+    if not held_out or not trained:
+        return f"sha256 {sha256[:12]}"
+    return _two_files(f"{held_out[0][0]} ({split})", f"{trained[0][0]} ({train})", sha256)
+
+
+def duplicates(
+    split: str, records: Sequence[ImageRecord], sources: Sources | None = None
+) -> list[Issue]:
+    """Duplicates within a split; the same bytes under two labels is an error.
+
+    With `sources`, a message names two files of its example image.
+    """
     by_hash: dict[str, set[str]] = collections.defaultdict(set)
     counts = collections.Counter()
     for r in records:
@@ -156,7 +199,7 @@ def duplicates(split: str, records: Sequence[ImageRecord]) -> list[Issue]:
                 WARNING,
                 split,
                 f"{len(dup)} images occur more than once ({extra} extra copies), "
-                f"e.g. sha256 {sorted(dup)[0][:12]}",
+                f"e.g. {_duplicate_example(split, min(dup), sources)}",
             )
         )
     conflict = sorted(h for h, labels in by_hash.items() if len(labels) > 1)
@@ -167,8 +210,8 @@ def duplicates(split: str, records: Sequence[ImageRecord]) -> list[Issue]:
                 "sha256",
                 ERROR,
                 split,
-                f"{len(conflict)} identical images carry different labels, e.g. sha256 "
-                f"{conflict[0][:12]} labelled {sorted(by_hash[conflict[0]])}",
+                f"{len(conflict)} identical images carry different labels, e.g. "
+                + _conflict_example(split, conflict[0], by_hash[conflict[0]], sources),
             )
         )
     return issues
@@ -178,8 +221,12 @@ def leakage(
     splits: Mapping[str, Sequence[ImageRecord]],
     train: str = "train",
     evals: Iterable[str] = ("eval",),
+    sources: Sources | None = None,
 ) -> list[Issue]:
-    """The same image (by sha256) in the training split and an evaluation split."""
+    """The same image (by sha256) in the training split and an evaluation split.
+
+    With `sources`, a message names the image's file in each of the two splits.
+    """
     if train not in splits:
         return []
     train_hashes = {r.sha256 for r in splits[train]}
@@ -194,14 +241,18 @@ def leakage(
                     ERROR,
                     split,
                     f"{len(shared)} images of split {split!r} also occur in {train!r}, "
-                    f"e.g. sha256 {shared[0][:12]}",
+                    f"e.g. {_leak_example(split, train, shared[0], sources)}",
                 )
             )
     return issues
 
 
-def run_checks(splits: Mapping[str, Sequence[ImageRecord]], cfg: CheckConfig) -> list[Issue]:
-    """All image checks over every split."""
+def run_checks(
+    splits: Mapping[str, Sequence[ImageRecord]],
+    cfg: CheckConfig,
+    sources: Sources | None = None,
+) -> list[Issue]:
+    """All image checks over every split; `sources` lets findings name files."""
     issues: list[Issue] = []
     everything = [r for records in splits.values() for r in records]
     issues += class_balance(ALL_SPLITS, everything, cfg)
@@ -211,7 +262,7 @@ def run_checks(splits: Mapping[str, Sequence[ImageRecord]], cfg: CheckConfig) ->
                 Issue("empty_split", "label_name", ERROR, split, f"split {split!r} has no examples")
             )
         issues += size_and_channel_spread(split, records, cfg)
-        issues += duplicates(split, records)
+        issues += duplicates(split, records, sources)
     issues += missing_classes(splits)
-    issues += leakage(splits, evals=[s for s in splits if s != "train"])
+    issues += leakage(splits, evals=[s for s in splits if s != "train"], sources=sources)
     return issues

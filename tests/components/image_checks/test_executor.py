@@ -1,3 +1,4 @@
+import gzip
 import json
 import os
 
@@ -34,11 +35,22 @@ def _examples_artifact(root, splits):
     return art
 
 
-def _run(tmp_path, splits, halt):
+def _write_listing(examples_uri, rows):
+    """ImageExampleGen's example listing: (path, sha256, split, label_name) rows."""
+    keys_ = ("path", "sha256", "split", "label_name")
+    text = "".join(json.dumps(dict(zip(keys_, row, strict=True))) + "\n" for row in rows)
+    with open(os.path.join(examples_uri, files.EXAMPLE_LISTING_FILE), "wb") as f:
+        f.write(gzip.compress(text.encode()))
+
+
+def _run(tmp_path, splits, halt, listing=None):
     out = standard_artifacts.ExampleAnomalies()
     out.uri = str(tmp_path / "out")
+    examples = _examples_artifact(tmp_path, splits)
+    if listing is not None:
+        _write_listing(examples.uri, listing)
     executor.Executor().Do(
-        {keys.EXAMPLES: [_examples_artifact(tmp_path, splits)]},
+        {keys.EXAMPLES: [examples]},
         {keys.IMAGE_ANOMALIES: [out]},
         {keys.CONFIG: json.dumps({"max_class_imbalance": 3.0}), keys.HALT_ON_ANOMALIES: int(halt)},
     )
@@ -64,8 +76,34 @@ def test_leak_is_written_as_tfmd_anomaly_and_reported(tmp_path):
 
 def test_halts_with_a_message_naming_the_problem(tmp_path):
     splits = {"train": [("a", "h1"), ("b", "h2")], "eval": [("a", "h1"), ("b", "h3")]}
-    with pytest.raises(executor.ImageCheckFailure, match=r"\[eval\] train_eval_leak"):
+    with pytest.raises(executor.ImageCheckFailure, match=r"\[eval\] train_eval_leak") as err:
         _run(tmp_path, splits, halt=True)
+    # Examples without ImageExampleGen's listing: the finding names the hash.
+    assert "e.g. sha256 h1\n" in str(err.value) + "\n"
+
+
+def test_findings_name_the_files_from_the_example_listing(tmp_path):
+    splits = {
+        "train": [("a", "h1"), ("b", "h2"), ("a", "h4"), ("b", "h4")],
+        "eval": [("a", "h1"), ("b", "h3")],
+    }
+    listing = [
+        ("a/one.png", "h1", "train", "a"),
+        ("b/two.png", "h2", "train", "b"),
+        ("a/same.png", "h4", "train", "a"),
+        ("b/same.png", "h4", "train", "b"),
+        ("a/one_again.png", "h1", "eval", "a"),
+        ("b/three.png", "h3", "eval", "b"),
+    ]
+    out = _run(tmp_path, splits, halt=False, listing=listing)
+    report = json.load(open(os.path.join(out.uri, files.IMAGE_CHECKS_FILE)))
+    described = {i["kind"]: i["description"] for i in report["issues"]}
+    assert described["conflicting_labels"].endswith(
+        "e.g. a/same.png (a) and b/same.png (b), sha256 h4"
+    )
+    assert described["train_eval_leak"].endswith(
+        "e.g. a/one_again.png (eval) and a/one.png (train), sha256 h1"
+    )
 
 
 def test_clean_data_passes_even_when_halting(tmp_path):

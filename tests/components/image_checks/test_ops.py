@@ -66,3 +66,50 @@ def test_imbalance_is_judged_on_the_whole_dataset_not_a_noisy_eval_sample():
     skewed = train + [rec("a", f"x{i}") for i in range(30)]
     (issue,) = ops.run_checks({"train": skewed, "eval": evals}, CFG)
     assert (issue.split, issue.kind) == (ops.ALL_SPLITS, "class_imbalance")
+
+
+# ImageExampleGen's listing of the records below: (split, sha256) -> (path, label).
+SOURCES = {
+    ("train", "h1" * 32): [("cats/a.png", "cat"), ("cats/a_copy.png", "cat")],
+    ("train", "h2" * 32): [("cats/b.png", "cat"), ("dogs/b.png", "dog")],
+    ("eval", "h3" * 32): [("cats/c.png", "cat")],
+    ("train", "h3" * 32): [("cats/c_again.png", "cat")],
+}
+
+
+def test_duplicate_and_conflict_messages_name_two_files_and_the_hash():
+    records = [rec("cat", "h1" * 32), rec("cat", "h1" * 32)]
+    records += [rec("cat", "h2" * 32), rec("dog", "h2" * 32)]
+    dup, conflict = ops.duplicates("train", records, SOURCES)
+    assert conflict.kind == "conflicting_labels" and conflict.severity == ops.ERROR
+    assert conflict.description == (
+        "1 identical images carry different labels, e.g. cats/b.png (cat) and "
+        "dogs/b.png (dog), sha256 h2h2h2h2h2h2"
+    )
+    assert dup.kind == "duplicate_images" and dup.severity == ops.WARNING
+    assert dup.description == (
+        "2 images occur more than once (2 extra copies), e.g. cats/a.png and "
+        "cats/a_copy.png, sha256 h1h1h1h1h1h1"
+    )
+
+
+def test_leak_message_names_the_file_in_each_split():
+    splits = {"train": [rec("cat", "h3" * 32)], "eval": [rec("cat", "h3" * 32)]}
+    (issue,) = ops.run_checks(splits, CFG, SOURCES)[-1:]
+    assert issue.kind == "train_eval_leak" and issue.split == "eval"
+    assert issue.description == (
+        "1 images of split 'eval' also occur in 'train', e.g. cats/c.png (eval) and "
+        "cats/c_again.png (train), sha256 h3h3h3h3h3h3"
+    )
+
+
+def test_without_a_listing_messages_keep_the_sha256_wording():
+    records = [rec("cat", "h2" * 32), rec("dog", "h2" * 32)]
+    assert [i.description for i in ops.duplicates("train", records)] == [
+        "1 images occur more than once (1 extra copies), e.g. sha256 h2h2h2h2h2h2",
+        "1 identical images carry different labels, e.g. sha256 h2h2h2h2h2h2 "
+        "labelled ['cat', 'dog']",
+    ]
+    splits = {"train": [rec("cat", "h3" * 32)], "eval": [rec("cat", "h3" * 32)]}
+    (issue,) = ops.leakage(splits, evals=["eval"], sources={})
+    assert issue.description.endswith("e.g. sha256 h3h3h3h3h3h3")
