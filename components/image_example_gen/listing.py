@@ -92,14 +92,15 @@ def WriteListing(  # noqa: N802 (Beam PTransform naming)
 
 
 def write_listing(staging_dir: str, examples_uri: str) -> int:
-    """Gathers the staged lines into the Examples artifact's listing, sorted; returns
+    """Gathers the staged lines into the Examples artifact's listing, sorted and
+    gzipped without a time stamp (the same examples give the same bytes); returns
     the number of lines."""
     lines: list[str] = []
     for path in tf.io.gfile.glob(os.path.join(staging_dir, LISTING_PREFIX + "*")):
         with tf.io.gfile.GFile(path) as f:
             lines += f.read().splitlines(keepends=True)
     lines.sort()
-    data = gzip.compress("".join(lines).encode("utf-8"), compresslevel=_GZIP_LEVEL)
+    data = gzip.compress("".join(lines).encode("utf-8"), _GZIP_LEVEL, mtime=0)
     with tf.io.gfile.GFile(os.path.join(examples_uri, files.EXAMPLE_LISTING_FILE), "wb") as f:
         f.write(data)
     return len(lines)
