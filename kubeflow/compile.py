@@ -90,7 +90,7 @@ def compile_pipeline(
     `config` is the pipeline's own config object (ImagePipelineConfig or
     RlPipelineConfig), with paths as the pods see them.
     """
-    from tfx import v1 as tfx
+    from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner as kfp_v2
 
     cluster.check_output_file(output_file)
     pipeline = build_pipeline(name, config, list(beam_pipeline_args or KFP_BEAM_ARGS))
@@ -100,8 +100,8 @@ def compile_pipeline(
     elif not root.startswith("gs://"):
         raise ValueError(f"--pipeline-root {root!r}: Vertex AI Pipelines takes a gs:// root")
     with tempfile.TemporaryDirectory() as tmp:
-        runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
-            config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(
+        runner = kfp_v2.KubeflowV2DagRunner(
+            config=kfp_v2.KubeflowV2DagRunnerConfig(
                 default_image=cluster.image,
                 use_pipeline_spec_2_1=cluster.target == "kfp",
             ),

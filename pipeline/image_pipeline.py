@@ -8,7 +8,10 @@ from collections.abc import Sequence
 from typing import Any
 
 import tensorflow_model_analysis as tfma
-from tfx import v1 as tfx
+from tfx.components import ExampleValidator, SchemaGen, StatisticsGen, Trainer
+from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
+from tfx.orchestration.pipeline import Pipeline
+from tfx.proto import example_gen_pb2, range_config_pb2, trainer_pb2
 from tfx.utils import proto_utils
 
 from components.atomic_pusher.component import create_pusher
@@ -113,14 +116,16 @@ def example_gen_configs(config: ImagePipelineConfig) -> dict:
         )
     eval_buckets = max(1, round(100 * config.eval_fraction))
     kwargs = {
-        "input_config": tfx.proto.Input(
-            splits=[tfx.proto.Input.Split(name="single_split", pattern=pattern)]
+        "input_config": example_gen_pb2.Input(
+            splits=[example_gen_pb2.Input.Split(name="single_split", pattern=pattern)]
         ),
-        "output_config": tfx.proto.Output(
-            split_config=tfx.proto.SplitConfig(
+        "output_config": example_gen_pb2.Output(
+            split_config=example_gen_pb2.SplitConfig(
                 splits=[
-                    tfx.proto.SplitConfig.Split(name="train", hash_buckets=100 - eval_buckets),
-                    tfx.proto.SplitConfig.Split(name="eval", hash_buckets=eval_buckets),
+                    example_gen_pb2.SplitConfig.Split(
+                        name="train", hash_buckets=100 - eval_buckets
+                    ),
+                    example_gen_pb2.SplitConfig.Split(name="eval", hash_buckets=eval_buckets),
                 ],
                 # Identical images always land in the same split (no leakage).
                 partition_feature_name=features.SHA256_KEY,
@@ -132,8 +137,8 @@ def example_gen_configs(config: ImagePipelineConfig) -> dict:
             raise ValueError(
                 f"span={config.span} given but the input pattern {pattern!r} has no {{SPAN}}"
             )
-        kwargs["range_config"] = tfx.proto.RangeConfig(
-            static_range=tfx.proto.StaticRange(
+        kwargs["range_config"] = range_config_pb2.RangeConfig(
+            static_range=range_config_pb2.StaticRange(
                 start_span_number=config.span, end_span_number=config.span
             )
         )
@@ -169,16 +174,16 @@ def _data_components(config: ImagePipelineConfig, rp: bool) -> list:
         max_bad_fraction=config.max_bad_fraction,
         **gen_configs,
     )
-    statistics_gen = tfx.components.StatisticsGen(
+    statistics_gen = StatisticsGen(
         examples=example_gen.outputs["examples"], stats_options=drift_ops.statistics_options()
     )
     if config.schema_path:
-        schema_gen = tfx.components.ImportSchemaGen(schema_file=config.schema_path)
+        schema_gen = ImportSchemaGen(schema_file=config.schema_path)
     else:
-        schema_gen = tfx.components.SchemaGen(
+        schema_gen = SchemaGen(
             statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True
         )
-    example_validator = tfx.components.ExampleValidator(
+    example_validator = ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
     )
     image_checks = ImageChecks(
@@ -227,13 +232,13 @@ def _training_components(
         trainer_config = maybe_runtime(
             params.TRAINER_CONFIG, json.dumps(trainer_config, sort_keys=True), str, rp
         )
-    trainer = tfx.components.Trainer(
+    trainer = Trainer(
         run_fn=TRAINER_RUN_FN,
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=schema_gen.outputs["schema"],
-        train_args=tfx.proto.TrainArgs(),
-        eval_args=tfx.proto.EvalArgs(),
+        train_args=trainer_pb2.TrainArgs(),
+        eval_args=trainer_pb2.EvalArgs(),
         custom_config=trainer_config,
     )
     return [transform, trainer]
@@ -280,7 +285,7 @@ def create_image_pipeline(
     beam_pipeline_args: list[str] | None = None,
     metadata_connection_config=None,
     runtime_parameters: bool = False,
-) -> tfx.dsl.Pipeline:
+) -> Pipeline:
     """Wires ImageExampleGen → validation and SpanDrift (against the span of
     ServedBaseline, the model in production) → Transform → Trainer → Evaluator
     (against ServedBaseline) → Pusher.
@@ -301,7 +306,7 @@ def create_image_pipeline(
     training = _training_components(config, rp, example_gen, schema_gen, image_checks)
     training[0].add_upstream_node(drift)  # a halting drift check stops Transform
     release = _release_components(config, rp, example_gen, training[-1], baseline)
-    return tfx.dsl.Pipeline(
+    return Pipeline(
         pipeline_name=config.pipeline_name,
         pipeline_root=config.resolved_pipeline_root,
         components=data + [baseline, drift] + training + release,

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import posixpath
 
-from tfx import v1 as tfx
-from tfx.proto import example_gen_pb2
+from tfx.components import BulkInferrer
+from tfx.orchestration.pipeline import Pipeline
+from tfx.proto import bulk_inferrer_pb2, example_gen_pb2
 
 from components.bulk_inference_model.component import BulkInferenceModel
 from components.image_example_gen.component import ImageExampleGen
@@ -48,7 +49,7 @@ def create_infer_pipeline(
     config: InferPipelineConfig,
     beam_pipeline_args: list[str] | None = None,
     metadata_connection_config=None,
-) -> tfx.dsl.Pipeline:
+) -> Pipeline:
     """Wires ImageExampleGen (the pool) and ServedBaseline (the model in production,
     wrapped by BulkInferenceModel) into BulkInferrer. Reads no data."""
     example_gen = pool_example_gen(config)
@@ -57,13 +58,13 @@ def create_infer_pipeline(
         label=config.baseline_label,
     ).with_id("ServedBaseline")  # uncached by every runner (pipeline/params.py)
     wrapped = BulkInferenceModel(model=served.outputs["model"])
-    inferrer = tfx.components.BulkInferrer(
+    inferrer = BulkInferrer(
         examples=example_gen.outputs["examples"],
         model=wrapped.outputs["inference_model"],
-        data_spec=tfx.proto.DataSpec(example_splits=[POOL_SPLIT]),
-        model_spec=tfx.proto.ModelSpec(model_signature_name=[features.EXAMPLES_SIGNATURE]),
+        data_spec=bulk_inferrer_pb2.DataSpec(example_splits=[POOL_SPLIT]),
+        model_spec=bulk_inferrer_pb2.ModelSpec(model_signature_name=[features.EXAMPLES_SIGNATURE]),
     )
-    return tfx.dsl.Pipeline(
+    return Pipeline(
         pipeline_name=config.pipeline_name,
         pipeline_root=config.resolved_pipeline_root,
         components=[example_gen, served, wrapped, inferrer],

@@ -36,7 +36,7 @@ def create_rl_pipeline(
     """
     # TFX and the components load when a pipeline is wired, not when the config
     # is imported: `vrl rl --help` builds its flags from this module.
-    from tfx import v1 as tfx
+    from tfx.orchestration.pipeline import Pipeline
 
     from components.atomic_pusher.component import create_pusher
     from components.dqn_trainer.component import DqnTrainer
@@ -76,7 +76,7 @@ def create_rl_pipeline(
         kind="rl",
         evaluation=evaluator.outputs["evaluation"],
     ).with_id(PUSHER_ID)
-    return tfx.dsl.Pipeline(
+    return Pipeline(
         pipeline_name=config.pipeline_name,
         pipeline_root=config.pipeline_root,
         components=[trainer, baseline, evaluator, pusher],

@@ -16,11 +16,9 @@ def metadata_path(pipeline_root: str) -> str:
 
 def local_metadata_config(pipeline_root: str):
     """SQLite ML Metadata connection config beside the pipeline outputs."""
-    from tfx import v1 as tfx
+    from tfx.orchestration import metadata
 
-    return tfx.orchestration.metadata.sqlite_metadata_connection_config(
-        metadata_path(pipeline_root)
-    )
+    return metadata.sqlite_metadata_connection_config(metadata_path(pipeline_root))
 
 
 def local_beam_args(direct_num_workers: int = 1) -> list[str]:
@@ -49,8 +47,8 @@ def run_local(pipeline: Any) -> None:
     Components that read state outside the pipeline (`UNCACHED_COMPONENT_IDS`:
     the served baseline) always run, whatever the pipeline's cache setting.
     """
-    from tfx import v1 as tfx
     from tfx.dsl.compiler import compiler
+    from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
     from pipeline.params import UNCACHED_COMPONENT_IDS
 
@@ -58,7 +56,7 @@ def run_local(pipeline: Any) -> None:
     for node in ir.nodes:
         if node.pipeline_node.node_info.id in UNCACHED_COMPONENT_IDS:
             node.pipeline_node.execution_options.caching_options.enable_cache = False
-    tfx.orchestration.LocalDagRunner().run_with_ir(ir)
+    LocalDagRunner().run_with_ir(ir)
 
 
 LOCK_FILE = ".vrl-run.lock"

@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 
 from tfx import types
-from tfx import v1 as tfx
+from tfx.components import Pusher
 from tfx.dsl.components.base import base_component, executor_spec
+from tfx.proto import pusher_pb2
 from tfx.types import standard_artifacts, standard_component_specs
 from tfx.types.component_spec import ChannelParameter
 from tfx.utils import json_utils
@@ -37,7 +38,7 @@ class AtomicPusherSpec(standard_component_specs.PusherSpec):
     }
 
 
-class AtomicPusher(tfx.components.Pusher):
+class AtomicPusher(Pusher):
     """TFX's Pusher (same blessing gate, PushedModel output and metadata) whose
     executor stages the copy, writes its provenance and renames it into place."""
 
@@ -48,7 +49,7 @@ class AtomicPusher(tfx.components.Pusher):
         self,
         model: types.BaseChannel,
         model_blessing: types.BaseChannel,
-        push_destination: tfx.proto.PushDestination,
+        push_destination: pusher_pb2.PushDestination,
         custom_config: dict | None = None,
         examples: types.BaseChannel | None = None,
         quarantine: types.BaseChannel | None = None,
@@ -97,8 +98,8 @@ def create_pusher(
     return AtomicPusher(
         model=model,
         model_blessing=model_blessing,
-        push_destination=tfx.proto.PushDestination(
-            filesystem=tfx.proto.PushDestination.Filesystem(
+        push_destination=pusher_pb2.PushDestination(
+            filesystem=pusher_pb2.PushDestination.Filesystem(
                 base_directory=os.path.join(serving_base, model_name)
             )
         ),

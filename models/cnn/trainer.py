@@ -34,7 +34,7 @@ from typing import Any
 
 import tf_keras
 from absl import logging
-from tfx import v1 as tfx
+from tfx.components.trainer.fn_args_utils import FnArgs
 
 from models.cnn import eval_split, export, phases, report, runtime, sanity, training_data
 from models.cnn.backbones import trainer_config_checked
@@ -66,7 +66,7 @@ def _evaluate(net: tf_keras.Model, inputs: training_data.TrainingData, steps: in
 
 # TFX entry point: the Trainer component calls this function by name.
 @restores_op_determinism
-def run_fn(fn_args: tfx.components.FnArgs) -> None:
+def run_fn(fn_args: FnArgs) -> None:
     """Trains the CNN and exports a SavedModel to `fn_args.serving_model_dir`.
 
     custom_config keys: see `models.cnn.config.TrainerConfig`, plus the sha256 of a

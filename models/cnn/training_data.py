@@ -17,7 +17,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
 from absl import logging
-from tfx import v1 as tfx
+from tfx.components.trainer.fn_args_utils import FnArgs
 
 from models.cnn import augment, data
 from models.cnn.config import TrainerConfig
@@ -89,7 +89,7 @@ def epoch_steps(
 
 
 def _train_dataset(
-    fn_args: tfx.components.FnArgs,
+    fn_args: FnArgs,
     tf_transform_output: tft.TFTransformOutput,
     shape: tuple,
     config: TrainerConfig,
@@ -124,7 +124,7 @@ def _train_dataset(
     return augment.augment_dataset(ds, augmenter)
 
 
-def prepare(fn_args: tfx.components.FnArgs, config: TrainerConfig) -> TrainingData:
+def prepare(fn_args: FnArgs, config: TrainerConfig) -> TrainingData:
     """The data phase of `run_fn`; refuses a TFLite export without an eval split up front."""
     if config.tflite and not fn_args.eval_files:
         raise ValueError("tflite export needs an eval split to measure its accuracy; none given")
