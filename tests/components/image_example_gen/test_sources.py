@@ -233,3 +233,12 @@ def test_auto_format_detection():
     assert sources.resolve_input_format(sources.CSV, ["anything"]) == sources.CSV
     with pytest.raises(ValueError, match="input_format"):
         sources.resolve_input_format("parquet", ["x"])
+
+
+@pytest.mark.parametrize(
+    "path", ["a/b.png", 'q"uote\\back/x.png', "caf\u00e9/\u732b.png", "n\nl/x.png"]
+)
+def test_listing_line_is_the_json_of_its_row(path):
+    row = {"path": path, "sha256": "ab" * 32, "split": "eval", "label_name": path.split("/")[0]}
+    line = listing.listing_line(row["path"], row["sha256"], row["split"], row["label_name"])
+    assert line == json.dumps(row) + "\n" and json.loads(line) == row
