@@ -16,6 +16,8 @@ from tfx.types import standard_artifacts
 from tfx.types import standard_component_specs as std
 from tfx.utils import proto_utils
 
+from components.image_checks import executor as checks_executor
+from components.image_checks import keys as checks_keys
 from components.image_example_gen import component, executor, ops, report, spec
 from contracts import features, files
 from vrl import demo_data
@@ -164,6 +166,21 @@ def test_example_listing_names_each_written_example_and_reconciles_per_split(fir
     assert "star/notes.png" not in paths  # quarantined
     copies = [r for r in rows if r["path"] in ("star/star_00000.png", "star/star_copy.png")]
     assert copies[0]["sha256"] == copies[1]["sha256"] and copies[0]["label_name"] == "star"
+
+
+def test_image_checks_names_the_duplicated_files_from_this_listing(first_run, tmp_path):
+    """The two sides of the listing agree: ImageChecks on these very Examples."""
+    (examples, _), _ = first_run
+    out = standard_artifacts.ExampleAnomalies()
+    out.uri = str(tmp_path / "checks")
+    checks_executor.Executor().Do(
+        {checks_keys.EXAMPLES: [examples]},
+        {checks_keys.IMAGE_ANOMALIES: [out]},
+        {checks_keys.CONFIG: "{}", checks_keys.HALT_ON_ANOMALIES: 0},
+    )
+    with open(os.path.join(out.uri, files.IMAGE_CHECKS_FILE)) as f:
+        (duplicate,) = [i for i in json.load(f)["issues"] if i["kind"] == "duplicate_images"]
+    assert "e.g. star/star_00000.png and star/star_copy.png, sha256 " in duplicate["description"]
 
 
 def test_hash_split_is_near_the_ratio_keeps_duplicates_together_and_repeats(first_run, tmp_path):
