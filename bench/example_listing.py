@@ -36,7 +36,7 @@ def _cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _measure(data: str) -> None:
+def _measure(data: str, work: str) -> None:
     from components.image_checks import executor as checks
     from components.image_checks import ops as check_ops
     from components.image_example_gen import beam_io, component, listing, ops
@@ -68,7 +68,6 @@ def _measure(data: str) -> None:
     ]
     line_cpu = _cpu() - start
 
-    work = tempfile.mkdtemp(prefix="example-listing-")
     with open(os.path.join(work, listing.LISTING_PREFIX + "x.jsonl"), "w") as f:
         f.write("".join(lines))  # what the Beam stage stages
     start = _cpu()
@@ -105,13 +104,15 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=10_000)
     args = parser.parse_args()
     data = args.data
-    if not data:
-        import digits
+    with tempfile.TemporaryDirectory(prefix="example-listing-") as work:
+        if not data:
+            import digits
 
-        data = os.path.join(tempfile.mkdtemp(prefix="example-listing-"), "digits")
-        images, labels, _ = digits.make_digits(args.count)
-        digits.write_tree(data, images, labels)
-    _measure(data)
+            data = os.path.join(work, "digits")
+            images, labels, _ = digits.make_digits(args.count)
+            digits.write_tree(data, images, labels)
+        os.makedirs(os.path.join(work, "listing"))
+        _measure(data, os.path.join(work, "listing"))
 
 
 if __name__ == "__main__":
