@@ -104,7 +104,7 @@ def run_one(
 ) -> dict[str, object]:
     """Trains one configuration with run_fn; returns its row of the table."""
     import tf_keras
-    from tfx import v1 as tfx
+    from tfx.components.trainer.fn_args_utils import FnArgs
 
     from contracts import files
     from models.cnn import error_analysis, trainer
@@ -116,7 +116,7 @@ def run_one(
         config["weights"] = "none"
     if epochs:
         config["epochs"] = epochs
-    fn_args = tfx.components.FnArgs(
+    fn_args = FnArgs(
         train_files=[os.path.join(xf, "Split-train", "*")],
         eval_files=[os.path.join(xf, "Split-eval", "*")],
         transform_output=graph,

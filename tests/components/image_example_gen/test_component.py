@@ -10,9 +10,12 @@ import shutil
 import pytest
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
-from tfx import v1 as tfx
 from tfx.components.example_gen import driver
 from tfx.components.example_gen.component import FileBasedExampleGen
+from tfx.orchestration import metadata
+from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner as kfp_v2
+from tfx.orchestration.local.local_dag_runner import LocalDagRunner
+from tfx.orchestration.pipeline import Pipeline
 from tfx.utils import import_utils
 
 from components.image_example_gen import (
@@ -74,17 +77,17 @@ def _run_pipeline(data_dir, pipeline_root):
         input_config=default_input_config(SPAN_FOLDER_PATTERN),
         output_config=default_output_config(0.3),
     )
-    pipeline = tfx.dsl.Pipeline(
+    pipeline = Pipeline(
         pipeline_name="ingest",
         pipeline_root=str(pipeline_root),
         components=[gen],
         enable_cache=True,
-        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
+        metadata_connection_config=metadata.sqlite_metadata_connection_config(
             os.path.join(pipeline_root, "metadata.sqlite")
         ),
         beam_pipeline_args=local_beam_args(),  # none: no TFX sdist per Beam component
     )
-    tfx.orchestration.LocalDagRunner().run(pipeline)
+    LocalDagRunner().run(pipeline)
 
 
 @pytest.mark.slow
@@ -124,12 +127,12 @@ def test_kubeflow_v2_compile_runs_the_file_based_driver_and_names_the_report_typ
     gen = ImageExampleGen(
         input_base="gs://bucket/data", input_config=default_input_config(SPAN_FOLDER_PATTERN)
     )
-    pipeline = tfx.dsl.Pipeline(
+    pipeline = Pipeline(
         pipeline_name="ingest", pipeline_root=str(tmp_path / "root"), components=[gen]
     )
     out = tmp_path / "spec.json"
-    tfx.orchestration.experimental.KubeflowV2DagRunner(
-        config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(default_image="img:1"),
+    kfp_v2.KubeflowV2DagRunner(
+        config=kfp_v2.KubeflowV2DagRunnerConfig(default_image="img:1"),
         output_filename=str(out),
     ).run(pipeline, write_out=True)
     compiled = json.loads(out.read_text())

@@ -10,7 +10,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from tensorboard.plugins.hparams import plugin_data_pb2
-from tfx import v1 as tfx
+from tfx.components import SchemaGen, StatisticsGen, Trainer
+from tfx.dsl.components.common.importer import Importer
+from tfx.orchestration import metadata
+from tfx.orchestration.local.local_dag_runner import LocalDagRunner
+from tfx.orchestration.pipeline import Pipeline
+from tfx.types import standard_artifacts
 
 from components.image_transform.component import ImageTransform
 from contracts import features
@@ -23,16 +28,14 @@ from vrl.runner import local_beam_args
 def test_transform_and_trainer_components_export_a_model_serving_both_signatures(
     tmp_path, examples_uri, colour_items
 ):
-    examples = tfx.dsl.Importer(
+    examples = Importer(
         source_uri=examples_uri,
-        artifact_type=tfx.types.standard_artifacts.Examples,
+        artifact_type=standard_artifacts.Examples,
         properties={"split_names": '["train", "eval"]', "span": 7},
         custom_properties={"input_fingerprint": "split:single_split,num_files:1"},
     ).with_id("import_examples")
-    statistics = tfx.components.StatisticsGen(examples=examples.outputs["result"])
-    schema = tfx.components.SchemaGen(
-        statistics=statistics.outputs["statistics"], infer_feature_shape=True
-    )
+    statistics = StatisticsGen(examples=examples.outputs["result"])
+    schema = SchemaGen(statistics=statistics.outputs["statistics"], infer_feature_shape=True)
     transform = ImageTransform(
         examples=examples.outputs["result"],
         schema=schema.outputs["schema"],
@@ -41,7 +44,7 @@ def test_transform_and_trainer_components_export_a_model_serving_both_signatures
         custom_config={"image_size": 16},
         disable_statistics=True,
     )
-    trainer = tfx.components.Trainer(
+    trainer = Trainer(
         run_fn="models.cnn.trainer.run_fn",
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
@@ -56,17 +59,17 @@ def test_transform_and_trainer_components_export_a_model_serving_both_signatures
         },
     )
     root = str(tmp_path / "pipeline_root")
-    pipeline = tfx.dsl.Pipeline(
+    pipeline = Pipeline(
         pipeline_name="cnn_components",
         pipeline_root=root,
         components=[examples, statistics, schema, transform, trainer],
-        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
+        metadata_connection_config=metadata.sqlite_metadata_connection_config(
             str(tmp_path / "metadata.sqlite")
         ),
         beam_pipeline_args=local_beam_args(),  # none: no TFX sdist per Beam component
     )
 
-    tfx.orchestration.LocalDagRunner().run(pipeline)
+    LocalDagRunner().run(pipeline)
 
     (serving_dir,) = glob.glob(os.path.join(root, "Trainer", "model", "*", "Format-Serving"))
     (transformed,) = glob.glob(os.path.join(root, "ImageTransform", "transformed_examples", "*"))
@@ -82,9 +85,7 @@ def test_transform_and_trainer_components_export_a_model_serving_both_signatures
     assert hparams["image_size"].number_value == 16
     # Readers of the transformed examples find their payload format (no fallback warning).
     store = mlmd.MetadataStore(
-        tfx.orchestration.metadata.sqlite_metadata_connection_config(
-            str(tmp_path / "metadata.sqlite")
-        )
+        metadata.sqlite_metadata_connection_config(str(tmp_path / "metadata.sqlite"))
     )
     (artifact,) = [a for a in store.get_artifacts() if a.uri == transformed]
     assert artifact.custom_properties["payload_format"].string_value == "FORMAT_TF_EXAMPLE"

@@ -12,7 +12,7 @@ import json
 import os
 
 import pytest
-from tfx import v1 as tfx
+from tfx.components.trainer.fn_args_utils import FnArgs
 
 from contracts import files
 from models.cnn import error_analysis, testing, trainer
@@ -49,7 +49,7 @@ def photos(tmp_path_factory) -> dict[str, str]:
 def test_defaults_with_sanity_checks_learn_several_classes_above_chance(
     tmp_path, photos, custom_config
 ):
-    fn_args = tfx.components.FnArgs(
+    fn_args = FnArgs(
         train_files=[os.path.join(photos["transformed"], "Split-train", "*")],
         eval_files=[os.path.join(photos["transformed"], "Split-eval", "*")],
         transform_output=photos["graph"],

@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 import tf_keras
 from tensorflow.core.protobuf import saved_model_pb2
-from tfx import v1 as tfx
+from tfx.components.trainer.fn_args_utils import FnArgs
 
 from contracts import features, files
 from models.cnn import sanity, testing, trainer
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow  # trains and exports models: not in `make check`
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, transformed_uri, transform_dir):
     out = tmp_path_factory.mktemp("trainer")
-    fn_args = tfx.components.FnArgs(
+    fn_args = FnArgs(
         train_files=[os.path.join(transformed_uri, "Split-train", "*")],
         eval_files=[os.path.join(transformed_uri, "Split-eval", "*")],
         transform_output=transform_dir,
@@ -114,7 +114,7 @@ def test_run_fn_writes_report_curve_checkpoints_and_tensorboard_logs(trained):
     assert any(name.startswith("train") for name in os.listdir(run_dir))  # TensorBoard
 
 
-def _fn_args(tmp_path, transformed_uri, transform_dir, **overrides) -> tfx.components.FnArgs:
+def _fn_args(tmp_path, transformed_uri, transform_dir, **overrides) -> FnArgs:
     args = {
         "train_files": [os.path.join(transformed_uri, "Split-train", "*")],
         "eval_files": [os.path.join(transformed_uri, "Split-eval", "*")],
@@ -123,7 +123,7 @@ def _fn_args(tmp_path, transformed_uri, transform_dir, **overrides) -> tfx.compo
         "model_run_dir": str(tmp_path / "model_run_dir"),
         **overrides,
     }
-    return tfx.components.FnArgs(**args)
+    return FnArgs(**args)
 
 
 @pytest.mark.slow

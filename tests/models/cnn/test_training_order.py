@@ -9,7 +9,7 @@ the cached split is shuffled whole). The buffer is made small here so a
 
 import numpy as np
 import tensorflow as tf
-from tfx import v1 as tfx
+from tfx.components.trainer.fn_args_utils import FnArgs
 
 from models.cnn import data, testing, training_data
 from models.cnn.config import TrainerConfig
@@ -25,7 +25,7 @@ def _class_ordered_split(tmp_path, colour_items, transform_dir) -> str:
 
 
 def _first_batch_labels(uri: str, transform_dir: str, cache: bool) -> set[int]:
-    fn_args = tfx.components.FnArgs(
+    fn_args = FnArgs(
         train_files=[f"{uri}/Split-train/*"],
         eval_files=[],
         transform_output=transform_dir,
