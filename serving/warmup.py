@@ -16,6 +16,7 @@ import tensorflow as tf
 from tensorflow_serving.apis import prediction_log_pb2
 
 from contracts.warmup import MAX_RECORDS, warmup_path
+from models import tfdata
 from serving.core import merge_examples
 from serving.errors import invalid
 
@@ -26,7 +27,7 @@ def read_warmup_logs(saved_model_dir: str) -> list[prediction_log_pb2.Prediction
     if not tf.io.gfile.exists(path):
         return []
     logs = []
-    for record in tf.data.TFRecordDataset(path):
+    for record in tfdata.tfrecords(path):
         if len(logs) == MAX_RECORDS:
             raise invalid(f"Number of warmup records exceeds the maximum ({MAX_RECORDS})")
         log = prediction_log_pb2.PredictionLog()
