@@ -1,18 +1,21 @@
-"""Which convnet widths above 28 px: eval accuracy on the shapes demo and CPU per step.
+"""The default convnet above 28 px: with its stem and without, CPU per step and eval accuracy.
 
 Two parts, both on 2 cores whatever else runs:
 
 1. CPU milliseconds per optimizer step of each candidate, measured in one
    process (batch 32, 32x32x3 inputs, the trainer's own `build_model` and
    `compile_model`), the candidates taking turns for `--rounds` rounds of
-   60 steps; medians, and the ratio to (32, 64, 128), the default.
+   60 steps; medians, and the ratio to the first: (32, 64, 128) without the
+   stem, the default before the stem. "No stem" builds the same stages with
+   `limits.SMALL_IMAGE_MAX_SIZE` raised above 32 for that model, which is what
+   the convnet was before (models/cnn/model.py, `_convnet_body`).
    CPU seconds, not wall seconds: on a shared machine the wall time of a
    step moves with the load, its CPU time much less.
 2. With `--accuracy`: `vrl run image` on the shapes demo data (`vrl data
-   shapes`, 1,500 images, 5 classes) for each candidate and seed, as the demo
-   trains (10 epochs, min_steps 600: 600 optimizer steps), in one home so
-   ingest, statistics and Transform come from the pipeline's cache; prints the
-   eval accuracy from each run's training report.
+   shapes`, 1,500 images, 5 classes) for each candidate, step count and seed,
+   in one home per stem setting so ingest, statistics and Transform come from
+   the pipeline's cache; prints the eval accuracy and fit seconds from each run's training
+   report. 10 epochs are 600 optimizer steps (min_steps), 15 epochs 900.
 
     python bench/shape_nets.py [--rounds 4] [--accuracy [--seeds 42 7]]
 """
@@ -20,6 +23,7 @@ Two parts, both on 2 cores whatever else runs:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -32,9 +36,33 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-CANDIDATES = [(32, 64, 128), (16, 64, 128), (16, 32, 128), (16, 32, 64)]
-"""Stage widths tried; (32, 64, 128) is the default above 28 px."""
+CANDIDATES = [
+    ((32, 64, 128), False),
+    ((32, 64, 128), True),
+    ((16, 64, 128), False),
+    ((16, 32, 64), False),
+]
+"""(stage widths, stem) tried; ((32, 64, 128), True) is the default above 28 px."""
+ACCURACY_RUNS = [((32, 64, 128), False, 10), ((32, 64, 128), True, 10), ((32, 64, 128), True, 15)]
+"""(stage widths, stem, epochs) of the pipeline runs with --accuracy."""
 SIDE = 32
+
+
+@contextlib.contextmanager
+def stem(on: bool):
+    """Builds the convnet with (the default at 32 px) or without its stem."""
+    from models.cnn import limits
+
+    saved = limits.SMALL_IMAGE_MAX_SIZE
+    limits.SMALL_IMAGE_MAX_SIZE = saved if on else SIDE
+    try:
+        yield
+    finally:
+        limits.SMALL_IMAGE_MAX_SIZE = saved
+
+
+def _name(filters: tuple, with_stem: bool) -> str:
+    return f"{filters}{' stem' if with_stem else ''}"
 
 
 def _cpu() -> float:
@@ -53,21 +81,22 @@ def cpu_per_step(rounds: int, steps: int = 60) -> dict[tuple, list[float]]:
     x = rng.random((1184, SIDE, SIDE, 3), dtype=np.float32)
     y = rng.integers(0, 5, 1184)
     nets = {}
-    for filters in CANDIDATES:
-        net = compile_model(build_model((SIDE, SIDE, 3), 5, filters=filters))
+    for filters, with_stem in CANDIDATES:
+        with stem(with_stem):
+            net = compile_model(build_model((SIDE, SIDE, 3), 5, filters=filters))
         batches = iter(tf.data.Dataset.from_tensor_slices((x, y)).repeat().batch(32).prefetch(2))
         net.fit(batches, steps_per_epoch=20, epochs=1, verbose=0)  # traced, warm
-        nets[filters] = (net, batches)
-    out: dict[tuple, list[float]] = {f: [] for f in CANDIDATES}
+        nets[(filters, with_stem)] = (net, batches)
+    out: dict[tuple, list[float]] = {c: [] for c in CANDIDATES}
     for _ in range(rounds):
-        for filters, (net, batches) in nets.items():
+        for candidate, (net, batches) in nets.items():
             start = _cpu()
             net.fit(batches, steps_per_epoch=steps, epochs=1, verbose=0)
-            out[filters].append((_cpu() - start) / steps * 1000)
+            out[candidate].append((_cpu() - start) / steps * 1000)
     return out
 
 
-def eval_accuracy(data: str, home: str, filters: tuple, seed: int) -> dict:
+def eval_accuracy(data: str, home: str, filters: tuple, with_stem: bool, epochs: int, seed: int):
     """The training report's summary of one `vrl run image` on `data`."""
     from contracts.files import TRAINING_REPORT_FILE
     from pipeline.image_config import ImagePipelineConfig
@@ -75,8 +104,9 @@ def eval_accuracy(data: str, home: str, filters: tuple, seed: int) -> dict:
     from vrl.results import latest_artifact
     from vrl.runner import metadata_path
 
-    argv = [sys.executable, "-m", "vrl", "run", "image", "--data", data, "--home", home]
-    argv += ["--epochs", "10", "--seed", str(seed), "--filters", *map(str, filters)]
+    argv = [sys.executable, os.path.abspath(__file__), "--vrl", str(int(with_stem))]
+    argv += ["run", "image", "--data", data, "--home", home]
+    argv += ["--epochs", str(epochs), "--seed", str(seed), "--filters", *map(str, filters)]
     subprocess.run(argv, check=False, capture_output=True)
     root = ImagePipelineConfig(data_dir=data, home=home).resolved_pipeline_root
     run = latest_artifact(open_store(metadata_path(root)), "ModelRun")
@@ -84,7 +114,17 @@ def eval_accuracy(data: str, home: str, filters: tuple, seed: int) -> dict:
         return json.load(f)["summary"]
 
 
+def _vrl(with_stem: bool, argv: list[str]) -> int:
+    """`vrl ARGV` in this process, the convnet built with or without its stem."""
+    from vrl.cli import main as vrl_main
+
+    with stem(with_stem):
+        return vrl_main(argv)
+
+
 def main() -> None:
+    if len(sys.argv) > 2 and sys.argv[1] == "--vrl":
+        raise SystemExit(_vrl(sys.argv[2] == "1", sys.argv[3:]))
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument(
@@ -98,11 +138,12 @@ def main() -> None:
     print(f"{os.cpu_count()} CPUs; load {os.getloadavg()[0]:.1f}")
     per_step = cpu_per_step(args.rounds)
     base = float(np.median(per_step[CANDIDATES[0]]))
-    print(f"{'filters':<16}{'CPU ms/step':>12}{'ratio':>7}  rounds")
-    for filters, values in per_step.items():
+    print(f"{'convnet':<22}{'CPU ms/step':>12}{'ratio':>7}  rounds")
+    for candidate, values in per_step.items():
         median = float(np.median(values))
         print(
-            f"{str(filters):<16}{median:>12.1f}{median / base:>7.2f}  {[round(v) for v in values]}"
+            f"{_name(*candidate):<22}{median:>12.1f}{median / base:>7.2f}"
+            f"  {[round(v) for v in values]}"
         )
     if not args.accuracy:
         return
@@ -112,13 +153,22 @@ def main() -> None:
     data = os.path.join(home, "shapes")
     if not os.path.isdir(data):
         demo_data.make_shapes(data)
-    print(f"\n{'filters':<16}{'seed':>6}{'eval acc':>10}{'steps':>7}{'fit s':>8}  load")
-    for filters in CANDIDATES:
+    print(f"\n{'convnet':<22}{'seed':>6}{'eval acc':>10}{'steps':>7}{'fit s':>8}  load")
+    for filters, with_stem, epochs in ACCURACY_RUNS:
         for seed in args.seeds:
             start = time.time()
-            summary = eval_accuracy(data, os.path.join(home, "runs"), filters, seed)
+            summary = eval_accuracy(
+                # A home per stem setting: the stem is not in the Trainer's config,
+                # so one home would serve the other model from the pipeline's cache.
+                data,
+                os.path.join(home, f"runs-stem{int(with_stem)}"),
+                filters,
+                with_stem,
+                epochs,
+                seed,
+            )
             print(
-                f"{str(filters):<16}{seed:>6}{summary['eval_accuracy']:>10.4f}"
+                f"{_name(filters, with_stem):<22}{seed:>6}{summary['eval_accuracy']:>10.4f}"
                 f"{summary['optimizer_steps']:>7}{summary['seconds']['fit']:>8.1f}"
                 f"  {os.getloadavg()[0]:.1f} ({time.time() - start:.0f} s)",
                 flush=True,

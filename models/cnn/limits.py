@@ -47,6 +47,9 @@ DEFAULT_FILTERS = (32, 64, 128)
 # compact 0.74, against 0.99 for (32, 64, 128): so 32 px keeps the wide net.
 SMALL_IMAGE_FILTERS = (16, 32, 64)
 """Channel width per stage of convnet/resnet up to `SMALL_IMAGE_MAX_SIZE` px."""
+STEM_FILTERS = 16
+"""Channels of the convnet's full-resolution stem conv above `SMALL_IMAGE_MAX_SIZE` px
+(models/cnn/model.py: `_convnet_body`)."""
 COMPACT_FILTERS = (32, 64)
 """Channel width per stage of the compact net (keras-io's MNIST convnet)."""
 

@@ -37,12 +37,40 @@ def _conv_bn_relu(
     return tf_keras.layers.ReLU(dtype=policy, name=f"{name}_relu")(x)
 
 
+@tf_keras.utils.register_keras_serializable(package="vrl")
+class SpaceToDepth(tf_keras.layers.Layer):
+    """Rearranges each 2x2 block of pixels into channels (`tf.nn.space_to_depth`):
+    half the side, four times the channels, nothing lost. An odd side is padded
+    with one zero row or column first."""
+
+    def call(self, x: tf.Tensor) -> tf.Tensor:
+        height, width = x.shape[1], x.shape[2]
+        if height % 2 or width % 2:
+            x = tf.pad(x, [[0, 0], [0, height % 2], [0, width % 2], [0, 0]])
+        return tf.nn.space_to_depth(x, 2)
+
+    def get_config(self) -> dict:
+        # Its own (no arguments beyond the base layer's): Keras' automatic config
+        # refuses the dtype policy object the convnet passes.
+        return super().get_config()
+
+
 def _convnet_body(x: tf.Tensor, filters: Sequence[int], policy: Policy) -> tf.Tensor:
-    """The classic conv/pool stack: conv-BN-ReLU twice then max-pool, per width."""
+    """Conv-BN-ReLU twice per width, max-pooling between widths. Above
+    `limits.SMALL_IMAGE_MAX_SIZE` px a stem comes first: one conv at full
+    resolution, then `SpaceToDepth` to half the side, so the stages run on a
+    quarter of the pixels (bench/shape_nets.py: 0.45x the CPU per step, the same
+    accuracy with 1.5x the steps); the last stage is then not pooled, which keeps
+    the final map as large as without the stem."""
+    stem = x.shape[1] > limits.SMALL_IMAGE_MAX_SIZE
+    if stem:
+        x = _conv_bn_relu(x, limits.STEM_FILTERS, policy, name="stem_conv")
+        x = SpaceToDepth(dtype=policy, name="stem_space_to_depth")(x)
     for i, width in enumerate(filters):
         x = _conv_bn_relu(x, width, policy, name=f"block{i}_conv0")
         x = _conv_bn_relu(x, width, policy, name=f"block{i}_conv1")
-        x = tf_keras.layers.MaxPooling2D(2, dtype=policy, name=f"block{i}_pool")(x)
+        if not stem or i < len(filters) - 1:
+            x = tf_keras.layers.MaxPooling2D(2, dtype=policy, name=f"block{i}_pool")(x)
     return x
 
 

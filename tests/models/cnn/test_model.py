@@ -4,6 +4,8 @@ import math
 
 import numpy as np
 import pytest
+import tensorflow as tf
+import tf_keras
 
 from models.cnn import limits, model
 from models.cnn.config import TrainerConfig
@@ -107,7 +109,32 @@ def test_unset_filters_size_the_default_convnet_to_its_input(side, filters):
     assert config.resolved_filters(side) == filters
     net = model.build_model((side, side, 3), 10, filters=config.resolved_filters(side))
     convs = [layer for layer in net.layers if layer.__class__.__name__ == "Conv2D"]
-    assert [c.filters for c in convs] == [w for w in filters for _ in (0, 1)]
+    stem = [limits.STEM_FILTERS] if side > limits.SMALL_IMAGE_MAX_SIZE else []
+    assert [c.filters for c in convs] == stem + [w for w in filters for _ in (0, 1)]
+
+
+@pytest.mark.parametrize("side, final", [(28, 3), (29, 3), (32, 4), (33, 4), (96, 12)])
+def test_the_stem_above_28_px_halves_the_side_without_losing_pixels_and_keeps_the_final_map(
+    side, final
+):
+    net = model.build_model((side, side, 3), 5)
+
+    names = [layer.name for layer in net.layers]
+    # Keras can write and rebuild it (checkpoints and callbacks write its JSON config).
+    assert [layer.name for layer in tf_keras.models.model_from_json(net.to_json()).layers] == names
+    assert ("stem_space_to_depth" in names) == (side > limits.SMALL_IMAGE_MAX_SIZE)
+    # The final feature map is the size three pooled stages give without a stem.
+    assert net.get_layer("pool").input_shape == (None, final, final, 128)
+    if side > limits.SMALL_IMAGE_MAX_SIZE:
+        stem = net.get_layer("stem_conv_relu").output
+        s2d = net.get_layer("stem_space_to_depth")
+        x = tf.random.uniform((2, side, side, limits.STEM_FILTERS))
+        y = s2d(x)
+        assert y.shape == (2, (side + 1) // 2, (side + 1) // 2, 4 * limits.STEM_FILTERS)
+        # Every input value is in the output once, and nothing else but padding zeros.
+        assert stem.shape[-1] == limits.STEM_FILTERS
+        assert float(tf.reduce_sum(y)) == pytest.approx(float(tf.reduce_sum(x)), rel=1e-5)
+        assert int(tf.math.count_nonzero(y)) == int(tf.math.count_nonzero(x))
 
 
 def test_set_filters_or_the_compact_arch_keep_their_own_widths():
