@@ -19,19 +19,12 @@ import os
 import subprocess
 import sys
 
-from models.cnn.config import TrainerConfig
 from pipeline.image_config import ImagePipelineConfig
 from pipeline.rl_config import default_model_name
 from vrl import demo_data, image
 from vrl.help_format import DefaultsFormatter
 
 IMAGE_MODEL = ImagePipelineConfig.__dataclass_fields__["model_name"].default
-
-DEMO_EPOCHS = 10
-"""The demo's image model trains 10 epochs, not the default 20: the shapes' 1,183
-training images then make min_steps' 600 optimizer steps (60 per epoch) instead of
-740, eval accuracy 0.987 against 0.991 (seed 42, 317 eval images), 0.71x the fit
-seconds; fewer steps fall short (370 steps: 0.965)."""
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -61,9 +54,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         make = {"shapes": demo_data.make_shapes, "digits": demo_data.make_digits}[args.dataset]
         print(f"wrote {make(data)}")
     rl_run = None if args.skip_rl else RlChild.start(args.env, home)
-    image_config = ImagePipelineConfig(
-        data_dir=data, home=home, trainer=TrainerConfig(epochs=DEMO_EPOCHS)
-    )
+    # The trainer's defaults, as `vrl run image --data DATA` trains.
+    image_config = ImagePipelineConfig(data_dir=data, home=home)
     try:
         _step(
             "2/4 image pipeline"
