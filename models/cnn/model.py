@@ -45,7 +45,10 @@ class SpaceToDepth(tf_keras.layers.Layer):
 
     def call(self, x: tf.Tensor) -> tf.Tensor:
         height, width = x.shape[1], x.shape[2]
-        if height % 2 or width % 2:
+        if height is None or width is None:  # traced with relaxed shapes
+            odd = tf.shape(x)[1:3] % 2
+            x = tf.pad(x, [[0, 0], [0, odd[0]], [0, odd[1]], [0, 0]])
+        elif height % 2 or width % 2:
             x = tf.pad(x, [[0, 0], [0, height % 2], [0, width % 2], [0, 0]])
         return tf.nn.space_to_depth(x, 2)
 

@@ -135,6 +135,9 @@ def test_the_stem_above_28_px_halves_the_side_without_losing_pixels_and_keeps_th
         assert stem.shape[-1] == limits.STEM_FILTERS
         assert float(tf.reduce_sum(y)) == pytest.approx(float(tf.reduce_sum(x)), rel=1e-5)
         assert int(tf.math.count_nonzero(y)) == int(tf.math.count_nonzero(x))
+        # Traced with unknown sides (Keras relaxes shapes when it retraces): the same.
+        relaxed = tf.function(s2d, input_signature=[tf.TensorSpec((None, None, None, 16))])
+        assert relaxed(x).shape == y.shape and bool(tf.reduce_all(relaxed(x) == y))
 
 
 def test_set_filters_or_the_compact_arch_keep_their_own_widths():
