@@ -15,7 +15,8 @@ Two parts, both on 2 cores whatever else runs:
    shapes`, 1,500 images, 5 classes) for each candidate, step count and seed,
    in one home per stem setting so ingest, statistics and Transform come from
    the pipeline's cache; prints the eval accuracy and fit seconds from each run's training
-   report. 10 epochs are 600 optimizer steps (min_steps), 15 epochs 900.
+   report. 10 epochs are 600 optimizer steps (min_steps), 20 (the default)
+   740, 25 925.
 
     python bench/shape_nets.py [--rounds 4] [--accuracy [--seeds 42 7]]
 """
@@ -43,7 +44,12 @@ CANDIDATES = [
     ((16, 32, 64), False),
 ]
 """(stage widths, stem) tried; ((32, 64, 128), True) is the default above 28 px."""
-ACCURACY_RUNS = [((32, 64, 128), False, 10), ((32, 64, 128), True, 10), ((32, 64, 128), True, 15)]
+ACCURACY_RUNS = [
+    ((32, 64, 128), False, 10),
+    ((32, 64, 128), True, 10),
+    ((32, 64, 128), True, 20),
+    ((32, 64, 128), True, 25),
+]
 """(stage widths, stem, epochs) of the pipeline runs with --accuracy."""
 SIDE = 32
 

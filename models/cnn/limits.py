@@ -35,6 +35,8 @@ SCHEDULES = ("cosine", "constant")
 # Three stages: with two (64, 128) stages the receptive field at 32 px is too
 # small to tell shapes apart (measured: ~0.3 train accuracy after 8 epochs on
 # the shapes demo, versus 0.99 eval after 20 epochs with three stages).
+# Above SMALL_IMAGE_MAX_SIZE the convnet runs these stages after its stem
+# (STEM_FILTERS), on half the side: bench/shape_nets.py.
 DEFAULT_FILTERS = (32, 64, 128)
 """Channel width per stage of convnet/resnet above `SMALL_IMAGE_MAX_SIZE` px."""
 # Measured with bench/small_nets.py on 28 px real digits (held out by source
