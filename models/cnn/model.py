@@ -62,9 +62,10 @@ def _convnet_body(x: tf.Tensor, filters: Sequence[int], policy: Policy) -> tf.Te
     """Conv-BN-ReLU twice per width, max-pooling between widths. Above
     `limits.SMALL_IMAGE_MAX_SIZE` px a stem comes first: one conv at full
     resolution, then `SpaceToDepth` to half the side, so the stages run on a
-    quarter of the pixels (bench/shape_nets.py: 0.45x the CPU per step, the same
-    accuracy with 1.5x the steps); the last stage is then not pooled, which keeps
-    the final map as large as without the stem."""
+    quarter of the pixels (bench/shape_nets.py: about half the CPU per step; on
+    the shapes demo data the default 741 steps reach 0.987 and 0.978 for seeds 42
+    and 7, against 0.987 and 0.987 for 600 steps without the stem); the last
+    stage is then not pooled, which keeps the final map as large as without it."""
     stem = x.shape[1] > limits.SMALL_IMAGE_MAX_SIZE
     if stem:
         x = _conv_bn_relu(x, limits.STEM_FILTERS, policy, name="stem_conv")
