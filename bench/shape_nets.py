@@ -6,17 +6,16 @@ Two parts, both on 2 cores whatever else runs:
    process (batch 32, 32x32x3 inputs, the trainer's own `build_model` and
    `compile_model`), the candidates taking turns for `--rounds` rounds of
    60 steps; medians, and the ratio to the first: (32, 64, 128) without the
-   stem, the default before the stem. "No stem" builds the same stages with
-   `limits.SMALL_IMAGE_MAX_SIZE` raised above 32 for that model, which is what
-   the convnet was before (models/cnn/model.py, `_convnet_body`).
+   stem (`--no-stem`), the default before the stem.
    CPU seconds, not wall seconds: on a shared machine the wall time of a
    step moves with the load, its CPU time much less.
 2. With `--accuracy`: `vrl run image` on the shapes demo data (`vrl data
-   shapes`, 1,500 images, 5 classes) for each candidate, step count and seed,
-   in one home per stem setting so ingest, statistics and Transform come from
-   the pipeline's cache; prints the eval accuracy and fit seconds from each run's training
-   report. 10 epochs are 600 optimizer steps (min_steps), 20 (the default)
-   740, 25 925.
+   shapes`, 1,500 images, 5 classes) for each candidate, step count and
+   seed, in one home so ingest, statistics and Transform come from the
+   pipeline's cache (the stem setting is in the Trainer's config, so its
+   cache key); prints the eval accuracy and fit seconds from each run's
+   training report. 10 epochs are 600 optimizer steps (min_steps), 20 (the
+   default) 740, 25 925.
 
     python bench/shape_nets.py [--rounds 4] [--accuracy [--seeds 42 7]]
 """
@@ -24,7 +23,6 @@ Two parts, both on 2 cores whatever else runs:
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import resource
@@ -54,19 +52,6 @@ ACCURACY_RUNS = [
 SIDE = 32
 
 
-@contextlib.contextmanager
-def stem(on: bool):
-    """Builds the convnet with (the default at 32 px) or without its stem."""
-    from models.cnn import limits
-
-    saved = limits.SMALL_IMAGE_MAX_SIZE
-    limits.SMALL_IMAGE_MAX_SIZE = saved if on else SIDE
-    try:
-        yield
-    finally:
-        limits.SMALL_IMAGE_MAX_SIZE = saved
-
-
 def _name(filters: tuple, with_stem: bool) -> str:
     return f"{filters}{' stem' if with_stem else ''}"
 
@@ -88,8 +73,7 @@ def cpu_per_step(rounds: int, steps: int = 60) -> dict[tuple, list[float]]:
     y = rng.integers(0, 5, 1184)
     nets = {}
     for filters, with_stem in CANDIDATES:
-        with stem(with_stem):
-            net = compile_model(build_model((SIDE, SIDE, 3), 5, filters=filters))
+        net = compile_model(build_model((SIDE, SIDE, 3), 5, filters=filters, stem=with_stem))
         batches = iter(tf.data.Dataset.from_tensor_slices((x, y)).repeat().batch(32).prefetch(2))
         net.fit(batches, steps_per_epoch=20, epochs=1, verbose=0)  # traced, warm
         nets[(filters, with_stem)] = (net, batches)
@@ -110,8 +94,8 @@ def eval_accuracy(data: str, home: str, filters: tuple, with_stem: bool, epochs:
     from vrl.results import latest_artifact
     from vrl.runner import metadata_path
 
-    argv = [sys.executable, os.path.abspath(__file__), "--vrl", str(int(with_stem))]
-    argv += ["run", "image", "--data", data, "--home", home]
+    argv = [sys.executable, "-m", "vrl", "run", "image", "--data", data, "--home", home]
+    argv += ["--stem" if with_stem else "--no-stem"]
     argv += ["--epochs", str(epochs), "--seed", str(seed), "--filters", *map(str, filters)]
     subprocess.run(argv, check=False, capture_output=True)
     root = ImagePipelineConfig(data_dir=data, home=home).resolved_pipeline_root
@@ -120,17 +104,7 @@ def eval_accuracy(data: str, home: str, filters: tuple, with_stem: bool, epochs:
         return json.load(f)["summary"]
 
 
-def _vrl(with_stem: bool, argv: list[str]) -> int:
-    """`vrl ARGV` in this process, the convnet built with or without its stem."""
-    from vrl.cli import main as vrl_main
-
-    with stem(with_stem):
-        return vrl_main(argv)
-
-
 def main() -> None:
-    if len(sys.argv) > 2 and sys.argv[1] == "--vrl":
-        raise SystemExit(_vrl(sys.argv[2] == "1", sys.argv[3:]))
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument(
@@ -164,14 +138,7 @@ def main() -> None:
         for seed in args.seeds:
             start = time.time()
             summary = eval_accuracy(
-                # A home per stem setting: the stem is not in the Trainer's config,
-                # so one home would serve the other model from the pipeline's cache.
-                data,
-                os.path.join(home, f"runs-stem{int(with_stem)}"),
-                filters,
-                with_stem,
-                epochs,
-                seed,
+                data, os.path.join(home, "runs"), filters, with_stem, epochs, seed
             )
             print(
                 f"{_name(filters, with_stem):<22}{seed:>6}{summary['eval_accuracy']:>10.4f}"

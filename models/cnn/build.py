@@ -53,6 +53,7 @@ class ModelBuilder:
                 dropout=c.dropout,
                 mixed_precision=self.mixed_precision,
                 weights=c.resolved_weights,
+                stem=c.stem,
             )
             return model.compile_model(
                 net,

@@ -49,6 +49,10 @@ class TrainerConfig:
     fine_tune_lr_factor: float = setting(0.1, kind=float, low=0, high=1, low_open=True)
     """Phase 2 learning rate = learning_rate x this (constant): small steps keep the
     pretrained features."""
+    stem: bool | None = setting(None, kind=bool, optional=True)
+    """convnet only: a full-resolution conv, then space-to-depth to half the side,
+    before the stages (about half the CPU per step). None: on above 28 px. Off can
+    generalise better from a few hundred images (bench/small_data.py)."""
     augment: bool | None = setting(None, kind=bool, optional=True)
     """Random flip, rotation, zoom, contrast and crop of training batches only (never
     at evaluation or serving). None: on for the backbones, off for convnet/resnet."""
@@ -142,6 +146,8 @@ class TrainerConfig:
             min_size = limits.MIN_BACKBONE_IMAGE_SIZE
         if size is not None and size < min_size:
             out.append(f"image_size must be >= {min_size} for arch {self.arch!r}, got {size}")
+        if self.stem and self.arch != "convnet":
+            out.append(f"stem applies to arch 'convnet' only, got arch {self.arch!r}")
         if not self.is_backbone and self.weights not in (None, "none"):
             out.append(
                 f"weights must be 'none' or unset for arch {self.arch!r}, got {self.weights!r}"

@@ -63,6 +63,11 @@ def default_filters(arch: str, image_side: int) -> tuple[int, ...]:
     return SMALL_IMAGE_FILTERS if image_side <= SMALL_IMAGE_MAX_SIZE else DEFAULT_FILTERS
 
 
+def default_stem(image_side: int) -> bool:
+    """Whether the convnet starts with its stem when `stem` is unset."""
+    return image_side > SMALL_IMAGE_MAX_SIZE
+
+
 WEIGHT_CHOICES = ("imagenet", "none")
 """`weights` is one of these or the path of a local weights file."""
 MIN_BACKBONE_IMAGE_SIZE = 32

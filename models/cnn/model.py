@@ -58,15 +58,14 @@ class SpaceToDepth(tf_keras.layers.Layer):
         return super().get_config()
 
 
-def _convnet_body(x: tf.Tensor, filters: Sequence[int], policy: Policy) -> tf.Tensor:
-    """Conv-BN-ReLU twice per width, max-pooling between widths. Above
-    `limits.SMALL_IMAGE_MAX_SIZE` px a stem comes first: one conv at full
-    resolution, then `SpaceToDepth` to half the side, so the stages run on a
-    quarter of the pixels (bench/shape_nets.py: about half the CPU per step; on
+def _convnet_body(x: tf.Tensor, filters: Sequence[int], policy: Policy, stem: bool) -> tf.Tensor:
+    """Conv-BN-ReLU twice per width, max-pooling between widths. With `stem`
+    (by default above `limits.SMALL_IMAGE_MAX_SIZE` px) a stem comes first: one
+    conv at full resolution, then `SpaceToDepth` to half the side, so the stages
+    run on a quarter of the pixels (bench/shape_nets.py: about half the CPU per step; on
     the shapes demo data the default 741 steps reach 0.987 and 0.978 for seeds 42
     and 7, against 0.987 and 0.987 for 600 steps without the stem); the last
     stage is then not pooled, which keeps the final map as large as without it."""
-    stem = x.shape[1] > limits.SMALL_IMAGE_MAX_SIZE
     if stem:
         x = _conv_bn_relu(x, limits.STEM_FILTERS, policy, name="stem_conv")
         x = SpaceToDepth(dtype=policy, name="stem_space_to_depth")(x)
@@ -133,6 +132,7 @@ def build_model(
     dropout: float = 0.3,
     mixed_precision: bool = False,
     weights: str = "none",
+    stem: bool | None = None,
 ) -> tf_keras.Model:
     """Builds an uncompiled image classifier.
 
@@ -147,6 +147,8 @@ def build_model(
       dropout: dropout rate before the classifier.
       mixed_precision: compute in float16 (GPU only); the softmax stays float32.
       weights: backbones only: "imagenet", "none" or a weights file.
+      stem: convnet only: a full-resolution conv and `SpaceToDepth` before the
+        stages; None: above `limits.SMALL_IMAGE_MAX_SIZE` px.
 
     Returns:
       A `tf_keras.Model` mapping float32 [N, S, S, C] to probabilities [N, K].
@@ -163,6 +165,8 @@ def build_model(
         raise ValueError(f"arch {arch!r} trains from scratch: weights must be 'none'")
     if not filters:
         raise ValueError("filters must name at least one stage width, got an empty sequence")
+    if stem and arch != "convnet":
+        raise ValueError(f"stem applies to arch 'convnet' only, got arch {arch!r}")
     policy = _policy(mixed_precision)
     inputs = tf_keras.Input(shape=tuple(input_shape), dtype=tf.float32, name=INPUT_NAME)
     if arch == "compact":
@@ -170,8 +174,12 @@ def build_model(
         body = _compact_body(inputs, filters, policy)
         outputs = classifier_head(body, num_classes, dropout, policy, flatten=True)
         return tf_keras.Model(inputs, outputs, name=arch)
-    body = _convnet_body if arch == "convnet" else _resnet_body
-    outputs = classifier_head(body(inputs, filters, policy), num_classes, dropout, policy)
+    if arch == "convnet":
+        with_stem = limits.default_stem(input_shape[0]) if stem is None else stem
+        body = _convnet_body(inputs, filters, policy, with_stem)
+    else:
+        body = _resnet_body(inputs, filters, policy)
+    outputs = classifier_head(body, num_classes, dropout, policy)
     return tf_keras.Model(inputs, outputs, name=arch)
 
 

@@ -8,6 +8,7 @@ import tensorflow as tf
 import tf_keras
 
 from models.cnn import limits, model
+from models.cnn.build import ModelBuilder
 from models.cnn.config import TrainerConfig
 
 
@@ -145,3 +146,21 @@ def test_set_filters_or_the_compact_arch_keep_their_own_widths():
     assert TrainerConfig(filters=(8, 16)).resolved_filters(224) == (8, 16)
     assert TrainerConfig(arch="compact").resolved_filters(224) == limits.COMPACT_FILTERS
     assert TrainerConfig(arch="resnet").resolved_filters(64) == limits.DEFAULT_FILTERS
+
+
+def test_the_stem_setting_overrides_the_size_rule_and_is_refused_for_other_archs():
+    names = lambda net: [layer.name for layer in net.layers]  # noqa: E731
+    assert "stem_space_to_depth" not in names(model.build_model((32, 32, 3), 5, stem=False))
+    with_stem = model.build_model((28, 28, 3), 5, stem=True)
+    assert "stem_space_to_depth" in names(with_stem)
+    assert with_stem.get_layer("pool").input_shape == (None, 3, 3, 128)  # 28 -> 14 -> 7 -> 3
+    with pytest.raises(ValueError, match="stem applies to arch 'convnet' only"):
+        model.build_model((32, 32, 3), 5, arch="resnet", stem=True)
+    with pytest.raises(ValueError, match="TrainerConfig.stem applies to arch 'convnet' only"):
+        TrainerConfig(arch="resnet", stem=True)
+    # The trainer builds what its config says.
+    built = ModelBuilder.for_data(TrainerConfig(stem=False), (32, 32, 3), 5, 100).build()
+    assert "stem_space_to_depth" not in names(built)
+    assert "stem_space_to_depth" in names(
+        ModelBuilder.for_data(TrainerConfig(), (32, 32, 3), 5, 100).build()
+    )
