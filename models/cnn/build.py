@@ -1,9 +1,8 @@
 """The trainer's build-and-compile phase: the configured network under the device strategy.
 
 `ModelBuilder` binds the trainer config, the data's shape and class count and
-the strategy (`runtime.choose_strategy`), so the sanity checks can build
-fresh copies of the very model that is trained, and fine-tuning can compile
-it again at a lower rate.
+the strategy (`runtime.choose_strategy`), so fine-tuning can compile the
+model again at a lower rate under the same strategy.
 """
 
 from __future__ import annotations
@@ -40,9 +39,8 @@ class ModelBuilder:
         logging.info("%d replica(s), mixed precision %s", strategy.num_replicas_in_sync, mixed)
         return cls(config, tuple(input_shape), num_classes, decay_steps, strategy, mixed)
 
-    def build(self, schedule: str | None = None) -> tf_keras.Model:
-        """A fresh compiled network; `schedule` overrides the config's (the sanity
-        checks use "constant")."""
+    def build(self) -> tf_keras.Model:
+        """A fresh compiled network."""
         c = self.config
         with self.strategy.scope():
             net = model.build_model(
@@ -59,15 +57,11 @@ class ModelBuilder:
                 net,
                 optimizer=c.optimizer,
                 learning_rate=c.learning_rate,
-                schedule=schedule or c.schedule,
+                schedule=c.schedule,
                 decay_steps=self.decay_steps,
                 mixed_precision=self.mixed_precision,
                 label_smoothing=c.label_smoothing,
             )
-
-    def build_for_sanity(self) -> tf_keras.Model:
-        """A fresh network at the config's constant peak rate (overfit-one-batch check)."""
-        return self.build(schedule="constant")
 
     def recompile(self, net: tf_keras.Model, learning_rate: float) -> None:
         """Compiles `net` again at a constant rate (after fine-tuning unfreezes layers)."""

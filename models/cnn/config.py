@@ -110,7 +110,8 @@ class TrainerConfig:
     sanity_batch: int = setting(16, kind=int, low=1)
     """Examples in the overfit-one-batch check."""
     sanity_steps: int = setting(150, kind=int, low=1)
-    """Steps allowed to overfit that batch."""
+    """Steps allowed to overfit that batch (the run's own optimizer and schedule, from
+    its first step; the model is put back afterwards)."""
     seed: int = setting(42, kind=int, low=0, high=SEED_LIMIT, high_open=True)
     """Seed for weights, shuffling and the sanity checks."""
     deterministic: bool = setting(False, kind=bool)

@@ -247,7 +247,12 @@ def compile_model(
     mixed_precision: bool = False,
     label_smoothing: float = 0.0,
 ) -> tf_keras.Model:
-    """Compiles `model` for sparse integer labels with loss and accuracy; returns it."""
+    """Compiles `model` for sparse integer labels with loss and accuracy; returns it.
+
+    The optimizer's slots are made here for the trainable weights, so the first
+    call of the train step creates no variables and TensorFlow traces it once
+    instead of twice (a tf.function that creates variables is traced again
+    without them)."""
     opt = make_optimizer(optimizer, learning_rate, schedule, decay_steps)
     if mixed_precision:
         opt = tf_keras.mixed_precision.LossScaleOptimizer(opt)
@@ -261,4 +266,5 @@ def compile_model(
         loss=loss,
         metrics=[tf_keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
     )
+    opt.build(model.trainable_variables)
     return model

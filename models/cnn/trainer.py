@@ -7,7 +7,8 @@
    steps per epoch, the batched training and eval datasets;
 2. build and compile (`build.ModelBuilder`) under the device strategy;
 3. sanity checks (`sanity`): loss at init and overfitting one batch before
-   training; after it, the model must not answer one class;
+   training (on the model itself, put back afterwards, so fit reuses the
+   traced train step); after it, the model must not answer one class;
 4. fit in phases (`phases.fit`): train (or train the head, then fine-tune a
    pretrained backbone's top), early stopping keeping the best weights;
 5. export (`export.export_model`): SavedModel with both serving signatures,
@@ -92,12 +93,12 @@ def run_fn(fn_args: FnArgs) -> None:
             )
             summary["sanity"] = sanity.before_training(
                 net,
-                builder.build_for_sanity,
                 images,
                 labels,
                 inputs.num_classes,
                 config.sanity_batch,
                 config.sanity_steps,
+                inputs.class_weight,
             )
         tf_keras.utils.set_random_seed(config.seed)
     with _timed(seconds, "fit"):

@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 import pytest
+import tensorflow as tf
 import tf_keras
 
 from models.cnn import model, sanity
@@ -65,7 +66,7 @@ def test_init_loss_check_rejects_labels_outside_vocabulary():
 def test_overfit_check_memorises_a_learnable_batch():
     x, y = _batch()
 
-    result = sanity.check_overfit_batch(lambda: _small_model(1e-2), x, y, max_steps=150)
+    result = sanity.check_overfit_batch(_small_model(1e-2), x, y, max_steps=150)
 
     assert result.accuracy == 1.0
     assert result.loss <= 0.1 * result.initial_loss
@@ -76,7 +77,7 @@ def test_overfit_check_fails_clearly_when_learning_rate_is_zero():
     x, y = _batch()
 
     with pytest.raises(sanity.SanityCheckError, match="could not overfit one batch of 16"):
-        sanity.check_overfit_batch(lambda: _small_model(0.0), x, y, max_steps=20)
+        sanity.check_overfit_batch(_small_model(0.0), x, y, max_steps=20)
 
 
 def test_overfit_check_fails_when_identical_images_carry_different_labels():
@@ -84,7 +85,37 @@ def test_overfit_check_fails_when_identical_images_carry_different_labels():
     x[:] = x[0]  # one image, four labels: at most 25% is reachable
 
     with pytest.raises(sanity.SanityCheckError, match=r"training accuracy 0\.\d+"):
-        sanity.check_overfit_batch(lambda: _small_model(1e-2), x, y, max_steps=40)
+        sanity.check_overfit_batch(_small_model(1e-2), x, y, max_steps=40)
+
+
+def test_overfit_check_puts_the_model_back_and_leaves_its_traced_step_to_fit():
+    x, y = _batch()
+    net = _small_model(1e-2)
+    before = [w.copy() for w in net.get_weights()]
+
+    sanity.check_overfit_batch(net, x, y, max_steps=150)
+
+    assert all(np.array_equal(a, b) for a, b in zip(before, net.get_weights(), strict=True))
+    assert int(net.optimizer.iterations.numpy()) == 0
+    assert all(not np.any(v.numpy()) for v in net.optimizer.variables)
+    traced = net.train_function.experimental_get_tracing_count()
+    assert traced == 1  # compile_model made the optimizer's slots: no second trace
+    training = tf.data.Dataset.from_tensor_slices((x, y)).batch(4)  # the split's shape: [None, ...]
+    net.fit(training, epochs=1, verbose=0)
+    assert net.train_function.experimental_get_tracing_count() == traced
+    assert int(net.optimizer.iterations.numpy()) == 4
+
+
+def test_overfit_check_puts_the_model_back_when_it_fails():
+    x, y = _batch()
+    net = _small_model(0.0)
+    before = [w.copy() for w in net.get_weights()]
+
+    with pytest.raises(sanity.SanityCheckError):
+        sanity.check_overfit_batch(net, x, y, max_steps=5)
+
+    assert all(np.array_equal(a, b) for a, b in zip(before, net.get_weights(), strict=True))
+    assert int(net.optimizer.iterations.numpy()) == 0
 
 
 def test_pick_balanced_takes_classes_round_robin():
