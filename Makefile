@@ -7,7 +7,8 @@ VENV := .venv
 HOME_DIR ?= runs/demo
 PYTEST_ARGS ?=
 # Test files run on this many processes (pytest-xdist; a file stays on one
-# process, so its module fixtures are built once). 0 runs everything in one.
+# process, so its module fixtures are built once), dealt in the order
+# tests/conftest.py sorts them (longest first). 0 runs everything in one.
 TEST_WORKERS ?= 2
 export TF_USE_LEGACY_KERAS := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
@@ -21,11 +22,11 @@ demo: setup
 	$(VENV)/bin/vrl demo --home $(HOME_DIR)
 
 test: setup lint docs
-	$(VENV)/bin/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	$(VENV)/bin/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 # The fast tier: everything but the tests marked slow or e2e.
 check: setup lint
-	$(VENV)/bin/python -m pytest -n $(TEST_WORKERS) --dist loadfile -m "not slow and not e2e" $(PYTEST_ARGS)
+	$(VENV)/bin/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder -m "not slow and not e2e" $(PYTEST_ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -22,14 +22,28 @@ import pytest
 # tf-agents 0.19 on TF 2.16 needs Keras 2; this must precede any TensorFlow import.
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# `make test` runs files in two processes on two cores. TensorFlow sizes its
+# intra-op pool to the machine in each, so two trainings at once ran four
+# compute threads on two cores; each process (and every `vrl` or Kubeflow task
+# it starts, which inherit the variable) gets its share of the cores instead.
+if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
+    _share = len(os.sched_getaffinity(0)) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])
+    os.environ.setdefault("TF_NUM_INTRAOP_THREADS", str(max(1, _share)))
 
 
 def pytest_collection_modifyitems(items) -> None:
-    """Full pipeline runs first: `make test` deals test files to two processes in
-    collection order, and starting the longest files first keeps one process from
-    running a long end-to-end file alone at the end (a stable sort: the order
-    within each group is unchanged)."""
-    items.sort(key=lambda item: item.get_closest_marker("e2e") is None)
+    """The longest files first: full pipeline runs (e2e), then the other slow files.
+    `make test` deals files to its processes in collection order (pytest-xdist's
+    `--no-loadscope-reorder`; by default it deals the files with the most tests
+    first, which started the two longest files after minute three), so no process
+    runs a long file alone at the end. A stable sort: the order within each group
+    is unchanged."""
+    items.sort(
+        key=lambda item: (
+            item.get_closest_marker("e2e") is None,
+            item.get_closest_marker("slow") is None,
+        )
+    )
 
 
 class VrlServe:
