@@ -49,14 +49,16 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     home = os.path.abspath(args.home)
     data = os.path.join(home, "data", args.dataset)
     serving_base = os.path.join(home, "serving")
-    if not os.path.isdir(data):
-        _step(f"1/4 demo data: {args.dataset}")
-        make = {"shapes": demo_data.make_shapes, "digits": demo_data.make_digits}[args.dataset]
-        print(f"wrote {make(data)}")
+    # The RL child starts first: its start-up (importing TF-Agents, TFX and
+    # TensorFlow) takes the second core while this process draws the demo data.
     rl_run = None if args.skip_rl else RlChild.start(args.env, home)
-    # The trainer's defaults, as `vrl run image --data DATA` trains.
-    image_config = ImagePipelineConfig(data_dir=data, home=home)
     try:
+        if not os.path.isdir(data):
+            _step(f"1/4 demo data: {args.dataset}")
+            make = {"shapes": demo_data.make_shapes, "digits": demo_data.make_digits}
+            print(f"wrote {make[args.dataset](data)}")
+        # The trainer's defaults, as `vrl run image --data DATA` trains.
+        image_config = ImagePipelineConfig(data_dir=data, home=home)
         _step(
             "2/4 image pipeline"
             + (f" (the RL pipeline runs alongside: {rl_run.log_path})" if rl_run else "")
