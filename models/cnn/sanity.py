@@ -230,10 +230,9 @@ def check_not_constant(
     labels = np.asarray(labels).reshape(-1)
     if len(np.unique(labels)) < 2:
         return len(np.unique(labels))
-    # Eager calls, as for the init loss: `predict` would trace a function for one use.
-    predicted = np.concatenate(
-        [model(images[i : i + 64], training=False).numpy() for i in range(0, len(images), 64)]
-    ).argmax(axis=1)
+    # One eager call on the sample, as `check_init_loss` makes: `predict` would trace
+    # a function for one use.
+    predicted = model(images, training=False).numpy().argmax(axis=1)
     classes = np.unique(predicted)
     if len(classes) < 2:
         name = label_names[int(classes[0])]
