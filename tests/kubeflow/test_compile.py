@@ -15,7 +15,7 @@ from kubeflow.cluster import (
     parse_pvc,
     resources_for,
 )
-from kubeflow.compile import compile_pipeline, load_package
+from kubeflow.compile import KFP_BEAM_ARGS, compile_pipeline, load_package, with_sdk_container
 from models.cnn.config import TrainerConfig
 from pipeline.image_config import ImagePipelineConfig
 from pipeline.rl_config import RlPipelineConfig
@@ -97,6 +97,41 @@ def test_every_tfx_task_runs_through_the_pod_entrypoint_with_its_cpu_request(ima
         assert container["command"][2] in ("kubeflow.executor", "kubeflow.fingerprint"), label
         env = {e["name"]: e["value"] for e in container["env"]}
         assert float(env["VRL_CPU_REQUEST"]) == container["resources"]["cpuRequest"]
+
+
+def _beam_args(container: dict) -> list[str]:
+    """The Beam args TFX's pod entrypoint hands its executor (its own parser)."""
+    from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_run_executor as tfx_run
+
+    return tfx_run._parse_flags(container["args"])[1]  # noqa: SLF001
+
+
+def test_beam_tasks_name_the_image_so_tfx_does_not_package_itself_in_every_pod(
+    image_package, monkeypatch
+):
+    from tfx.utils import dependency_utils
+
+    def packaging(*_):
+        raise AssertionError("TFX built an sdist of itself for the Beam workers")
+
+    monkeypatch.setattr(dependency_utils, "build_ephemeral_package", packaging)
+    _, (spec, _) = image_package
+    transform = spec["deploymentSpec"]["executors"]["Transform_executor"]["container"]
+    args = _beam_args(transform)
+    assert args == [*KFP_BEAM_ARGS, f"--sdk_container_image={IMAGE}"]
+    # What TFX's BaseBeamExecutor does with them: nothing to add, nothing built.
+    assert dependency_utils.make_beam_dependency_flags(args) == args
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        ["--runner=DataflowRunner", "--project=p", "--region=r"],  # needs TFX's own packaging
+        ["--direct_num_workers=2", "--setup_file=./setup.py"],  # the user's own
+    ],
+)
+def test_other_runners_and_given_dependencies_are_left_to_tfx(given):
+    assert with_sdk_container(given, IMAGE) == given
 
 
 def test_the_pusher_records_the_image_every_task_runs_for_the_provenance(image_package):
