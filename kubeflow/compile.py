@@ -149,7 +149,7 @@ def with_sdk_container(beam_args: list[str], image: str) -> list[str]:
     runners (Dataflow, Flink) get TFX's own packaging unless the args say
     otherwise: their workers need an SDK harness image.
     """
-    from apache_beam.options.pipeline_options import PipelineOptions
+    from apache_beam.options.pipeline_options import PipelineOptions  # compile time only
 
     options = PipelineOptions(flags=beam_args).get_all_options()
     if any(options.get(flag) for flag in TFX_DEPENDENCY_FLAGS):
