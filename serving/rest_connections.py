@@ -196,8 +196,12 @@ class BoundedHTTPServer(HTTPServer):
                 return True
             if watch.expired:
                 return False
+            if not (phase == IDLE and watch.phase == IDLE):
+                # A new connection has been idle since it was accepted, not since its
+                # worker thread got to it: threads start in any order, and eviction
+                # takes the oldest idle connection, so it must be the first accepted.
+                watch.since = time.monotonic()
             watch.phase = phase
-            watch.since = time.monotonic()
             timeout = timeouts.get(phase)
             watch.deadline = float("inf") if timeout is None else time.monotonic() + timeout
             return True
