@@ -18,8 +18,9 @@ def _server(cap: int) -> BoundedHTTPServer:
 def _accept(server: BoundedHTTPServer, peer: str) -> tuple[socket.socket, socket.socket]:
     """A connection as the accepting thread registers it: (server side, client side)."""
     ours, theirs = socket.socketpair()
-    assert server._make_room(peer) is None  # noqa: SLF001 - the accept path, no pool
-    server._open[ours] = _Watch(peer)  # noqa: SLF001
+    with server._lock:  # noqa: SLF001 - as process_request holds it, without the pool
+        assert server._make_room(peer) is None  # noqa: SLF001
+        server._open[ours] = _Watch(peer)  # noqa: SLF001
     return ours, theirs
 
 
