@@ -38,15 +38,18 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CANDIDATES = [
     ((32, 64, 128), False),
     ((32, 64, 128), True),
+    ((24, 48, 96), True),
     ((16, 64, 128), False),
     ((16, 32, 64), False),
 ]
-"""(stage widths, stem) tried; ((32, 64, 128), True) is the default above 28 px."""
+"""(stage widths, stem) tried; ((24, 48, 96), True) is the default above 28 px up to
+32 px, ((32, 64, 128), True) above."""
 ACCURACY_RUNS = [
     ((32, 64, 128), False, 10),
     ((32, 64, 128), True, 10),
     ((32, 64, 128), True, 20),
     ((32, 64, 128), True, 25),
+    ((24, 48, 96), True, 20),
 ]
 """(stage widths, stem, epochs) of the pipeline runs with --accuracy."""
 SIDE = 32

@@ -1,9 +1,9 @@
 """Trainer hyperparameters, read from the Trainer's `custom_config`.
 
 Defaults live here, once. Measured with them on 2 shared CPU cores (80/20
-hash split, image_size 32, the convnet with its stem): drawn shapes, 1,500
-images, 5 classes: eval accuracy 0.987, fit 19-22 s; scikit-learn digits,
-1,797 images: eval accuracy 0.997, fit 26 s.
+hash split, image_size 32, the convnet with its stem and (24, 48, 96) stages):
+drawn shapes, 1,500 images, 5 classes: eval accuracy 0.984, fit 16-22 s;
+scikit-learn digits, 1,797 images: eval accuracy 0.995, fit 18 s.
 """
 
 from __future__ import annotations
@@ -75,7 +75,8 @@ class TrainerConfig:
     """Channel width per stage, each ending in 2x2 pooling (convnet/resnet: two 3x3
     convs per stage; compact: one). None sizes the net to its input: convnet/resnet
     (16, 32, 64) up to 28 px (limits.SMALL_IMAGE_MAX_SIZE), (32, 64, 128) above
-    (measured: bench/small_nets.py); compact (32, 64)."""
+    (measured: bench/small_nets.py), except the convnet with its stem up to 32 px:
+    (24, 48, 96) (bench/shape_nets.py); compact (32, 64)."""
     dropout: float = setting(0.3, kind=float, low=0, high=1, high_open=True)
     """Dropout before the classifier."""
     optimizer: str = setting("adam", choices=OPTIMIZERS)
@@ -141,7 +142,7 @@ class TrainerConfig:
         out = []
         size = self.image_size
         # Each conv stage halves the side; below 2**stages a pooling layer fails.
-        stages = self.filters or limits.default_filters(self.arch, size or 0)
+        stages = self.resolved_filters(size or 0)
         min_size = max(limits.MIN_IMAGE_SIZE, 2 ** len(stages))
         if self.is_backbone:
             min_size = limits.MIN_BACKBONE_IMAGE_SIZE
@@ -169,7 +170,7 @@ class TrainerConfig:
 
     def resolved_filters(self, image_side: int) -> tuple[int, ...]:
         """The stage widths used for images of `image_side` px."""
-        return self.filters or limits.default_filters(self.arch, image_side)
+        return self.filters or limits.default_filters(self.arch, image_side, self.stem)
 
     @property
     def is_backbone(self) -> bool:

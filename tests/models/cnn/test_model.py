@@ -101,7 +101,14 @@ def test_compact_net_is_two_conv_pool_stages_and_a_flat_classifier():
 
 @pytest.mark.parametrize(
     "side, filters",
-    [(8, (16, 32, 64)), (28, (16, 32, 64)), (29, (32, 64, 128)), (224, (32, 64, 128))],
+    [
+        (8, (16, 32, 64)),
+        (28, (16, 32, 64)),
+        (29, (24, 48, 96)),
+        (32, (24, 48, 96)),
+        (33, (32, 64, 128)),
+        (224, (32, 64, 128)),
+    ],
 )
 def test_unset_filters_size_the_default_convnet_to_its_input(side, filters):
     config = TrainerConfig()
@@ -146,6 +153,10 @@ def test_set_filters_or_the_compact_arch_keep_their_own_widths():
     assert TrainerConfig(filters=(8, 16)).resolved_filters(224) == (8, 16)
     assert TrainerConfig(arch="compact").resolved_filters(224) == limits.COMPACT_FILTERS
     assert TrainerConfig(arch="resnet").resolved_filters(64) == limits.DEFAULT_FILTERS
+    # The narrow widths follow the stem: without it a 32 px convnet keeps the wide ones.
+    assert TrainerConfig(arch="resnet").resolved_filters(32) == limits.DEFAULT_FILTERS
+    assert TrainerConfig(stem=False).resolved_filters(32) == limits.DEFAULT_FILTERS
+    assert TrainerConfig(stem=True).resolved_filters(32) == limits.NARROW_STEM_FILTERS
 
 
 def test_the_stem_setting_overrides_the_size_rule_and_is_refused_for_other_archs():
