@@ -49,8 +49,10 @@ DEFAULT_FILTERS = (32, 64, 128)
 # compact 0.74, against 0.99 for (32, 64, 128): so 32 px keeps the wide net.
 SMALL_IMAGE_FILTERS = (16, 32, 64)
 """Channel width per stage of convnet/resnet up to `SMALL_IMAGE_MAX_SIZE` px."""
-# Measured on the 32 px shapes demo (bench/shape_nets.py --accuracy, the
-# default 20 epochs, 741 steps, seeds 42, 7, 1, 2, 3): after the stem,
+# Measured on the 32 px shapes demo (the Trainer's run_fn on the demo
+# pipeline's Transform output, the default 20 epochs, 741 steps, seeds 42, 7,
+# 1, 2, 3; docs/performance.md; bench/shape_nets.py --accuracy runs both
+# through `vrl run image`): after the stem,
 # (24, 48, 96) reached 0.984, 0.984, 0.981, 0.981, 0.981 eval accuracy against
 # 0.987, 0.978, 0.975, 0.987, 0.972 for (32, 64, 128), at 0.92x its CPU per
 # step; (16, 32, 64) without the stem 0.972 and 0.975 (seeds 42, 7), the stem's
