@@ -76,15 +76,15 @@ def default_filters(arch: str, image_side: int, stem: bool | None = None) -> tup
         return COMPACT_FILTERS
     if image_side <= SMALL_IMAGE_MAX_SIZE:
         return SMALL_IMAGE_FILTERS
-    with_stem = default_stem(image_side) if stem is None else stem
-    if arch == "convnet" and with_stem and image_side <= NARROW_STEM_MAX_SIZE:
+    if arch == "convnet" and uses_stem(image_side, stem) and image_side <= NARROW_STEM_MAX_SIZE:
         return NARROW_STEM_FILTERS
     return DEFAULT_FILTERS
 
 
-def default_stem(image_side: int) -> bool:
-    """Whether the convnet starts with its stem when `stem` is unset."""
-    return image_side > SMALL_IMAGE_MAX_SIZE
+def uses_stem(image_side: int, stem: bool | None = None) -> bool:
+    """Whether the convnet starts with its stem: the `stem` setting, or when it is
+    unset (None), whether images are larger than `SMALL_IMAGE_MAX_SIZE` px."""
+    return image_side > SMALL_IMAGE_MAX_SIZE if stem is None else stem
 
 
 WEIGHT_CHOICES = ("imagenet", "none")

@@ -176,8 +176,7 @@ def build_model(
         outputs = classifier_head(body, num_classes, dropout, policy, flatten=True)
         return tf_keras.Model(inputs, outputs, name=arch)
     if arch == "convnet":
-        with_stem = limits.default_stem(input_shape[0]) if stem is None else stem
-        body = _convnet_body(inputs, filters, policy, with_stem)
+        body = _convnet_body(inputs, filters, policy, limits.uses_stem(input_shape[0], stem))
     else:
         body = _resnet_body(inputs, filters, policy)
     outputs = classifier_head(body, num_classes, dropout, policy)
