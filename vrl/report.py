@@ -3,10 +3,10 @@ version, or per run (also one that pushed nothing: why, and what it measured).
 
 Built from the version's provenance (always there) and, when a local ML
 Metadata store holds its run, the run's artifacts: TFDV statistics and
-anomalies, the image checks, learning curves, and predictions of the pushed
-model on the eval split (per-class precision and recall, a confusion matrix,
-the most confidently wrong images). Plots are embedded PNGs; nothing is
-fetched from the web.
+anomalies, the image checks, learning curves, and the Trainer's error
+analysis of the model on the eval split (per-class precision and recall, a
+confusion matrix, the most confidently wrong images). Plots are embedded
+PNGs; nothing is fetched from the web.
 """
 
 from __future__ import annotations
@@ -178,7 +178,7 @@ def build(target: str, serving_base: str, home: str, monitor: str | None = None)
         sections += ["<h2>Statistics (TFDV)</h2>", report_data.statistics(lineage)]
         per_class = sorted((evaluation.get("per_class_accuracy") or {}).items())
         sections += ["<h2>Evaluation</h2>", table(per_class, ("class", "accuracy (TFMA)"))]
-        sections += [report_model.classification(model_dir, prov)]
+        sections += [report_model.classification(lineage, model_dir)]
     sections += ["<h2>Training</h2>", report_model.curves(lineage, prov)]
     sections += [table(sorted((prov.get("trainer") or {}).items()), ("setting", "value"))]
     metrics = (prov.get("metrics") or {}).get("training") or {}
