@@ -46,11 +46,15 @@ def run_local(pipeline: Any) -> None:
 
     Components that read state outside the pipeline (`UNCACHED_COMPONENT_IDS`:
     the served baseline) always run, whatever the pipeline's cache setting.
+    Beam's pickles skip dill's per-pickle logger level reset (`vrl.beam_pickler`).
     """
     from tfx.dsl.compiler import compiler
     from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
     from pipeline.params import UNCACHED_COMPONENT_IDS
+    from vrl.beam_pickler import skip_unchanged_dill_levels
+
+    skip_unchanged_dill_levels()
 
     ir = compiler.Compiler().compile(pipeline)
     for node in ir.nodes:
