@@ -51,8 +51,7 @@ def add_parser(sub: argparse._SubParsersAction, formatter) -> None:
 _STYLE = (
     "body{font-family:sans-serif;max-width:1100px;margin:auto}table{border-collapse:collapse}"
     "td,th{border:1px solid #ccc;padding:2px 6px;text-align:left;overflow-wrap:break-word}"
-    ".grid{display:flex;flex-wrap:wrap}figure{margin:4px;text-align:center;font-size:12px}"
-    "figure img{width:96px;height:96px;image-rendering:pixelated}img{max-width:100%}"
+    "img{max-width:100%}"
     "pre{white-space:pre-wrap;overflow-wrap:anywhere}"
 )
 _DECISION_KEYS = ("blessed", "reason", "reasons", "failed_thresholds", "metric", "value")
