@@ -13,11 +13,14 @@ recorded on its Examples artifact, which the Trainer's `run_fn` cannot see
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import posixpath
+from collections.abc import Iterator
 from typing import Any
 
+import tensorflow as tf
 from absl import logging
 from tfx import types
 from tfx.components.transform import executor as tfx_transform_executor
@@ -93,6 +96,27 @@ def _read(path: str) -> bytes:
         return f.read()
 
 
+@contextlib.contextmanager
+def graph_optimizer_off() -> Iterator[None]:
+    """TensorFlow's graph optimizer (Grappler's meta-optimizer) off while Transform runs.
+
+    Each Beam worker of TFT loads the transform graph and prunes it to the
+    outputs it needs; Grappler then optimizes that function on its first call,
+    0.4-0.7 s per copy for this graph (its decode loops and conditionals), two
+    copies per run, for kernels that decode the images either way. Without it
+    (bench/transform_throughput.py, three alternating rounds each): 1,500
+    shapes 0.92x the time, 20,000 shapes 0.95x, the same transformed examples.
+    The switch is process-wide, so it is put back when Transform ends.
+    """
+    options = tf.config.optimizer.get_experimental_options()
+    previous = options.get("disable_meta_optimizer", False)
+    tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
+    try:
+        yield
+    finally:
+        tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": previous})
+
+
 class Executor(tfx_transform_executor.Executor):
     """Transform as TFX runs it, plus `label_vocab.txt` beside the transformed splits."""
 
@@ -108,7 +132,8 @@ class Executor(tfx_transform_executor.Executor):
         ]
         pairs = vocab_pairs(sources, targets)  # checked before the Beam job starts
         identity = json.dumps(data_identity(input_dict[standard_component_specs.EXAMPLES_KEY]))
-        super().Do(input_dict, output_dict, exec_properties)
+        with graph_optimizer_off():
+            super().Do(input_dict, output_dict, exec_properties)
         # TFX's Transform writes tf.Examples but leaves the artifact without the
         # payload_format property, and every reader then warns that it falls back.
         for artifact in output_dict.get(standard_component_specs.TRANSFORMED_EXAMPLES_KEY, []):

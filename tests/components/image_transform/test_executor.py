@@ -81,3 +81,23 @@ def test_data_identity_reads_the_examples_type_span_property_too():
     imported = standard_artifacts.Examples()
     imported.span = 5  # how an Importer records it
     assert data_identity([imported])["data_span"] == "5"
+
+
+@pytest.mark.parametrize("before", [False, True])
+def test_graph_optimizer_is_off_inside_and_as_it_was_after(before):
+    import tensorflow as tf
+
+    from components.image_transform.executor import graph_optimizer_off
+
+    def meta_off() -> bool:
+        return tf.config.optimizer.get_experimental_options().get("disable_meta_optimizer", False)
+
+    tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": before})
+    try:
+        with pytest.raises(RuntimeError, match="inside"):
+            with graph_optimizer_off():
+                assert meta_off()
+                raise RuntimeError("inside")
+        assert meta_off() == before
+    finally:
+        tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": False})
