@@ -83,6 +83,14 @@ def _colours(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
             return bg, fg
 
 
+def _centre(rng: np.random.Generator, length: int, side: int, r: float) -> float:
+    """A random centre along an axis of `length` px for a shape of radius `r` (drawn out
+    to r * 1.2) that stays inside the central `side` px of that axis."""
+    margin = r * 1.2
+    low = (length - side) // 2
+    return rng.uniform(low + margin, low + side - margin) if side > 2 * margin else length / 2
+
+
 def draw_shape(shape: str, rng: np.random.Generator) -> Image.Image:
     """Draws one RGB image of `shape` with random size, place, angle, colours and noise."""
     width, height = (int(v) for v in rng.integers(_MIN_SIDE, _MAX_SIDE + 1, size=2))
@@ -95,9 +103,10 @@ def draw_shape(shape: str, rng: np.random.Generator) -> Image.Image:
 
     side = min(width, height)
     r = side * rng.uniform(0.28, 0.4)
-    margin = r * 1.2
-    cx = rng.uniform(margin, width - margin) if width > 2 * margin else width / 2
-    cy = rng.uniform(margin, height - margin) if height > 2 * margin else height / 2
+    # The shape lies inside the central side x side square: the part of a non-square
+    # image that Transform's resize-and-center-crop keeps, so every label stays visible.
+    cx = _centre(rng, width, side, r)
+    cy = _centre(rng, height, side, r)
     fill = tuple(int(c) for c in fg)
     draw = ImageDraw.Draw(img)
     if shape == "circle":

@@ -68,6 +68,34 @@ def test_shape_images_differ_within_a_class_and_show_the_shape(tmp_path):
         assert f0.read() != f1.read()
 
 
+def _luminance(img: np.ndarray) -> np.ndarray:
+    return img.astype(float) @ np.array([0.299, 0.587, 0.114])
+
+
+def test_shapes_lie_inside_the_part_the_center_crop_keeps():
+    # Transform resizes the shorter side and keeps the central square; a shape
+    # outside it would reach the model as background under the shape's label.
+    outside_seen = 0
+    for i in range(120):
+        rng = np.random.default_rng([3, i])
+        lum = _luminance(np.asarray(demo_data.draw_shape(demo_data.SHAPE_CLASSES[i % 5], rng)))
+        h, w = lum.shape
+        if h == w:
+            continue
+        s = min(h, w)
+        top, left = (h - s) // 2, (w - s) // 2
+        keep = np.zeros_like(lum, dtype=bool)
+        keep[top : top + s, left : left + s] = True
+        # 3x3 means: the background's noise averages out, a shape's pixels
+        # (>= 90 luminance away) do not.
+        padded = np.pad(lum, 1, mode="edge")
+        smooth = sum(padded[dy : dy + h, dx : dx + w] for dy in range(3) for dx in range(3)) / 9
+        background = np.median(lum[~keep])
+        assert np.abs(smooth[~keep] - background).max() < 45, f"image {i}: shape outside the crop"
+        outside_seen += 1
+    assert outside_seen > 30  # enough non-square images were checked
+
+
 def test_spans_write_separate_trees_with_different_images(tmp_path):
     summary = demo_data.make_shapes(str(tmp_path), per_class=3, seed=1, spans=2)
     assert sorted(os.listdir(tmp_path)) == ["span-1", "span-2"]
