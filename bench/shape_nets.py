@@ -14,8 +14,9 @@ Two parts, both on 2 cores whatever else runs:
    seed, in one home so ingest, statistics and Transform come from the
    pipeline's cache (the stem setting is in the Trainer's config, so its
    cache key); prints the eval accuracy and fit seconds from each run's
-   training report. 10 epochs are 600 optimizer steps (min_steps), 20 (the
-   default) 740, 25 925.
+   training report. 10 epochs are 600 optimizer steps (min_steps then), 20
+   740, 25 925 (measured on the demo data before its shapes were kept inside
+   the center crop; the default is now 12 epochs and min_steps 400).
 
     python bench/shape_nets.py [--rounds 4] [--accuracy [--seeds 42 7]]
 """

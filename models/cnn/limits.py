@@ -50,7 +50,7 @@ DEFAULT_FILTERS = (32, 64, 128)
 SMALL_IMAGE_FILTERS = (16, 32, 64)
 """Channel width per stage of convnet/resnet up to `SMALL_IMAGE_MAX_SIZE` px."""
 # Measured on the 32 px shapes demo (the Trainer's run_fn on the demo
-# pipeline's Transform output, the default 20 epochs, 741 steps, seeds 42, 7,
+# pipeline's Transform output, 20 epochs (then the default), 741 steps, seeds 42, 7,
 # 1, 2, 3; docs/performance.md; bench/shape_nets.py --accuracy runs both
 # through `vrl run image`): after the stem,
 # (24, 48, 96) reached 0.984, 0.984, 0.981, 0.981, 0.981 eval accuracy against
