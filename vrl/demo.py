@@ -121,6 +121,19 @@ def rl_argv(env_id: str, home: str) -> list[str]:
     return [sys.executable, "-m", "vrl", "run", "rl", "--env", env_id, "--home", home]
 
 
+CHILD_TF_THREADS = {"TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1"}
+"""TensorFlow's thread pools in the RL child: one thread each. The child is meant to
+take one core beside the image pipeline, and the DQN's small ops gain nothing from
+more: CartPole's training took 27.7 s of CPU against 37.9 s with TensorFlow's
+defaults (one thread per core), the same learning curve (docs/performance.md)."""
+
+
+def rl_env() -> dict[str, str]:
+    """The child's environment: this process's, with `CHILD_TF_THREADS` where the user
+    has not set those variables."""
+    return {**CHILD_TF_THREADS, **os.environ}
+
+
 class RlChild:
     """The RL pipeline running as a child `vrl run rl`, its output in a log file."""
 
@@ -130,12 +143,13 @@ class RlChild:
 
     @classmethod
     def start(cls, env_id: str, home: str) -> RlChild:
-        """Starts `rl_argv(env_id, home)` with stdout and stderr into `<home>/logs`."""
+        """Starts `rl_argv(env_id, home)` in `rl_env()`, stdout and stderr into `<home>/logs`."""
         log_path = os.path.join(home, "logs", "rl-pipeline.log")
         os.makedirs(os.path.dirname(log_path), exist_ok=True)
         with open(log_path, "wb") as log:
             process = subprocess.Popen(
                 rl_argv(env_id, home),
+                env=rl_env(),
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,

@@ -39,3 +39,13 @@ def test_stop_ends_a_child_that_is_still_running(tmp_path):
     child = _child(tmp_path, "import time; time.sleep(600)")
     child.stop()
     assert child.process.returncode is not None
+
+
+def test_the_child_runs_with_one_tensorflow_thread_per_pool(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("TF_NUM_INTRAOP_THREADS", raising=False)
+    monkeypatch.setenv("TF_NUM_INTEROP_THREADS", "3")  # a user's own setting is kept
+    shown = "import os; print(os.environ['TF_NUM_INTRAOP_THREADS'], os.environ['TF_NUM_INTEROP_THREADS'])"
+    monkeypatch.setattr(demo, "rl_argv", lambda env_id, home: [sys.executable, "-c", shown])
+    child = demo.RlChild.start("CartPole-v1", str(tmp_path))
+    assert child.finish() == 0
+    assert capsys.readouterr().out.split() == ["1", "3"]
