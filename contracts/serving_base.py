@@ -35,6 +35,10 @@ Serving's --saved_model_tags default)."""
 PROVENANCE_NAME = "vrl_provenance.json"
 PROVENANCE_FILE = f"{EXTRA_DIR}/{PROVENANCE_NAME}"
 """Where the model came from; inside the copy before it becomes visible."""
+ALREADY_SERVED_PROPERTY = "already_served"
+"""PushedModel custom property: 1 when the run's model was identical to a version
+already served, which the pusher then names as pushed (TFX's `pushed`, the model is
+at the destination) without writing it again; 0 for a new version."""
 STAGING_PREFIX = ".staging-"
 """A push in progress: `<model>/.staging-<version>-<id>/`."""
 GRAPH_FILES = ("saved_model.pb", "saved_model.pbtxt")

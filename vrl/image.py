@@ -188,7 +188,9 @@ def print_summary(config, summary) -> None:
     for line in error_analysis_lines(summary):
         print(line)
     print(f"blessed: {summary.blessed}")
-    if summary.pushed:
+    if summary.pushed and summary.already_served:
+        print(f"already served: {summary.pushed_path} (identical model; not pushed again)")
+    elif summary.pushed:
         print(f"pushed to: {summary.pushed_path}")
     else:
         print("not pushed (model not blessed); the served model is unchanged")

@@ -37,6 +37,7 @@ SHOWN = (
     "pushed",
     "pushed_version",
     "pushed_destination",
+    "already_served",
     "served_present",
     "served_version",
     "num_errors",

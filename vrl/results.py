@@ -10,6 +10,7 @@ import re
 from components.span_drift.verdict import drift_line
 from contracts.features import LABEL_VOCAB_FILENAME
 from contracts.files import IMAGE_CHECKS_FILE, INGEST_REPORT_FILE, SPAN_DRIFT_FILE
+from contracts.serving_base import ALREADY_SERVED_PROPERTY
 from vrl.mlmd import open_store
 
 
@@ -19,6 +20,8 @@ class RunSummary:
 
     pushed: bool | None = None
     pushed_path: str | None = None
+    already_served: bool = False
+    """The run's model was identical to the served `pushed_path`: nothing was written."""
     blessed: bool | None = None
     metrics: dict[str, float] = dataclasses.field(default_factory=dict)
     per_class: dict[str, float] = dataclasses.field(default_factory=dict)
@@ -163,6 +166,7 @@ def summarize(pipeline_root: str, ingest_report_name: str = INGEST_REPORT_FILE) 
     if pushed is not None:
         summary.pushed = bool(custom_property(pushed, "pushed"))
         summary.pushed_path = custom_property(pushed, "pushed_destination") or None
+        summary.already_served = custom_property(pushed, ALREADY_SERVED_PROPERTY) == 1
     blessing = latest_artifact(store, "ModelBlessing")
     if blessing is not None:
         summary.blessed = bool(custom_property(blessing, "blessed"))

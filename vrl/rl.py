@@ -10,6 +10,7 @@ import argparse
 import dataclasses
 import os
 
+from contracts.serving_base import ALREADY_SERVED_PROPERTY
 from models.dqn.config import PRESETS, DqnConfig, preset
 from models.fields import check_of, parse_text
 from pipeline.rl_config import RlPipelineConfig, default_pipeline_name
@@ -158,7 +159,10 @@ def report(config) -> int:
         print(f"  not pushed (serving base {config.serving_base}/{config.model_name})")
         return 1 if blessed else 0
     destination = custom_property(push, "pushed_destination")
-    print(f"  pushed policy to {destination}")
+    if custom_property(push, ALREADY_SERVED_PROPERTY) == 1:
+        print(f"  policy already served at {destination} (identical; not pushed again)")
+    else:
+        print(f"  pushed policy to {destination}")
     from vrl.report import print_run_report
 
     home = os.path.dirname(os.path.dirname(config.pipeline_root))  # <home>/tfx/<pipeline>

@@ -22,7 +22,7 @@ from tfx.utils import io_utils, proto_utils
 
 from components.atomic_pusher import constants, gather, ops, provenance
 from components.outputs import ensure_output_dirs
-from contracts import files
+from contracts import files, serving_base
 
 
 class Executor(tfx_pusher_executor.Executor):
@@ -54,7 +54,7 @@ class Executor(tfx_pusher_executor.Executor):
                 f"{destination.WhichOneof('destination')!r}"
             )
         model_dir = destination.filesystem.base_directory
-        serving_path = ops.latest_identical_version(model_path, model_dir)
+        serving_path = already_served = ops.latest_identical_version(model_path, model_dir)
         if serving_path:
             logging.info("Model identical to the served %s; not pushed again.", serving_path)
         else:
@@ -71,6 +71,9 @@ class Executor(tfx_pusher_executor.Executor):
                 raise ops.space_error(model_push.uri, needed, done, "pipeline root") from None
             raise
         self._MarkPushed(model_push, pushed_destination=serving_path, pushed_version=version)
+        model_push.set_int_custom_property(
+            serving_base.ALREADY_SERVED_PROPERTY, int(serving_path == already_served)
+        )
 
     def _provenance(
         self,

@@ -68,6 +68,27 @@ def test_policy_push_carries_return_stats_trainer_config_and_baseline(tmp_path):
     assert evaluation["baseline"]["version"] == 41 and evaluation["blessed"] is True
     assert evaluation["episodes"] == 2 and evaluation["reason"].startswith("mean")
     assert record["code"]["package"] == "vision-rl-pipeline"
+    assert pushed.get_int_custom_property(serving_base.ALREADY_SERVED_PROPERTY) == 0
+
+    # The same model again: named as pushed (it is at the destination), not written again.
+    again = standard_artifacts.PushedModel()
+    again.uri = f"{root}/pushed-again"
+    Executor().Do(
+        {
+            specs.MODEL_KEY: [model],
+            specs.MODEL_BLESSING_KEY: [blessing],
+            constants.EVALUATION_KEY: [evaluation],
+        },
+        {specs.PUSHED_MODEL_KEY: [again]},
+        {
+            specs.PUSH_DESTINATION_KEY: proto_utils.proto_to_json(destination),
+            specs.CUSTOM_CONFIG_KEY: json.dumps(config),
+        },
+    )
+    assert serving_base.complete_versions(f"{root}/serving/dqn") == [version]
+    assert again.get_int_custom_property("pushed") == 1
+    assert again.get_string_custom_property("pushed_destination").endswith(f"/{version}")
+    assert again.get_int_custom_property(serving_base.ALREADY_SERVED_PROPERTY) == 1
 
 
 def test_properties_kubeflow_hands_over_as_structs_read_as_plain_values():
