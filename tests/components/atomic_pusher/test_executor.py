@@ -44,18 +44,22 @@ def test_policy_push_carries_return_stats_trainer_config_and_baseline(tmp_path):
         filesystem=pusher_pb2.PushDestination.Filesystem(base_directory=f"{root}/serving/dqn")
     )
     config = {constants.KIND_CONFIG: "rl", constants.PIPELINE_NAME_CONFIG: "vrl-rl-x"}
-    Executor().Do(
-        {
-            specs.MODEL_KEY: [model],
-            specs.MODEL_BLESSING_KEY: [blessing],
-            constants.EVALUATION_KEY: [evaluation],
-        },
-        {specs.PUSHED_MODEL_KEY: [pushed]},
-        {
-            specs.PUSH_DESTINATION_KEY: proto_utils.proto_to_json(destination),
-            specs.CUSTOM_CONFIG_KEY: json.dumps(config),
-        },
-    )
+
+    def push(output):
+        Executor().Do(
+            {
+                specs.MODEL_KEY: [model],
+                specs.MODEL_BLESSING_KEY: [blessing],
+                constants.EVALUATION_KEY: [evaluation],
+            },
+            {specs.PUSHED_MODEL_KEY: [output]},
+            {
+                specs.PUSH_DESTINATION_KEY: proto_utils.proto_to_json(destination),
+                specs.CUSTOM_CONFIG_KEY: json.dumps(config),
+            },
+        )
+
+    push(pushed)
     version = serving_base.complete_versions(f"{root}/serving/dqn")[-1]
     with tf.io.gfile.GFile(f"{root}/serving/dqn/{version}/assets.extra/vrl_provenance.json") as f:
         record = json.load(f)
@@ -73,18 +77,7 @@ def test_policy_push_carries_return_stats_trainer_config_and_baseline(tmp_path):
     # The same model again: named as pushed (it is at the destination), not written again.
     again = standard_artifacts.PushedModel()
     again.uri = f"{root}/pushed-again"
-    Executor().Do(
-        {
-            specs.MODEL_KEY: [model],
-            specs.MODEL_BLESSING_KEY: [blessing],
-            constants.EVALUATION_KEY: [evaluation],
-        },
-        {specs.PUSHED_MODEL_KEY: [again]},
-        {
-            specs.PUSH_DESTINATION_KEY: proto_utils.proto_to_json(destination),
-            specs.CUSTOM_CONFIG_KEY: json.dumps(config),
-        },
-    )
+    push(again)
     assert serving_base.complete_versions(f"{root}/serving/dqn") == [version]
     assert again.get_int_custom_property("pushed") == 1
     assert again.get_string_custom_property("pushed_destination").endswith(f"/{version}")
