@@ -6,6 +6,7 @@ Kubernetes manifests live beside this module in `serving/k8s/`.
 from __future__ import annotations
 
 import os
+import posixpath
 import shlex
 
 from google.protobuf import text_format
@@ -61,23 +62,36 @@ def docker_run_command(
     grpc_port: int = 8500,
     rest_port: int = 8501,
     image: str = TF_SERVING_IMAGE,
+    container_base: str = CONTAINER_MODEL_BASE,
 ) -> str:
     """`docker run` line serving `model_base` with the real TF Serving image.
 
-    `config_file` must sit inside `model_base` (it is mounted with it at /models).
+    The base is mounted at `container_base`, where the config written with the same
+    `container_base` says the models are; `config_file` must sit inside `model_base`
+    (it is mounted with it).
+
+    Raises:
+      ValueError: `config_file` is outside `model_base`, or `container_base` is not
+        an absolute path (a container has no working folder to resolve it against).
     """
+    if not posixpath.isabs(container_base):
+        raise ValueError(
+            f"the config's base paths are relative to {container_base!r}; a container "
+            f"needs an absolute --container-base such as {CONTAINER_MODEL_BASE}"
+        )
     relative = os.path.relpath(os.path.abspath(config_file), os.path.abspath(model_base))
     if relative.startswith(".."):
         raise ValueError(
             f"{config_file}: the model config must be inside the model base {model_base}"
         )
+    mount = container_base.rstrip("/") or "/"
     args = [
         "docker", "run", "--rm",
         "-p", f"127.0.0.1:{grpc_port}:8500",
         "-p", f"127.0.0.1:{rest_port}:8501",
-        "-v", f"{os.path.abspath(model_base)}:{CONTAINER_MODEL_BASE}:ro",
+        "-v", f"{os.path.abspath(model_base)}:{mount}:ro",
         image,
-        f"--model_config_file={CONTAINER_MODEL_BASE}/{relative}",
+        f"--model_config_file={posixpath.join(mount, relative)}",
         "--file_system_poll_wait_seconds=2",
         "--model_config_file_poll_wait_seconds=60",
     ]  # fmt: skip

@@ -100,7 +100,11 @@ def serve_command(args: argparse.Namespace) -> int:
         )
         print(f"wrote {args.write_config} for models {', '.join(names)}")
         try:
-            print(deploy.docker_run_command(args.model_base, args.write_config))
+            print(
+                deploy.docker_run_command(
+                    args.model_base, args.write_config, container_base=args.container_base
+                )
+            )
         except ValueError as e:
             print(f"(no docker line: {e})")
         return 0

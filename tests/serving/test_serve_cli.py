@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import yaml
+from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
 from serving import deploy
@@ -136,6 +137,32 @@ def test_write_config_generates_tf_serving_models_config(model_base, capsys):
         ("cnn", "/models/cnn", "latest", 1),
         ("policy", "/models/policy", "latest", 1),
     ]
+
+
+def test_the_docker_line_mounts_the_base_where_the_config_says_the_models_are(model_base, capsys):
+    out = os.path.join(model_base, "models.config")
+    argv = ["serve", "--model-base", model_base, "--write-config", out]
+    assert cli.serve_command(_parse([*argv, "--container-base", "/srv/tf/"])) == 0
+    line = capsys.readouterr().out.splitlines()[-1].split()
+    mount = line[line.index("-v") + 1]
+    assert mount == f"{os.path.abspath(model_base)}:/srv/tf:ro"
+    assert "--model_config_file=/srv/tf/models.config" in line
+    with open(out) as f:
+        _, specs = parse_config_text(f.read())
+    assert [s.base_path for s in specs] == ["/srv/tf/cnn", "/srv/tf/policy"]
+
+
+def test_a_relative_container_base_writes_the_config_but_no_docker_line(model_base, capsys):
+    out = os.path.join(model_base, "models.config")
+    argv = ["serve", "--model-base", model_base, "--write-config", out, "--container-base", "."]
+    assert cli.serve_command(_parse(argv)) == 0
+    printed = capsys.readouterr().out
+    assert "docker run" not in printed
+    assert "(no docker line: the config's base paths are relative to '.'" in printed
+    config = model_server_config_pb2.ModelServerConfig()
+    with open(out) as f:
+        text_format.Parse(f.read(), config)
+    assert [c.base_path for c in config.model_config_list.config] == ["./cnn", "./policy"]
 
 
 def test_k8s_manifests_wire_ports_probe_and_config():
