@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 
+from contracts.serving_base import ALREADY_SERVED_PROPERTY
 from vrl import mlmd
 
 SERVING_DIR = "serving"  # `vrl run --home H` pushes to H/serving
@@ -73,6 +74,7 @@ def outcomes(store, store_path: str) -> list[dict]:
                 "model": _model_of(pusher) or _model_of_destination(p),
                 "time": mlmd.time_text(artifact.create_time_since_epoch),
                 "pushed": bool(p.get("pushed")),
+                "already_served": p.get(ALREADY_SERVED_PROPERTY) == 1,
                 "version": p.get("pushed_version"),
                 "artifact_id": artifact.id,
                 "_order": (artifact.create_time_since_epoch, artifact.id),
@@ -180,6 +182,8 @@ def explain_line(outcome: dict, why: dict | None) -> str:
     from components.atomic_pusher.provenance import thresholds_text
 
     head = f"{outcome['time']} run {outcome['run_id']}"
+    if outcome["pushed"] and outcome.get("already_served"):
+        return f"{head}: its model is the served version {outcome['version']} (not pushed again)"
     if outcome["pushed"]:
         return f"{head}: pushed version {outcome['version']}"
     text = f"{head}: not pushed; the served model (if any) is unchanged"

@@ -1,4 +1,4 @@
-"""What `vrl run image` prints about the push: a new version, one already served, none."""
+"""What `vrl run image` and `vrl status` say about a push: new, already served, none."""
 
 import pytest
 
@@ -30,3 +30,14 @@ def test_the_push_line_says_what_happened(tmp_path, capsys, summary, line):
     assert line in out
     assert summary.already_served or not any(o.startswith("already served") for o in out)
     assert not summary.already_served or not any(o.startswith("pushed to") for o in out)
+
+
+def test_status_line_of_a_run_whose_model_was_already_served():
+    from vrl.runs import explain_line
+
+    outcome = {"time": "2026-12-07 08:43", "run_id": "r2", "pushed": True, "version": 7}
+    assert explain_line(outcome, None).endswith(": pushed version 7")
+    again = {**outcome, "already_served": True}
+    assert explain_line(again, None).endswith(
+        ": its model is the served version 7 (not pushed again)"
+    )
