@@ -195,6 +195,15 @@ def _fmt(value: Any, digits: int = 4) -> str:
     return f"{value:.{digits}g}" if isinstance(value, float) else str(value)
 
 
+def _metric_text(metric: str, value: Any, sign: str = "") -> str:
+    """A metric as the run summaries print it: returns to 0.1, accuracies to 0.0001
+    (`accuracy 1.0000`, `mean_return 500.0`, not `.4g`'s `1` and `500`)."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return "?"
+    digits = 1 if "return" in metric else 4
+    return f"{value:{sign}.{digits}f}"
+
+
 def summary_line(provenance: Mapping[str, Any] | None) -> str:
     """One line: span, push date, accuracy or mean return, baseline delta, decision."""
     if not provenance:
@@ -209,11 +218,10 @@ def summary_line(provenance: Mapping[str, Any] | None) -> str:
     metric = evaluation.get("metric")
     value = evaluation.get("value")
     if metric and value is not None:
-        parts.append(f"{metric} {_fmt(value)}")
+        parts.append(f"{metric} {_metric_text(metric, value)}")
     baseline = evaluation.get("baseline") or {}
     if baseline.get("version") is not None:
-        delta = evaluation.get("delta")
-        shown = f"{delta:+.4g}" if isinstance(delta, float) else "?"
+        shown = _metric_text(metric or "", evaluation.get("delta"), sign="+")
         parts.append(f"vs v{baseline['version']} {shown}")
     else:
         parts.append("no baseline")

@@ -53,7 +53,7 @@ def test_status_lists_complete_versions_with_a_provenance_line(base, capsys):
     assert main(["status", "--serving-base", base]) == 0
     out = capsys.readouterr().out
     assert "clf" in out
-    assert "1  span 1, pushed" in out and "accuracy 0.9, no baseline, blessed" in out
+    assert "1  span 1, pushed" in out and "accuracy 0.9000, no baseline, blessed" in out
     assert "2  span 2" in out and "vs v1 +0.05" in out
     assert main(["status", "--serving-base", base, "--json"]) == 0
     models = json.loads(capsys.readouterr().out)["models"]

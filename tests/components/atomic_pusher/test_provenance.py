@@ -52,9 +52,17 @@ def test_version_without_provenance_reads_as_none_and_summarises_plainly(tmp_pat
 
 def test_summary_line_shows_span_metric_baseline_delta_and_decision():
     line = provenance.summary_line(_record(baseline={"version": 7}, delta=0.0125))
-    assert "span 2" in line and "accuracy 0.9" in line
-    assert "vs v7 +0.0125" in line and "blessed" in line and "code abc" in line
+    assert "span 2" in line and "accuracy 0.9000," in line
+    assert "vs v7 +0.0125," in line and "blessed" in line and "code abc" in line
     assert "no baseline" in provenance.summary_line(_record())
+
+
+def test_summary_line_prints_metrics_as_the_run_summaries_do():
+    # `.4g` printed a perfect model as `accuracy 1` and an equal one as `+0`.
+    line = provenance.summary_line(_record(value=1.0, baseline={"version": 7}, delta=0.0))
+    assert "accuracy 1.0000, vs v7 +0.0000," in line
+    policy = {"metric": "mean_return", "value": 500.0, "baseline": {"version": 3}, "delta": 7.4}
+    assert "mean_return 500.0, vs v3 +7.4," in provenance.summary_line({"evaluation": policy})
 
 
 def test_data_section_prefers_artifact_properties_and_fills_from_the_ingest_report():
