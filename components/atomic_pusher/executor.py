@@ -54,8 +54,9 @@ class Executor(tfx_pusher_executor.Executor):
                 f"{destination.WhichOneof('destination')!r}"
             )
         model_dir = destination.filesystem.base_directory
-        serving_path = already_served = ops.latest_identical_version(model_path, model_dir)
-        if serving_path:
+        serving_path = ops.latest_identical_version(model_path, model_dir)
+        already_served = serving_path is not None
+        if already_served:
             logging.info("Model identical to the served %s; not pushed again.", serving_path)
         else:
             record = self._provenance(input_dict, exec_properties, model_dir, model_push.uri)
@@ -72,7 +73,7 @@ class Executor(tfx_pusher_executor.Executor):
             raise
         self._MarkPushed(model_push, pushed_destination=serving_path, pushed_version=version)
         model_push.set_int_custom_property(
-            serving_base.ALREADY_SERVED_PROPERTY, int(serving_path == already_served)
+            serving_base.ALREADY_SERVED_PROPERTY, int(already_served)
         )
 
     def _provenance(
