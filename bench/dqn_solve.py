@@ -10,8 +10,12 @@ models/reproducibility.py), so every figure repeats exactly in any process on
 the same machine and software; target: median steps to solve <= 12,500.
 Medians are compared with reference points measured with the same protocol
 on a comparable 2-core CPU machine, and with an in-run baseline: the SB3-zoo
-hyperparameters as one-step DQN on the same TF-Agents code (`--no-baseline`
-skips it).
+hyperparameters (their 256x256 network too) as one-step DQN on the same
+TF-Agents code (`--no-baseline` skips it). `--zoo-net` adds the default config
+with the zoo's 256x256 network, which was the default until the 128x128 one
+measured cheaper to solve (docs/performance.md); with `--seeds 0 1 2 3 4 5 6 7
+8 9` the medians are less at the mercy of one seed (single seeds solve
+anywhere from 5k to 30k).
 
 `--determinism-cost STEPS` measures instead what op determinism costs: seed 0
 trains STEPS env steps (no early stop, no evaluation) with it on and off,
@@ -42,8 +46,12 @@ REFERENCES = {
     "SB3 DQN, rl-zoo params": (27_500, 22.8),
     "CleanRL dqn.py defaults": (220_000, 40.5),
 }
-SB3_ZOO_AS_DQN = dataclasses.replace(DqnConfig(), double_dqn=False, n_step=1)
+ZOO_HIDDEN_UNITS = (256, 256)  # rl-baselines3-zoo's CartPole-v1 network
+SB3_ZOO_AS_DQN = dataclasses.replace(
+    DqnConfig(), double_dqn=False, n_step=1, hidden_units=ZOO_HIDDEN_UNITS
+)
 BASELINE_NAME = "SB3-zoo params, 1-step DQN (in-run baseline)"
+ZOO_NET_NAME = "default with the zoo's 256x256 network"
 
 
 def run_seeds(
@@ -93,6 +101,12 @@ def main() -> None:
     parser.add_argument(
         "--no-baseline", action="store_true", help="skip the in-run one-step DQN baseline"
     )
+    parser.add_argument(
+        "--zoo-net",
+        action="store_true",
+        help="also run the default config with the zoo's 256x256 network (the default "
+        "until the 128x128 one measured cheaper to solve)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no tqdm bar per run")
     parser.add_argument(
         "--no-deterministic",
@@ -118,6 +132,8 @@ def main() -> None:
     if not args.deterministic:
         default_name += ", op determinism off"
     runs = {default_name: dataclasses.replace(DqnConfig(), deterministic=args.deterministic)}
+    if args.zoo_net:
+        runs[ZOO_NET_NAME] = dataclasses.replace(runs[default_name], hidden_units=ZOO_HIDDEN_UNITS)
     if not args.no_baseline:
         runs[BASELINE_NAME] = SB3_ZOO_AS_DQN
     medians = {}
@@ -138,23 +154,25 @@ def main() -> None:
     print(f"{'run':48s} {'steps':>8s} {'seconds':>8s} {'CPU s':>7s} {'steps/s':>8s}")
     for name, (steps, seconds, cpu, rate) in medians.items():
         print(
-            f"{name:48s} {_fmt(steps) if steps is None else steps:>8} {_fmt(seconds):>8} "
+            f"{name:48s} {_fmt(steps) if steps is None else f'{steps:.0f}':>8} {_fmt(seconds):>8} "
             f"{_fmt(cpu):>7} {rate:8.0f}"
         )
     for name, (steps, seconds) in REFERENCES.items():
         print(f"{name + ' (reference)':48s} {steps:>8} {seconds:>8} {'':>7} {'':>8}")
-    ours_steps, ours_seconds = medians[default_name][:2]
+    ours_steps, ours_seconds, ours_cpu = medians[default_name][:3]
     met = ours_steps is not None and ours_steps <= TARGET_STEPS
     print(f"target: median steps to solve <= {TARGET_STEPS:,}: {'met' if met else 'NOT met'}")
     if ours_steps is None:
         return
-    compared = dict(REFERENCES)
-    if BASELINE_NAME in medians and medians[BASELINE_NAME][0] is not None:
-        compared["in-run baseline"] = medians[BASELINE_NAME][:2]
-    for name, (steps, seconds) in compared.items():
+    compared = {name: (steps, seconds, None) for name, (steps, seconds) in REFERENCES.items()}
+    for name, label in ((BASELINE_NAME, "in-run baseline"), (ZOO_NET_NAME, "zoo's network")):
+        if name in medians and medians[name][0] is not None:
+            compared[label] = medians[name][:3]
+    for name, (steps, seconds, cpu) in compared.items():
+        cpu_ratio = f", CPU seconds {ours_cpu / cpu:.2f}x" if cpu else ""
         print(
             f"ratio default / {name}: steps {ours_steps / steps:.2f}x, "
-            f"seconds {ours_seconds / seconds:.2f}x"
+            f"seconds {ours_seconds / seconds:.2f}x{cpu_ratio}"
         )
 
 

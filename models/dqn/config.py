@@ -23,13 +23,16 @@ class DqnConfig:
     The defaults follow rl-baselines3-zoo's tuned CartPole-v1 DQN settings,
     with the target network synced once per training phase as SB3 does in
     effect (it syncs every 10 env steps while collecting, then trains), plus
-    Double DQN and 3-step returns: over seeds 0/1/2 that solves CartPole-v1 in
-    12.5k-15k env steps where one-step DQN needed 35k-40k (bench/dqn_solve.py).
+    Double DQN and 3-step returns (on earlier hosts seeds 0/1/2 solved in
+    12.5k-15k env steps where one-step DQN needed 35k-40k), and a 128x128
+    Q-network where the zoo has 256x256: over seeds 0-9 on a 2-core CPU it
+    solved in a median 15k env steps and 16.5 s of training CPU, against 18.75k
+    and 24.1 s with 256x256 (bench/dqn_solve.py --zoo-net, docs/performance.md).
     """
 
     double_dqn: bool = setting(True, kind=bool)
     """Double DQN (online net picks the next action, target net values it)."""
-    hidden_units: tuple[int, ...] = setting((256, 256), kind=int, low=1, items=True)
+    hidden_units: tuple[int, ...] = setting((128, 128), kind=int, low=1, items=True)
     """Widths of the Q-network's fully connected ReLU layers (after the conv torso, if any)."""
     network: str = setting("auto", choices=NETWORKS)
     """Q-network torso: 'auto' picks from the observation shape ('mlp' for vectors,
