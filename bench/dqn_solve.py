@@ -146,9 +146,14 @@ def main() -> None:
             statistics.median(r["steps_per_s"] for r in rows),
         )
 
+    print_medians(medians, default_name, args.seeds)
+
+
+def print_medians(medians: dict, default_name: str, seeds: list[int]) -> None:
+    """The medians table, the target and the default's ratios to the other runs."""
     print(
         f"\n{ENV_ID}: env steps and training seconds until the greedy mean return >= "
-        f"{THRESHOLD:g} (20 episodes every 2,500 steps); medians over seeds {args.seeds}; "
+        f"{THRESHOLD:g} (20 episodes every 2,500 steps); medians over seeds {seeds}; "
         f"{os.cpu_count()} CPUs"
     )
     print(f"{'run':48s} {'steps':>8s} {'seconds':>8s} {'CPU s':>7s} {'steps/s':>8s}")
