@@ -5,17 +5,17 @@ for the arguments of every method of every DoFn, each time it checks a DoFn
 for state and timers (`userstate.get_dofn_specs`, called while the pipeline is
 built, translated and again for every bundle it runs) and each time it wraps a
 method for invoking. Each answer is a fresh `inspect.signature`. In one run of
-the demo's image pipeline that is 110,279 calls for 3.2 s, all on the critical
+the demo's image pipeline that is 110,279 calls, about 3 s, all on the critical
 path, nearly all of them for the same few hundred functions.
 
 `cache_function_arguments` puts a cache in front of it for plain Python
-functions and methods bound to them, the callables whose signature is fixed by
-the function object: the answer for a bound method is its function's without
-the first argument, whatever the instance. A function whose code, defaults,
-`__signature__` or `__wrapped__` were replaced since is asked again. Any other callable (a `functools.partial`, a
-class, a builtin, an object with `__call__`) goes to Beam's function as
-before. Each caller gets its own lists. It touches only the Beam version
-whose function it knows.
+functions and methods bound to them, the callables whose signature is fixed
+by the function object: the answer for a bound method is its function's
+without the first argument, whatever the instance. A function whose code,
+defaults, `__signature__` or `__wrapped__` were replaced since is asked
+again. Any other callable (a `functools.partial`, a class, a builtin, an
+object with `__call__`) goes to Beam's function as before. Each caller gets
+its own lists. It touches only the Beam version whose function it knows.
 """
 
 from __future__ import annotations
