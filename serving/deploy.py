@@ -45,8 +45,13 @@ def write_models_config(
     container_base: str = CONTAINER_MODEL_BASE,
     num_versions: int = 1,
 ) -> list[str]:
-    """Writes models.config for every model folder under `model_base`; returns the names."""
-    names = [spec.name for spec in specs_from_base(model_base)]
+    """Writes models.config for every model folder under `model_base`; returns the names.
+
+    A folder of the base that `out_path` is written into holds the config, not a
+    model, even while it is still empty."""
+    config_folder = os.path.relpath(os.path.abspath(out_path), os.path.abspath(model_base))
+    config_folder = config_folder.split(os.sep)[0] if os.sep in config_folder else None
+    names = [spec.name for spec in specs_from_base(model_base) if spec.name != config_folder]
     if not names:
         raise ValueError(
             f"{model_base}: no model folders found; expected <base>/<model>/<version>/"

@@ -64,7 +64,12 @@ def list_versions(base_path: str) -> list[int]:
 
 
 def specs_from_base(model_base: str, num_versions: int = _DEFAULT_NUM_VERSIONS) -> list[ModelSpec]:
-    """One spec per model folder under `model_base` (hidden folders skipped)."""
+    """One spec per model folder under `model_base`.
+
+    Hidden folders are skipped, and so is a folder that holds things but no
+    numeric version folder (a `conf/` beside the models holding the server's
+    config file, say): it is not a model. An empty folder is one, a model
+    waiting for its first version, as TF Serving waits for one."""
     if not os.path.isdir(model_base):
         raise FileNotFoundError(
             f"{model_base}: model base path does not exist; expected <base>/<model>/<version>/"
@@ -72,10 +77,19 @@ def specs_from_base(model_base: str, num_versions: int = _DEFAULT_NUM_VERSIONS) 
     specs = []
     for name in sorted(os.listdir(model_base)):
         path = os.path.join(model_base, name)
-        if name.startswith(".") or not os.path.isdir(path):
+        if name.startswith(".") or not os.path.isdir(path) or not _may_hold_versions(path):
             continue
         specs.append(ModelSpec(name=name, base_path=path, num_versions=num_versions))
     return specs
+
+
+def _may_hold_versions(path: str) -> bool:
+    """Whether a folder is empty (hidden entries aside) or holds a numeric folder."""
+    try:
+        entries = [e for e in os.scandir(path) if not e.name.startswith(".")]
+    except OSError:
+        return True  # unreadable: the server's own scan reports it
+    return not entries or any(e.name.isdigit() and e.is_dir() for e in entries)
 
 
 def specs_from_proto(config, relative_to: str = ".") -> list[ModelSpec]:

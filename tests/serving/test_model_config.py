@@ -87,8 +87,15 @@ def test_discovery_ignores_staging_hidden_and_incomplete_folders(tmp_path):
     for name in ("1", "12", ".staging-13-ab"):
         (model / name / "saved_model.pb").write_bytes(b"")
     (tmp_path / ".trash").mkdir()
+    # Not models: a folder of other files (the server's config), one of other folders.
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "models.config").write_text("model_config_list {}\n")
+    (tmp_path / "exports" / "draft").mkdir(parents=True)
+    # Models: one waiting for its first version (empty, or only a push's staging).
+    (tmp_path / "policy").mkdir()
+    (tmp_path / "rollout" / ".staging-1-cd").mkdir(parents=True)
     assert list_versions(str(model)) == [1, 12]
-    assert [s.name for s in specs_from_base(str(tmp_path))] == ["cnn"]
+    assert [s.name for s in specs_from_base(str(tmp_path))] == ["cnn", "policy", "rollout"]
     with pytest.raises(FileNotFoundError, match="model base path does not exist"):
         specs_from_base(str(tmp_path / "missing"))
 

@@ -165,6 +165,19 @@ def test_a_relative_container_base_writes_the_config_but_no_docker_line(model_ba
     assert [c.base_path for c in config.model_config_list.config] == ["./cnn", "./policy"]
 
 
+def test_a_config_kept_in_a_folder_of_the_base_is_not_taken_for_a_model(model_base, capsys):
+    out = os.path.join(model_base, "conf", "models.config")
+    os.makedirs(os.path.dirname(out))
+    argv = ["serve", "--model-base", model_base, "--write-config", out]
+    for _ in range(2):  # the second run sees conf/ holding the first one's config
+        assert cli.serve_command(_parse(argv)) == 0
+        assert "wrote " + out + " for models cnn, policy" in capsys.readouterr().out
+    config = model_server_config_pb2.ModelServerConfig()
+    with open(out) as f:
+        text_format.Parse(f.read(), config)
+    assert [c.name for c in config.model_config_list.config] == ["cnn", "policy"]
+
+
 def test_k8s_manifests_wire_ports_probe_and_config():
     docs = {}
     for name in ("deployment.yaml", "service.yaml", "configmap.yaml"):
