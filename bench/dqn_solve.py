@@ -22,8 +22,8 @@ trains STEPS env steps (no early stop, no evaluation) with it on and off,
 alternating, `--repeats` times each; medians of process CPU seconds and wall
 seconds, and their ratios on/off.
 
-Usage: TF_USE_LEGACY_KERAS=1 python bench/dqn_solve.py [--seeds 0 1 2 3 4] [--budget 100000]
-       TF_USE_LEGACY_KERAS=1 python bench/dqn_solve.py --determinism-cost 10000 [--repeats 2]
+Usage: python bench/dqn_solve.py [--seeds 0 1 2 3 4] [--budget 100000] [--zoo-net]
+       python bench/dqn_solve.py --determinism-cost 10000 [--repeats 2]
 """
 
 from __future__ import annotations
@@ -35,8 +35,12 @@ import os
 import statistics
 import tempfile
 
-from models.dqn.config import DqnConfig
-from models.dqn.train import train
+# TF-Agents needs Keras 2 (tf-keras): set before TensorFlow is first imported.
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from models.dqn.config import DqnConfig  # noqa: E402
+from models.dqn.train import train  # noqa: E402
 
 ENV_ID = "CartPole-v1"
 THRESHOLD = 475.0
