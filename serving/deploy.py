@@ -49,8 +49,8 @@ def write_models_config(
 
     A folder of the base that `out_path` is written into holds the config, not a
     model, even while it is still empty."""
-    config_folder = os.path.relpath(os.path.abspath(out_path), os.path.abspath(model_base))
-    config_folder = config_folder.split(os.sep)[0] if os.sep in config_folder else None
+    folder, _, rest = _relative_to_base(out_path, model_base).partition(os.sep)
+    config_folder = folder if rest else None
     names = [spec.name for spec in specs_from_base(model_base) if spec.name != config_folder]
     if not names:
         raise ValueError(
@@ -59,6 +59,11 @@ def write_models_config(
     with open(out_path, "w", encoding="utf-8") as f:
         f.write(models_config_text(names, container_base, num_versions))
     return names
+
+
+def _relative_to_base(path: str, model_base: str) -> str:
+    """`path` relative to `model_base` (starting with `..` when outside it)."""
+    return os.path.relpath(os.path.abspath(path), os.path.abspath(model_base))
 
 
 def docker_run_command(
@@ -84,7 +89,7 @@ def docker_run_command(
             f"the config's base paths are relative to {container_base!r}; a container "
             f"needs an absolute --container-base such as {CONTAINER_MODEL_BASE}"
         )
-    relative = os.path.relpath(os.path.abspath(config_file), os.path.abspath(model_base))
+    relative = _relative_to_base(config_file, model_base)
     if relative.startswith(".."):
         raise ValueError(
             f"{config_file}: the model config must be inside the model base {model_base}"
