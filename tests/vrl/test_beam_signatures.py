@@ -3,6 +3,7 @@ answers as Beam's own for every kind of callable, computed once per function, an
 a stateful DoFn still runs on the DirectRunner."""
 
 import functools
+import inspect
 
 import apache_beam as beam
 import pytest
@@ -107,7 +108,7 @@ def test_a_function_whose_defaults_changed_is_asked_again(counted):
     assert get(f) == (["x", "y"], [1])
     f.__defaults__ = (7,)
     assert get(f) == (["x", "y"], [7])
-    f.__signature__ = BEAM_OWN.__globals__["get_signature"](lambda z: z)
+    f.__signature__ = inspect.signature(lambda z: z)
     assert get(f) == (["z"], [])
 
 
