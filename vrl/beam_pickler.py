@@ -12,13 +12,24 @@ level it sets is almost always the level the logger already has.
 same levels, INFO for True and WARN for False, but only when the level
 changes; Beam's retry with tracing on after a failed pickle still turns the
 trace on and off. It touches only the dill version whose `_trace` it knows.
+
+Beam also compresses every pickle with bz2 at level 9 and decompresses it for
+every bundle that uses it, so that the pipeline's protos stay small on their way
+to a remote service (`dill_pickler.dumps`). In the demo's image pipeline that is
+2,572 compressions and 3,235 decompressions of pickles of about 1 KB, 0.85 s:
+bz2 sets up a 900 KB block per call, whatever the size. `store_pickles_uncompressed`
+has the local runner keep new pickles as they are; pickles compressed before
+(with bz2, whose data always starts with "BZh"; a pickle starts with its
+protocol byte, 0x80) still load.
 """
 
 from __future__ import annotations
 
+import bz2
 import logging
 
 PATCHED_DILL_VERSION = "0.3.1.1"
+PATCHED_BEAM_VERSION = "2.59.0"
 
 
 def skip_unchanged_dill_levels() -> bool:
@@ -41,4 +52,30 @@ def skip_unchanged_dill_levels() -> bool:
 
     _trace.skips_unchanged_levels = True  # type: ignore[attr-defined]
     _dill._trace = _trace
+    return True
+
+
+class _Stored:
+    """The `bz2` that Beam's dill pickler calls: stores, and still reads bz2 data."""
+
+    @staticmethod
+    def compress(data: bytes, compresslevel: int = 9) -> bytes:
+        return data
+
+    @staticmethod
+    def decompress(data: bytes) -> bytes:
+        return bz2.decompress(data) if data[:3] == b"BZh" else data
+
+
+def store_pickles_uncompressed() -> bool:
+    """Has Beam's dill pickler store pickles uncompressed (once); True when Beam is
+    the known version."""
+    try:
+        import apache_beam
+        from apache_beam.internal import dill_pickler
+    except ImportError:
+        return False
+    if apache_beam.__version__ != PATCHED_BEAM_VERSION or dill_pickler.bz2 not in (bz2, _Stored):
+        return False
+    dill_pickler.bz2 = _Stored
     return True

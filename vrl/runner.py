@@ -46,19 +46,21 @@ def run_local(pipeline: Any) -> None:
 
     Components that read state outside the pipeline (`UNCACHED_COMPONENT_IDS`:
     the served baseline) always run, whatever the pipeline's cache setting.
-    Beam's pickles skip dill's per-pickle logger level reset (`vrl.beam_pickler`),
-    Beam asks Python for a function's arguments once (`vrl.beam_signatures`) and
-    parses its options once per options class (`vrl.beam_options`).
+    Beam's pickles skip dill's per-pickle logger level reset and are stored
+    uncompressed (`vrl.beam_pickler`), Beam asks Python for a function's arguments
+    once (`vrl.beam_signatures`) and parses its options once per options class
+    (`vrl.beam_options`).
     """
     from tfx.dsl.compiler import compiler
     from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
     from pipeline.params import UNCACHED_COMPONENT_IDS
     from vrl.beam_options import cache_option_views
-    from vrl.beam_pickler import skip_unchanged_dill_levels
+    from vrl.beam_pickler import skip_unchanged_dill_levels, store_pickles_uncompressed
     from vrl.beam_signatures import cache_function_arguments
 
     skip_unchanged_dill_levels()
+    store_pickles_uncompressed()
     cache_function_arguments()
     cache_option_views()
 
