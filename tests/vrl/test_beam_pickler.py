@@ -19,14 +19,19 @@ class _Double(beam.DoFn):
         yield 2 * element
 
 
+def _installed(monkeypatch, module, name, install):
+    """`module` after `install()`, its `name` put back after the test."""
+    monkeypatch.setattr(module, name, getattr(module, name))
+    assert install()
+    assert install()  # a second call changes nothing
+    return module
+
+
 @pytest.fixture
 def patched(monkeypatch):
     from dill import _dill
 
-    monkeypatch.setattr(_dill, "_trace", _dill._trace)  # put back after the test
-    assert skip_unchanged_dill_levels()
-    assert skip_unchanged_dill_levels()  # a second call changes nothing
-    return _dill
+    return _installed(monkeypatch, _dill, "_trace", skip_unchanged_dill_levels)
 
 
 def test_pickles_round_trip_without_clearing_logger_caches(patched, monkeypatch):
@@ -54,10 +59,7 @@ def test_tracing_still_turns_on_and_off(patched):
 def stored(monkeypatch):
     from apache_beam.internal import dill_pickler
 
-    monkeypatch.setattr(dill_pickler, "bz2", dill_pickler.bz2)  # put back after the test
-    assert store_pickles_uncompressed()
-    assert store_pickles_uncompressed()  # a second call changes nothing
-    return dill_pickler
+    return _installed(monkeypatch, dill_pickler, "bz2", store_pickles_uncompressed)
 
 
 def test_pickles_are_stored_uncompressed_and_bz2_pickles_still_load(monkeypatch):
