@@ -63,17 +63,8 @@ px up to `NARROW_STEM_MAX_SIZE` px; larger inputs keep `DEFAULT_FILTERS`."""
 NARROW_STEM_MAX_SIZE = 32
 """Largest side (the pipeline's default image_size) given `NARROW_STEM_FILTERS`."""
 STEM_FILTERS = 16
-"""Channels of the convnet's full-resolution stem conv above `NARROW_STEM_MAX_SIZE` px
+"""Channels of the convnet's full-resolution stem conv above `SMALL_IMAGE_MAX_SIZE` px
 (models/cnn/model.py: `_convnet_body`)."""
-# Measured on the 32 px shapes demo (`vrl run image`, the trainer's defaults, 457
-# steps, seeds 42, 7, 1, 2, 3; docs/performance.md): 8 channels reached 1.000,
-# 1.000, 1.000, 0.997, 1.000 eval accuracy against 1.000 for all five with 16, at
-# 0.78x the CPU per optimizer step (the first stage's first conv then reads 32
-# channels after space-to-depth, not 64); bench/small_data.py, seed 42: photos
-# 1.000 either way, the 60-per-class shapes 0.500 against 0.574 (both under the
-# 0.9 gate, both predicting all five classes).
-NARROW_STEM_CONV_FILTERS = 8
-"""Channels of the stem conv up to `NARROW_STEM_MAX_SIZE` px (before the narrow stages)."""
 COMPACT_FILTERS = (32, 64)
 """Channel width per stage of the compact net (keras-io's MNIST convnet)."""
 
@@ -88,11 +79,6 @@ def default_filters(arch: str, image_side: int, stem: bool | None = None) -> tup
     if arch == "convnet" and uses_stem(image_side, stem) and image_side <= NARROW_STEM_MAX_SIZE:
         return NARROW_STEM_FILTERS
     return DEFAULT_FILTERS
-
-
-def stem_filters(image_side: int) -> int:
-    """Channels of the convnet's stem conv for images of `image_side` px."""
-    return NARROW_STEM_CONV_FILTERS if image_side <= NARROW_STEM_MAX_SIZE else STEM_FILTERS
 
 
 def uses_stem(image_side: int, stem: bool | None = None) -> bool:

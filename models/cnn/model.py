@@ -65,12 +65,10 @@ def _convnet_body(x: tf.Tensor, filters: Sequence[int], policy: Policy, stem: bo
     run on a quarter of the pixels (bench/shape_nets.py: about half the CPU per step; on
     the shapes demo data with (32, 64, 128) stages 741 steps (20 epochs) reach 0.987
     and 0.978 for seeds 42 and 7, against 0.987 and 0.987 for 600 steps without the
-    stem; `limits.NARROW_STEM_FILTERS` for the narrower default up to 32 px, after a
-    narrower stem conv, `limits.stem_filters`); the last
+    stem; `limits.NARROW_STEM_FILTERS` for the narrower default up to 32 px); the last
     stage is then not pooled, which keeps the final map as large as without it."""
     if stem:
-        side = x.shape[1] or limits.NARROW_STEM_MAX_SIZE + 1  # unknown: the wider stem
-        x = _conv_bn_relu(x, limits.stem_filters(side), policy, name="stem_conv")
+        x = _conv_bn_relu(x, limits.STEM_FILTERS, policy, name="stem_conv")
         x = SpaceToDepth(dtype=policy, name="stem_space_to_depth")(x)
     for i, width in enumerate(filters):
         x = _conv_bn_relu(x, width, policy, name=f"block{i}_conv0")
