@@ -30,21 +30,26 @@ def code_version() -> dict[str, str | None]:
         package = metadata.version(PACKAGE_NAME)
     except metadata.PackageNotFoundError:
         package = None
-    commit = None
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    if os.path.isdir(os.path.join(root, ".git")):
-        try:
-            out = subprocess.run(
-                ["git", "-C", root, "rev-parse", "HEAD"],
-                capture_output=True,
-                text=True,
-                timeout=10,
-                check=True,
-            )
-            commit = out.stdout.strip() or None
-        except (OSError, subprocess.SubprocessError):
-            commit = None  # no git binary in a serving or pipeline image: unknown, not an error
-    return {"package": PACKAGE_NAME, "package_version": package, "git_commit": commit}
+    return {"package": PACKAGE_NAME, "package_version": package, "git_commit": git_commit(root)}
+
+
+def git_commit(root: str) -> str | None:
+    """The commit checked out at `root`, or None when `root` is not the top of a git
+    checkout. `.git` is a folder in a clone and a file in a worktree or submodule."""
+    if not os.path.exists(os.path.join(root, ".git")):
+        return None
+    try:
+        out = subprocess.run(
+            ["git", "-C", root, "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None  # no git binary in a serving or pipeline image: unknown, not an error
+    return out.stdout.strip() or None
 
 
 def data_section(
