@@ -68,5 +68,6 @@ def cached(init):
             self._all_options[name] = getattr(self._visible_options, name)
 
     __init__.cached_views = True  # type: ignore[attr-defined]
+    __init__.__wrapped__ = init  # type: ignore[attr-defined]  # Beam's, for inspect.unwrap
     __init__.__doc__ = init.__doc__
     return __init__

@@ -76,5 +76,6 @@ def cached(compute):
         return list(args), list(defaults)
 
     get_function_args_defaults.cached_arguments = True  # type: ignore[attr-defined]
+    get_function_args_defaults.__wrapped__ = compute  # type: ignore[attr-defined]
     get_function_args_defaults.__doc__ = compute.__doc__
     return get_function_args_defaults
