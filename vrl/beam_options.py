@@ -23,18 +23,15 @@ from __future__ import annotations
 import copy
 import logging
 
-PATCHED_BEAM_VERSION = "2.59.0"
+from vrl.beam_version import is_patched_beam
 
 
 def cache_option_views() -> bool:
     """Installs the cache (once); True when Beam is the known version."""
-    try:
-        import apache_beam
-        from apache_beam.options.pipeline_options import PipelineOptions
-    except ImportError:
+    if not is_patched_beam():
         return False
-    if apache_beam.__version__ != PATCHED_BEAM_VERSION:
-        return False
+    from apache_beam.options.pipeline_options import PipelineOptions
+
     if not getattr(PipelineOptions.__init__, "cached_views", False):
         PipelineOptions.__init__ = cached(PipelineOptions.__init__)
     return True

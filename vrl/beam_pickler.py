@@ -28,8 +28,9 @@ from __future__ import annotations
 import bz2
 import logging
 
+from vrl.beam_version import is_patched_beam
+
 PATCHED_DILL_VERSION = "0.3.1.1"
-PATCHED_BEAM_VERSION = "2.59.0"
 
 
 def skip_unchanged_dill_levels() -> bool:
@@ -70,12 +71,11 @@ class _Stored:
 def store_pickles_uncompressed() -> bool:
     """Has Beam's dill pickler store pickles uncompressed (once); True when Beam is
     the known version."""
-    try:
-        import apache_beam
-        from apache_beam.internal import dill_pickler
-    except ImportError:
+    if not is_patched_beam():
         return False
-    if apache_beam.__version__ != PATCHED_BEAM_VERSION or dill_pickler.bz2 not in (bz2, _Stored):
+    from apache_beam.internal import dill_pickler
+
+    if dill_pickler.bz2 not in (bz2, _Stored):  # replaced by someone else: leave it
         return False
     dill_pickler.bz2 = _Stored
     return True

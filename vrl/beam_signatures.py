@@ -23,18 +23,15 @@ from __future__ import annotations
 import types
 import weakref
 
-PATCHED_BEAM_VERSION = "2.59.0"
+from vrl.beam_version import is_patched_beam
 
 
 def cache_function_arguments() -> bool:
     """Installs the cache (once); True when Beam is the known version."""
-    try:
-        import apache_beam
-        from apache_beam.transforms import core
-    except ImportError:
+    if not is_patched_beam():
         return False
-    if apache_beam.__version__ != PATCHED_BEAM_VERSION:
-        return False
+    from apache_beam.transforms import core
+
     if getattr(core.get_function_args_defaults, "cached_arguments", False):
         return True
     core.get_function_args_defaults = cached(core.get_function_args_defaults)
