@@ -47,8 +47,8 @@ def test_a_running_non_daemon_thread_gets_the_normal_exit():
 
 
 def test_a_real_vrl_process_exits_with_its_commands_code_and_full_output(tmp_path):
-    # `vrl data shapes` imports TensorFlow's stack-free parts only; its summary line
-    # is the last thing it prints, so a lost buffer would show here.
+    # `vrl data shapes` runs in under a second (no TensorFlow); its summary line is
+    # the last thing it prints, so a lost buffer would show here.
     done = subprocess.run(
         [
             sys.executable,

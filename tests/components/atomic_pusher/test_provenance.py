@@ -1,5 +1,6 @@
 import json
 import os
+import subprocess
 
 from components.atomic_pusher import ops, provenance
 
@@ -79,8 +80,6 @@ def test_data_section_prefers_artifact_properties_and_fills_from_the_ingest_repo
 
 
 def _git(*args, cwd):
-    import subprocess
-
     env = dict(os.environ, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t", GIT_COMMITTER_NAME="t")
     env["GIT_COMMITTER_EMAIL"] = "t@t"
     return subprocess.run(
