@@ -56,7 +56,7 @@ class ModelBuilder:
             return model.compile_model(
                 net,
                 optimizer=c.optimizer,
-                learning_rate=c.learning_rate,
+                learning_rate=c.resolved_learning_rate,
                 schedule=c.schedule,
                 decay_steps=self.decay_steps,
                 mixed_precision=self.mixed_precision,

@@ -2,12 +2,12 @@
 
 Defaults live here, once. Measured with them on 2 shared CPU cores (an AMD
 EPYC with AVX2; 80/20 hash split, image_size 32, the convnet with its stem and
-(24, 48, 96) stages), seeds 42 and 7: drawn shapes (`vrl data shapes`, 1,500
-images, 5 classes): eval accuracy 1.0000 and 1.0000 in 457 steps, fit 18.7 and
-17.2 s (20 epochs and min_steps 600, the defaults before: 1.0000 twice in 761
-steps, fit 41.6 s); scikit-learn digits, 1,797 images: 0.9973 and 0.9947 in
-541 steps, fit 18.7 and 20.0 s (before: 0.9973 and 0.9947 in 901 steps, fit
-32.2 and 31.5 s). docs/performance.md has the table.
+(24, 48, 96) stages): drawn shapes (`vrl data shapes`, 1,500 images, 5
+classes), seeds 42, 7 and 1: eval accuracy 1.0000 in each, 305 steps, fit
+17.2-22.5 s (12 epochs, min_steps 400 and a learning rate of 1e-3, the defaults
+before: 1.0000 in 457 steps, fit 25.6 s in the same hour); scikit-learn digits,
+1,797 images, seeds 42 and 7: 0.9947 and 0.9920 in 361 steps (before: 0.9973
+and 0.9947 in 541). docs/performance.md has the tables.
 """
 
 from __future__ import annotations
@@ -85,18 +85,21 @@ class TrainerConfig:
     """Dropout before the classifier."""
     optimizer: str = setting("adam", choices=OPTIMIZERS)
     """"adam", "sgd" (Nesterov momentum 0.9) or "rmsprop"."""
-    learning_rate: float = setting(
-        1e-3, kind=float, low=0, high=limits.MAX_LEARNING_RATE, low_open=True
+    learning_rate: float | None = setting(
+        None, kind=float, low=0, high=limits.MAX_LEARNING_RATE, low_open=True, optional=True
     )
-    """Peak learning rate."""
+    """Peak learning rate. None: 2e-3 for convnet and resnet (BatchNorm nets trained
+    from scratch; measured on the demo data and bench/small_data.py, in
+    docs/performance.md), 1e-3 for compact and the backbones (whose phase 2 takes a
+    tenth)."""
     schedule: str = setting("cosine", choices=SCHEDULES)
     """"cosine" decay over all training steps, or "constant"."""
     batch_size: int = setting(32, kind=int, low=1, high=limits.MAX_BATCH_SIZE)
     """Global batch size (split across replicas under MirroredStrategy)."""
-    epochs: int = setting(12, kind=int, low=1, high=limits.MAX_EPOCHS)
+    epochs: int = setting(8, kind=int, low=1, high=limits.MAX_EPOCHS)
     """Epochs; with `train_steps` set, the steps are spread over this many epochs.
-    12: on the shapes and digits demo data the same eval accuracy as 20 in 0.6x the
-    steps (module docstring); large splits stop sooner on a plateau."""
+    8: with the convnet's 2e-3 learning rate the shapes demo data reaches 0.99 by
+    epoch 5 (module docstring); large splits stop sooner on a plateau."""
     patience: int = setting(6, kind=int, low=1)
     """Early stopping: epochs without val_loss improvement; the best weights are kept."""
     plateau_steps: int = setting(1000, kind=int, low=0)
@@ -107,12 +110,12 @@ class TrainerConfig:
     first) while a small one, at tens of steps per epoch, keeps its epochs."""
     plateau_delta: float = setting(0.001, kind=float, low=0, high=1)
     """Smallest rise in accuracy that counts as progress for `plateau_steps`."""
-    min_steps: int = setting(400, kind=int, low=0)
+    min_steps: int = setting(300, kind=int, low=0)
     """Fewest optimizer steps of a run: a training split smaller than
     min_steps / epochs batches is repeated within each epoch. BatchNorm's moving
     statistics, which validation and serving use, need a few dozen steps to follow
     the weights; 160 photos at 4 steps per epoch left them behind for the whole run.
-    bench/small_data.py checks the smallest sets (faces, photos) at 400."""
+    bench/small_data.py checks the smallest sets (faces, photos) at 300."""
     sanity_checks: bool = setting(True, kind=bool)
     """Run the init-loss and overfit-one-batch checks before training."""
     sanity_batch: int = setting(16, kind=int, low=1)
@@ -195,6 +198,13 @@ class TrainerConfig:
     def resolved_augment(self) -> bool:
         """Whether training batches are augmented."""
         return self.is_backbone if self.augment is None else self.augment
+
+    @property
+    def resolved_learning_rate(self) -> float:
+        """The peak learning rate used."""
+        if self.learning_rate is not None:
+            return self.learning_rate
+        return 2e-3 if self.arch in ("convnet", "resnet") else 1e-3
 
     @property
     def pretrained(self) -> bool:

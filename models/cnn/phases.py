@@ -88,14 +88,14 @@ def fit_in_phases(
     first = "head" if config.pretrained else "train"
     _merge(history, net.fit(train_ds, epochs=config.epochs, **fit_kwargs).history)
     best, best_value = early.best_epoch, early.best
-    phases = [{"phase": first, "epochs": len(history["loss"]), "lr": config.learning_rate}]
+    phases = [{"phase": first, "epochs": len(history["loss"]), "lr": config.resolved_learning_rate}]
     if not (config.pretrained and config.fine_tune_layers and config.fine_tune_epochs):
         return FitResult(history, best, phases)
 
     backbone = backbones.backbone_of(net)
     kept = net.get_weights()  # order is fixed while the backbone is frozen
     unfrozen = backbones.unfreeze_top(net, config.fine_tune_layers)
-    rate = config.learning_rate * config.fine_tune_lr_factor
+    rate = config.resolved_learning_rate * config.fine_tune_lr_factor
     recompile(net, rate)
     start = len(history["loss"])
     logging.info("Fine-tuning: %d backbone layers unfrozen, learning rate %g", unfrozen, rate)
