@@ -175,3 +175,22 @@ def test_the_stem_setting_overrides_the_size_rule_and_is_refused_for_other_archs
     assert "stem_space_to_depth" in names(
         ModelBuilder.for_data(TrainerConfig(), (32, 32, 3), 5, 100).build()
     )
+
+
+@pytest.mark.parametrize(
+    "settings, peak",
+    [
+        ({}, 2e-3),  # the default convnet
+        ({"arch": "resnet"}, 2e-3),
+        ({"arch": "compact"}, 1e-3),
+        ({"arch": "mobilenet_v3_small", "weights": "none"}, 1e-3),
+        ({"learning_rate": 5e-4}, 5e-4),  # a rate the user sets wins
+    ],
+)
+def test_the_built_optimizer_starts_at_the_archs_default_peak_rate(settings, peak):
+    config = TrainerConfig(filters=(4,), **settings)
+    builder = ModelBuilder.for_data(config, (32, 32, 3), 3, decay_steps=100)
+
+    lr_config = builder.build().optimizer.get_config()["learning_rate"]["config"]
+
+    assert lr_config["initial_learning_rate"] == pytest.approx(peak)
