@@ -16,7 +16,7 @@ Two parts, both on 2 cores whatever else runs:
    cache key); prints the eval accuracy and fit seconds from each run's
    training report. 10 epochs are 600 optimizer steps (min_steps then), 20
    740, 25 925 (measured on the demo data before its shapes were kept inside
-   the center crop; the default is now 12 epochs and min_steps 400).
+   the center crop; the default is now 8 epochs and min_steps 300).
 
     python bench/shape_nets.py [--rounds 4] [--accuracy [--seeds 42 7]]
 """
