@@ -1,3 +1,4 @@
+import pytest
 import tensorflow as tf
 import tensorflow_data_validation as tfdv
 from google.protobuf import text_format
@@ -6,6 +7,8 @@ from tensorflow_metadata.proto.v0 import schema_pb2
 from contracts import features
 from pipeline.image_config import CURATED_SCHEMA
 from vrl import cli, image
+
+pytestmark = pytest.mark.slow  # computes TFDV statistics with Beam: not in `make check`
 
 
 def _load():

@@ -8,11 +8,14 @@ the cached split is shuffled whole). The buffer is made small here so a
 """
 
 import numpy as np
+import pytest
 import tensorflow as tf
 from tfx.components.trainer.fn_args_utils import FnArgs
 
 from models.cnn import data, testing, training_data
 from models.cnn.config import TrainerConfig
+
+pytestmark = pytest.mark.slow  # materialises with TFT's Beam transform: not in `make check`
 
 
 def _class_ordered_split(tmp_path, colour_items, transform_dir) -> str:
