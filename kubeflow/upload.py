@@ -11,16 +11,21 @@ from typing import Any
 import yaml
 
 
-def git_commit(path: str = os.path.dirname(os.path.abspath(__file__))) -> str | None:
-    """Short commit of the checkout `path` is in; None outside a git checkout."""
+def git_commit(
+    path: str = os.path.dirname(os.path.abspath(__file__)), timeout: float = 10.0
+) -> str | None:
+    """Short commit of the checkout `path` is in; None outside a git checkout, without
+    a git binary, or when git does not answer within `timeout` seconds (a version
+    name without its commit, rather than a `vrl submit` that hangs)."""
     try:
         out = subprocess.run(
             ["git", "-C", path, "rev-parse", "--short=12", "HEAD"],
             capture_output=True,
             text=True,
+            timeout=timeout,
             check=True,
         )
-    except (OSError, subprocess.CalledProcessError):
+    except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() or None
 
