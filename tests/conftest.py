@@ -125,6 +125,33 @@ class VrlServeStarter:
             return sock.getsockname()[1]
 
 
+def _run_git(*args: str, cwd) -> str:
+    """`git ARGS` in `cwd` with a fixed author and committer; its stdout, stripped."""
+    env = dict(os.environ, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t")
+    env.update(GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@t")
+    return subprocess.run(
+        ["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
+@pytest.fixture
+def git() -> Callable[..., str]:
+    """`git(*args, cwd=folder)`: runs git there with a fixed identity; returns its stdout."""
+    return _run_git
+
+
+@pytest.fixture
+def git_checkout(tmp_path) -> tuple[str, str]:
+    """(folder, full commit hash) of a new git checkout at `tmp_path/repo` with one commit."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    _run_git("init", "-q", cwd=repo)
+    (repo / "f").write_text("x")
+    _run_git("add", "f", cwd=repo)
+    _run_git("commit", "-qm", "one", cwd=repo)
+    return str(repo), _run_git("rev-parse", "HEAD", cwd=repo)
+
+
 @pytest.fixture(scope="session")
 def vrl_serve():
     """Starts `vrl serve` processes: `vrl_serve(argv) -> VrlServe`. Tests stop their own

@@ -1,6 +1,5 @@
 import json
 import os
-import subprocess
 
 from components.atomic_pusher import ops, provenance
 
@@ -79,25 +78,13 @@ def test_data_section_prefers_artifact_properties_and_fills_from_the_ingest_repo
     json.dumps(data)
 
 
-def _git(*args, cwd):
-    env = dict(os.environ, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t", GIT_COMMITTER_NAME="t")
-    env["GIT_COMMITTER_EMAIL"] = "t@t"
-    return subprocess.run(
-        ["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True
-    ).stdout.strip()
-
-
-def test_the_commit_is_found_in_a_clone_and_in_a_worktree_and_none_elsewhere(tmp_path):
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    _git("init", "-q", cwd=repo)
-    (repo / "f").write_text("x")
-    _git("add", "f", cwd=repo)
-    _git("commit", "-qm", "one", cwd=repo)
-    head = _git("rev-parse", "HEAD", cwd=repo)
-    _git("worktree", "add", "-q", "--detach", str(tmp_path / "wt"), cwd=repo)
+def test_the_commit_is_found_in_a_clone_and_in_a_worktree_and_none_elsewhere(
+    tmp_path, git, git_checkout
+):
+    repo, head = git_checkout
+    git("worktree", "add", "-q", "--detach", str(tmp_path / "wt"), cwd=repo)
 
     assert (tmp_path / "wt" / ".git").is_file()  # a worktree's .git is a file
-    assert provenance.git_commit(str(repo)) == head
+    assert provenance.git_commit(repo) == head
     assert provenance.git_commit(str(tmp_path / "wt")) == head
     assert provenance.git_commit(str(tmp_path)) is None
